@@ -1,0 +1,104 @@
+//! `crctl`: the administrator's command line (CONTRACT §4).
+//!
+//! Each sub-command lives in its own module; `main` only parses the arguments, loads the
+//! configuration and maps the outcome to an exit code (0 ok, 1 a problem was found,
+//! 2 could not run).
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+mod check;
+mod keys;
+mod policy;
+
+/// Administer a callrec installation: keys and certificate, configuration checks, policy
+/// decisions, sealing files into a recording set.
+///
+/// Exit status: 0 success, 1 a problem was found (e.g. `config check` found an error),
+/// 2 could not run (bad arguments, unreadable configuration or keystore).
+#[derive(Parser)]
+#[command(version, about, long_about)]
+struct Cli {
+    /// The configuration file (CONTRACT §1).
+    #[arg(long, short = 'c', global = true, default_value = "callrec.toml")]
+    config: PathBuf,
+    /// Log level filter (e.g. `info`, `debug`); `RUST_LOG` overrides it.
+    #[arg(long, global = true, default_value = "warn")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Key pair and keystore.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Print the certificate (PEM) and its SHA-256 fingerprint.
+    Cert,
+    /// Seal files that lie in one directory into a recording set: writes ID.sha256 and
+    /// ID.sha256.SHA256withRSA.sig beside them.
+    Seal {
+        /// The set id (file name stem of the checksum file).
+        #[arg(long)]
+        id: String,
+        /// The metadata and audio files of the set, all in one directory.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Configuration commands.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Recording policy commands.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create the RSA-2048 key pair, the keystore and the certificate (refuses to overwrite).
+    Init,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the file and every reference in it; exit 1 when something is wrong.
+    Check,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log);
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("crctl: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Config(ConfigCommand::Check) = cli.command {
+        return Ok(check::run(&cli.config));
+    }
+    let cfg = cr_config::Config::load(&cli.config).map_err(anyhow::Error::new)?;
+    match cli.command {
+        Command::Keys(KeysCommand::Init) => keys::init(&cfg),
+        Command::Cert => keys::cert(&cfg),
+        Command::Seal { id, files } => keys::seal(&cfg, &id, &files).context("sealing failed"),
+        Command::Policy(cmd) => policy::run(&cfg, cmd),
+        Command::Config(_) => unreachable!("handled above"),
+    }
+}

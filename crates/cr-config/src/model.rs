@@ -1,0 +1,713 @@
+//! The sections of `callrec.toml` and how they are loaded.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::ConfigError;
+use crate::locate::{KeyPath, line_of};
+
+/// Keys that would hold a secret in clear text; each has `*_env` and `*_file` forms.
+const CLEAR_SECRETS: &[&str] = &["password", "client_secret", "smtp_password", "secret"];
+
+/// The whole configuration file.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// `[installation]`.
+    pub installation: Installation,
+    /// `[keystore]`.
+    pub keystore: KeystoreConfig,
+    /// `[journal]`.
+    pub journal: JournalConfig,
+    /// `[[users]]`.
+    pub users: Vec<UserConfig>,
+    /// `[[groups]]`.
+    pub groups: Vec<GroupConfig>,
+    /// `[[recordings]]`, in the order they are evaluated.
+    pub recordings: Vec<RecordingConfig>,
+    /// `[[targets]]`.
+    pub targets: Vec<TargetConfig>,
+    /// `[notify]`, if present.
+    pub notify: Option<NotifyConfig>,
+    /// `[pbx]`.
+    pub pbx: PbxConfig,
+    source: String,
+    doc: toml_edit::Document<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    installation: Installation,
+    #[serde(default)]
+    keystore: KeystoreConfig,
+    #[serde(default)]
+    journal: JournalConfig,
+    #[serde(default)]
+    users: Vec<UserConfig>,
+    #[serde(default)]
+    groups: Vec<GroupConfig>,
+    #[serde(default)]
+    recordings: Vec<RecordingConfig>,
+    #[serde(default)]
+    targets: Vec<TargetConfig>,
+    notify: Option<NotifyConfig>,
+    #[serde(default)]
+    pbx: PbxConfig,
+}
+
+/// `[installation]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Installation {
+    /// Appears in the certificate subject as "Call Recording <module_id>".
+    pub module_id: String,
+    /// Spool, journal, keystore and legs in progress live here.
+    pub data_dir: PathBuf,
+    /// IANA time zone for directory templates and displayed times; the system's when absent.
+    pub timezone: Option<String>,
+    /// Country calling code without `+` (e.g. "49"), for national number forms.
+    pub country_code: Option<String>,
+    /// Area code without the trunk prefix (e.g. "30"), for local number forms.
+    pub area_code: Option<String>,
+}
+
+/// The PKCS#12 cipher of the keystore.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cipher {
+    /// pbeWithSHAAnd3-KeyTripleDES-CBC for key and certificate (the reference's choice; opens
+    /// with OpenSSL and Java keytool).
+    #[default]
+    #[serde(rename = "3des")]
+    TripleDes,
+    /// PBES2 with AES-256-CBC.
+    Aes256,
+}
+
+/// `[keystore]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct KeystoreConfig {
+    /// The keystore file; default `keystore.p12` in `data_dir`.
+    #[serde(default = "default_keystore_path")]
+    pub path: PathBuf,
+    /// Environment variable holding the password.
+    pub password_env: Option<String>,
+    /// File holding the password (first line).
+    pub password_file: Option<PathBuf>,
+    /// Cipher used when the keystore is created.
+    #[serde(default)]
+    pub cipher: Cipher,
+}
+
+fn default_keystore_path() -> PathBuf {
+    PathBuf::from("keystore.p12")
+}
+
+impl Default for KeystoreConfig {
+    fn default() -> Self {
+        Self {
+            path: default_keystore_path(),
+            password_env: None,
+            password_file: None,
+            cipher: Cipher::default(),
+        }
+    }
+}
+
+/// `[journal]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct JournalConfig {
+    /// `sqlite:FILE` (relative to `data_dir`); later `postgres://...`.
+    #[serde(default = "default_journal_url")]
+    pub url: String,
+}
+
+fn default_journal_url() -> String {
+    "sqlite:journal.sqlite".to_owned()
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        Self {
+            url: default_journal_url(),
+        }
+    }
+}
+
+/// `[[users]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct UserConfig {
+    /// Unique user id.
+    pub id: String,
+    /// The user's numbers as a PBX may send them.
+    #[serde(default)]
+    pub numbers: Vec<String>,
+}
+
+/// `[[groups]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct GroupConfig {
+    /// Unique group id.
+    pub id: String,
+    /// The group's number.
+    pub number: Option<String>,
+    /// Member user ids.
+    #[serde(default)]
+    pub members: Vec<String>,
+    /// Members logged out at start.
+    #[serde(default)]
+    pub inactive: Vec<String>,
+}
+
+/// `[[recordings]]`: one recording configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RecordingConfig {
+    /// Unique name.
+    pub name: String,
+    /// Recorded groups.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Recorded users.
+    #[serde(default)]
+    pub users: Vec<String>,
+    /// S7: incoming calls to an active member's personal number are recorded too.
+    #[serde(default)]
+    pub record_direct_calls_to_active_members: bool,
+    /// "caller" | "callee" | "stereo" | "separate" (checked by the policy).
+    #[serde(default = "default_channels")]
+    pub channels: String,
+    /// WAV played to the caller of incoming calls.
+    pub announcement_incoming: Option<PathBuf>,
+    /// WAV played to the caller of outgoing calls.
+    pub announcement_outgoing: Option<PathBuf>,
+    /// Target names.
+    #[serde(default)]
+    pub targets: Vec<String>,
+}
+
+fn default_channels() -> String {
+    "stereo".to_owned()
+}
+
+/// `[[targets]]`: one storage target. Which keys apply depends on `kind`; the storage crate
+/// checks them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct TargetConfig {
+    /// Unique name.
+    pub name: String,
+    /// "folder" | "smb" | "sftp" | "onedrive".
+    pub kind: String,
+    /// Directory template ($Y $M $D $h $m $s).
+    #[serde(default)]
+    pub directory: String,
+    /// folder: the base path.
+    pub path: Option<PathBuf>,
+    /// smb/sftp: host name or IP only.
+    pub server: Option<String>,
+    /// smb/sftp: port.
+    pub port: Option<u16>,
+    /// smb: share name.
+    pub share: Option<String>,
+    /// smb: domain.
+    pub domain: Option<String>,
+    /// smb/sftp: user name.
+    pub username: Option<String>,
+    /// smb/sftp: password variable.
+    pub password_env: Option<String>,
+    /// smb/sftp: password file.
+    pub password_file: Option<PathBuf>,
+    /// sftp: private key file.
+    pub private_key_file: Option<PathBuf>,
+    /// sftp: passphrase variable of the private key.
+    pub private_key_passphrase_env: Option<String>,
+    /// sftp: pinned host key, `SHA256:...`.
+    pub host_key: Option<String>,
+    /// smb: reserved.
+    pub security: Option<String>,
+    /// onedrive: "global" | "germany".
+    pub cloud: Option<String>,
+    /// onedrive: tenant id.
+    pub tenant_id: Option<String>,
+    /// onedrive: application (client) id.
+    pub client_id: Option<String>,
+    /// onedrive: client secret variable.
+    pub client_secret_env: Option<String>,
+    /// onedrive: client secret file.
+    pub client_secret_file: Option<PathBuf>,
+    /// onedrive: whose OneDrive (app registration).
+    pub drive_user: Option<String>,
+    /// onedrive: redirect URI for delegated sign-in.
+    pub redirect_uri: Option<String>,
+    /// onedrive: sign-in host override (tests only).
+    pub login_endpoint: Option<String>,
+    /// onedrive: Graph host override (tests only).
+    pub graph_endpoint: Option<String>,
+    /// Connect/I/O timeout, e.g. "30s".
+    pub timeout: Option<String>,
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain SMTP.
+    None,
+    /// STARTTLS after connecting (port 587).
+    #[default]
+    Starttls,
+    /// Implicit TLS (port 465).
+    Tls,
+}
+
+/// `[notify]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct NotifyConfig {
+    /// Recipients.
+    #[serde(default)]
+    pub email_to: Vec<String>,
+    /// Sender.
+    pub email_from: Option<String>,
+    /// SMTP host.
+    pub smtp_server: Option<String>,
+    /// SMTP port.
+    pub smtp_port: Option<u16>,
+    /// none | starttls | tls.
+    #[serde(default)]
+    pub smtp_tls: SmtpTls,
+    /// SMTP user.
+    pub smtp_username: Option<String>,
+    /// SMTP password variable.
+    pub smtp_password_env: Option<String>,
+    /// SMTP password file.
+    pub smtp_password_file: Option<PathBuf>,
+    /// PEM file of an extra CA to trust for the SMTP server.
+    pub smtp_ca_file: Option<PathBuf>,
+    /// Interval of reminder mails during an outage, e.g. "1h".
+    #[serde(default = "default_reminder")]
+    pub reminder_interval: String,
+    /// Warn when the spool's file system has less free space than this percentage.
+    #[serde(default = "default_min_free")]
+    pub min_free_percent: f64,
+}
+
+fn default_reminder() -> String {
+    "1h".to_owned()
+}
+
+fn default_min_free() -> f64 {
+    10.0
+}
+
+/// `[pbx]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct PbxConfig {
+    /// `[pbx.siprec]`.
+    pub siprec: Option<SipRecConfig>,
+    /// `[pbx.api]`.
+    pub api: Option<ApiConfig>,
+}
+
+/// `[pbx.siprec]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SipRecConfig {
+    /// `udp:ADDR:PORT` / `tcp:ADDR:PORT`.
+    #[serde(default)]
+    pub listen: Vec<String>,
+    /// `LOW-HIGH`.
+    #[serde(default = "default_rtp_ports")]
+    pub rtp_ports: String,
+    /// What to do with a call no configuration records: "reject" or "accept".
+    #[serde(default = "default_decline")]
+    pub decline: String,
+}
+
+fn default_rtp_ports() -> String {
+    "30000-39999".to_owned()
+}
+
+fn default_decline() -> String {
+    "reject".to_owned()
+}
+
+/// `[pbx.api]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ApiConfig {
+    /// `ADDR:PORT`.
+    pub listen: String,
+}
+
+/// A secret given by environment variable or file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Secret {
+    /// Environment variable name.
+    pub env: Option<String>,
+    /// File path (already resolved against `data_dir`).
+    pub file: Option<PathBuf>,
+    /// The key the secret belongs to, e.g. `keystore.password`, for messages.
+    pub key: String,
+}
+
+impl Secret {
+    /// Reads the secret: the variable's value, or the file's first line without its line end.
+    pub fn resolve(&self) -> Result<String, String> {
+        if let Some(var) = &self.env {
+            return std::env::var(var).map_err(|_| {
+                format!("{}: environment variable {var} is not set (or not UTF-8)", self.key)
+            });
+        }
+        if let Some(file) = &self.file {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| format!("{}: cannot read {}: {e}", self.key, file.display()))?;
+            return Ok(text.lines().next().unwrap_or("").to_owned());
+        }
+        Err(format!("{}: no secret given: set {0}_env or {0}_file", self.key))
+    }
+}
+
+/// Parses `"90s"`, `"15m"`, `"1h"`, `"2d"` (or a bare number of seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration: write e.g. \"90s\", \"15m\", \"1h\", \"2d\""))?;
+    let factor = match unit.trim() {
+        "" | "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        other => return Err(format!("unknown duration unit {other:?} in {s:?}: use s, m, h or d")),
+    };
+    Ok(Duration::from_secs(n.saturating_mul(factor)))
+}
+
+impl Config {
+    /// Reads and parses a configuration file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(path, None, "", format!("cannot read the file: {e}")))?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses configuration text; `path` is used in messages and nothing else.
+    pub fn parse(text: &str, path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let doc = toml_edit::Document::parse(text.to_owned()).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start));
+            ConfigError::new(path, line, "", format!("not valid TOML: {}", e.message()))
+        })?;
+        check_clear_secrets(&doc, text, path)?;
+        let raw: Raw = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start));
+            let key = line.map(|l| key_on_line(text, l)).unwrap_or_default();
+            ConfigError::new(path, line, key, e.message().trim().to_owned())
+        })?;
+        let cfg = Config {
+            path: path.to_owned(),
+            installation: raw.installation,
+            keystore: raw.keystore,
+            journal: raw.journal,
+            users: raw.users,
+            groups: raw.groups,
+            recordings: raw.recordings,
+            targets: raw.targets,
+            notify: raw.notify,
+            pbx: raw.pbx,
+            source: text.to_owned(),
+            doc,
+        };
+        cfg.check_basics()?;
+        Ok(cfg)
+    }
+
+    /// An error located at `key` (dotted form, e.g. `targets[1].host_key`).
+    pub fn error_at(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        let path = KeyPath::parse(key);
+        let line = path.span_in(&self.doc).map(|s| line_of(&self.source, s.start));
+        ConfigError::new(&self.path, line, path.to_string(), message)
+    }
+
+    /// `p` if absolute, else `p` under `data_dir`.
+    pub fn resolve_path(&self, p: impl AsRef<Path>) -> PathBuf {
+        self.installation.data_dir.join(p)
+    }
+
+    /// The keystore file.
+    pub fn keystore_path(&self) -> PathBuf {
+        self.resolve_path(&self.keystore.path)
+    }
+
+    /// The keystore password's source.
+    pub fn keystore_password(&self) -> Secret {
+        Secret {
+            env: self.keystore.password_env.clone(),
+            file: self.keystore.password_file.as_ref().map(|f| self.resolve_path(f)),
+            key: "keystore.password".to_owned(),
+        }
+    }
+
+    /// The secret `<name>_env` / `<name>_file` of target `index`.
+    pub fn target_secret(&self, index: usize, name: &str) -> Secret {
+        let t = &self.targets[index];
+        let (env, file) = match name {
+            "password" => (t.password_env.clone(), t.password_file.clone()),
+            "client_secret" => (t.client_secret_env.clone(), t.client_secret_file.clone()),
+            "private_key_passphrase" => (t.private_key_passphrase_env.clone(), None),
+            _ => (None, None),
+        };
+        Secret {
+            env,
+            file: file.map(|f| self.resolve_path(f)),
+            key: format!("targets[{index}].{name}"),
+        }
+    }
+
+    /// The SMTP password's source, if `[notify]` has one.
+    pub fn smtp_password(&self) -> Option<Secret> {
+        let n = self.notify.as_ref()?;
+        if n.smtp_password_env.is_none() && n.smtp_password_file.is_none() {
+            return None;
+        }
+        Some(Secret {
+            env: n.smtp_password_env.clone(),
+            file: n.smtp_password_file.as_ref().map(|f| self.resolve_path(f)),
+            key: "notify.smtp_password".to_owned(),
+        })
+    }
+
+    /// Checks that need no other crate: ids, secrets given one way, names unique.
+    fn check_basics(&self) -> Result<(), ConfigError> {
+        let inst = &self.installation;
+        if inst.module_id.trim().is_empty() {
+            return Err(self.error_at("installation.module_id", "must not be empty"));
+        }
+        if inst.module_id.chars().any(char::is_control) {
+            return Err(self.error_at("installation.module_id", "must not contain control characters"));
+        }
+        if inst.data_dir.as_os_str().is_empty() {
+            return Err(self.error_at("installation.data_dir", "must not be empty"));
+        }
+        let ks = &self.keystore;
+        if ks.password_env.is_some() && ks.password_file.is_some() {
+            return Err(self.error_at(
+                "keystore.password_env",
+                "give the password either by password_env or by password_file, not both",
+            ));
+        }
+        if ks.path.as_os_str().is_empty() {
+            return Err(self.error_at("keystore.path", "must not be empty"));
+        }
+        for (what, names) in [
+            ("users", self.users.iter().map(|u| u.id.as_str()).collect::<Vec<_>>()),
+            ("groups", self.groups.iter().map(|g| g.id.as_str()).collect()),
+            ("recordings", self.recordings.iter().map(|r| r.name.as_str()).collect()),
+            ("targets", self.targets.iter().map(|t| t.name.as_str()).collect()),
+        ] {
+            let key = if matches!(what, "users" | "groups") { "id" } else { "name" };
+            for (i, name) in names.iter().enumerate() {
+                if name.trim().is_empty() {
+                    return Err(self.error_at(&format!("{what}[{i}].{key}"), "must not be empty"));
+                }
+                if let Some(first) = names[..i].iter().position(|n| n == name) {
+                    return Err(self.error_at(
+                        &format!("{what}[{i}].{key}"),
+                        format!("duplicate {key} {name:?}: {what}[{first}] has it already"),
+                    ));
+                }
+            }
+        }
+        if let Some(n) = &self.notify
+            && let Err(e) = parse_duration(&n.reminder_interval)
+        {
+            return Err(self.error_at("notify.reminder_interval", e));
+        }
+        Ok(())
+    }
+}
+
+/// Refuses `password = "..."` and friends anywhere in the file.
+fn check_clear_secrets(
+    doc: &toml_edit::Document<String>,
+    text: &str,
+    path: &Path,
+) -> Result<(), ConfigError> {
+    fn visit(
+        table: &dyn toml_edit::TableLike,
+        prefix: &str,
+        text: &str,
+        path: &Path,
+    ) -> Result<(), ConfigError> {
+        for (k, item) in table.iter() {
+            let key = if prefix.is_empty() { k.to_owned() } else { format!("{prefix}.{k}") };
+            if CLEAR_SECRETS.contains(&k) {
+                let line = table
+                    .get_key_value(k)
+                    .and_then(|(key, _)| key.span())
+                    .map(|s| line_of(text, s.start));
+                return Err(ConfigError::new(
+                    path,
+                    line,
+                    key,
+                    format!(
+                        "secrets are never written in the config file: use {k}_env (an environment variable) or {k}_file"
+                    ),
+                ));
+            }
+            if let Some(t) = item.as_table_like() {
+                visit(t, &key, text, path)?;
+            } else if let Some(aot) = item.as_array_of_tables() {
+                for (i, t) in aot.iter().enumerate() {
+                    visit(t, &format!("{key}[{i}]"), text, path)?;
+                }
+            }
+        }
+        Ok(())
+    }
+    visit(doc.as_table(), "", text, path)
+}
+
+/// The key written at the start of `line` (1-based), for messages from serde that carry only
+/// a position.
+fn key_on_line(text: &str, line: usize) -> String {
+    let l = text.lines().nth(line - 1).unwrap_or("").trim();
+    match l.split_once('=') {
+        Some((k, _)) => k.trim().trim_matches('"').to_owned(),
+        None => l.trim_matches(|c| c == '[' || c == ']').to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"[installation]
+module_id = "pbx-berlin-01"
+data_dir = "/var/lib/callrec"
+
+[keystore]
+path = "keystore.p12"
+password_env = "CALLREC_KEYSTORE_PASSWORD"
+cipher = "aes256"
+
+[[targets]]
+name = "archive"
+kind = "folder"
+path = "/srv/archive"
+directory = "$Y/$M/$D"
+
+[[targets]]
+name = "nas"
+kind = "smb"
+password_env = "X"
+"#;
+
+    fn err(text: &str) -> ConfigError {
+        Config::parse(text, "callrec.toml").unwrap_err()
+    }
+
+    #[test]
+    fn good_file_loads_with_defaults() {
+        let cfg = Config::parse(GOOD, "callrec.toml").unwrap();
+        assert_eq!(cfg.keystore.cipher, Cipher::Aes256);
+        assert_eq!(cfg.journal.url, "sqlite:journal.sqlite");
+        assert_eq!(cfg.targets.len(), 2);
+        assert_eq!(cfg.keystore_path(), PathBuf::from("/var/lib/callrec/keystore.p12"));
+        assert_eq!(cfg.error_at("targets[1].kind", "x").line, Some(18));
+    }
+
+    #[test]
+    fn unknown_cipher_names_line_and_key() {
+        let e = err(&GOOD.replace("\"aes256\"", "\"des\""));
+        assert_eq!(e.line, Some(8), "{e}");
+        assert_eq!(e.key, "cipher");
+        assert!(e.message.contains("des"), "{e}");
+        assert!(e.to_string().starts_with("callrec.toml:8: key `cipher`"), "{e}");
+    }
+
+    #[test]
+    fn clear_text_password_is_refused_with_its_line() {
+        let e = err(&GOOD.replace("password_env = \"X\"", "password = \"hunter2\""));
+        assert_eq!(e.line, Some(19));
+        assert_eq!(e.key, "targets[1].password");
+        assert!(e.message.contains("password_env"));
+        assert!(!e.to_string().contains("hunter2"), "the secret must not be echoed: {e}");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = err(&GOOD.replace("cipher = \"aes256\"", "ciper = \"aes256\""));
+        assert_eq!(e.line, Some(8));
+        assert!(e.message.contains("ciper"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_target_name_names_the_second() {
+        let e = err(&GOOD.replace("name = \"nas\"", "name = \"archive\""));
+        assert_eq!(e.line, Some(17));
+        assert_eq!(e.key, "targets[1].name");
+    }
+
+    #[test]
+    fn broken_toml_and_missing_section() {
+        let e = err("[installation\nmodule_id = 1");
+        assert_eq!(e.line, Some(1));
+        let e = err("[keystore]\npath = \"k\"\n");
+        assert!(e.message.contains("installation"), "{e}");
+    }
+
+    #[test]
+    fn both_password_forms_are_refused() {
+        let e = err(&GOOD.replace(
+            "password_env = \"CALLREC_KEYSTORE_PASSWORD\"",
+            "password_env = \"A\"\npassword_file = \"p\"",
+        ));
+        assert_eq!(e.line, Some(7));
+    }
+
+    #[test]
+    fn secrets_resolve_from_env_and_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pw"), "s3cret\nignored\n").unwrap();
+        let s = Secret { env: None, file: Some(dir.path().join("pw")), key: "k".into() };
+        assert_eq!(s.resolve().unwrap(), "s3cret");
+        let s = Secret { env: Some("CR_CONFIG_TEST_SURELY_UNSET".into()), file: None, key: "k".into() };
+        assert!(s.resolve().unwrap_err().contains("CR_CONFIG_TEST_SURELY_UNSET"));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("15").unwrap(), Duration::from_secs(15));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5y").is_err());
+    }
+}
