@@ -10,6 +10,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 mod check;
+mod journal_cmds;
 mod keys;
 mod policy;
 
@@ -54,6 +55,13 @@ enum Command {
     /// Recording policy commands.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Group membership: log a member in or out (the recorder follows at once).
+    #[command(subcommand)]
+    Group(journal_cmds::GroupCommand),
+    /// Active calls, spool backlog per target, last errors (from the journal).
+    Status,
+    /// Find recordings by party number and time range.
+    Search(journal_cmds::SearchArgs),
 }
 
 #[derive(Subcommand)]
@@ -99,6 +107,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cert => keys::cert(&cfg),
         Command::Seal { id, files } => keys::seal(&cfg, &id, &files).context("sealing failed"),
         Command::Policy(cmd) => policy::run(&cfg, cmd),
+        Command::Group(cmd) => journal_cmds::group(&cfg, cmd),
+        Command::Status => journal_cmds::status(&cfg),
+        Command::Search(args) => journal_cmds::search(&cfg, args),
         Command::Config(_) => unreachable!("handled above"),
     }
 }
