@@ -1,0 +1,254 @@
+//! Finalize: legs -> the recording's audio files, streaming.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::SystemTime;
+
+use crate::error::{AudioError, Result};
+use crate::wav::{WavReader, WavWriter};
+
+/// Which audio files a recording gets (SPEC S10, S11; config key `channels`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChannelMode {
+    /// Only the caller's leg, `<id>.wav`, mono.
+    Caller,
+    /// Only the callee's leg, `<id>.wav`, mono.
+    Callee,
+    /// One stereo file `<id>.wav`: channel 0 (left) = caller, channel 1 (right) = callee.
+    Stereo,
+    /// Two mono files, `<id>-caller.wav` and `<id>-callee.wav`.
+    Separate,
+}
+
+impl FromStr for ChannelMode {
+    type Err = AudioError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "caller" => Ok(ChannelMode::Caller),
+            "callee" => Ok(ChannelMode::Callee),
+            "stereo" => Ok(ChannelMode::Stereo),
+            "separate" => Ok(ChannelMode::Separate),
+            other => Err(AudioError::InvalidArgument(format!(
+                "channel mode {other:?}: expected \"caller\", \"callee\", \"stereo\" or \"separate\""
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for ChannelMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ChannelMode::Caller => "caller",
+            ChannelMode::Callee => "callee",
+            ChannelMode::Stereo => "stereo",
+            ChannelMode::Separate => "separate",
+        })
+    }
+}
+
+const CHUNK: usize = 16 * 1024;
+
+/// Streaming linear-interpolation resampler over a [`WavReader`].
+#[derive(Debug)]
+struct Resampler {
+    in_rate: u64,
+    out_rate: u64,
+    k: u64,
+    buf: Vec<i16>,
+    base: u64,
+    eof: bool,
+}
+
+/// One leg as a stream of mono samples at the output rate, with leading silence.
+#[derive(Debug)]
+struct LegSource {
+    reader: WavReader,
+    pad: u64,
+    resampler: Option<Resampler>,
+}
+
+impl LegSource {
+    fn new(reader: WavReader, out_rate: u32, pad: u64) -> LegSource {
+        let in_rate = reader.info().sample_rate;
+        let resampler = (in_rate != out_rate).then(|| Resampler {
+            in_rate: in_rate as u64,
+            out_rate: out_rate as u64,
+            k: 0,
+            buf: Vec::new(),
+            base: 0,
+            eof: false,
+        });
+        LegSource { reader, pad, resampler }
+    }
+
+    /// Fills `out` completely unless the leg ends; returns the number of samples written.
+    fn fill(&mut self, out: &mut [i16]) -> Result<usize> {
+        let mut n = 0;
+        if self.pad > 0 {
+            let p = (self.pad.min(out.len() as u64)) as usize;
+            out[..p].fill(0);
+            self.pad -= p as u64;
+            n = p;
+        }
+        match &mut self.resampler {
+            None => {
+                while n < out.len() {
+                    let got = self.reader.read_mono(&mut out[n..])?;
+                    if got == 0 {
+                        break;
+                    }
+                    n += got;
+                }
+            }
+            Some(rs) => {
+                while n < out.len() {
+                    let num = rs.k * rs.in_rate;
+                    let i = num / rs.out_rate;
+                    let frac = (num % rs.out_rate) as i64;
+                    let end = rs.base + rs.buf.len() as u64;
+                    if i + 1 >= end && !rs.eof {
+                        // Refill: keep from sample i on, read more.
+                        let keep_from = (i.saturating_sub(rs.base) as usize).min(rs.buf.len());
+                        rs.buf.drain(..keep_from);
+                        rs.base += keep_from as u64;
+                        let old = rs.buf.len();
+                        rs.buf.resize(old + CHUNK, 0);
+                        let got = self.reader.read_mono(&mut rs.buf[old..])?;
+                        rs.buf.truncate(old + got);
+                        if got == 0 {
+                            rs.eof = true;
+                        }
+                        continue;
+                    }
+                    if i >= end {
+                        break;
+                    }
+                    let x0 = rs.buf[(i - rs.base) as usize] as i64;
+                    let x1 = if i + 1 < end { rs.buf[(i + 1 - rs.base) as usize] as i64 } else { x0 };
+                    out[n] = (x0 + (x1 - x0) * frac / rs.out_rate as i64) as i16;
+                    n += 1;
+                    rs.k += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+fn secs_between(a: SystemTime, b: SystemTime) -> f64 {
+    match b.duration_since(a) {
+        Ok(d) => d.as_secs_f64(),
+        Err(e) => -e.duration().as_secs_f64(),
+    }
+}
+
+struct Part {
+    tmp: PathBuf,
+    fin: PathBuf,
+}
+
+fn part(out_dir: &Path, name: String) -> Part {
+    Part { tmp: out_dir.join(format!(".{name}.part")), fin: out_dir.join(name) }
+}
+
+fn commit(w: WavWriter, p: &Part) -> Result<PathBuf> {
+    w.finish()?;
+    std::fs::rename(&p.tmp, &p.fin).map_err(|e| AudioError::io("rename", &p.fin, e))?;
+    Ok(p.fin.clone())
+}
+
+fn check_id(id: &str) -> Result<()> {
+    if id.is_empty() || id.contains(['/', '\\']) || id.starts_with('.') {
+        return Err(AudioError::InvalidArgument(format!("recording id {id:?} is not a plain file name")));
+    }
+    Ok(())
+}
+
+/// Turns the caller's and callee's leg files into the recording's audio files in
+/// `out_dir`, named from `id` (`<id>.wav`, or `<id>-caller.wav` and `<id>-callee.wav`
+/// for [`ChannelMode::Separate`]), and returns their paths.
+///
+/// Legs may be files of [`crate::LegWriter`] or WAV files a PBX recorded itself (e.g.
+/// Asterisk MixMonitor `r()`/`t()` legs: any rate, 8/16/24/32-bit, float, µ-law/A-law,
+/// mono or stereo — stereo is mixed down). Output is 16-bit PCM; with two legs, at the
+/// higher of the two rates (the other leg is resampled linearly). When both legs carry
+/// a start time (leg files do), the later one is delayed by the difference so the
+/// channels are aligned in time; otherwise both start at sample 0. The shorter leg is
+/// padded with silence. Memory use is constant (a few hundred KiB) whatever the length.
+/// A leg the mode does not need is not opened (it need not exist).
+pub fn finalize(caller: &Path, callee: &Path, mode: ChannelMode, out_dir: &Path, id: &str) -> Result<Vec<PathBuf>> {
+    check_id(id)?;
+    match mode {
+        ChannelMode::Caller | ChannelMode::Callee => {
+            let src = if mode == ChannelMode::Caller { caller } else { callee };
+            let reader = WavReader::open(src)?;
+            let rate = reader.info().sample_rate;
+            let p = part(out_dir, format!("{id}.wav"));
+            let mut w = WavWriter::create(&p.tmp, rate, 1, None)?;
+            let mut s = LegSource::new(reader, rate, 0);
+            let mut buf = vec![0i16; CHUNK];
+            loop {
+                let n = s.fill(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                w.write_samples(&buf[..n])?;
+            }
+            Ok(vec![commit(w, &p)?])
+        }
+        ChannelMode::Stereo | ChannelMode::Separate => {
+            let a = WavReader::open(caller)?;
+            let b = WavReader::open(callee)?;
+            let rate = a.info().sample_rate.max(b.info().sample_rate);
+            let (pad_a, pad_b) = match (a.info().leg, b.info().leg) {
+                (Some(la), Some(lb)) => {
+                    let d = secs_between(la.started_at, lb.started_at);
+                    let frames = (d.abs() * rate as f64).round() as u64;
+                    if d >= 0.0 { (0, frames) } else { (frames, 0) }
+                }
+                _ => (0, 0),
+            };
+            let mut sa = LegSource::new(a, rate, pad_a);
+            let mut sb = LegSource::new(b, rate, pad_b);
+            let mut ba = vec![0i16; CHUNK];
+            let mut bb = vec![0i16; CHUNK];
+            if mode == ChannelMode::Stereo {
+                let p = part(out_dir, format!("{id}.wav"));
+                let mut w = WavWriter::create(&p.tmp, rate, 2, None)?;
+                let mut inter = vec![0i16; 2 * CHUNK];
+                loop {
+                    let na = sa.fill(&mut ba)?;
+                    let nb = sb.fill(&mut bb)?;
+                    let n = na.max(nb);
+                    if n == 0 {
+                        break;
+                    }
+                    ba[na..n].fill(0);
+                    bb[nb..n].fill(0);
+                    for ((o, &l), &r) in inter.chunks_exact_mut(2).zip(&ba[..n]).zip(&bb[..n]) {
+                        o[0] = l;
+                        o[1] = r;
+                    }
+                    w.write_samples(&inter[..2 * n])?;
+                }
+                Ok(vec![commit(w, &p)?])
+            } else {
+                let pa = part(out_dir, format!("{id}-caller.wav"));
+                let pb = part(out_dir, format!("{id}-callee.wav"));
+                let mut wa = WavWriter::create(&pa.tmp, rate, 1, None)?;
+                let mut wb = WavWriter::create(&pb.tmp, rate, 1, None)?;
+                loop {
+                    let na = sa.fill(&mut ba)?;
+                    let nb = sb.fill(&mut bb)?;
+                    if na == 0 && nb == 0 {
+                        break;
+                    }
+                    wa.write_samples(&ba[..na])?;
+                    wb.write_samples(&bb[..nb])?;
+                }
+                Ok(vec![commit(wa, &pa)?, commit(wb, &pb)?])
+            }
+        }
+    }
+}
