@@ -1,23 +1,108 @@
-//! `crctl keys init`, `crctl cert`, `crctl seal` (filled in with cr-sign).
+//! `crctl keys init`, `crctl cert`, `crctl seal`, and the `[keystore]` part of `config check`.
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Creates key pair, keystore and certificate.
-pub fn init(_cfg: &cr_config::Config) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+use anyhow::Context;
+use cr_config::{Cipher, Config, ConfigError};
+
+fn cipher(cfg: &Config) -> cr_sign::Cipher {
+    match cfg.keystore.cipher {
+        Cipher::TripleDes => cr_sign::Cipher::TripleDes,
+        Cipher::Aes256 => cr_sign::Cipher::Aes256,
+    }
 }
 
-/// Prints the certificate.
-pub fn cert(_cfg: &cr_config::Config) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+fn password(cfg: &Config) -> anyhow::Result<String> {
+    let pw = cfg.keystore_password().resolve().map_err(|e| anyhow::anyhow!("{}: {e}", cfg.path.display()))?;
+    if pw.is_empty() {
+        anyhow::bail!("{}: the keystore password is empty", cfg.path.display());
+    }
+    if let Some(w) = cr_sign::password_warning(&pw) {
+        tracing::warn!("{w}");
+    }
+    Ok(pw)
 }
 
-/// Seals files into a set.
-pub fn seal(_cfg: &cr_config::Config, _id: &str, _files: &[PathBuf]) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+/// Opens the keystore and logs the certificate (PEM and fingerprint) at INFO (S14, S19).
+pub fn open_identity(cfg: &Config) -> anyhow::Result<cr_sign::Identity> {
+    let path = cfg.keystore_path();
+    let identity = cr_sign::Identity::open_keystore(&path, &password(cfg)?).map_err(anyhow::Error::new)?;
+    let cert = identity.certificate();
+    tracing::info!(
+        keystore = %path.display(),
+        fingerprint = %cert.fingerprint_sha256(),
+        "verification certificate \"{}\":\n{}",
+        cert.subject_cn(),
+        cert.pem()
+    );
+    Ok(identity)
 }
 
-/// Checks `[keystore]`.
-pub fn check(_cfg: &cr_config::Config) -> Vec<cr_config::ConfigError> {
+/// `crctl keys init`: creates the key pair, the keystore and the certificate; refuses to
+/// overwrite. Also writes `cert.pem` beside the keystore for auditors.
+pub fn init(cfg: &Config) -> anyhow::Result<ExitCode> {
+    let path = cfg.keystore_path();
+    if path.exists() {
+        return Err(cr_sign::SignError::KeystoreExists(path).into());
+    }
+    let pw = password(cfg)?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let identity = cr_sign::Identity::generate(&cfg.installation.module_id, chrono::Utc::now())?;
+    identity.save_keystore(&path, &pw, cipher(cfg))?;
+    let cert = identity.certificate();
+    let pem_path = path.with_file_name("cert.pem");
+    if !pem_path.exists() {
+        std::fs::write(&pem_path, cert.pem()).with_context(|| format!("writing {}", pem_path.display()))?;
+    }
+    tracing::info!(keystore = %path.display(), fingerprint = %cert.fingerprint_sha256(), "key pair created");
+    eprintln!("created keystore {} and certificate {}", path.display(), pem_path.display());
+    print_cert(cert);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_cert(cert: &cr_sign::Certificate) {
+    print!("{}", cert.pem());
+    println!("SHA-256 fingerprint: {}", cert.fingerprint_sha256());
+}
+
+/// `crctl cert`: prints the certificate PEM and its SHA-256 fingerprint.
+pub fn cert(cfg: &Config) -> anyhow::Result<ExitCode> {
+    let identity = open_identity(cfg)?;
+    print_cert(identity.certificate());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `crctl seal --id ID FILE...`.
+pub fn seal(cfg: &Config, id: &str, files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let identity = open_identity(cfg)?;
+    let set = cr_sign::seal(id, files, &identity)?;
+    println!("{}", set.checksum_file.display());
+    println!("{}", set.signature_file.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Checks `[keystore]`: a password source that resolves, and a keystore that opens with it
+/// when it exists.
+pub fn check(cfg: &Config) -> Vec<ConfigError> {
+    let key = if cfg.keystore.password_file.is_some() { "keystore.password_file" } else { "keystore.password_env" };
+    let secret = cfg.keystore_password();
+    if secret.env.is_none() && secret.file.is_none() {
+        return vec![cfg.error_at("keystore", "no keystore password: set password_env or password_file")];
+    }
+    let pw = match secret.resolve() {
+        Ok(pw) => pw,
+        Err(e) => return vec![cfg.error_at(key, e)],
+    };
+    if let Some(w) = cr_sign::password_warning(&pw) {
+        eprintln!("warning: {}: {w}", cfg.path.display());
+    }
+    let path = cfg.keystore_path();
+    if path.exists()
+        && let Err(e) = cr_sign::Identity::open_keystore(&path, &pw)
+    {
+        return vec![cfg.error_at("keystore.path", e.to_string())];
+    }
     Vec::new()
 }

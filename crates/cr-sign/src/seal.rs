@@ -1,0 +1,130 @@
+//! Sealing a set: checksum file and its signature.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+
+use crate::error::SignError;
+use crate::hash::sha256_file;
+use crate::identity::Identity;
+use crate::manifest::{Manifest, ManifestEntry, is_plain_file_name};
+
+/// The checksum file name of set `id`: `<id>.sha256`.
+pub fn checksum_file_name(id: &str) -> String {
+    format!("{id}.sha256")
+}
+
+/// The signature file name of set `id`: `<id>.sha256.SHA256withRSA.sig` (S18).
+pub fn signature_file_name(id: &str) -> String {
+    format!("{id}.sha256.SHA256withRSA.sig")
+}
+
+/// One sealed file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedFile {
+    /// File name inside the set's directory.
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256, lower-case hex.
+    pub sha256: String,
+}
+
+/// What [`seal`] wrote.
+#[derive(Debug, Clone)]
+pub struct SealedSet {
+    /// The set id.
+    pub id: String,
+    /// The directory holding the set.
+    pub dir: PathBuf,
+    /// `<dir>/<id>.sha256`.
+    pub checksum_file: PathBuf,
+    /// SHA-256 (hex) of the checksum file: the link the next set of the chain names.
+    pub checksum_sha256: String,
+    /// `<dir>/<id>.sha256.SHA256withRSA.sig`.
+    pub signature_file: PathBuf,
+    /// The sealed files, in the order given.
+    pub files: Vec<SealedFile>,
+}
+
+/// True for ids we accept: 1–200 characters of `A-Z a-z 0-9 - _ .`, not starting with `.`:
+/// safe on every target's file system.
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 200
+        && !id.starts_with('.')
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Seals `files` (metadata and audio, all in one directory) into set `id`: writes
+/// `<id>.sha256` in shasum format and `<id>.sha256.SHA256withRSA.sig` beside them (S17,
+/// S18). Files are hashed streaming; both outputs appear complete or not at all.
+pub fn seal(id: &str, files: &[PathBuf], identity: &Identity) -> Result<SealedSet, SignError> {
+    if !is_valid_id(id) {
+        return Err(SignError::BadId(id.to_owned()));
+    }
+    let first = files.first().ok_or_else(|| SignError::BadSetFile(PathBuf::from("(no files given)")))?;
+    let dir = parent_dir(first);
+    let canonical_dir = dir.canonicalize().map_err(|e| SignError::io(&dir, e))?;
+    let mut entries = Vec::with_capacity(files.len());
+    let mut sealed = Vec::with_capacity(files.len());
+    for path in files {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|n| is_plain_file_name(n))
+            .ok_or_else(|| SignError::BadSetFile(path.clone()))?;
+        let parent = parent_dir(path).canonicalize().map_err(|e| SignError::io(path, e))?;
+        if parent != canonical_dir || name == checksum_file_name(id) || name == signature_file_name(id) {
+            return Err(SignError::BadSetFile(path.clone()));
+        }
+        if entries.iter().any(|e: &ManifestEntry| e.name == name) {
+            return Err(SignError::BadSetFile(path.clone()));
+        }
+        let (sha256, size) = sha256_file(path).map_err(|e| SignError::io(path, e))?;
+        entries.push(ManifestEntry { sha256, name: name.to_owned() });
+        sealed.push(SealedFile { name: name.to_owned(), size, sha256: hex::encode(sha256) });
+    }
+    let text = Manifest::new(entries).to_text();
+    let checksum_file = dir.join(checksum_file_name(id));
+    let signature_file = dir.join(signature_file_name(id));
+    let signature = base64::engine::general_purpose::STANDARD.encode(identity.sign(text.as_bytes()));
+    write_atomic(&checksum_file, text.as_bytes())?;
+    write_atomic(&signature_file, signature.as_bytes())?;
+    if let Ok(d) = std::fs::File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(SealedSet {
+        id: id.to_owned(),
+        dir,
+        checksum_sha256: crate::hash::sha256_hex(text.as_bytes()),
+        checksum_file,
+        signature_file,
+        files: sealed,
+    })
+}
+
+fn parent_dir(p: &Path) -> PathBuf {
+    match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Writes `bytes` to a temporary file beside `path`, syncs it and renames it over `path`.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SignError> {
+    let mut tmp_name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    tmp_name.push(format!(".tmp-{}", std::process::id()));
+    let tmp = path.with_file_name(tmp_name);
+    let result = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(|e| SignError::io(path, e))
+}
