@@ -1,0 +1,503 @@
+//! The values that go into the journal and come out of it.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// The flag of a set that the recorder sealed from legs a crash left behind (S32).
+pub const FLAG_RECOVERED: &str = "recovered";
+
+/// The `prev_sha256` of the first set of an installation: 64 zeros.
+pub const GENESIS_SHA256: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Direction of a call (CONTRACT §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Outside -> PBX.
+    Incoming,
+    /// PBX user -> outside.
+    Outgoing,
+    /// User -> user.
+    Internal,
+}
+
+impl Direction {
+    /// The stored and printed form: `incoming`, `outgoing`, `internal`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Incoming => "incoming",
+            Direction::Outgoing => "outgoing",
+            Direction::Internal => "internal",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "incoming" => Some(Direction::Incoming),
+            "outgoing" => Some(Direction::Outgoing),
+            "internal" => Some(Direction::Internal),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Direction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The journal's id of a call row (not the PBX's call id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct CallId(pub i64);
+
+impl std::fmt::Display for CallId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A call as the recorder saw it and what the policy decided — also for calls that are
+/// deliberately not recorded (then `record` is false and `reason` says why).
+#[derive(Debug, Clone)]
+pub struct NewCall {
+    /// The PBX's own call id (SIP Call-ID, Asterisk uniqueid, ...).
+    pub pbx_call_id: String,
+    /// Direction.
+    pub direction: Direction,
+    /// Calling number as the PBX reported it.
+    pub caller: String,
+    /// Called number after diversions, as the PBX reported it.
+    pub callee: String,
+    /// Numbers dialled before the diversions, oldest first.
+    pub diversions: Vec<String>,
+    /// When the call started.
+    pub started_at: DateTime<Utc>,
+    /// The decision: recorded or not.
+    pub record: bool,
+    /// The configuration that records it (`None` when not recorded).
+    pub configuration: Option<String>,
+    /// The decision's reason (which rule matched, or why none did).
+    pub reason: String,
+}
+
+/// A call row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct CallRecord {
+    /// Journal id.
+    pub id: CallId,
+    /// The PBX's call id.
+    pub pbx_call_id: String,
+    /// Direction.
+    pub direction: Direction,
+    /// Calling number as reported.
+    pub caller: String,
+    /// Called number as reported.
+    pub callee: String,
+    /// Diversions, oldest first.
+    pub diversions: Vec<String>,
+    /// Start.
+    pub started_at: DateTime<Utc>,
+    /// End, once known.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Recorded or not.
+    pub record: bool,
+    /// Configuration that records it.
+    pub configuration: Option<String>,
+    /// Reason of the decision.
+    pub reason: String,
+}
+
+/// One file of a recording set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileEntry {
+    /// File name inside the set's directory (no directory part).
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256, lower-case hex.
+    pub sha256: String,
+}
+
+/// A sealed recording set, handed to [`ChainReservation::commit`](crate::ChainReservation::commit).
+#[derive(Debug, Clone)]
+pub struct NewRecording {
+    /// The set id (file stem of every file of the set).
+    pub set_id: String,
+    /// The call it records.
+    pub call: CallId,
+    /// The configuration that recorded it.
+    pub configuration: String,
+    /// Start of the audio.
+    pub started_at: DateTime<Utc>,
+    /// End of the audio.
+    pub ended_at: DateTime<Utc>,
+    /// Channel mode: `caller`, `callee`, `stereo` or `separate`.
+    pub channels: String,
+    /// Every file of the set (metadata, audio, checksum file, signature).
+    pub files: Vec<FileEntry>,
+    /// SHA-256 fingerprint of the certificate that verifies the signature.
+    pub cert_fingerprint: String,
+    /// Flags such as [`FLAG_RECOVERED`].
+    pub flags: Vec<String>,
+    /// Where the set lies now (the spool directory).
+    pub location: String,
+    /// The targets it must be delivered to; an upload row `pending` is queued for each.
+    pub targets: Vec<String>,
+}
+
+/// A link of the chain: the sequence number of a set and the SHA-256 of the previous set's
+/// checksum file ([`GENESIS_SHA256`] for the first set).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChainLink {
+    /// The installation's sequence number, from 1, without gaps.
+    pub seq: u64,
+    /// SHA-256 (hex) of the previous set's checksum file.
+    pub prev_sha256: String,
+}
+
+/// A committed link: the chain's head after a set was sealed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ChainEntry {
+    /// Sequence number.
+    pub seq: u64,
+    /// The set it belongs to.
+    pub set_id: String,
+    /// SHA-256 of the previous set's checksum file.
+    pub prev_sha256: String,
+    /// SHA-256 of this set's checksum file.
+    pub sha256: String,
+    /// When it was committed.
+    pub committed_at: DateTime<Utc>,
+}
+
+/// Delivery state of a set to one target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UploadState {
+    /// Not delivered yet; the uploader keeps trying.
+    Pending,
+    /// Delivered.
+    Done,
+    /// Given up (e.g. the target was removed); needs an operator.
+    Failed,
+}
+
+impl UploadState {
+    /// The stored form: `pending`, `done`, `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UploadState::Pending => "pending",
+            UploadState::Done => "done",
+            UploadState::Failed => "failed",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(UploadState::Pending),
+            "done" => Some(UploadState::Done),
+            "failed" => Some(UploadState::Failed),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for UploadState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One (set, target) delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Upload {
+    /// The set.
+    pub set_id: String,
+    /// The target name.
+    pub target: String,
+    /// State.
+    pub state: UploadState,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// Error of the last failed attempt (kept after success for the record).
+    pub last_error: Option<String>,
+    /// Time of the last attempt.
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    /// Where the set lies on the target once delivered.
+    pub remote_path: Option<String>,
+    /// When the upload was queued.
+    pub queued_at: DateTime<Utc>,
+    /// When it was delivered.
+    pub done_at: Option<DateTime<Utc>>,
+}
+
+/// Membership state of a user in a group, as changed at run time (S6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Membership {
+    /// Group id.
+    pub group: String,
+    /// User id.
+    pub user: String,
+    /// Logged in (true) or out (false).
+    pub active: bool,
+    /// When it last changed.
+    pub changed_at: DateTime<Utc>,
+    /// Who changed it (`crctl:alice`, `api`, `phone`...).
+    pub changed_by: String,
+}
+
+/// Kinds of audit events.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[non_exhaustive]
+pub enum AuditKind {
+    /// The installation's key pair was created.
+    KeyCreated,
+    /// A process loaded the configuration.
+    ConfigLoaded,
+    /// A member logged in or out of a group.
+    MembershipChanged,
+    /// A recording set was sealed (chain link committed).
+    SetSealed,
+    /// A set reached a target.
+    SetDelivered,
+    /// A set was deleted (local copy after delivery, or retention).
+    SetDeleted,
+    /// A kind written by a newer program.
+    Other(String),
+}
+
+impl AuditKind {
+    /// The stored form, e.g. `set_sealed`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            AuditKind::KeyCreated => "key_created",
+            AuditKind::ConfigLoaded => "config_loaded",
+            AuditKind::MembershipChanged => "membership_changed",
+            AuditKind::SetSealed => "set_sealed",
+            AuditKind::SetDelivered => "set_delivered",
+            AuditKind::SetDeleted => "set_deleted",
+            AuditKind::Other(s) => s,
+        }
+    }
+
+    /// Parses the stored form; unknown kinds become [`AuditKind::Other`].
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "key_created" => AuditKind::KeyCreated,
+            "config_loaded" => AuditKind::ConfigLoaded,
+            "membership_changed" => AuditKind::MembershipChanged,
+            "set_sealed" => AuditKind::SetSealed,
+            "set_delivered" => AuditKind::SetDelivered,
+            "set_deleted" => AuditKind::SetDeleted,
+            other => AuditKind::Other(other.to_owned()),
+        }
+    }
+}
+
+impl std::fmt::Display for AuditKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One audit event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct AuditEvent {
+    /// Increasing id.
+    pub id: i64,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// Kind.
+    pub kind: AuditKind,
+    /// Who did it, when known.
+    pub actor: Option<String>,
+    /// The set concerned, if any.
+    pub set_id: Option<String>,
+    /// Details (JSON object).
+    pub details: serde_json::Value,
+}
+
+/// A call that started and has not ended (recorded calls only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ActiveCall {
+    /// Journal id.
+    pub id: CallId,
+    /// PBX call id.
+    pub pbx_call_id: String,
+    /// Direction.
+    pub direction: Direction,
+    /// Calling number.
+    pub caller: String,
+    /// Called number.
+    pub callee: String,
+    /// Configuration recording it.
+    pub configuration: Option<String>,
+    /// Start.
+    pub started_at: DateTime<Utc>,
+    /// Seconds since start, at the `now` given to [`Journal::status`](crate::Journal::status).
+    pub age_secs: i64,
+}
+
+/// Undelivered sets of one target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct TargetBacklog {
+    /// Target name.
+    pub target: String,
+    /// Uploads still being tried.
+    pub pending: u64,
+    /// Uploads given up.
+    pub failed: u64,
+    /// Queue time of the oldest pending or failed upload.
+    pub oldest_queued_at: Option<DateTime<Utc>>,
+    /// Its age in seconds at `now`.
+    pub oldest_age_secs: Option<i64>,
+}
+
+/// The last error of an upload that is not done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct UploadError {
+    /// The set.
+    pub set_id: String,
+    /// The target.
+    pub target: String,
+    /// State (`pending` or `failed`).
+    pub state: UploadState,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// The error text.
+    pub error: String,
+    /// When the attempt failed.
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// What `crctl status` shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Status {
+    /// Recorded calls started and not ended, oldest first.
+    pub active_calls: Vec<ActiveCall>,
+    /// One entry per target that has or had uploads, by name.
+    pub backlog: Vec<TargetBacklog>,
+    /// Most recent errors of undelivered uploads, newest first.
+    pub last_errors: Vec<UploadError>,
+    /// Number of sets sealed so far.
+    pub recordings: u64,
+    /// The chain's head.
+    pub chain_head: Option<ChainEntry>,
+}
+
+/// A search for recordings (S33).
+#[derive(Debug, Clone, Default)]
+pub struct SearchQuery {
+    /// A party number in any form; matched on digits (see [`normalize_number`](crate::normalize_number)).
+    pub number: Option<String>,
+    /// Only `exact` digit matches, no suffix matching.
+    pub exact: bool,
+    /// Recordings that started at or after this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Recordings that started before this time (exclusive).
+    pub to: Option<DateTime<Utc>>,
+    /// At most this many hits (none: all).
+    pub limit: Option<u32>,
+}
+
+/// Delivery of a found set to one target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Delivery {
+    /// Target.
+    pub target: String,
+    /// State.
+    pub state: UploadState,
+    /// Where it lies on the target.
+    pub remote_path: Option<String>,
+    /// When it was delivered.
+    pub done_at: Option<DateTime<Utc>>,
+}
+
+/// A recording found by [`Journal::search`](crate::Journal::search).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct SearchHit {
+    /// Set id.
+    pub set_id: String,
+    /// Configuration.
+    pub configuration: String,
+    /// Direction of the call.
+    pub direction: Direction,
+    /// Calling number as reported.
+    pub caller: String,
+    /// Called number as reported.
+    pub callee: String,
+    /// Start of the audio.
+    pub started_at: DateTime<Utc>,
+    /// End of the audio.
+    pub ended_at: DateTime<Utc>,
+    /// Duration in milliseconds.
+    pub duration_ms: i64,
+    /// Channel mode.
+    pub channels: String,
+    /// Flags, e.g. `recovered`.
+    pub flags: Vec<String>,
+    /// Chain sequence number.
+    pub chain_seq: u64,
+    /// Where the set lies locally (`None` once deleted).
+    pub location: Option<String>,
+    /// When the local copy was deleted.
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// Delivery per target, by target name.
+    pub deliveries: Vec<Delivery>,
+}
+
+/// Everything the journal knows about one set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct RecordingInfo {
+    /// Set id.
+    pub set_id: String,
+    /// The call.
+    pub call: CallId,
+    /// Configuration.
+    pub configuration: String,
+    /// Start.
+    pub started_at: DateTime<Utc>,
+    /// End.
+    pub ended_at: DateTime<Utc>,
+    /// Channel mode.
+    pub channels: String,
+    /// Certificate fingerprint.
+    pub cert_fingerprint: String,
+    /// Flags.
+    pub flags: Vec<String>,
+    /// Chain link of the set.
+    pub chain: ChainEntry,
+    /// Where it lies locally.
+    pub location: Option<String>,
+    /// When it was sealed.
+    pub sealed_at: DateTime<Utc>,
+    /// When the local copy was deleted.
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// Files, by name.
+    pub files: Vec<FileEntry>,
+    /// Uploads, by target.
+    pub uploads: Vec<Upload>,
+}
+
+impl RecordingInfo {
+    /// Whether the set carries [`FLAG_RECOVERED`].
+    pub fn is_recovered(&self) -> bool {
+        self.flags.iter().any(|f| f == FLAG_RECOVERED)
+    }
+}

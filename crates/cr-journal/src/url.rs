@@ -1,0 +1,98 @@
+//! `[journal] url`: where the journal lives.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::JournalError;
+
+/// A parsed journal URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JournalUrl {
+    /// An SQLite file.
+    Sqlite(PathBuf),
+    /// An in-memory SQLite database (`sqlite::memory:`), for tests and examples.
+    SqliteMemory,
+}
+
+impl JournalUrl {
+    /// Parses `url`; a relative SQLite path is taken relative to `base_dir` (the
+    /// installation's `data_dir`).
+    ///
+    /// Accepted: `sqlite:journal.sqlite`, `sqlite:/var/lib/callrec/journal.sqlite`,
+    /// `sqlite:///var/lib/callrec/journal.sqlite`, `sqlite::memory:`. `postgres://...` is
+    /// refused with [`JournalError::Unsupported`] until that backend exists.
+    ///
+    /// ```
+    /// use cr_journal::JournalUrl;
+    /// use std::path::Path;
+    /// assert_eq!(
+    ///     JournalUrl::parse("sqlite:journal.sqlite", Path::new("/var/lib/callrec")).unwrap(),
+    ///     JournalUrl::Sqlite("/var/lib/callrec/journal.sqlite".into())
+    /// );
+    /// assert!(JournalUrl::parse("postgres://db/callrec", Path::new("/")).is_err());
+    /// ```
+    pub fn parse(url: &str, base_dir: &Path) -> Result<Self, JournalError> {
+        let bad = |reason: &str| JournalError::BadUrl { url: url.to_owned(), reason: reason.to_owned() };
+        let trimmed = url.trim();
+        if let Some(rest) = trimmed.strip_prefix("sqlite:") {
+            if rest == ":memory:" {
+                return Ok(JournalUrl::SqliteMemory);
+            }
+            // sqlite:///abs -> /abs ; sqlite://rel -> rel
+            let path = rest.strip_prefix("//").unwrap_or(rest);
+            if path.is_empty() {
+                return Err(bad("no file name after \"sqlite:\" (write e.g. \"sqlite:journal.sqlite\")"));
+            }
+            if path.contains('?') {
+                return Err(bad("query parameters are not supported; give only the file name"));
+            }
+            if path.chars().any(char::is_control) {
+                return Err(bad("the file name contains control characters"));
+            }
+            return Ok(JournalUrl::Sqlite(base_dir.join(path)));
+        }
+        let lower = trimmed.to_ascii_lowercase();
+        if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+            return Err(JournalError::Unsupported { url: url.to_owned(), backend: "PostgreSQL" });
+        }
+        if lower.starts_with("mysql://") || lower.starts_with("mariadb://") {
+            return Err(JournalError::Unsupported { url: url.to_owned(), backend: "MySQL/MariaDB" });
+        }
+        Err(bad("it must start with \"sqlite:\" (e.g. \"sqlite:journal.sqlite\")"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms() {
+        let base = Path::new("/data");
+        assert_eq!(
+            JournalUrl::parse("sqlite:/abs/j.db", base).unwrap(),
+            JournalUrl::Sqlite("/abs/j.db".into())
+        );
+        assert_eq!(
+            JournalUrl::parse("sqlite:///abs/j.db", base).unwrap(),
+            JournalUrl::Sqlite("/abs/j.db".into())
+        );
+        assert_eq!(
+            JournalUrl::parse("sqlite:sub/j.db", base).unwrap(),
+            JournalUrl::Sqlite("/data/sub/j.db".into())
+        );
+        assert_eq!(JournalUrl::parse("sqlite::memory:", base).unwrap(), JournalUrl::SqliteMemory);
+    }
+
+    #[test]
+    fn refusals_name_the_problem() {
+        let base = Path::new("/data");
+        let e = JournalUrl::parse("postgresql://u@h/db", base).unwrap_err();
+        assert!(matches!(e, JournalError::Unsupported { .. }));
+        assert!(e.to_string().contains("not supported yet"), "{e}");
+        for bad in ["sqlite:", "journal.sqlite", "sqlite:j.db?mode=ro", ""] {
+            let e = JournalUrl::parse(bad, base).unwrap_err();
+            assert!(matches!(e, JournalError::BadUrl { .. }), "{bad}: {e}");
+        }
+    }
+}
