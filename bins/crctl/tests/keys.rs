@@ -1,0 +1,150 @@
+//! crctl keys init / cert / seal / config check ([keystore] part), as an operator runs them.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+struct Install {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Install {
+    fn new(extra: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("callrec.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[installation]\nmodule_id = \"pbx-test\"\ndata_dir = \"{}\"\n\n[keystore]\npassword_env = \"CRCTL_TEST_PW\"\n{extra}",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        Self { dir, config }
+    }
+
+    fn crctl(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_crctl"))
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env("CRCTL_TEST_PW", "pw-1234")
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+}
+
+fn openssl_fingerprint(pem: &Path) -> Option<String> {
+    let out = Command::new("openssl").args(["x509", "-noout", "-fingerprint", "-sha256", "-in"]).arg(pem).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    Some(text.trim().split_once('=')?.1.to_owned())
+}
+
+#[test]
+fn keys_init_creates_once_and_cert_prints_pem_and_fingerprint() {
+    let inst = Install::new("");
+    let (code, out, err) = inst.crctl(&["keys", "init"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("-----BEGIN CERTIFICATE-----"), "{out}");
+    assert!(inst.data().join("keystore.p12").exists());
+    assert!(inst.data().join("cert.pem").exists());
+
+    let (code, _, err) = inst.crctl(&["keys", "init"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("exists already"), "{err}");
+
+    let (code, out, err) = inst.crctl(&["--log", "info", "cert"]);
+    assert_eq!(code, 0, "{err}");
+    let fp_line = out.lines().find(|l| l.starts_with("SHA-256 fingerprint: ")).unwrap();
+    let fp = fp_line.trim_start_matches("SHA-256 fingerprint: ");
+    // Logged at INFO on start, with the PEM (S14, S19).
+    assert!(err.contains(fp) && err.contains("BEGIN CERTIFICATE"), "{err}");
+    if let Some(expected) = openssl_fingerprint(&inst.data().join("cert.pem")) {
+        assert_eq!(fp, expected);
+    }
+}
+
+#[test]
+fn seal_writes_checksum_and_signature_beside_the_files() {
+    let inst = Install::new("");
+    assert_eq!(inst.crctl(&["keys", "init"]).0, 0);
+    let set = inst.dir.path().join("set");
+    std::fs::create_dir(&set).unwrap();
+    std::fs::write(set.join("r1.json"), "{}").unwrap();
+    std::fs::write(set.join("r1.wav"), "RIFF").unwrap();
+    let (code, out, err) = inst.crctl(&[
+        "seal",
+        "--id",
+        "r1",
+        set.join("r1.json").to_str().unwrap(),
+        set.join("r1.wav").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("r1.sha256") && out.contains("r1.sha256.SHA256withRSA.sig"));
+    let text = std::fs::read_to_string(set.join("r1.sha256")).unwrap();
+    assert!(text.ends_with("  r1.wav\n"), "{text}");
+    let cert = cr_sign::Certificate::load(inst.data().join("cert.pem")).unwrap();
+    assert!(cr_sign::verify_set(&set.join("r1.sha256"), &cert).is_ok());
+}
+
+#[test]
+fn wrong_password_and_missing_keystore_exit_2_with_the_file_named() {
+    let inst = Install::new("");
+    assert_eq!(inst.crctl(&["keys", "init"]).0, 0);
+    let out = Command::new(env!("CARGO_BIN_EXE_crctl"))
+        .arg("--config")
+        .arg(&inst.config)
+        .arg("cert")
+        .env("CRCTL_TEST_PW", "wrong")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("keystore password is wrong") && err.contains("keystore.p12"), "{err}");
+
+    let inst = Install::new("");
+    let (code, _, err) = inst.crctl(&["cert"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("keystore.p12"), "{err}");
+}
+
+#[test]
+fn config_check_names_file_line_and_key() {
+    let inst = Install::new("cipher = \"rot13\"\n");
+    let (code, _, err) = inst.crctl(&["config", "check"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("callrec.toml:7: key `cipher`"), "{err}");
+
+    let inst = Install::new("password = \"hunter2\"\n");
+    let (code, _, err) = inst.crctl(&["config", "check"]);
+    assert_eq!(code, 1);
+    assert!(err.contains(":7: key `keystore.password`") && !err.contains("hunter2"), "{err}");
+
+    // The variable named by password_env is not set.
+    let inst = Install::new("");
+    let out = Command::new(env!("CARGO_BIN_EXE_crctl"))
+        .arg("--config")
+        .arg(&inst.config)
+        .args(["config", "check"])
+        .env_remove("CRCTL_TEST_PW")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(":6: key `keystore.password_env`") && err.contains("CRCTL_TEST_PW"), "{err}");
+
+    let inst = Install::new("");
+    let (code, out, err) = inst.crctl(&["config", "check"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("OK"));
+}
