@@ -1,0 +1,752 @@
+//! The indexed policy: directory, configurations, membership state and active recordings.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::error::{BuildError, BuildErrorKind, BuildErrors, MembershipError};
+use crate::facts::{CallFacts, Decision, Direction, MembershipState, Reason};
+use crate::number::NumberPlan;
+use crate::spec::{Channels, GroupSpec, RecordingSpec, UserSpec};
+
+/// Collects the directory and the configurations, then indexes them into a [`Policy`].
+#[derive(Debug, Clone, Default)]
+pub struct PolicyBuilder {
+    plan: NumberPlan,
+    users: Vec<UserSpec>,
+    groups: Vec<GroupSpec>,
+    recordings: Vec<RecordingSpec>,
+}
+
+impl PolicyBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The installation's number plan. Default: [`NumberPlan::new`] (no country or area
+    /// code: numbers match exactly as normalised).
+    pub fn number_plan(mut self, plan: NumberPlan) -> Self {
+        self.plan = plan;
+        self
+    }
+
+    /// Adds a user (`users[N]` in error keys, counted from 0 in the order added).
+    pub fn user(mut self, u: UserSpec) -> Self {
+        self.users.push(u);
+        self
+    }
+
+    /// Adds a group (`groups[N]`).
+    pub fn group(mut self, g: GroupSpec) -> Self {
+        self.groups.push(g);
+        self
+    }
+
+    /// Adds a recording configuration (`recordings[N]`); they are evaluated in the order
+    /// added.
+    pub fn recording(mut self, r: RecordingSpec) -> Self {
+        self.recordings.push(r);
+        self
+    }
+
+    /// Checks every reference and indexes everything; returns all problems found.
+    pub fn build(self) -> Result<Policy, BuildErrors> {
+        build(self).map_err(BuildErrors)
+    }
+}
+
+type Ix = u32;
+
+#[derive(Debug, Clone, Copy)]
+struct Via {
+    config: Ix,
+    group: Ix,
+    slot: Ix,
+}
+
+#[derive(Debug)]
+struct User {
+    id: Arc<str>,
+    /// Configurations that name this user, ascending.
+    explicit: Vec<Ix>,
+    /// (configuration, group) pairs where a configuration records a group this user is a
+    /// member of, ascending by configuration.
+    via_groups: Vec<Via>,
+    /// The subset of `via_groups` whose configuration has the S7 option.
+    via_direct: Vec<Via>,
+}
+
+#[derive(Debug)]
+struct Group {
+    id: Arc<str>,
+    /// Configurations that record this group, ascending.
+    configs: Vec<Ix>,
+}
+
+#[derive(Debug)]
+struct Config {
+    name: Arc<str>,
+    channels: Channels,
+    announcement_incoming: Option<Arc<str>>,
+    announcement_outgoing: Option<Arc<str>>,
+    targets: Arc<[Arc<str>]>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Owner {
+    User(Ix),
+    Group(Ix),
+}
+
+/// The recording policy: who is recorded, by which configuration, and why.
+///
+/// Built once by [`PolicyBuilder`] (or `Policy::from_config` with the `config` feature),
+/// then shared between threads (`Arc<Policy>`): decisions, membership changes and claims all
+/// take `&self`. A decision is a few hash look-ups.
+#[derive(Debug)]
+pub struct Policy {
+    plan: NumberPlan,
+    users: Vec<User>,
+    groups: Vec<Group>,
+    configs: Vec<Config>,
+    by_number: HashMap<Arc<str>, Owner>,
+    user_ix: HashMap<Arc<str>, Ix>,
+    group_ix: HashMap<Arc<str>, Ix>,
+    /// (group, user) -> slot in `active`.
+    slot_ix: HashMap<(Ix, Ix), Ix>,
+    slots: Vec<(Ix, Ix)>,
+    active: Box<[AtomicBool]>,
+    claims: Mutex<HashMap<String, Ix>>,
+}
+
+fn ix(i: usize) -> Ix {
+    Ix::try_from(i).unwrap_or(Ix::MAX)
+}
+
+fn build(b: PolicyBuilder) -> Result<Policy, Vec<BuildError>> {
+    let mut errs = Vec::new();
+    let plan = b.plan;
+    let mut users = Vec::with_capacity(b.users.len());
+    let mut user_ix: HashMap<Arc<str>, Ix> = HashMap::new();
+    let mut by_number: HashMap<Arc<str>, Owner> = HashMap::new();
+    let mut number_key: HashMap<Arc<str>, (String, String)> = HashMap::new();
+
+    let mut add_number = |raw: &str, key: String, owner: Owner, owner_name: String, errs: &mut Vec<BuildError>| {
+        match plan.normalize(raw) {
+            Err(e) => errs.push(BuildError::new(key, BuildErrorKind::BadNumber(e))),
+            Ok(n) => {
+                let n: Arc<str> = Arc::from(n);
+                match by_number.entry(n.clone()) {
+                    Entry::Occupied(_) => {
+                        let (first, owner) = number_key.get(&n).cloned().unwrap_or_default();
+                        errs.push(BuildError::new(
+                            key,
+                            BuildErrorKind::NumberOwnedTwice { number: n.to_string(), owner, first },
+                        ));
+                    }
+                    Entry::Vacant(v) => {
+                        v.insert(owner);
+                        number_key.insert(n, (key, owner_name));
+                    }
+                }
+            }
+        }
+    };
+
+    // Users.
+    for (i, u) in b.users.iter().enumerate() {
+        let key = format!("users[{i}].id");
+        if u.id.trim().is_empty() {
+            errs.push(BuildError::new(key, BuildErrorKind::Empty));
+            continue;
+        }
+        let id: Arc<str> = Arc::from(u.id.as_str());
+        if let Some(&first) = user_ix.get(&id) {
+            errs.push(BuildError::new(
+                key,
+                BuildErrorKind::DuplicateId { id: u.id.clone(), first: format!("users[{first}]") },
+            ));
+            continue;
+        }
+        let me = ix(users.len());
+        // Errors are keyed by position in the input, so keep the input index for messages.
+        user_ix.insert(id.clone(), me);
+        for (j, n) in u.numbers.iter().enumerate() {
+            let k = format!("users[{i}].numbers[{j}]");
+            add_number(n, k, Owner::User(me), format!("user {}", u.id), &mut errs);
+        }
+        users.push(User { id, explicit: Vec::new(), via_groups: Vec::new(), via_direct: Vec::new() });
+    }
+
+    // Groups and memberships.
+    let mut groups = Vec::with_capacity(b.groups.len());
+    let mut group_ix: HashMap<Arc<str>, Ix> = HashMap::new();
+    let mut members_of: Vec<Vec<(Ix, Ix)>> = Vec::new();
+    let mut slot_ix = HashMap::new();
+    let mut slots = Vec::new();
+    let mut initially_active = Vec::new();
+    for (i, g) in b.groups.iter().enumerate() {
+        let key = format!("groups[{i}].id");
+        if g.id.trim().is_empty() {
+            errs.push(BuildError::new(key, BuildErrorKind::Empty));
+            continue;
+        }
+        let id: Arc<str> = Arc::from(g.id.as_str());
+        if let Some(&first) = group_ix.get(&id) {
+            errs.push(BuildError::new(
+                key,
+                BuildErrorKind::DuplicateId { id: g.id.clone(), first: format!("groups[{first}]") },
+            ));
+            continue;
+        }
+        let me = ix(groups.len());
+        group_ix.insert(id.clone(), me);
+        if let Some(n) = &g.number {
+            add_number(n, format!("groups[{i}].number"), Owner::Group(me), format!("group {}", g.id), &mut errs);
+        }
+        let mut members = Vec::new();
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (j, m) in g.members.iter().enumerate() {
+            let k = format!("groups[{i}].members[{j}]");
+            if let Some(first) = seen.insert(m.as_str(), j) {
+                errs.push(BuildError::new(
+                    k,
+                    BuildErrorKind::ListedTwice { name: m.clone(), first: format!("groups[{i}].members[{first}]") },
+                ));
+                continue;
+            }
+            let Some(&u) = user_ix.get(m.as_str()) else {
+                errs.push(BuildError::new(k, BuildErrorKind::UnknownUser { user: m.clone() }));
+                continue;
+            };
+            let slot = ix(slots.len());
+            slots.push((me, u));
+            slot_ix.insert((me, u), slot);
+            initially_active.push(!g.inactive.contains(m));
+            members.push((u, slot));
+        }
+        for (j, m) in g.inactive.iter().enumerate() {
+            if !g.members.contains(m) {
+                errs.push(BuildError::new(
+                    format!("groups[{i}].inactive[{j}]"),
+                    BuildErrorKind::InactiveNotMember { user: m.clone(), group: g.id.clone() },
+                ));
+            }
+        }
+        members_of.push(members);
+        groups.push(Group { id, configs: Vec::new() });
+    }
+
+    // Configurations, in order.
+    let mut configs = Vec::with_capacity(b.recordings.len());
+    let mut config_names: HashMap<&str, usize> = HashMap::new();
+    for (i, r) in b.recordings.iter().enumerate() {
+        let key = format!("recordings[{i}].name");
+        if r.name.trim().is_empty() {
+            errs.push(BuildError::new(key, BuildErrorKind::Empty));
+            continue;
+        }
+        if let Some(first) = config_names.insert(r.name.as_str(), i) {
+            errs.push(BuildError::new(
+                key,
+                BuildErrorKind::DuplicateId { id: r.name.clone(), first: format!("recordings[{first}]") },
+            ));
+            continue;
+        }
+        let me = ix(configs.len());
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (j, gname) in r.groups.iter().enumerate() {
+            let k = format!("recordings[{i}].groups[{j}]");
+            if let Some(first) = seen.insert(gname.as_str(), j) {
+                errs.push(BuildError::new(
+                    k,
+                    BuildErrorKind::ListedTwice { name: gname.clone(), first: format!("recordings[{i}].groups[{first}]") },
+                ));
+                continue;
+            }
+            let Some(&g) = group_ix.get(gname.as_str()) else {
+                errs.push(BuildError::new(k, BuildErrorKind::UnknownGroup { group: gname.clone() }));
+                continue;
+            };
+            groups[g as usize].configs.push(me);
+            for &(u, slot) in &members_of[g as usize] {
+                let via = Via { config: me, group: g, slot };
+                let user = &mut users[u as usize];
+                user.via_groups.push(via);
+                if r.record_direct_calls_to_active_members {
+                    user.via_direct.push(via);
+                }
+            }
+        }
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (j, uname) in r.users.iter().enumerate() {
+            let k = format!("recordings[{i}].users[{j}]");
+            if let Some(first) = seen.insert(uname.as_str(), j) {
+                errs.push(BuildError::new(
+                    k,
+                    BuildErrorKind::ListedTwice { name: uname.clone(), first: format!("recordings[{i}].users[{first}]") },
+                ));
+                continue;
+            }
+            let Some(&u) = user_ix.get(uname.as_str()) else {
+                errs.push(BuildError::new(k, BuildErrorKind::UnknownUser { user: uname.clone() }));
+                continue;
+            };
+            users[u as usize].explicit.push(me);
+        }
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (j, t) in r.targets.iter().enumerate() {
+            if let Some(first) = seen.insert(t.as_str(), j) {
+                errs.push(BuildError::new(
+                    format!("recordings[{i}].targets[{j}]"),
+                    BuildErrorKind::ListedTwice { name: t.clone(), first: format!("recordings[{i}].targets[{first}]") },
+                ));
+            }
+        }
+        configs.push(Config {
+            name: Arc::from(r.name.as_str()),
+            channels: r.channels,
+            announcement_incoming: r.announcement_incoming.as_deref().map(Arc::from),
+            announcement_outgoing: r.announcement_outgoing.as_deref().map(Arc::from),
+            targets: r.targets.iter().map(|t| Arc::from(t.as_str())).collect(),
+        });
+    }
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    Ok(Policy {
+        plan,
+        users,
+        groups,
+        configs,
+        by_number,
+        user_ix,
+        group_ix,
+        slot_ix,
+        slots,
+        active: initially_active.into_iter().map(AtomicBool::new).collect(),
+        claims: Mutex::new(HashMap::new()),
+    })
+}
+
+/// What a number in the call facts resolved to.
+enum Resolved {
+    Missing,
+    Invalid(String),
+    Unknown(String),
+    User(Ix, Arc<str>),
+    Group(Ix, Arc<str>),
+}
+
+/// A configuration that applies to one side of a call.
+struct Hit {
+    config: Ix,
+    reason: Reason,
+}
+
+/// Which announcement a side plays.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Incoming,
+    Outgoing,
+}
+
+impl Policy {
+    /// A builder.
+    pub fn builder() -> PolicyBuilder {
+        PolicyBuilder::new()
+    }
+
+    /// The installation's number plan.
+    pub fn number_plan(&self) -> &NumberPlan {
+        &self.plan
+    }
+
+    /// The configuration names, in evaluation order.
+    pub fn configurations(&self) -> impl Iterator<Item = &str> {
+        self.configs.iter().map(|c| &*c.name)
+    }
+
+    fn resolve(&self, raw: &str) -> Resolved {
+        if raw.trim().is_empty() {
+            return Resolved::Missing;
+        }
+        let Ok(n) = self.plan.normalize(raw) else {
+            return Resolved::Invalid(raw.to_owned());
+        };
+        let found = self.by_number.get_key_value(n.as_str()).or_else(|| {
+            let intl = self.plan.local_to_international(&n)?;
+            self.by_number.get_key_value(intl.as_str())
+        });
+        match found {
+            Some((k, Owner::User(u))) => Resolved::User(*u, k.clone()),
+            Some((k, Owner::Group(g))) => Resolved::Group(*g, k.clone()),
+            None => Resolved::Unknown(n),
+        }
+    }
+
+    fn is_slot_active(&self, slot: Ix) -> bool {
+        self.active.get(slot as usize).is_some_and(|a| a.load(Ordering::Acquire))
+    }
+
+    /// The first configuration recording calls *to* this party (S3, S4, S7).
+    fn incoming_hit(&self, r: &Resolved) -> Option<Hit> {
+        match r {
+            Resolved::Group(g, num) => {
+                let grp = &self.groups[*g as usize];
+                let &config = grp.configs.first()?;
+                Some(Hit { config, reason: Reason::new().s("group ").name(&grp.id).s(" (").num(num).s(")") })
+            }
+            Resolved::User(u, num) => {
+                let user = &self.users[*u as usize];
+                let explicit = user.explicit.first().copied();
+                let direct = user.via_direct.iter().find(|v| self.is_slot_active(v.slot));
+                let base = Reason::new().s("user ").name(&user.id).s(" (").num(num).s(")");
+                match (explicit, direct) {
+                    (Some(c), d) if d.is_none_or(|d| c <= d.config) => Some(Hit { config: c, reason: base }),
+                    (_, Some(d)) => Some(Hit {
+                        config: d.config,
+                        reason: base
+                            .s(", an active member of group ")
+                            .name(&self.groups[d.group as usize].id),
+                    }),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// The first configuration recording calls *from* this party (S5, S6).
+    fn outgoing_hit(&self, r: &Resolved) -> Option<Hit> {
+        let Resolved::User(u, num) = r else {
+            return None;
+        };
+        let user = &self.users[*u as usize];
+        let explicit = user.explicit.first().copied();
+        let via = user.via_groups.iter().find(|v| self.is_slot_active(v.slot));
+        let base = Reason::new().s("user ").name(&user.id).s(" (").num(num).s(")");
+        match (explicit, via) {
+            (Some(c), v) if v.is_none_or(|v| c <= v.config) => Some(Hit { config: c, reason: base }),
+            (_, Some(v)) => Some(Hit {
+                config: v.config,
+                reason: base.s(", an active member of group ").name(&self.groups[v.group as usize].id),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Why nothing records calls to/from this party.
+    fn why_not(&self, r: &Resolved, side: Side) -> Reason {
+        let what = if side == Side::Incoming { "callee" } else { "caller" };
+        match r {
+            Resolved::Missing => Reason::new().s("the ").s(what).s("'s number is missing"),
+            Resolved::Invalid(raw) => Reason::new().s("the ").s(what).s(" ").num_owned(raw).s(" is not a phone number"),
+            Resolved::Unknown(n) => {
+                let r = Reason::new().s("no configuration records ").num_owned(n);
+                if side == Side::Incoming {
+                    r.s(": no user or group has this number")
+                } else {
+                    r.s(": no user has this number")
+                }
+            }
+            Resolved::Group(g, num) => {
+                let grp = &self.groups[*g as usize];
+                if side == Side::Outgoing {
+                    Reason::new()
+                        .s("the caller ")
+                        .num(num)
+                        .s(" is the number of group ")
+                        .name(&grp.id)
+                        .s(", not of a user")
+                } else {
+                    Reason::new().s("no configuration records group ").name(&grp.id).s(" (").num(num).s(")")
+                }
+            }
+            Resolved::User(u, num) => {
+                let user = &self.users[*u as usize];
+                let mut r = Reason::new().s("no configuration records user ").name(&user.id).s(" (").num(num).s(")");
+                let mut logged_out: Vec<Ix> = Vec::new();
+                let vias = if side == Side::Incoming { &user.via_direct } else { &user.via_groups };
+                for v in vias {
+                    if !self.is_slot_active(v.slot) && !logged_out.contains(&v.group) {
+                        logged_out.push(v.group);
+                    }
+                }
+                for g in logged_out {
+                    r = r.s("; user ").name(&user.id).s(" is logged out of group ").name(&self.groups[g as usize].id);
+                }
+                if side == Side::Incoming {
+                    // Configurations recording one of the user's groups, without S7.
+                    let mut noted: Vec<Ix> = Vec::new();
+                    for v in &user.via_groups {
+                        if !user.via_direct.iter().any(|d| d.config == v.config) && !noted.contains(&v.config) {
+                            noted.push(v.config);
+                            r = r
+                                .s("; configuration ")
+                                .name(&self.configs[v.config as usize].name)
+                                .s(" records group ")
+                                .name(&self.groups[v.group as usize].id)
+                                .s(" but not direct calls to its members");
+                        }
+                    }
+                }
+                r
+            }
+        }
+    }
+
+    fn diverted(&self, facts: &CallFacts, mut r: Reason) -> Reason {
+        if facts.diversions.is_empty() {
+            return r;
+        }
+        r = r.s(", diverted from ");
+        for (i, d) in facts.diversions.iter().enumerate() {
+            if i > 0 {
+                r = r.s(", ");
+            }
+            let n = self.plan.normalize(d).unwrap_or_else(|_| d.clone());
+            r = r.num_owned(&n);
+        }
+        r
+    }
+
+    fn recorded(&self, hit: Hit, side: Side) -> (Decision, Option<Ix>) {
+        let c = &self.configs[hit.config as usize];
+        let announcement = match side {
+            Side::Incoming => c.announcement_incoming.clone(),
+            Side::Outgoing => c.announcement_outgoing.clone(),
+        };
+        let d = Decision {
+            record: true,
+            configuration: Some(c.name.clone()),
+            channels: Some(c.channels),
+            announcement,
+            targets: c.targets.clone(),
+            reason: hit.reason,
+        };
+        (d, Some(hit.config))
+    }
+
+    /// Decides whether a call is recorded, by which configuration, and why (pure: claims
+    /// nothing; see [`decide_and_claim`](Self::decide_and_claim)).
+    ///
+    /// - incoming: the callee (after diversions) is a recorded group's number, the number
+    ///   of a recorded user, or (S7) of an active member of a group recorded with
+    ///   `record_direct_calls_to_active_members`;
+    /// - outgoing: the caller is a recorded user or an active member of a recorded group;
+    /// - internal: the caller's side as outgoing and the callee's as incoming; the call is
+    ///   recorded once, by the earlier configuration (the callee's side on a tie).
+    ///
+    /// The first configuration in order that applies wins. The announcement is the
+    /// configuration's one for incoming calls when the callee's side applied, for outgoing
+    /// calls when the caller's side did.
+    pub fn decide(&self, facts: &CallFacts) -> Decision {
+        self.decide_ix(facts).0
+    }
+
+    fn decide_ix(&self, facts: &CallFacts) -> (Decision, Option<Ix>) {
+        let not = |d: Decision| (d, None);
+        match facts.direction {
+            Direction::Incoming => {
+                let callee = self.resolve(&facts.callee);
+                match self.incoming_hit(&callee) {
+                    Some(mut hit) => {
+                        hit.reason = self.diverted(facts, Reason::new().s("incoming call to ").append(hit.reason));
+                        self.recorded(hit, Side::Incoming)
+                    }
+                    None => {
+                        let why = self.why_not(&callee, Side::Incoming);
+                        not(Decision::not_recorded(self.diverted(facts, Reason::new().s("incoming call: ").append(why))))
+                    }
+                }
+            }
+            Direction::Outgoing => {
+                let caller = self.resolve(&facts.caller);
+                match self.outgoing_hit(&caller) {
+                    Some(mut hit) => {
+                        hit.reason = Reason::new().s("outgoing call from ").append(hit.reason);
+                        self.recorded(hit, Side::Outgoing)
+                    }
+                    None => not(Decision::not_recorded(
+                        Reason::new().s("outgoing call: ").append(self.why_not(&caller, Side::Outgoing)),
+                    )),
+                }
+            }
+            Direction::Internal => {
+                let caller = self.resolve(&facts.caller);
+                let callee = self.resolve(&facts.callee);
+                let out = self.outgoing_hit(&caller);
+                let inc = self.incoming_hit(&callee);
+                let pick_out = match (&out, &inc) {
+                    (Some(o), Some(i)) => o.config < i.config,
+                    (Some(_), None) => true,
+                    _ => false,
+                };
+                if pick_out && let Some(mut hit) = out {
+                    hit.reason = Reason::new().s("internal call from ").append(hit.reason);
+                    return self.recorded(hit, Side::Outgoing);
+                }
+                if let Some(mut hit) = inc {
+                    hit.reason = self.diverted(facts, Reason::new().s("internal call to ").append(hit.reason));
+                    return self.recorded(hit, Side::Incoming);
+                }
+                let r = Reason::new()
+                    .s("internal call: caller side: ")
+                    .append(self.why_not(&caller, Side::Outgoing))
+                    .s("; callee side: ")
+                    .append(self.why_not(&callee, Side::Incoming));
+                not(Decision::not_recorded(self.diverted(facts, r)))
+            }
+        }
+    }
+
+    /// Decides like [`decide`](Self::decide) and, when the call is recorded, claims `call_id`
+    /// for that configuration: while claimed, the same call id is never recorded again (by
+    /// any configuration) — the second report of one call (both legs of an internal call, a
+    /// re-sent INVITE) gets `record: false`. [`release`](Self::release) it at call end.
+    pub fn decide_and_claim(&self, call_id: &str, facts: &CallFacts) -> Decision {
+        if let Some(held) = self.claim_holder(call_id) {
+            return self.already(call_id, held);
+        }
+        let (d, cfg) = self.decide_ix(facts);
+        let Some(cfg) = cfg else {
+            return d;
+        };
+        let mut claims = self.claims.lock().unwrap_or_else(PoisonError::into_inner);
+        match claims.entry(call_id.to_owned()) {
+            Entry::Occupied(e) => {
+                let held = *e.get();
+                drop(claims);
+                self.already(call_id, held)
+            }
+            Entry::Vacant(v) => {
+                v.insert(cfg);
+                d
+            }
+        }
+    }
+
+    fn claim_holder(&self, call_id: &str) -> Option<Ix> {
+        self.claims.lock().unwrap_or_else(PoisonError::into_inner).get(call_id).copied()
+    }
+
+    fn already(&self, call_id: &str, held: Ix) -> Decision {
+        let mut r = Reason::new().s("call ").name_owned(call_id).s(" is already being recorded");
+        if let Some(c) = self.configs.get(held as usize) {
+            r = r.s(" by configuration ").name(&c.name);
+        }
+        Decision::not_recorded(r)
+    }
+
+    /// Ends the claim on `call_id` (call end); returns the configuration that held it.
+    pub fn release(&self, call_id: &str) -> Option<&str> {
+        let held = self.claims.lock().unwrap_or_else(PoisonError::into_inner).remove(call_id)?;
+        self.configs.get(held as usize).map(|c| &*c.name)
+    }
+
+    /// The configuration currently recording `call_id`, if any.
+    pub fn recording_of(&self, call_id: &str) -> Option<&str> {
+        let held = self.claim_holder(call_id)?;
+        self.configs.get(held as usize).map(|c| &*c.name)
+    }
+
+    /// How many call ids are claimed.
+    pub fn active_recordings(&self) -> usize {
+        self.claims.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    fn slot(&self, group: &str, user: &str) -> Result<Ix, MembershipError> {
+        let &g = self
+            .group_ix
+            .get(group)
+            .ok_or_else(|| MembershipError::UnknownGroup { group: group.to_owned() })?;
+        let &u = self.user_ix.get(user).ok_or_else(|| MembershipError::UnknownUser { user: user.to_owned() })?;
+        self.slot_ix
+            .get(&(g, u))
+            .copied()
+            .ok_or_else(|| MembershipError::NotAMember { user: user.to_owned(), group: group.to_owned() })
+    }
+
+    /// Logs `user` in to (`true`) or out of (`false`) `group` (S6); takes effect for every
+    /// decision that starts afterwards. Returns whether the state changed.
+    pub fn set_active(&self, group: &str, user: &str, active: bool) -> Result<bool, MembershipError> {
+        let slot = self.slot(group, user)?;
+        let before = self.active[slot as usize].swap(active, Ordering::AcqRel);
+        Ok(before != active)
+    }
+
+    /// Whether `user` is logged in to `group`.
+    pub fn is_active(&self, group: &str, user: &str) -> Result<bool, MembershipError> {
+        Ok(self.is_slot_active(self.slot(group, user)?))
+    }
+
+    /// Every membership and its state, groups and members in configuration order.
+    pub fn memberships(&self) -> Vec<MembershipState> {
+        self.slots
+            .iter()
+            .enumerate()
+            .map(|(s, &(g, u))| MembershipState {
+                group: self.groups[g as usize].id.to_string(),
+                user: self.users[u as usize].id.to_string(),
+                active: self.is_slot_active(ix(s)),
+            })
+            .collect()
+    }
+
+    /// Applies saved membership states (e.g. from the journal after a restart). Entries
+    /// that no longer fit the directory (a group or user removed from the configuration)
+    /// are skipped and returned as errors; all others are applied.
+    pub fn import_memberships<'a, I>(&self, states: I) -> Vec<MembershipError>
+    where
+        I: IntoIterator<Item = &'a MembershipState>,
+    {
+        let mut skipped = Vec::new();
+        for s in states {
+            if let Err(e) = self.set_active(&s.group, &s.user, s.active) {
+                skipped.push(e);
+            }
+        }
+        skipped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn policy_is_send_and_sync() {
+        assert_send_sync::<Policy>();
+    }
+
+    #[test]
+    fn errors_name_their_keys() {
+        let e = Policy::builder()
+            .user(UserSpec::new("a").number("201"))
+            .user(UserSpec::new("b").number("2-01"))
+            .user(UserSpec::new("a"))
+            .group(GroupSpec::new("g").members(["a", "zed"]).inactive(["b"]))
+            .recording(RecordingSpec::new("r").groups(["g", "nope"]).users(["x"]).targets(["t", "t"]))
+            .build()
+            .unwrap_err();
+        let keys: Vec<&str> = e.0.iter().map(|e| e.key()).collect();
+        assert_eq!(
+            keys,
+            [
+                "users[1].numbers[0]",
+                "users[2].id",
+                "groups[0].members[1]",
+                "groups[0].inactive[0]",
+                "recordings[0].groups[1]",
+                "recordings[0].users[0]",
+                "recordings[0].targets[1]"
+            ]
+        );
+        assert!(e.0[0].to_string().contains("user a"), "{}", e.0[0]);
+    }
+}

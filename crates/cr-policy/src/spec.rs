@@ -1,0 +1,197 @@
+//! The directory and the recording configurations as plain data, before they are indexed.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Which audio a configuration keeps (SPEC S10).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channels {
+    /// The caller's audio only.
+    Caller,
+    /// The callee's audio only.
+    Callee,
+    /// Both in one stereo file: left = caller, right = callee (default).
+    #[default]
+    Stereo,
+    /// Both, in two files.
+    Separate,
+}
+
+impl Channels {
+    /// The name used in the configuration and in decisions.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channels::Caller => "caller",
+            Channels::Callee => "callee",
+            Channels::Stereo => "stereo",
+            Channels::Separate => "separate",
+        }
+    }
+}
+
+impl fmt::Display for Channels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An unknown channel mode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown channel mode {0:?}: use \"caller\", \"callee\", \"stereo\" or \"separate\"")]
+pub struct UnknownChannels(pub String);
+
+impl FromStr for Channels {
+    type Err = UnknownChannels;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "caller" => Ok(Channels::Caller),
+            "callee" => Ok(Channels::Callee),
+            "stereo" => Ok(Channels::Stereo),
+            "separate" => Ok(Channels::Separate),
+            other => Err(UnknownChannels(other.to_owned())),
+        }
+    }
+}
+
+/// A user of the directory (`[[users]]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UserSpec {
+    /// Unique id.
+    pub id: String,
+    /// Personal numbers, in any form a PBX may send (normalised when built).
+    pub numbers: Vec<String>,
+}
+
+impl UserSpec {
+    /// A user without numbers.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self { id: id.into(), numbers: Vec::new() }
+    }
+
+    /// Adds a number.
+    pub fn number(mut self, n: impl Into<String>) -> Self {
+        self.numbers.push(n.into());
+        self
+    }
+
+    /// Adds numbers.
+    pub fn numbers<I: IntoIterator<Item = S>, S: Into<String>>(mut self, ns: I) -> Self {
+        self.numbers.extend(ns.into_iter().map(Into::into));
+        self
+    }
+}
+
+/// A group of the directory (`[[groups]]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GroupSpec {
+    /// Unique id.
+    pub id: String,
+    /// The group's own number (a hunt group, a queue); optional.
+    pub number: Option<String>,
+    /// Member user ids.
+    pub members: Vec<String>,
+    /// Members that start logged out (each must be in `members`).
+    pub inactive: Vec<String>,
+}
+
+impl GroupSpec {
+    /// A group without number and members.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self { id: id.into(), ..Self::default() }
+    }
+
+    /// Sets the group's number. Default: none.
+    pub fn number(mut self, n: impl Into<String>) -> Self {
+        self.number = Some(n.into());
+        self
+    }
+
+    /// Adds members (active at start unless also given to [`inactive`](Self::inactive)).
+    pub fn members<I: IntoIterator<Item = S>, S: Into<String>>(mut self, users: I) -> Self {
+        self.members.extend(users.into_iter().map(Into::into));
+        self
+    }
+
+    /// Marks members as logged out at start. Default: every member is active.
+    pub fn inactive<I: IntoIterator<Item = S>, S: Into<String>>(mut self, users: I) -> Self {
+        self.inactive.extend(users.into_iter().map(Into::into));
+        self
+    }
+}
+
+/// A recording configuration (`[[recordings]]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordingSpec {
+    /// Unique name.
+    pub name: String,
+    /// Recorded groups (their number for incoming calls, their active members for outgoing).
+    pub groups: Vec<String>,
+    /// Recorded users (their numbers for incoming calls, their outgoing calls).
+    pub users: Vec<String>,
+    /// S7: also record incoming calls to the personal number of an active member of one of
+    /// `groups`.
+    pub record_direct_calls_to_active_members: bool,
+    /// Channel mode.
+    pub channels: Channels,
+    /// Announcement played to the caller of incoming calls (a path, as configured).
+    pub announcement_incoming: Option<String>,
+    /// Announcement played to the caller of outgoing calls.
+    pub announcement_outgoing: Option<String>,
+    /// Storage target names.
+    pub targets: Vec<String>,
+}
+
+impl RecordingSpec {
+    /// A configuration that records nobody yet: stereo, no announcements, no targets.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self { name: name.into(), ..Self::default() }
+    }
+
+    /// Adds recorded groups.
+    pub fn groups<I: IntoIterator<Item = S>, S: Into<String>>(mut self, groups: I) -> Self {
+        self.groups.extend(groups.into_iter().map(Into::into));
+        self
+    }
+
+    /// Adds recorded users.
+    pub fn users<I: IntoIterator<Item = S>, S: Into<String>>(mut self, users: I) -> Self {
+        self.users.extend(users.into_iter().map(Into::into));
+        self
+    }
+
+    /// S7 option. Default: off.
+    pub fn record_direct_calls_to_active_members(mut self, on: bool) -> Self {
+        self.record_direct_calls_to_active_members = on;
+        self
+    }
+
+    /// Channel mode. Default: [`Channels::Stereo`].
+    pub fn channels(mut self, c: Channels) -> Self {
+        self.channels = c;
+        self
+    }
+
+    /// Announcement for incoming calls. Default: none.
+    pub fn announcement_incoming(mut self, path: impl Into<String>) -> Self {
+        self.announcement_incoming = Some(path.into());
+        self
+    }
+
+    /// Announcement for outgoing calls. Default: none.
+    pub fn announcement_outgoing(mut self, path: impl Into<String>) -> Self {
+        self.announcement_outgoing = Some(path.into());
+        self
+    }
+
+    /// Adds storage target names. Default: none.
+    pub fn targets<I: IntoIterator<Item = S>, S: Into<String>>(mut self, targets: I) -> Self {
+        self.targets.extend(targets.into_iter().map(Into::into));
+        self
+    }
+}
