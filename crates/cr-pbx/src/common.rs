@@ -1,0 +1,184 @@
+//! Types shared by the server (SRS) and the client (SRC) cores: transports, inputs,
+//! transmits, RFC 3261 timers, tag generation, client transactions.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// SIP transport of a datagram or stream message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// UDP: the core retransmits.
+    Udp,
+    /// TCP: reliable; the driver frames the stream (see [`crate::StreamFramer`]).
+    Tcp,
+}
+
+impl Transport {
+    /// `UDP` / `TCP` as in a Via header.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+        }
+    }
+    /// True for reliable transports.
+    pub fn reliable(self) -> bool {
+        matches!(self, Transport::Tcp)
+    }
+}
+
+/// Input to a core.
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    /// One SIP message (a UDP datagram, or one framed message of a TCP stream).
+    Datagram {
+        /// Where it came from (responses go back there).
+        source: SocketAddr,
+        /// Which transport.
+        transport: Transport,
+        /// The message bytes.
+        bytes: &'a [u8],
+    },
+    /// Time has passed (a timeout returned by `poll_output` is due).
+    Timeout,
+}
+
+/// Bytes to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Destination.
+    pub dest: SocketAddr,
+    /// Transport to use (for TCP: the connection to/from `dest`).
+    pub transport: Transport,
+    /// The message.
+    pub bytes: Vec<u8>,
+}
+
+/// RFC 3261 timer values (defaults T1 500 ms, T2 4 s, T4 5 s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timers {
+    /// Round-trip estimate.
+    pub t1: Duration,
+    /// Maximum retransmit interval for non-INVITE requests and INVITE responses.
+    pub t2: Duration,
+    /// Maximum time a message stays in the network.
+    pub t4: Duration,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Timers {
+            t1: Duration::from_millis(500),
+            t2: Duration::from_secs(4),
+            t4: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Deterministic tag/branch generator (splitmix64 of a seed and a counter): the core
+/// reads no randomness; the driver seeds it.
+#[derive(Debug, Clone)]
+pub(crate) struct TagGen {
+    state: u64,
+}
+
+impl TagGen {
+    pub(crate) fn new(seed: u64) -> Self {
+        TagGen { state: seed }
+    }
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    pub(crate) fn tag(&mut self) -> String {
+        format!("{:x}", self.next_u64())
+    }
+    pub(crate) fn branch(&mut self) -> String {
+        format!("z9hG4bK{:x}", self.next_u64())
+    }
+}
+
+/// A client transaction (RFC 3261 §17.1) — INVITE (Timer A/B) or non-INVITE (Timer E/F).
+#[derive(Debug, Clone)]
+pub(crate) struct ClientTx {
+    pub(crate) branch: String,
+    pub(crate) dest: SocketAddr,
+    pub(crate) transport: Transport,
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) invite: bool,
+    /// A provisional response was received.
+    pub(crate) proceeding: bool,
+    pub(crate) retx_at: Option<Instant>,
+    pub(crate) interval: Duration,
+    pub(crate) deadline: Instant,
+}
+
+impl ClientTx {
+    pub(crate) fn new(
+        branch: String,
+        method: &str,
+        dest: SocketAddr,
+        transport: Transport,
+        bytes: Vec<u8>,
+        timers: &Timers,
+        now: Instant,
+    ) -> Self {
+        let retx_at = (!transport.reliable()).then(|| now + timers.t1);
+        ClientTx {
+            branch,
+            dest,
+            transport,
+            bytes,
+            invite: method == "INVITE",
+            proceeding: false,
+            retx_at,
+            interval: timers.t1,
+            deadline: now + timers.t1 * 64,
+        }
+    }
+
+    pub(crate) fn transmit(&self) -> Transmit {
+        Transmit { dest: self.dest, transport: self.transport, bytes: self.bytes.clone() }
+    }
+
+    /// Handles a provisional response.
+    pub(crate) fn on_provisional(&mut self, timers: &Timers, now: Instant) {
+        self.proceeding = true;
+        if self.invite {
+            self.retx_at = None;
+        } else if self.retx_at.is_some() {
+            // Timer E continues at T2 in Proceeding.
+            self.interval = timers.t2;
+            self.retx_at = Some(now + timers.t2);
+        }
+    }
+
+    /// Due retransmission, if any; `Err(())` when the transaction timed out.
+    pub(crate) fn on_timeout(&mut self, timers: &Timers, now: Instant) -> Result<Option<Transmit>, ()> {
+        if now >= self.deadline {
+            return Err(());
+        }
+        match self.retx_at {
+            Some(t) if now >= t => {
+                self.interval = if self.invite {
+                    self.interval * 2
+                } else {
+                    (self.interval * 2).min(timers.t2)
+                };
+                self.retx_at = Some(now + self.interval);
+                Ok(Some(self.transmit()))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    pub(crate) fn next_deadline(&self) -> Instant {
+        match self.retx_at {
+            Some(t) => t.min(self.deadline),
+            None => self.deadline,
+        }
+    }
+}

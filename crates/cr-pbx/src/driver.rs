@@ -1,0 +1,744 @@
+//! Thin tokio drivers around the sans-I/O cores.
+//!
+//! * [`start_srs`]: listens for SIP on UDP/TCP (`[pbx.siprec] listen`), runs an [`Srs`],
+//!   binds one RTP socket per accepted stream from `rtp_ports`, and hands the application
+//!   an [`SrsHandle`]: a channel of [`Event`]s, a channel of [`MediaPacket`]s, and a
+//!   command sender for accept/decline/hangup.
+//! * [`run_calls`]: places N SIPREC calls with the [`Src`] core and sends two G.711
+//!   streams per call at 50 packets/s each (used by `cr-loadgen` and the demo call source).
+
+use crate::client::{CallSpec, Src, SrcCallId, SrcConfig, SrcEvent, SrcOutput};
+use crate::common::{Input, Timers, Transport};
+use crate::error::DriverError;
+use crate::metadata::Role;
+use crate::rtp::{PcmSource, RtpHeader, RtpSender, parse_rtp};
+use crate::sdp::Codec;
+use crate::sip::StreamFramer;
+use crate::srs::{Decline, Event, Output, SessionId, Srs, SrsConfig, StreamInfo};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// A listen address: `udp:0.0.0.0:5060` or `tcp:127.0.0.1:5060`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenAddr {
+    /// Transport.
+    pub transport: Transport,
+    /// Address.
+    pub addr: SocketAddr,
+}
+
+/// Parses `udp:ADDR:PORT` / `tcp:ADDR:PORT` (as in `[pbx.siprec] listen`).
+pub fn parse_listen(value: &str) -> Result<ListenAddr, DriverError> {
+    let err = |reason: &str| DriverError::ListenAddress { value: value.to_owned(), reason: reason.to_owned() };
+    let (t, rest) = value.split_once(':').ok_or_else(|| err("missing transport prefix"))?;
+    let transport = match t.to_ascii_lowercase().as_str() {
+        "udp" => Transport::Udp,
+        "tcp" => Transport::Tcp,
+        _ => return Err(err("transport must be udp or tcp (tls is not supported yet)")),
+    };
+    let addr: SocketAddr = rest.parse().map_err(|_| err("address must be IP:PORT"))?;
+    Ok(ListenAddr { transport, addr })
+}
+
+/// Parses `rtp_ports` (`30000-39999`): returns (low, high), low rounded up to even.
+pub fn parse_port_range(value: &str) -> Result<(u16, u16), DriverError> {
+    let err = |reason: &str| DriverError::PortRange { value: value.to_owned(), reason: reason.to_owned() };
+    let (a, b) = value.split_once('-').ok_or_else(|| err("missing '-'"))?;
+    let lo: u16 = a.trim().parse().map_err(|_| err("low end is not a port number"))?;
+    let hi: u16 = b.trim().parse().map_err(|_| err("high end is not a port number"))?;
+    let lo = lo + lo % 2;
+    if lo < 1024 || hi < lo + 1 {
+        return Err(err("range must lie above 1023 and hold at least one even port pair"));
+    }
+    Ok((lo, hi))
+}
+
+/// One RTP packet of an accepted stream, for the audio writers.
+#[derive(Debug, Clone)]
+pub struct MediaPacket {
+    /// Session.
+    pub session: SessionId,
+    /// m-line index of the stream.
+    pub stream_index: usize,
+    /// SDP label of the stream.
+    pub stream_label: Option<Arc<str>>,
+    /// Whose voice (may change when metadata is updated).
+    pub role: Role,
+    /// Codec negotiated for the stream.
+    pub codec: Codec,
+    /// RTP header fields.
+    pub header: RtpHeader,
+    /// The codec payload (CSRC, extension and padding removed).
+    pub payload: Vec<u8>,
+    /// When the packet arrived.
+    pub arrival: Instant,
+    /// Where it came from.
+    pub source: SocketAddr,
+}
+
+/// Commands to the SRS task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Accept and record.
+    Accept(SessionId),
+    /// Decline.
+    Decline(SessionId, Decline),
+    /// Send BYE.
+    Hangup(SessionId),
+}
+
+/// Driver settings.
+#[derive(Debug, Clone)]
+pub struct SrsDriverConfig {
+    /// `udp:ADDR:PORT` / `tcp:ADDR:PORT` values.
+    pub listen: Vec<String>,
+    /// `LOW-HIGH`.
+    pub rtp_ports: String,
+    /// Address to write into SDP/Contact; default: the first listen IP if it is not
+    /// unspecified, else the host's primary IP, else 127.0.0.1.
+    pub advertise: Option<IpAddr>,
+    /// Capacity of the media channel (packets); the RTP tasks wait when it is full.
+    pub media_queue: usize,
+}
+
+impl SrsDriverConfig {
+    /// Settings with a media queue of 65536 packets.
+    pub fn new(listen: Vec<String>, rtp_ports: impl Into<String>) -> Self {
+        SrsDriverConfig { listen, rtp_ports: rtp_ports.into(), advertise: None, media_queue: 65536 }
+    }
+}
+
+/// What the application holds of a running SRS.
+#[derive(Debug)]
+pub struct SrsHandle {
+    /// Events of the core (NewSession must be answered with a [`Command`]).
+    pub events: mpsc::UnboundedReceiver<Event>,
+    /// RTP of accepted streams (telephone-event and media of declined-but-accepted
+    /// sessions are dropped here already).
+    pub media: mpsc::Receiver<MediaPacket>,
+    /// Commands.
+    pub commands: mpsc::UnboundedSender<Command>,
+    /// Bound SIP addresses (useful with port 0).
+    pub local_addrs: Vec<ListenAddr>,
+    /// Counters.
+    pub stats: Arc<DriverStats>,
+    task: JoinHandle<()>,
+}
+
+impl SrsHandle {
+    /// Stops the driver (sockets close).
+    pub fn shutdown(self) {
+        self.task.abort();
+    }
+}
+
+/// Driver counters.
+#[derive(Debug, Default)]
+pub struct DriverStats {
+    /// RTP packets passed on.
+    pub rtp_packets: AtomicU64,
+    /// RTP packets dropped: telephone-event, unexpected payload type, malformed, dropped media.
+    pub rtp_ignored: AtomicU64,
+    /// SIP messages received.
+    pub sip_in: AtomicU64,
+    /// RTP sockets that could not be bound.
+    pub bind_failures: AtomicU64,
+}
+
+struct StreamShared {
+    role: AtomicU8,
+    drop: AtomicBool,
+}
+
+fn role_to_u8(r: Role) -> u8 {
+    match r {
+        Role::Caller => 0,
+        Role::Callee => 1,
+        Role::Mixed => 2,
+        Role::Unknown => 3,
+    }
+}
+
+fn u8_to_role(v: u8) -> Role {
+    match v {
+        0 => Role::Caller,
+        1 => Role::Callee,
+        2 => Role::Mixed,
+        _ => Role::Unknown,
+    }
+}
+
+struct RtpTask {
+    port: u16,
+    shared: Arc<StreamShared>,
+    task: JoinHandle<()>,
+}
+
+fn primary_ip() -> IpAddr {
+    // Connecting a UDP socket sends nothing; it only selects the route's source address.
+    let guess = std::net::UdpSocket::bind("0.0.0.0:0").and_then(|s| {
+        s.connect("192.0.2.1:9")?;
+        s.local_addr()
+    });
+    match guess {
+        Ok(a) if !a.ip().is_unspecified() => a.ip(),
+        _ => IpAddr::V4(Ipv4Addr::LOCALHOST),
+    }
+}
+
+type TcpWriters = Arc<Mutex<HashMap<SocketAddr, mpsc::UnboundedSender<Vec<u8>>>>>;
+
+/// Starts the SRS driver on the current tokio runtime.
+pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
+    let listens: Vec<ListenAddr> = cfg.listen.iter().map(|l| parse_listen(l)).collect::<Result<_, _>>()?;
+    if listens.is_empty() {
+        return Err(DriverError::ListenAddress { value: String::new(), reason: "no listen address".into() });
+    }
+    let rtp_ports = parse_port_range(&cfg.rtp_ports)?;
+    let (sip_tx, mut sip_rx) = mpsc::unbounded_channel::<(SocketAddr, Transport, Vec<u8>)>();
+    let writers: TcpWriters = Arc::new(Mutex::new(HashMap::new()));
+    let mut udp: Option<Arc<UdpSocket>> = None;
+    let mut bound = Vec::new();
+    for l in &listens {
+        match l.transport {
+            Transport::Udp => {
+                let s = UdpSocket::bind(l.addr)
+                    .await
+                    .map_err(|e| DriverError::Bind { addr: l.addr.to_string(), source: e })?;
+                let s = Arc::new(s);
+                bound.push(ListenAddr { transport: Transport::Udp, addr: s.local_addr()? });
+                let rx = s.clone();
+                let tx = sip_tx.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 65536];
+                    loop {
+                        match rx.recv_from(&mut buf).await {
+                            Ok((n, from)) => {
+                                if tx.send((from, Transport::Udp, buf[..n].to_vec())).is_err() {
+                                    break;
+                                }
+                            }
+                            Err(e) => tracing::debug!("SIP UDP receive error: {e}"),
+                        }
+                    }
+                });
+                if udp.is_none() {
+                    udp = Some(s);
+                }
+            }
+            Transport::Tcp => {
+                let lst = TcpListener::bind(l.addr)
+                    .await
+                    .map_err(|e| DriverError::Bind { addr: l.addr.to_string(), source: e })?;
+                bound.push(ListenAddr { transport: Transport::Tcp, addr: lst.local_addr()? });
+                let tx = sip_tx.clone();
+                let writers = writers.clone();
+                tokio::spawn(async move {
+                    while let Ok((conn, peer)) = lst.accept().await {
+                        spawn_tcp_conn(conn, peer, tx.clone(), writers.clone());
+                    }
+                });
+            }
+        }
+    }
+    let first = bound[0].addr;
+    let advertise = cfg.advertise.unwrap_or_else(|| {
+        if first.ip().is_unspecified() { primary_ip() } else { first.ip() }
+    });
+    let rtp_bind_ip = if first.ip().is_unspecified() { first.ip() } else { advertise };
+    let sip_port = bound.iter().find(|b| b.transport == Transport::Udp).unwrap_or(&bound[0]).addr.port();
+    let mut core_cfg = SrsConfig::new(advertise, sip_port);
+    core_cfg.rtp_ports = rtp_ports;
+    core_cfg.seed = seed();
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let (media_tx, media_rx) = mpsc::channel(cfg.media_queue.max(16));
+    let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<Command>();
+    let stats = Arc::new(DriverStats::default());
+    let stats2 = stats.clone();
+    let task = tokio::spawn(async move {
+        let mut srs = Srs::new(core_cfg);
+        let mut rtp: HashMap<(SessionId, usize), RtpTask> = HashMap::new();
+        let mut next_timeout = Instant::now() + Duration::from_secs(3600);
+        loop {
+            let sleep = tokio::time::sleep_until(next_timeout.into());
+            tokio::select! {
+                m = sip_rx.recv() => {
+                    let Some((from, tr, bytes)) = m else { break };
+                    stats2.sip_in.fetch_add(1, Ordering::Relaxed);
+                    srs.handle_input(Input::Datagram { source: from, transport: tr, bytes: &bytes }, Instant::now());
+                }
+                c = cmd_rx.recv() => {
+                    let now = Instant::now();
+                    match c {
+                        Some(Command::Accept(id)) => srs.accept(id, now),
+                        Some(Command::Decline(id, how)) => srs.decline(id, how, now),
+                        Some(Command::Hangup(id)) => srs.hangup(id, now),
+                        None => {}
+                    }
+                }
+                _ = sleep => {
+                    srs.handle_input(Input::Timeout, Instant::now());
+                }
+            }
+            loop {
+                match srs.poll_output() {
+                    Output::Transmit { dest, transport, bytes } => match transport {
+                        Transport::Udp => {
+                            if let Some(u) = &udp {
+                                let _ = u.send_to(&bytes, dest).await;
+                            }
+                        }
+                        Transport::Tcp => {
+                            let w = writers.lock().ok().and_then(|m| m.get(&dest).cloned());
+                            match w {
+                                Some(w) => {
+                                    let _ = w.send(bytes);
+                                }
+                                None => tracing::debug!("no TCP connection to {dest}; message dropped"),
+                            }
+                        }
+                    },
+                    Output::Event(e) => {
+                        match &e {
+                            Event::StreamsChanged { id, streams, drop_media } => {
+                                update_rtp(&mut rtp, *id, streams, *drop_media, rtp_bind_ip, &media_tx, &stats2);
+                            }
+                            Event::SessionEnded { id, .. } => {
+                                let keys: Vec<_> = rtp.keys().filter(|k| k.0 == *id).copied().collect();
+                                for k in keys {
+                                    if let Some(t) = rtp.remove(&k) {
+                                        t.task.abort();
+                                    }
+                                }
+                            }
+                            _ => {}
+                        }
+                        let _ = ev_tx.send(e);
+                    }
+                    Output::Timeout(t) => {
+                        next_timeout = t;
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    Ok(SrsHandle { events: ev_rx, media: media_rx, commands: cmd_tx, local_addrs: bound, stats, task })
+}
+
+fn seed() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    t ^ ((std::process::id() as u64) << 32)
+}
+
+fn spawn_tcp_conn(
+    conn: TcpStream,
+    peer: SocketAddr,
+    tx: mpsc::UnboundedSender<(SocketAddr, Transport, Vec<u8>)>,
+    writers: TcpWriters,
+) {
+    let (mut rd, mut wr) = conn.into_split();
+    let (wtx, mut wrx) = mpsc::unbounded_channel::<Vec<u8>>();
+    if let Ok(mut m) = writers.lock() {
+        m.insert(peer, wtx);
+    }
+    tokio::spawn(async move {
+        while let Some(b) = wrx.recv().await {
+            if wr.write_all(&b).await.is_err() {
+                break;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let mut framer = StreamFramer::new();
+        let mut buf = vec![0u8; 16384];
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    framer.push(&buf[..n]);
+                    loop {
+                        match framer.next_message() {
+                            Ok(Some(m)) => {
+                                let _ = tx.send((peer, Transport::Tcp, m));
+                            }
+                            Ok(None) => break,
+                            Err(e) => {
+                                tracing::info!("closing SIP TCP connection from {peer}: {e}");
+                                if let Ok(mut m) = writers.lock() {
+                                    m.remove(&peer);
+                                }
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let Ok(mut m) = writers.lock() {
+            m.remove(&peer);
+        }
+    });
+}
+
+fn update_rtp(
+    rtp: &mut HashMap<(SessionId, usize), RtpTask>,
+    id: SessionId,
+    streams: &[StreamInfo],
+    drop_media: bool,
+    bind_ip: IpAddr,
+    media_tx: &mpsc::Sender<MediaPacket>,
+    stats: &Arc<DriverStats>,
+) {
+    // remove streams that are gone or changed port
+    let keep: Vec<(usize, u16)> = streams.iter().filter(|s| s.local_port != 0).map(|s| (s.index, s.local_port)).collect();
+    let stale: Vec<_> = rtp
+        .iter()
+        .filter(|(k, t)| k.0 == id && !keep.contains(&(k.1, t.port)))
+        .map(|(k, _)| *k)
+        .collect();
+    for k in stale {
+        if let Some(t) = rtp.remove(&k) {
+            t.task.abort();
+        }
+    }
+    for s in streams {
+        let Some((codec, pt)) = s.codec else { continue };
+        if s.local_port == 0 {
+            continue;
+        }
+        if let Some(t) = rtp.get(&(id, s.index)) {
+            t.shared.role.store(role_to_u8(s.role), Ordering::Relaxed);
+            t.shared.drop.store(drop_media, Ordering::Relaxed);
+            continue;
+        }
+        let addr = SocketAddr::new(bind_ip, s.local_port);
+        let sock = match std::net::UdpSocket::bind(addr).and_then(|s| {
+            s.set_nonblocking(true)?;
+            Ok(s)
+        }) {
+            Ok(s) => s,
+            Err(e) => {
+                stats.bind_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("cannot bind RTP port {addr} for session {id}: {e}");
+                continue;
+            }
+        };
+        let Ok(sock) = UdpSocket::from_std(sock) else { continue };
+        let shared = Arc::new(StreamShared { role: AtomicU8::new(role_to_u8(s.role)), drop: AtomicBool::new(drop_media) });
+        let sh = shared.clone();
+        let tx = media_tx.clone();
+        let st = stats.clone();
+        let label: Option<Arc<str>> = s.label.as_deref().map(Arc::from);
+        let index = s.index;
+        let task = tokio::spawn(async move {
+            let mut buf = vec![0u8; 2048];
+            loop {
+                let Ok((n, from)) = sock.recv_from(&mut buf).await else { continue };
+                let arrival = Instant::now();
+                let Ok((h, payload)) = parse_rtp(&buf[..n]) else {
+                    st.rtp_ignored.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                };
+                if h.payload_type != pt || sh.drop.load(Ordering::Relaxed) {
+                    st.rtp_ignored.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                let p = MediaPacket {
+                    session: id,
+                    stream_index: index,
+                    stream_label: label.clone(),
+                    role: u8_to_role(sh.role.load(Ordering::Relaxed)),
+                    codec,
+                    header: h,
+                    payload: payload.to_vec(),
+                    arrival,
+                    source: from,
+                };
+                st.rtp_packets.fetch_add(1, Ordering::Relaxed);
+                if tx.send(p).await.is_err() {
+                    break;
+                }
+            }
+        });
+        rtp.insert((id, s.index), RtpTask { port: s.local_port, shared, task });
+    }
+}
+
+// ------------------------------------------------------------------- client driver
+
+/// What [`run_calls`] should do.
+#[derive(Debug, Clone)]
+pub struct LoadSpec {
+    /// The SRS (UDP).
+    pub target: SocketAddr,
+    /// Number of calls (all concurrent once started).
+    pub calls: usize,
+    /// Media duration of each call.
+    pub duration: Duration,
+    /// Call start rate (calls per second).
+    pub rate: f64,
+    /// PCMU or PCMA.
+    pub codec: Codec,
+    /// Audio of the caller's stream (the callee's is the same source at a different tone
+    /// when it is a tone).
+    pub caller_source: PcmSource,
+    /// Audio of the callee's stream.
+    pub callee_source: PcmSource,
+    /// Local IP to send from.
+    pub local_ip: IpAddr,
+    /// Caller number of call `i` is `caller_prefix` + i.
+    pub caller_prefix: String,
+    /// Callee number of call `i` is `callee_prefix` + i.
+    pub callee_prefix: String,
+    /// Number of UDP sockets the RTP is sent from.
+    pub rtp_sockets: usize,
+}
+
+impl LoadSpec {
+    /// Defaults: PCMU, 440/880 Hz tones, 1 call/s... adjust fields as needed.
+    pub fn new(target: SocketAddr, calls: usize, duration: Duration) -> Self {
+        LoadSpec {
+            target,
+            calls,
+            duration,
+            rate: 100.0,
+            codec: Codec::Pcmu,
+            caller_source: PcmSource::Tone { freq: 440.0, amplitude: 8000.0 },
+            callee_source: PcmSource::Tone { freq: 880.0, amplitude: 8000.0 },
+            local_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            caller_prefix: "+4930555".into(),
+            callee_prefix: "2".into(),
+            rtp_sockets: 32,
+        }
+    }
+}
+
+/// Result of one call of [`run_calls`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallResult {
+    /// Index (0-based).
+    pub index: usize,
+    /// The SRS answered 200.
+    pub answered: bool,
+    /// Final failure status, if any.
+    pub failure: Option<(u16, String)>,
+    /// RTP packets sent per stream (caller, callee).
+    pub packets_sent: [u64; 2],
+    /// Time from INVITE to 200 OK.
+    pub setup: Option<Duration>,
+    /// The call ended cleanly (BYE answered).
+    pub ended_cleanly: bool,
+}
+
+struct TxStream {
+    call: usize,
+    leg: usize,
+    sock: usize,
+    dest: SocketAddr,
+    sender: RtpSender,
+    due: Instant,
+    stop: Instant,
+}
+
+/// Places `spec.calls` SIPREC calls over UDP and streams RTP; returns per-call results.
+pub async fn run_calls(spec: LoadSpec) -> Result<Vec<CallResult>, DriverError> {
+    let sip = Arc::new(
+        UdpSocket::bind(SocketAddr::new(spec.local_ip, 0))
+            .await
+            .map_err(|e| DriverError::Bind { addr: format!("{}:0", spec.local_ip), source: e })?,
+    );
+    let local = sip.local_addr()?;
+    let mut rtp_socks = Vec::new();
+    for _ in 0..spec.rtp_sockets.max(1) {
+        let s = std::net::UdpSocket::bind(SocketAddr::new(spec.local_ip, 0))
+            .map_err(|e| DriverError::Bind { addr: format!("{}:0", spec.local_ip), source: e })?;
+        rtp_socks.push(s);
+    }
+    let rtp_ports: Vec<u16> = rtp_socks.iter().map(|s| s.local_addr().map(|a| a.port()).unwrap_or(0)).collect();
+    let mut src = Src::new(SrcConfig { local, timers: Timers::default(), seed: seed() });
+    let (rtp_cmd_tx, rtp_cmd_rx) = std::sync::mpsc::channel::<TxStream>();
+    let (rtp_done_tx, mut rtp_done_rx) = mpsc::unbounded_channel::<(usize, usize, u64)>();
+    let pacer = std::thread::spawn(move || pace_rtp(rtp_socks, rtp_cmd_rx, rtp_done_tx));
+
+    let mut results: Vec<CallResult> = (0..spec.calls).map(|i| CallResult { index: i, ..Default::default() }).collect();
+    let mut by_id: HashMap<SrcCallId, (usize, Instant)> = HashMap::new();
+    let start = Instant::now();
+    let interval = Duration::from_secs_f64(1.0 / spec.rate.max(0.001));
+    let mut started = 0usize;
+    let mut finished = 0usize;
+    let mut hangups: Vec<(Instant, SrcCallId)> = Vec::new();
+    let mut streams_done = 0usize;
+    let mut streams_expected = 0usize;
+    let mut buf = vec![0u8; 65536];
+    let mut next_timeout;
+    loop {
+        let now = Instant::now();
+        // start calls
+        while started < spec.calls && start + interval.mul_f64(started as f64) <= now {
+            let i = started;
+            let cs = CallSpec {
+                target: spec.target,
+                transport: Transport::Udp,
+                caller: format!("{}{}", spec.caller_prefix, i),
+                callee: format!("{}{}", spec.callee_prefix, i),
+                rtp_ports: [rtp_ports[(2 * i) % rtp_ports.len()], rtp_ports[(2 * i + 1) % rtp_ports.len()]],
+                codec: spec.codec,
+            };
+            let id = src.start_call(cs, now);
+            by_id.insert(id, (i, now));
+            started += 1;
+        }
+        // due hangups
+        hangups.sort_by_key(|h| h.0);
+        while let Some(&(t, id)) = hangups.first() {
+            if t > now {
+                break;
+            }
+            hangups.remove(0);
+            src.hangup(id, now);
+        }
+        // drain outputs
+        loop {
+            match src.poll_output() {
+                SrcOutput::Transmit { dest, bytes, .. } => {
+                    let _ = sip.send_to(&bytes, dest).await;
+                }
+                SrcOutput::Event(e) => match e {
+                    SrcEvent::Answered { id, rtp } => {
+                        if let Some(&(i, t0)) = by_id.get(&id) {
+                            let now = Instant::now();
+                            results[i].answered = true;
+                            results[i].setup = Some(now - t0);
+                            let stop = now + spec.duration;
+                            for leg in 0..2 {
+                                if let Some(Some(dest)) = rtp.get(leg) {
+                                    let source = if leg == 0 { spec.caller_source.clone() } else { spec.callee_source.clone() };
+                                    let ssrc = (i as u32).wrapping_mul(2654435761) ^ (leg as u32 + 1);
+                                    streams_expected += 1;
+                                    let _ = rtp_cmd_tx.send(TxStream {
+                                        call: i,
+                                        leg,
+                                        sock: (2 * i + leg) % rtp_ports.len(),
+                                        dest: *dest,
+                                        sender: RtpSender::new(spec.codec.static_pt(), ssrc, source),
+                                        due: now,
+                                        stop,
+                                    });
+                                }
+                            }
+                            // BYE a little after the last packet
+                            hangups.push((stop + Duration::from_millis(100), id));
+                        }
+                    }
+                    SrcEvent::Failed { id, status, reason } => {
+                        if let Some(&(i, _)) = by_id.get(&id) {
+                            results[i].failure = Some((status, reason));
+                            finished += 1;
+                        }
+                    }
+                    SrcEvent::Ended { id, by_remote } => {
+                        if let Some(&(i, _)) = by_id.get(&id) {
+                            results[i].ended_cleanly = !by_remote;
+                            finished += 1;
+                        }
+                    }
+                },
+                SrcOutput::Timeout(t) => {
+                    next_timeout = t;
+                    break;
+                }
+            }
+        }
+        while let Ok((call, leg, n)) = rtp_done_rx.try_recv() {
+            results[call].packets_sent[leg] = n;
+            streams_done += 1;
+        }
+        if finished >= spec.calls && streams_done >= streams_expected {
+            break;
+        }
+        let mut wake = next_timeout;
+        if started < spec.calls {
+            wake = wake.min(start + interval.mul_f64(started as f64));
+        }
+        if let Some(h) = hangups.iter().map(|h| h.0).min() {
+            wake = wake.min(h);
+        }
+        let wake = wake.max(Instant::now()).min(Instant::now() + Duration::from_millis(200));
+        tokio::select! {
+            r = sip.recv_from(&mut buf) => {
+                if let Ok((n, from)) = r {
+                    src.handle_input(Input::Datagram { source: from, transport: Transport::Udp, bytes: &buf[..n] }, Instant::now());
+                }
+            }
+            d = rtp_done_rx.recv() => {
+                if let Some((call, leg, n)) = d {
+                    results[call].packets_sent[leg] = n;
+                    streams_done += 1;
+                }
+            }
+            _ = tokio::time::sleep_until(wake.into()) => {
+                src.handle_input(Input::Timeout, Instant::now());
+            }
+        }
+    }
+    drop(rtp_cmd_tx);
+    let _ = tokio::task::spawn_blocking(move || pacer.join()).await;
+    Ok(results)
+}
+
+/// RTP pacing thread: every stream sends one 20 ms packet when due.
+fn pace_rtp(
+    socks: Vec<std::net::UdpSocket>,
+    cmds: std::sync::mpsc::Receiver<TxStream>,
+    done: mpsc::UnboundedSender<(usize, usize, u64)>,
+) {
+    let mut streams: Vec<(TxStream, u64)> = Vec::new();
+    let mut out = Vec::with_capacity(200);
+    let mut closed = false;
+    loop {
+        loop {
+            match cmds.try_recv() {
+                Ok(s) => streams.push((s, 0)),
+                Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        if closed && streams.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let mut i = 0;
+        while i < streams.len() {
+            let (s, n) = &mut streams[i];
+            if now >= s.stop {
+                let _ = done.send((s.call, s.leg, *n));
+                streams.swap_remove(i);
+                continue;
+            }
+            // catch up if late, but never send ahead of time
+            while s.due <= now && s.due < s.stop {
+                s.sender.next_packet(&mut out);
+                if socks[s.sock].send_to(&out, s.dest).is_ok() {
+                    *n += 1;
+                }
+                s.due += Duration::from_millis(20);
+            }
+            i += 1;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}

@@ -1,0 +1,218 @@
+//! RTP (RFC 3550) header parsing (via the `rtp-types` crate, which handles CSRC lists,
+//! header extensions and padding), and a small RTP sender with G.711 encoders for the
+//! SIPREC client.
+
+use crate::error::ParseError;
+
+/// The RTP header fields a recorder needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RtpHeader {
+    /// Payload type (0 PCMU, 8 PCMA, 9 G722, dynamic for telephone-event).
+    pub payload_type: u8,
+    /// Sequence number.
+    pub sequence: u16,
+    /// RTP timestamp.
+    pub timestamp: u32,
+    /// Synchronisation source.
+    pub ssrc: u32,
+    /// Marker bit.
+    pub marker: bool,
+}
+
+/// Parses an RTP packet: header fields and the payload slice (CSRCs, extension and padding
+/// removed). RTCP packets (payload types 72..=76 in the second byte) are rejected.
+pub fn parse_rtp(packet: &[u8]) -> Result<(RtpHeader, &[u8]), ParseError> {
+    if packet.len() >= 2 && (200..=204).contains(&packet[1]) {
+        return Err(ParseError::Rtp("RTCP packet on an RTP port".into()));
+    }
+    let p = rtp_types::RtpPacket::parse(packet).map_err(|e| ParseError::Rtp(format!("{e:?}")))?;
+    let h = RtpHeader {
+        payload_type: p.payload_type(),
+        sequence: p.sequence_number(),
+        timestamp: p.timestamp(),
+        ssrc: p.ssrc(),
+        marker: p.marker_bit(),
+    };
+    let off = p.payload_offset();
+    let len = p.payload_len();
+    let payload = packet
+        .get(off..off + len)
+        .ok_or_else(|| ParseError::Rtp("payload out of bounds".into()))?;
+    Ok((h, payload))
+}
+
+/// Writes a 12-byte RTP header plus payload.
+pub fn write_rtp(h: &RtpHeader, payload: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    out.push(0x80);
+    out.push((h.payload_type & 0x7f) | if h.marker { 0x80 } else { 0 });
+    out.extend_from_slice(&h.sequence.to_be_bytes());
+    out.extend_from_slice(&h.timestamp.to_be_bytes());
+    out.extend_from_slice(&h.ssrc.to_be_bytes());
+    out.extend_from_slice(payload);
+}
+
+/// G.711 µ-law encoding of one 16-bit sample.
+pub fn linear_to_ulaw(sample: i16) -> u8 {
+    const BIAS: i32 = 0x84;
+    const CLIP: i32 = 32635;
+    let mut s = sample as i32;
+    let sign = if s < 0 {
+        s = -s;
+        0x80
+    } else {
+        0
+    };
+    if s > CLIP {
+        s = CLIP;
+    }
+    s += BIAS;
+    let mut exponent = 7;
+    let mut mask = 0x4000;
+    while exponent > 0 && (s & mask) == 0 {
+        exponent -= 1;
+        mask >>= 1;
+    }
+    let mantissa = (s >> (exponent + 3)) & 0x0f;
+    !((sign | (exponent << 4) | mantissa) as u8)
+}
+
+/// G.711 A-law encoding of one 16-bit sample.
+pub fn linear_to_alaw(sample: i16) -> u8 {
+    let mut s = sample as i32;
+    let sign = if s >= 0 { 0x80 } else { 0 };
+    if s < 0 {
+        s = -s - 1;
+    }
+    if s > 32767 {
+        s = 32767;
+    }
+    let v = if s < 256 {
+        s >> 4
+    } else {
+        let mut exponent = 7;
+        let mut mask = 0x4000;
+        while exponent > 1 && (s & mask) == 0 {
+            exponent -= 1;
+            mask >>= 1;
+        }
+        (exponent << 4) | ((s >> (exponent + 3)) & 0x0f)
+    };
+    ((sign | v) ^ 0x55) as u8
+}
+
+/// Where an RTP sender takes its 8 kHz samples from.
+#[derive(Debug, Clone)]
+pub enum PcmSource {
+    /// A sine tone of this frequency (Hz) and amplitude (0..32767).
+    Tone {
+        /// Frequency in Hz.
+        freq: f32,
+        /// Peak amplitude.
+        amplitude: f32,
+    },
+    /// Samples played in a loop.
+    Samples(std::sync::Arc<Vec<i16>>),
+}
+
+/// A G.711 RTP sender: 20 ms (160 samples) per packet, sequence and timestamp advancing.
+#[derive(Debug, Clone)]
+pub struct RtpSender {
+    header: RtpHeader,
+    source: PcmSource,
+    pos: u64,
+    first: bool,
+}
+
+impl RtpSender {
+    /// A sender with payload type 0 (PCMU) or 8 (PCMA); anything else sends PCMU.
+    pub fn new(payload_type: u8, ssrc: u32, source: PcmSource) -> Self {
+        let pt = if payload_type == 8 { 8 } else { 0 };
+        RtpSender {
+            header: RtpHeader {
+                payload_type: pt,
+                sequence: (ssrc >> 16) as u16,
+                timestamp: ssrc.rotate_left(7),
+                ssrc,
+                marker: true,
+            },
+            source,
+            pos: 0,
+            first: true,
+        }
+    }
+
+    /// The next packet's bytes into `out`; returns its header.
+    pub fn next_packet(&mut self, out: &mut Vec<u8>) -> RtpHeader {
+        let mut payload = [0u8; 160];
+        for b in payload.iter_mut() {
+            let s = match &self.source {
+                PcmSource::Tone { freq, amplitude } => {
+                    let t = self.pos as f32 / 8000.0;
+                    (amplitude * (2.0 * std::f32::consts::PI * freq * t).sin()) as i16
+                }
+                PcmSource::Samples(v) => {
+                    if v.is_empty() {
+                        0
+                    } else {
+                        v[(self.pos % v.len() as u64) as usize]
+                    }
+                }
+            };
+            *b = if self.header.payload_type == 8 { linear_to_alaw(s) } else { linear_to_ulaw(s) };
+            self.pos += 1;
+        }
+        self.header.marker = self.first;
+        self.first = false;
+        let h = self.header;
+        write_rtp(&h, &payload, out);
+        self.header.sequence = self.header.sequence.wrapping_add(1);
+        self.header.timestamp = self.header.timestamp.wrapping_add(160);
+        h
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_header() {
+        let h = RtpHeader { payload_type: 8, sequence: 65535, timestamp: 42, ssrc: 7, marker: true };
+        let mut out = Vec::new();
+        write_rtp(&h, b"abc", &mut out);
+        let (back, payload) = parse_rtp(&out).expect("parse");
+        assert_eq!(back, h);
+        assert_eq!(payload, b"abc");
+    }
+
+    #[test]
+    fn csrc_extension_padding() {
+        // V=2 P=1 X=1 CC=1, PT 0
+        let mut p = vec![0xb1, 0x00, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3];
+        p.extend_from_slice(&[0, 0, 0, 9]); // CSRC
+        p.extend_from_slice(&[0xbe, 0xde, 0, 1, 1, 2, 3, 4]); // extension, 1 word
+        p.extend_from_slice(b"xy"); // payload
+        p.extend_from_slice(&[0, 2]); // 2 bytes padding
+        let (h, payload) = parse_rtp(&p).expect("parse");
+        assert_eq!(h.sequence, 1);
+        assert_eq!(payload, b"xy");
+    }
+
+    #[test]
+    fn rejects_short_and_rtcp() {
+        assert!(parse_rtp(&[0x80, 0]).is_err());
+        assert!(parse_rtp(&[0x80, 200, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn g711_known_values() {
+        // ITU-T G.711 reference points.
+        assert_eq!(linear_to_ulaw(0), 0xff);
+        assert_eq!(linear_to_ulaw(-1), 0x7f);
+        assert_eq!(linear_to_ulaw(32767), 0x80);
+        assert_eq!(linear_to_alaw(0), 0xd5);
+        assert_eq!(linear_to_alaw(-1), 0x55);
+        assert_eq!(linear_to_alaw(32767), 0xaa);
+    }
+}

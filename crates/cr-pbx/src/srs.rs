@@ -1,0 +1,1392 @@
+//! The SIPREC recording server core (SRS), sans-I/O.
+//!
+//! Feed it SIP messages with [`Srs::handle_input`], answer each [`Event::NewSession`] with
+//! [`Srs::accept`] or [`Srs::decline`], and drain [`Srs::poll_output`] after every call.
+
+use crate::common::{ClientTx, Input, TagGen, Timers, Transport};
+use crate::metadata::{Metadata, Participant, Role};
+use crate::multipart::{ContentType, split_multipart};
+use crate::sdp::{AnswerMedia, Codec, Direction, Sdp, write_answer};
+use crate::sip::{SipMessage, StartLine, param, uri_of, user_of};
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+/// A recording session's id (unique within one [`Srs`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(pub u64);
+
+impl std::fmt::Display for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "s{}", self.0)
+    }
+}
+
+/// Configuration of the core.
+#[derive(Debug, Clone)]
+pub struct SrsConfig {
+    /// Address written into SDP answers (`c=`) and Contact.
+    pub advertise: IpAddr,
+    /// SIP port written into Contact.
+    pub sip_port: u16,
+    /// RTP port range, inclusive; streams get even ports from it.
+    pub rtp_ports: (u16, u16),
+    /// RFC 3261 timers.
+    pub timers: Timers,
+    /// Seed for tags and branches (the driver passes something unpredictable).
+    pub seed: u64,
+    /// How long the application may take to accept or decline; then 480 is sent.
+    /// Default 8 s.
+    pub decision_timeout: Duration,
+    /// Smallest Session-Expires accepted (RFC 4028 Min-SE); default 90 s.
+    pub min_se: u32,
+}
+
+impl SrsConfig {
+    /// Defaults: 127.0.0.1:5060, ports 30000-39999, RFC timers, 8 s decision timeout.
+    pub fn new(advertise: IpAddr, sip_port: u16) -> Self {
+        SrsConfig {
+            advertise,
+            sip_port,
+            rtp_ports: (30000, 39999),
+            timers: Timers::default(),
+            seed: 0x5eed,
+            decision_timeout: Duration::from_secs(8),
+            min_se: 90,
+        }
+    }
+}
+
+/// One media stream of a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamInfo {
+    /// Index of the `m=` line in the offer.
+    pub index: usize,
+    /// SDP `a=label` (metadata links streams by it); None if the SRC sent none.
+    pub label: Option<String>,
+    /// Whose voice this stream carries.
+    pub role: Role,
+    /// Chosen codec and its payload type; None for a stream we rejected (port 0).
+    pub codec: Option<(Codec, u8)>,
+    /// telephone-event payload type (ignored for audio).
+    pub telephone_event: Option<u8>,
+    /// Our RTP port (0 until accepted, or rejected stream).
+    pub local_port: u16,
+    /// The SRC's address for this stream from its SDP.
+    pub remote: Option<SocketAddr>,
+    /// False while the stream is on hold (`a=inactive`).
+    pub active: bool,
+}
+
+/// Where the caller/callee facts came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FactsSource {
+    /// RFC 7865 metadata participants (first = caller, second = callee).
+    Metadata,
+    /// No usable metadata: From/To of the SIPREC INVITE (see docs/siprec.md).
+    Fallback,
+}
+
+/// Raw facts about the recorded call. The integrator classifies the direction against
+/// the directory: metadata does not say incoming/outgoing reliably.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallFacts {
+    /// Call-ID of the SIPREC dialog.
+    pub call_id: String,
+    /// Caller's number/user (user part of the aor or URI).
+    pub caller: Option<String>,
+    /// Caller's full aor/URI.
+    pub caller_aor: Option<String>,
+    /// Caller display name.
+    pub caller_name: Option<String>,
+    /// Callee's number/user.
+    pub callee: Option<String>,
+    /// Callee's full aor/URI.
+    pub callee_aor: Option<String>,
+    /// Callee display name.
+    pub callee_name: Option<String>,
+    /// Where caller/callee came from.
+    pub source: FactsSource,
+    /// All participants of the metadata, document order.
+    pub participants: Vec<Participant>,
+    /// `<sipSessionID>`s of the recorded call (metadata).
+    pub recorded_session_ids: Vec<String>,
+    /// From URI of the SIPREC INVITE.
+    pub from_uri: String,
+    /// To URI of the SIPREC INVITE.
+    pub to_uri: String,
+    /// Contact of the SRC; `src_feature` tells whether it carried `+sip.src`.
+    pub contact: Option<String>,
+    /// Contact had the `+sip.src` feature tag (RFC 7866).
+    pub src_feature: bool,
+    /// Where the INVITE came from.
+    pub source_addr: SocketAddr,
+    /// All headers of the INVITE (vendor headers such as X-… or Diversion).
+    pub headers: Vec<(String, String)>,
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EndReason {
+    /// The SRC sent BYE.
+    Bye,
+    /// The SRC cancelled before the answer.
+    Cancelled,
+    /// The application declined (status sent).
+    Declined(u16),
+    /// The application did not decide in time (480 sent).
+    DecisionTimeout,
+    /// Our 200 OK was never acknowledged.
+    NoAck,
+    /// Session-Expires passed without a refresh.
+    SessionExpired,
+    /// [`Srs::hangup`] was called.
+    LocalHangup,
+    /// No RTP port left to answer with (503 sent).
+    NoPorts,
+}
+
+/// What the core reports.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A new recording session waits for [`Srs::accept`] / [`Srs::decline`].
+    NewSession {
+        /// Session id.
+        id: SessionId,
+        /// Call facts.
+        facts: Box<CallFacts>,
+        /// Offered streams (local ports not yet assigned).
+        streams: Vec<StreamInfo>,
+        /// The metadata XML exactly as received (for the sealed set).
+        metadata_xml: Option<String>,
+        /// Why the metadata could not be used, if it could not.
+        metadata_error: Option<String>,
+    },
+    /// The set of streams changed: after accept (ports assigned), re-INVITE/UPDATE (hold,
+    /// streams added/removed), or roles changed by a metadata update. Bind/unbind RTP
+    /// sockets from this. `drop_media`: accepted only to discard (decline = "accept").
+    StreamsChanged {
+        /// Session id.
+        id: SessionId,
+        /// All streams now (removed ones are absent).
+        streams: Vec<StreamInfo>,
+        /// Discard the media of this session.
+        drop_media: bool,
+    },
+    /// The SRC sent new metadata (re-INVITE/UPDATE).
+    MetadataUpdated {
+        /// Session id.
+        id: SessionId,
+        /// Facts after the update.
+        facts: Box<CallFacts>,
+        /// The new XML as received.
+        metadata_xml: String,
+    },
+    /// The session is over; its ports are free again.
+    SessionEnded {
+        /// Session id.
+        id: SessionId,
+        /// Why.
+        reason: EndReason,
+    },
+}
+
+/// Output of [`Srs::poll_output`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// Send these bytes.
+    Transmit {
+        /// Destination.
+        dest: SocketAddr,
+        /// Transport.
+        transport: Transport,
+        /// SIP message.
+        bytes: Vec<u8>,
+    },
+    /// Something happened.
+    Event(Event),
+    /// Nothing more to do; call `handle_input(Input::Timeout, t)` at this instant.
+    Timeout(Instant),
+}
+
+/// How to decline a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decline {
+    /// Reject with this status (403 or 480 typically).
+    Reject(u16),
+    /// Answer 200 but mark the media to be dropped (the SRC keeps sending).
+    AcceptDropMedia,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TxState {
+    Proceeding,
+    Completed,
+    Confirmed,
+}
+
+#[derive(Debug)]
+struct ServerTx {
+    invite: bool,
+    peer: SocketAddr,
+    transport: Transport,
+    last: Option<Vec<u8>>,
+    state: TxState,
+    retx_at: Option<Instant>,
+    interval: Duration,
+    end_at: Option<Instant>,
+    session: Option<SessionId>,
+}
+
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+enum SessState {
+    AwaitingDecision,
+    Established,
+}
+
+#[derive(Debug)]
+struct Pending2xx {
+    bytes: Vec<u8>,
+    retx_at: Option<Instant>,
+    interval: Duration,
+    give_up: Instant,
+    cseq: u32,
+}
+
+#[derive(Debug)]
+struct Session {
+    call_id: String,
+    remote_tag: String,
+    local_tag: String,
+    peer: SocketAddr,
+    transport: Transport,
+    remote_cseq: u32,
+    local_cseq: u32,
+    remote_target: String,
+    route_set: Vec<String>,
+    from_hdr: String,
+    to_hdr: String,
+    state: SessState,
+    invite_tx: String,
+    invite: Option<SipMessage>,
+    offer: Sdp,
+    streams: Vec<StreamInfo>,
+    metadata: Option<Metadata>,
+    facts: CallFacts,
+    sdp_version: u64,
+    drop_media: bool,
+    pending_2xx: Option<Pending2xx>,
+    session_expires: Option<u32>,
+    expires_at: Option<Instant>,
+    decide_by: Option<Instant>,
+}
+
+/// The SIPREC recording server core.
+#[derive(Debug)]
+pub struct Srs {
+    cfg: SrsConfig,
+    tags: TagGen,
+    out: VecDeque<Output>,
+    txs: HashMap<String, ServerTx>,
+    client_txs: Vec<(SessionId, ClientTx)>,
+    sessions: HashMap<SessionId, Session>,
+    dialogs: HashMap<(String, String), SessionId>,
+    used_ports: BTreeSet<u16>,
+    port_cursor: u16,
+    next_id: u64,
+    last_now: Option<Instant>,
+}
+
+const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO";
+const ACCEPT: &str = "application/sdp, multipart/mixed, application/rs-metadata+xml, application/rs-metadata";
+
+/// What an offer (INVITE/UPDATE body) contained.
+struct Offer {
+    sdp: Option<Sdp>,
+    metadata_xml: Option<String>,
+}
+
+/// Why a request is refused.
+struct Refuse {
+    code: u16,
+    reason: String,
+    extra: Vec<(&'static str, String)>,
+}
+
+impl Refuse {
+    fn new(code: u16, reason: impl Into<String>) -> Self {
+        Refuse { code, reason: reason.into(), extra: Vec::new() }
+    }
+}
+
+fn is_metadata_type(mime: &str) -> bool {
+    mime == "application/rs-metadata+xml" || mime == "application/rs-metadata"
+}
+
+/// Splits a SIPREC body into SDP and metadata. Public for fuzzing and tests.
+pub fn split_body(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>), crate::ParseError> {
+    if body.iter().all(|b| b.is_ascii_whitespace()) {
+        return Ok((None, None));
+    }
+    let ct = ContentType::parse(content_type.unwrap_or("application/sdp"))?;
+    match ct.mime.as_str() {
+        "application/sdp" => Ok((Some(body.to_vec()), None)),
+        m if is_metadata_type(m) => Ok((None, Some(body.to_vec()))),
+        "multipart/mixed" | "multipart/related" | "multipart/alternative" => {
+            let boundary = ct
+                .param("boundary")
+                .ok_or_else(|| crate::ParseError::Body("multipart without boundary".into()))?;
+            let parts = split_multipart(body, boundary)?;
+            let mut sdp = None;
+            let mut md = None;
+            for p in parts {
+                let mime = p.mime();
+                let disp = p.header("Content-Disposition").unwrap_or("").to_ascii_lowercase();
+                if mime == "application/sdp" && sdp.is_none() {
+                    sdp = Some(p.body);
+                } else if (is_metadata_type(&mime) || disp.starts_with("recording-session"))
+                    && md.is_none()
+                {
+                    md = Some(p.body);
+                }
+                // other parts (e.g. Cisco application/gtd) are ignored
+            }
+            Ok((sdp, md))
+        }
+        other => Err(crate::ParseError::Body(format!("unsupported content type {other}"))),
+    }
+}
+
+impl Srs {
+    /// A new core.
+    pub fn new(cfg: SrsConfig) -> Self {
+        let (lo, _) = cfg.rtp_ports;
+        Srs {
+            tags: TagGen::new(cfg.seed),
+            port_cursor: lo + (lo % 2),
+            cfg,
+            out: VecDeque::new(),
+            txs: HashMap::new(),
+            client_txs: Vec::new(),
+            sessions: HashMap::new(),
+            dialogs: HashMap::new(),
+            used_ports: BTreeSet::new(),
+            next_id: 1,
+            last_now: None,
+        }
+    }
+
+    /// Number of sessions (awaiting decision or established).
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// The streams of a session.
+    pub fn streams(&self, id: SessionId) -> Option<&[StreamInfo]> {
+        self.sessions.get(&id).map(|s| s.streams.as_slice())
+    }
+
+    /// Feeds input at time `now`.
+    pub fn handle_input(&mut self, input: Input<'_>, now: Instant) {
+        self.last_now = Some(now);
+        match input {
+            Input::Timeout => self.on_timeout(now),
+            Input::Datagram { source, transport, bytes } => {
+                self.on_message(source, transport, bytes, now);
+            }
+        }
+    }
+
+    /// Next output; returns `Output::Timeout` when nothing else is queued.
+    pub fn poll_output(&mut self) -> Output {
+        if let Some(o) = self.out.pop_front() {
+            return o;
+        }
+        let now = self.last_now.unwrap_or_else(Instant::now);
+        let mut t = now + Duration::from_secs(3600);
+        for tx in self.txs.values() {
+            if let Some(r) = tx.retx_at {
+                t = t.min(r);
+            }
+            if let Some(e) = tx.end_at {
+                t = t.min(e);
+            }
+        }
+        for (_, c) in &self.client_txs {
+            t = t.min(c.next_deadline());
+        }
+        for s in self.sessions.values() {
+            if let Some(p) = &s.pending_2xx {
+                t = t.min(p.give_up);
+                if let Some(r) = p.retx_at {
+                    t = t.min(r);
+                }
+            }
+            if let Some(e) = s.expires_at {
+                t = t.min(e);
+            }
+            if let Some(d) = s.decide_by {
+                t = t.min(d);
+            }
+        }
+        Output::Timeout(t)
+    }
+
+    fn send(&mut self, dest: SocketAddr, transport: Transport, bytes: Vec<u8>) {
+        self.out.push_back(Output::Transmit { dest, transport, bytes });
+    }
+
+    fn emit(&mut self, e: Event) {
+        self.out.push_back(Output::Event(e));
+    }
+
+    // ---------------------------------------------------------------- messages
+
+    fn on_message(&mut self, source: SocketAddr, transport: Transport, bytes: &[u8], now: Instant) {
+        if bytes.iter().all(|&b| b == b'\r' || b == b'\n' || b == 0) {
+            return; // keep-alive
+        }
+        let msg = match SipMessage::parse(bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                // Answer 400 if the head is readable enough to build a response.
+                self.answer_unparsable(source, transport, bytes, &e.to_string());
+                return;
+            }
+        };
+        match &msg.start {
+            StartLine::Response { .. } => self.on_response(&msg, now),
+            StartLine::Request { .. } => {
+                if let Err(e) = msg.validate_request() {
+                    if msg.method() != Some("ACK") && msg.header("Via").is_some() {
+                        let r = msg.response(400, &short(&e.to_string()), None);
+                        self.send(source, transport, r.to_bytes());
+                    }
+                    return;
+                }
+                self.on_request(msg, source, transport, now);
+            }
+        }
+    }
+
+    fn answer_unparsable(&mut self, source: SocketAddr, transport: Transport, bytes: &[u8], why: &str) {
+        // Salvage the head: parse without the body check.
+        let head_end = bytes
+            .windows(2)
+            .position(|w| w == b"\n\n" || w == b"\r\n")
+            .map(|_| bytes.len())
+            .unwrap_or(bytes.len());
+        let text = String::from_utf8_lossy(&bytes[..head_end]);
+        let mut headers = Vec::new();
+        let mut first = true;
+        let mut is_request = false;
+        for line in text.split('\n') {
+            let line = line.trim_end_matches('\r');
+            if first {
+                first = false;
+                is_request = !line.starts_with("SIP/");
+                continue;
+            }
+            if line.is_empty() {
+                break;
+            }
+            if let Some((n, v)) = line.split_once(':') {
+                let n = crate::sip::expand_compact(n.trim()).to_owned();
+                if ["Via", "From", "To", "Call-ID", "CSeq"].iter().any(|h| h.eq_ignore_ascii_case(&n)) {
+                    headers.push((n, v.trim().to_owned()));
+                }
+            }
+        }
+        let has = |h: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(h));
+        if !is_request || !has("Via") || !has("CSeq") || text.contains(" ACK\r\n") {
+            return;
+        }
+        if headers
+            .iter()
+            .any(|(n, v)| n.eq_ignore_ascii_case("CSeq") && v.trim_end().ends_with("ACK"))
+        {
+            return;
+        }
+        let r = SipMessage {
+            start: StartLine::Response { code: 400, reason: short(why) },
+            headers,
+            body: Vec::new(),
+        };
+        self.send(source, transport, r.to_bytes());
+    }
+
+    fn tx_key(msg: &SipMessage) -> String {
+        let method = match msg.method() {
+            Some("ACK") => "INVITE",
+            Some(m) => m,
+            None => "",
+        };
+        match msg.top_branch() {
+            Some(b) if b.starts_with("z9hG4bK") => format!("{b}|{method}"),
+            _ => format!(
+                "{}|{}|{}|{method}",
+                msg.call_id().unwrap_or(""),
+                msg.from_tag().unwrap_or(""),
+                msg.cseq().map(|c| c.0).unwrap_or(0)
+            ),
+        }
+    }
+
+    fn respond(
+        &mut self,
+        req: &SipMessage,
+        key: &str,
+        code: u16,
+        reason: &str,
+        to_tag: Option<&str>,
+        extra: &[(&str, String)],
+        body: Option<(&str, Vec<u8>)>,
+        now: Instant,
+    ) {
+        let mut r = req.response(code, reason, to_tag);
+        for (n, v) in extra {
+            r.push_header(n, v.clone());
+        }
+        r.push_header("Server", "callrec");
+        if let Some((ct, b)) = body {
+            r.push_header("Content-Type", ct);
+            r.body = b;
+        }
+        let bytes = r.to_bytes();
+        let Some(tx) = self.txs.get_mut(key) else {
+            return;
+        };
+        let (peer, transport) = (tx.peer, tx.transport);
+        tx.last = Some(bytes.clone());
+        if code >= 200 {
+            let t = self.cfg.timers;
+            if tx.invite && code >= 300 {
+                tx.state = TxState::Completed;
+                if !transport.reliable() {
+                    tx.retx_at = Some(now + t.t1);
+                    tx.interval = t.t1;
+                }
+                tx.end_at = Some(now + t.t1 * 64); // Timer H
+            } else if tx.invite {
+                // 2xx: the transaction ends; the session retransmits until ACK.
+                tx.state = TxState::Confirmed;
+                tx.end_at = Some(now + t.t1 * 64);
+            } else {
+                tx.state = TxState::Completed;
+                // Timer J
+                tx.end_at = Some(if transport.reliable() { now } else { now + t.t1 * 64 });
+            }
+        }
+        self.send(peer, transport, bytes);
+    }
+
+    fn on_request(&mut self, msg: SipMessage, source: SocketAddr, transport: Transport, now: Instant) {
+        let method = msg.method().unwrap_or("").to_owned();
+        let key = Self::tx_key(&msg);
+
+        if method == "ACK" {
+            self.on_ack(&msg, &key, now);
+            return;
+        }
+        // Retransmission?
+        if let Some(tx) = self.txs.get(&key) {
+            if let Some(last) = tx.last.clone() {
+                let (p, t) = (tx.peer, tx.transport);
+                self.send(p, t, last);
+            }
+            return;
+        }
+        self.txs.insert(
+            key.clone(),
+            ServerTx {
+                invite: method == "INVITE",
+                peer: source,
+                transport,
+                last: None,
+                state: TxState::Proceeding,
+                retx_at: None,
+                interval: self.cfg.timers.t1,
+                end_at: None,
+                session: None,
+            },
+        );
+
+        // Require: only siprec and timer understood.
+        if let Some(req) = msg.header("Require") {
+            let unsupported: Vec<&str> = req
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty() && !["siprec", "timer"].iter().any(|k| k.eq_ignore_ascii_case(t)))
+                .collect();
+            if !unsupported.is_empty() && method != "CANCEL" {
+                let u = unsupported.join(", ");
+                self.respond(&msg, &key, 420, "Bad Extension", None, &[("Unsupported", u)], None, now);
+                return;
+            }
+        }
+
+        if method == "CANCEL" {
+            self.on_cancel(&msg, &key, now);
+            return;
+        }
+
+        let in_dialog = msg.to_tag().is_some();
+        if in_dialog {
+            self.on_in_dialog(msg, &key, &method, now);
+            return;
+        }
+        match method.as_str() {
+            "INVITE" => self.on_initial_invite(msg, &key, source, transport, now),
+            "OPTIONS" => {
+                let extra = [
+                    ("Allow", ALLOW.to_owned()),
+                    ("Accept", ACCEPT.to_owned()),
+                    ("Supported", "siprec, timer".to_owned()),
+                ];
+                let tag = self.tags.tag();
+                self.respond(&msg, &key, 200, "OK", Some(&tag), &extra, None, now);
+            }
+            "BYE" | "UPDATE" | "INFO" | "PRACK" => {
+                self.respond(&msg, &key, 481, "Call/Transaction Does Not Exist", None, &[], None, now);
+            }
+            _ => {
+                self.respond(&msg, &key, 405, "Method Not Allowed", None, &[("Allow", ALLOW.to_owned())], None, now);
+            }
+        }
+    }
+
+    fn parse_offer(msg: &SipMessage) -> Result<Offer, Refuse> {
+        let (sdp, md) = split_body(msg.header("Content-Type"), &msg.body).map_err(|e| match e {
+            crate::ParseError::Body(r) if r.starts_with("unsupported content type") => {
+                let mut f = Refuse::new(415, "Unsupported Media Type");
+                f.extra.push(("Accept", ACCEPT.to_owned()));
+                f
+            }
+            e => Refuse::new(400, short(&e.to_string())),
+        })?;
+        let sdp = match sdp {
+            Some(b) => Some(Sdp::parse(&b).map_err(|e| Refuse::new(400, short(&e.to_string())))?),
+            None => None,
+        };
+        let metadata_xml = md.map(|b| String::from_utf8_lossy(&b).into_owned());
+        Ok(Offer { sdp, metadata_xml })
+    }
+
+    fn on_initial_invite(
+        &mut self,
+        msg: SipMessage,
+        key: &str,
+        source: SocketAddr,
+        transport: Transport,
+        now: Instant,
+    ) {
+        // 100 Trying right away.
+        self.respond(&msg, key, 100, "Trying", None, &[], None, now);
+        let offer = match Self::parse_offer(&msg) {
+            Ok(o) => o,
+            Err(r) => {
+                self.respond(&msg, key, r.code, &r.reason, None, &r.extra, None, now);
+                return;
+            }
+        };
+        let Some(sdp) = offer.sdp else {
+            self.respond(&msg, key, 488, "No SDP offer (delayed offer is not supported)", None, &[], None, now);
+            return;
+        };
+        if !sdp.media.iter().any(|m| m.is_audio_rtp() && m.choose_codec().is_some()) {
+            self.respond(&msg, key, 488, "No usable audio stream (PCMU, PCMA or G722 over RTP/AVP)", None, &[], None, now);
+            return;
+        }
+        let se = match self.session_expires(&msg) {
+            Ok(se) => se,
+            Err(min) => {
+                self.respond(&msg, key, 422, "Session Interval Too Small", None, &[("Min-SE", min.to_string())], None, now);
+                return;
+            }
+        };
+        let (metadata, metadata_error) = match &offer.metadata_xml {
+            Some(x) => match Metadata::parse(x.as_bytes()) {
+                Ok(m) => (Some(m), None),
+                Err(e) => (None, Some(e.to_string())),
+            },
+            None => (None, None),
+        };
+        let id = SessionId(self.next_id);
+        self.next_id += 1;
+        let local_tag = self.tags.tag();
+        let call_id = msg.call_id().unwrap_or("").to_owned();
+        let remote_tag = msg.from_tag().unwrap_or("").to_owned();
+        let streams = build_streams(&sdp, metadata.as_ref(), &[]);
+        let facts = make_facts(&msg, metadata.as_ref(), source);
+        let mut to_hdr = msg.header("To").unwrap_or("").to_owned();
+        to_hdr.push_str(";tag=");
+        to_hdr.push_str(&local_tag);
+        let sess = Session {
+            call_id: call_id.clone(),
+            remote_tag: remote_tag.clone(),
+            local_tag,
+            peer: source,
+            transport,
+            remote_cseq: msg.cseq().map(|c| c.0).unwrap_or(0),
+            local_cseq: 0,
+            remote_target: msg.header("Contact").map(|c| uri_of(c).to_owned()).unwrap_or_else(|| uri_of(msg.header("From").unwrap_or("")).to_owned()),
+            route_set: msg.headers_all("Record-Route").map(str::to_owned).collect(),
+            from_hdr: msg.header("From").unwrap_or("").to_owned(),
+            to_hdr,
+            state: SessState::AwaitingDecision,
+            invite_tx: key.to_owned(),
+            invite: Some(msg),
+            offer: sdp,
+            streams: streams.clone(),
+            metadata,
+            facts: facts.clone(),
+            sdp_version: 1,
+            drop_media: false,
+            pending_2xx: None,
+            session_expires: se,
+            expires_at: None,
+            decide_by: Some(now + self.cfg.decision_timeout),
+        };
+        if let Some(tx) = self.txs.get_mut(key) {
+            tx.session = Some(id);
+        }
+        self.dialogs.insert((call_id, remote_tag), id);
+        self.sessions.insert(id, sess);
+        self.emit(Event::NewSession {
+            id,
+            facts: Box::new(facts),
+            streams,
+            metadata_xml: offer.metadata_xml,
+            metadata_error,
+        });
+    }
+
+    /// Ok(Some(se)) negotiated, Ok(None) no timer, Err(min) too small.
+    fn session_expires(&self, msg: &SipMessage) -> Result<Option<u32>, u32> {
+        let Some(v) = msg.header("Session-Expires") else {
+            return Ok(None);
+        };
+        let n: u32 = v.split(';').next().unwrap_or("").trim().parse().unwrap_or(1800);
+        if n < self.cfg.min_se {
+            return Err(self.cfg.min_se);
+        }
+        Ok(Some(n))
+    }
+
+    /// Accepts a session: assigns RTP ports, sends 200 OK with the SDP answer, and emits
+    /// [`Event::StreamsChanged`] (before the 200 leaves, so sockets can be bound first).
+    pub fn accept(&mut self, id: SessionId, now: Instant) {
+        self.answer(id, false, now);
+    }
+
+    /// Declines a session.
+    pub fn decline(&mut self, id: SessionId, how: Decline, now: Instant) {
+        match how {
+            Decline::AcceptDropMedia => self.answer(id, true, now),
+            Decline::Reject(code) => {
+                let Some(s) = self.sessions.get(&id) else { return };
+                if s.state != SessState::AwaitingDecision {
+                    return;
+                }
+                let code = if (400..700).contains(&code) { code } else { 403 };
+                let reason = match code {
+                    403 => "Forbidden (not recorded by policy)",
+                    480 => "Temporarily Unavailable",
+                    _ => "Declined",
+                };
+                self.reject_pending(id, code, reason, EndReason::Declined(code), now);
+            }
+        }
+    }
+
+    fn reject_pending(&mut self, id: SessionId, code: u16, reason: &str, why: EndReason, now: Instant) {
+        let Some(mut s) = self.sessions.remove(&id) else { return };
+        self.dialogs.remove(&(s.call_id.clone(), s.remote_tag.clone()));
+        if let Some(inv) = s.invite.take() {
+            let tag = s.local_tag.clone();
+            self.respond(&inv, &s.invite_tx.clone(), code, reason, Some(&tag), &[], None, now);
+        }
+        self.release_ports(&s.streams);
+        self.emit(Event::SessionEnded { id, reason: why });
+    }
+
+    fn answer(&mut self, id: SessionId, drop_media: bool, now: Instant) {
+        let Some(s) = self.sessions.get(&id) else { return };
+        if s.state != SessState::AwaitingDecision {
+            return;
+        }
+        let mut streams = s.streams.clone();
+        if !self.assign_ports(&mut streams) {
+            self.reject_pending(id, 503, "Service Unavailable (no free RTP port)", EndReason::NoPorts, now);
+            return;
+        }
+        let Some(s) = self.sessions.get_mut(&id) else { return };
+        s.streams = streams.clone();
+        s.drop_media = drop_media;
+        s.state = SessState::Established;
+        s.decide_by = None;
+        let Some(inv) = s.invite.take() else { return };
+        self.emit(Event::StreamsChanged { id, streams, drop_media });
+        self.send_answer(id, &inv, true, now);
+    }
+
+    /// Sends a 2xx with our current SDP answer to an INVITE/UPDATE of session `id`.
+    fn send_answer(&mut self, id: SessionId, req: &SipMessage, is_invite: bool, now: Instant) {
+        let key = Self::tx_key(req);
+        let Some(s) = self.sessions.get_mut(&id) else { return };
+        let media: Vec<AnswerMedia> = s
+            .offer
+            .media
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let st = s.streams.iter().find(|st| st.index == i);
+                match st {
+                    Some(st) if st.local_port != 0 => AnswerMedia {
+                        kind: m.kind.clone(),
+                        proto: m.proto.clone(),
+                        port: st.local_port,
+                        codec: st.codec,
+                        telephone_event: m.telephone_event().map(|(p, f)| (p, f.map(str::to_owned))),
+                        label: m.label.clone(),
+                        direction: if st.active { Direction::RecvOnly } else { Direction::Inactive },
+                        offered_formats: m.formats.clone(),
+                    },
+                    _ => AnswerMedia {
+                        kind: m.kind.clone(),
+                        proto: m.proto.clone(),
+                        port: 0,
+                        codec: None,
+                        telephone_event: None,
+                        label: m.label.clone(),
+                        direction: Direction::Inactive,
+                        offered_formats: m.formats.clone(),
+                    },
+                }
+            })
+            .collect();
+        let body = write_answer(id.0, s.sdp_version, self.cfg.advertise, &media).into_bytes();
+        s.sdp_version += 1;
+        let contact = format!(
+            "<sip:callrec@{}:{};transport={}>",
+            host_of(self.cfg.advertise),
+            self.cfg.sip_port,
+            s.transport.as_str().to_ascii_lowercase()
+        );
+        let mut extra: Vec<(&str, String)> = vec![
+            ("Contact", contact),
+            ("Allow", ALLOW.to_owned()),
+            ("Supported", "siprec, timer".to_owned()),
+        ];
+        if let Some(se) = s.session_expires {
+            extra.push(("Session-Expires", format!("{se};refresher=uac")));
+            extra.push(("Require", "timer".to_owned()));
+            s.expires_at = Some(now + Duration::from_secs(se as u64));
+        }
+        let tag = s.local_tag.clone();
+        let cseq = req.cseq().map(|c| c.0).unwrap_or(0);
+        let reliable = s.transport.reliable();
+        self.respond(req, &key, 200, "OK", Some(&tag), &extra, Some(("application/sdp", body)), now);
+        if is_invite {
+            let bytes = self.txs.get(&key).and_then(|t| t.last.clone()).unwrap_or_default();
+            let t1 = self.cfg.timers.t1;
+            if let Some(s) = self.sessions.get_mut(&id) {
+                s.pending_2xx = Some(Pending2xx {
+                    bytes,
+                    retx_at: (!reliable).then(|| now + t1),
+                    interval: t1,
+                    give_up: now + t1 * 64,
+                    cseq,
+                });
+            }
+        }
+    }
+
+    fn assign_ports(&mut self, streams: &mut [StreamInfo]) -> bool {
+        let need: Vec<usize> = streams
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.codec.is_some() && s.local_port == 0)
+            .map(|(i, _)| i)
+            .collect();
+        if need.is_empty() {
+            return true;
+        }
+        let Some(ports) = self.alloc_ports(need.len()) else {
+            return false;
+        };
+        for (i, p) in need.into_iter().zip(ports) {
+            streams[i].local_port = p;
+        }
+        true
+    }
+
+    /// `n` consecutive even ports if possible, else any free even ports.
+    fn alloc_ports(&mut self, n: usize) -> Option<Vec<u16>> {
+        let (lo, hi) = self.cfg.rtp_ports;
+        let lo = lo + (lo % 2);
+        if hi < lo {
+            return None;
+        }
+        let slots = ((hi - lo) / 2 + 1) as usize;
+        let free = slots.saturating_sub(self.used_ports.len());
+        if free < n {
+            return None;
+        }
+        let idx = |p: u16| ((p - lo) / 2) as usize;
+        let port = |i: usize| lo + (i * 2) as u16;
+        let start = idx(self.port_cursor.clamp(lo, hi));
+        // consecutive run
+        for k in 0..slots {
+            let base = (start + k) % slots;
+            if base + n > slots {
+                continue;
+            }
+            if (0..n).all(|j| !self.used_ports.contains(&port(base + j))) {
+                let ports: Vec<u16> = (0..n).map(|j| port(base + j)).collect();
+                for p in &ports {
+                    self.used_ports.insert(*p);
+                }
+                self.port_cursor = port((base + n) % slots);
+                return Some(ports);
+            }
+        }
+        // scattered
+        let mut ports = Vec::new();
+        for k in 0..slots {
+            let p = port((start + k) % slots);
+            if !self.used_ports.contains(&p) {
+                ports.push(p);
+                if ports.len() == n {
+                    break;
+                }
+            }
+        }
+        for p in &ports {
+            self.used_ports.insert(*p);
+        }
+        Some(ports)
+    }
+
+    fn release_ports(&mut self, streams: &[StreamInfo]) {
+        for s in streams {
+            if s.local_port != 0 {
+                self.used_ports.remove(&s.local_port);
+            }
+        }
+    }
+
+    fn on_ack(&mut self, msg: &SipMessage, key: &str, now: Instant) {
+        // ACK for a non-2xx final response: same transaction.
+        if let Some(tx) = self.txs.get_mut(key)
+            && tx.invite
+            && tx.state == TxState::Completed
+        {
+            tx.state = TxState::Confirmed;
+            tx.retx_at = None;
+            tx.end_at = Some(if tx.transport.reliable() { now } else { now + self.cfg.timers.t4 });
+            return;
+        }
+        // ACK for 2xx: in the dialog.
+        let Some(id) = self.find_dialog(msg) else { return };
+        if let Some(s) = self.sessions.get_mut(&id)
+            && let Some(p) = &s.pending_2xx
+            && msg.cseq().map(|c| c.0) == Some(p.cseq)
+        {
+            s.pending_2xx = None;
+        }
+    }
+
+    fn find_dialog(&self, msg: &SipMessage) -> Option<SessionId> {
+        let k = (msg.call_id()?.to_owned(), msg.from_tag().unwrap_or("").to_owned());
+        let id = *self.dialogs.get(&k)?;
+        let s = self.sessions.get(&id)?;
+        match msg.to_tag() {
+            Some(t) if t == s.local_tag => Some(id),
+            None => Some(id),
+            _ => None,
+        }
+    }
+
+    fn on_cancel(&mut self, msg: &SipMessage, key: &str, now: Instant) {
+        let inv_key = key.replace("|CANCEL", "|INVITE");
+        let target = self.txs.get(&inv_key).map(|t| (t.state, t.session, t.last.is_some()));
+        match target {
+            None => {
+                self.respond(msg, key, 481, "Call/Transaction Does Not Exist", None, &[], None, now);
+            }
+            Some((state, session, _)) => {
+                self.respond(msg, key, 200, "OK", None, &[], None, now);
+                if state == TxState::Proceeding
+                    && let Some(id) = session
+                    && self.sessions.get(&id).is_some_and(|s| s.state == SessState::AwaitingDecision)
+                {
+                    self.reject_pending(id, 487, "Request Terminated", EndReason::Cancelled, now);
+                }
+            }
+        }
+    }
+
+    fn on_in_dialog(&mut self, msg: SipMessage, key: &str, method: &str, now: Instant) {
+        let Some(id) = self.find_dialog(&msg) else {
+            if method == "OPTIONS" {
+                self.respond(&msg, key, 200, "OK", None, &[("Allow", ALLOW.to_owned())], None, now);
+            } else {
+                self.respond(&msg, key, 481, "Call/Transaction Does Not Exist", None, &[], None, now);
+            }
+            return;
+        };
+        let cseq = msg.cseq().map(|c| c.0).unwrap_or(0);
+        {
+            let Some(s) = self.sessions.get_mut(&id) else { return };
+            if cseq <= s.remote_cseq && s.state == SessState::Established {
+                self.respond(&msg, key, 500, "CSeq Out of Order", None, &[], None, now);
+                return;
+            }
+            s.remote_cseq = cseq;
+        }
+        match method {
+            "BYE" => {
+                self.respond(&msg, key, 200, "OK", None, &[], None, now);
+                self.end_session(id, EndReason::Bye);
+            }
+            "INVITE" | "UPDATE" => self.on_reoffer(id, msg, key, method == "INVITE", now),
+            "OPTIONS" | "INFO" => {
+                self.respond(&msg, key, 200, "OK", None, &[("Allow", ALLOW.to_owned())], None, now);
+            }
+            _ => {
+                self.respond(&msg, key, 405, "Method Not Allowed", None, &[("Allow", ALLOW.to_owned())], None, now);
+            }
+        }
+    }
+
+    fn on_reoffer(&mut self, id: SessionId, msg: SipMessage, key: &str, is_invite: bool, now: Instant) {
+        let (state, pending) = match self.sessions.get(&id) {
+            Some(s) => (s.state, s.pending_2xx.is_some()),
+            None => return,
+        };
+        if state != SessState::Established {
+            self.respond(&msg, key, 491, "Request Pending", None, &[], None, now);
+            return;
+        }
+        if is_invite {
+            if pending {
+                self.respond(&msg, key, 491, "Request Pending", None, &[], None, now);
+                return;
+            }
+            self.respond(&msg, key, 100, "Trying", None, &[], None, now);
+        }
+        let offer = match Self::parse_offer(&msg) {
+            Ok(o) => o,
+            Err(r) => {
+                self.respond(&msg, key, r.code, &r.reason, None, &r.extra, None, now);
+                return;
+            }
+        };
+        let se = self.session_expires(&msg).ok().flatten();
+        let sdp_in_request = offer.sdp.is_some();
+        let mut events = Vec::new();
+        let (old_ports, mut streams, drop_media) = {
+            let Some(s) = self.sessions.get_mut(&id) else { return };
+            if let Some(se) = se {
+                s.session_expires = Some(se);
+            }
+            if let Some(x) = &offer.metadata_xml
+                && let Ok(update) = Metadata::parse(x.as_bytes())
+            {
+                let mut md = s.metadata.take().unwrap_or_default();
+                md.merge(update);
+                s.metadata = Some(md);
+                let mut facts = s.facts.clone();
+                apply_metadata(&mut facts, s.metadata.as_ref());
+                s.facts = facts.clone();
+                events.push(Event::MetadataUpdated { id, facts: Box::new(facts), metadata_xml: x.clone() });
+            }
+            // no SDP: a session refresh or metadata-only update; streams stay
+            if let Some(sdp) = offer.sdp {
+                s.offer = sdp;
+            }
+            let old: Vec<u16> = s.streams.iter().map(|st| st.local_port).filter(|p| *p != 0).collect();
+            let new_streams = build_streams(&s.offer, s.metadata.as_ref(), &s.streams);
+            (old, new_streams, s.drop_media)
+        };
+        if !self.assign_ports(&mut streams) {
+            // no port left: reject the new streams (port 0)
+            for st in streams.iter_mut() {
+                if st.local_port == 0 {
+                    st.codec = None;
+                }
+            }
+        }
+        let in_use: BTreeSet<u16> = streams.iter().map(|s| s.local_port).collect();
+        for p in old_ports {
+            if !in_use.contains(&p) {
+                self.used_ports.remove(&p);
+            }
+        }
+        {
+            let Some(s) = self.sessions.get_mut(&id) else { return };
+            let changed = s.streams != streams;
+            s.streams = streams.clone();
+            if let Some(se) = s.session_expires {
+                s.expires_at = Some(now + Duration::from_secs(se as u64));
+            }
+            if changed || !events.is_empty() {
+                events.push(Event::StreamsChanged { id, streams, drop_media });
+            }
+        }
+        for e in events {
+            self.emit(e);
+        }
+        if is_invite || sdp_in_request {
+            self.send_answer(id, &msg, is_invite, now);
+        } else {
+            self.respond(&msg, key, 200, "OK", None, &[], None, now);
+        }
+    }
+
+    fn end_session(&mut self, id: SessionId, reason: EndReason) {
+        if let Some(s) = self.sessions.remove(&id) {
+            self.dialogs.remove(&(s.call_id.clone(), s.remote_tag.clone()));
+            self.release_ports(&s.streams);
+            self.client_txs.retain(|(sid, _)| *sid != id);
+            self.emit(Event::SessionEnded { id, reason });
+        }
+    }
+
+    /// Ends a session from our side: sends BYE and emits [`Event::SessionEnded`].
+    pub fn hangup(&mut self, id: SessionId, now: Instant) {
+        self.send_bye(id, now);
+        self.end_session(id, EndReason::LocalHangup);
+        // keep the BYE transaction alive for retransmission
+    }
+
+    fn send_bye(&mut self, id: SessionId, now: Instant) {
+        let branch = self.tags.branch();
+        let Some(s) = self.sessions.get_mut(&id) else { return };
+        s.local_cseq += 1;
+        let mut m = SipMessage {
+            start: StartLine::Request { method: "BYE".into(), uri: s.remote_target.clone() },
+            headers: Vec::new(),
+            body: Vec::new(),
+        };
+        m.push_header(
+            "Via",
+            format!(
+                "SIP/2.0/{} {}:{};branch={};rport",
+                s.transport.as_str(),
+                host_of(self.cfg.advertise),
+                self.cfg.sip_port,
+                branch
+            ),
+        );
+        m.push_header("Max-Forwards", "70");
+        for r in s.route_set.iter().rev() {
+            m.push_header("Route", r.clone());
+        }
+        m.push_header("From", s.to_hdr.clone());
+        m.push_header("To", s.from_hdr.clone());
+        m.push_header("Call-ID", s.call_id.clone());
+        m.push_header("CSeq", format!("{} BYE", s.local_cseq + 100));
+        let bytes = m.to_bytes();
+        let tx = ClientTx::new(branch, "BYE", s.peer, s.transport, bytes, &self.cfg.timers, now);
+        self.out.push_back(Output::Transmit { dest: tx.dest, transport: tx.transport, bytes: tx.bytes.clone() });
+        // Detached from the session so it survives end_session.
+        self.client_txs.push((SessionId(0), tx));
+    }
+
+    fn on_response(&mut self, msg: &SipMessage, now: Instant) {
+        let Some(branch) = msg.top_branch() else { return };
+        let Some(pos) = self.client_txs.iter().position(|(_, t)| t.branch == branch) else { return };
+        if msg.status().unwrap_or(0) < 200 {
+            let timers = self.cfg.timers;
+            self.client_txs[pos].1.on_provisional(&timers, now);
+        } else {
+            self.client_txs.remove(pos);
+        }
+    }
+
+    fn on_timeout(&mut self, now: Instant) {
+        let t = self.cfg.timers;
+        // server transactions
+        let mut resend = Vec::new();
+        self.txs.retain(|_, tx| {
+            if let Some(e) = tx.end_at
+                && now >= e
+            {
+                return false;
+            }
+            if let Some(r) = tx.retx_at
+                && now >= r
+                && tx.state == TxState::Completed
+            {
+                tx.interval = (tx.interval * 2).min(t.t2);
+                tx.retx_at = Some(now + tx.interval);
+                if let Some(b) = &tx.last {
+                    resend.push((tx.peer, tx.transport, b.clone()));
+                }
+            }
+            true
+        });
+        for (p, tr, b) in resend {
+            self.send(p, tr, b);
+        }
+        // client transactions (our BYEs)
+        let mut i = 0;
+        while i < self.client_txs.len() {
+            match self.client_txs[i].1.on_timeout(&t, now) {
+                Err(()) => {
+                    self.client_txs.remove(i);
+                }
+                Ok(Some(tr)) => {
+                    self.out.push_back(Output::Transmit { dest: tr.dest, transport: tr.transport, bytes: tr.bytes });
+                    i += 1;
+                }
+                Ok(None) => i += 1,
+            }
+        }
+        // sessions: 2xx retransmission, no ACK, expiry, decision timeout
+        let mut ended = Vec::new();
+        let mut undecided = Vec::new();
+        let mut resend = Vec::new();
+        for (id, s) in self.sessions.iter_mut() {
+            if let Some(d) = s.decide_by
+                && now >= d
+            {
+                undecided.push(*id);
+                continue;
+            }
+            if let Some(p) = &mut s.pending_2xx {
+                if now >= p.give_up {
+                    ended.push((*id, EndReason::NoAck));
+                    continue;
+                }
+                if let Some(r) = p.retx_at
+                    && now >= r
+                {
+                    p.interval = (p.interval * 2).min(t.t2);
+                    p.retx_at = Some(now + p.interval);
+                    resend.push((s.peer, s.transport, p.bytes.clone()));
+                }
+            }
+            if let Some(e) = s.expires_at
+                && now >= e
+            {
+                ended.push((*id, EndReason::SessionExpired));
+            }
+        }
+        for (p, tr, b) in resend {
+            self.send(p, tr, b);
+        }
+        for id in undecided {
+            self.reject_pending(id, 480, "Temporarily Unavailable (no recording decision)", EndReason::DecisionTimeout, now);
+        }
+        ended.sort_by_key(|(id, _)| *id);
+        for (id, why) in ended {
+            self.send_bye(id, now);
+            self.end_session(id, why);
+        }
+    }
+}
+
+fn short(s: &str) -> String {
+    let s: String = s.chars().filter(|c| !c.is_control()).take(100).collect();
+    s
+}
+
+fn host_of(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v) => v.to_string(),
+        IpAddr::V6(v) => format!("[{v}]"),
+    }
+}
+
+/// Streams of an offer. Roles: from metadata by label when it says; otherwise the
+/// fallback: first audio stream = caller, second = callee, a single stream = mixed.
+/// Ports of `old` streams with the same m-line index are kept.
+fn build_streams(sdp: &Sdp, md: Option<&Metadata>, old: &[StreamInfo]) -> Vec<StreamInfo> {
+    let mut out = Vec::new();
+    let audio: Vec<usize> = (0..sdp.media.len()).filter(|&i| sdp.media[i].is_audio_rtp()).collect();
+    for (n, &i) in audio.iter().enumerate() {
+        let m = &sdp.media[i];
+        let codec = m.choose_codec();
+        let fallback = match (audio.len(), n) {
+            (1, _) => Role::Mixed,
+            (_, 0) => Role::Caller,
+            (_, 1) => Role::Callee,
+            _ => Role::Unknown,
+        };
+        let role = m
+            .label
+            .as_deref()
+            .and_then(|l| md.and_then(|md| md.role_of_label(l)))
+            .unwrap_or(fallback);
+        let remote = sdp.connection_of(i).map(|ip| SocketAddr::new(ip, m.port));
+        let local_port = old
+            .iter()
+            .find(|o| o.index == i && o.codec.is_some())
+            .map(|o| o.local_port)
+            .unwrap_or(0);
+        out.push(StreamInfo {
+            index: i,
+            label: m.label.clone(),
+            role,
+            codec,
+            telephone_event: m.telephone_event().map(|t| t.0),
+            local_port: if codec.is_some() { local_port } else { 0 },
+            remote,
+            active: sdp.direction_of(i) != Direction::Inactive && sdp.direction_of(i) != Direction::RecvOnly,
+        });
+    }
+    out
+}
+
+fn make_facts(msg: &SipMessage, md: Option<&Metadata>, source: SocketAddr) -> CallFacts {
+    let from_uri = uri_of(msg.header("From").unwrap_or("")).to_owned();
+    let to_uri = uri_of(msg.header("To").unwrap_or("")).to_owned();
+    let contact = msg.header("Contact").map(str::to_owned);
+    let src_feature = contact.as_deref().is_some_and(|c| c.to_ascii_lowercase().contains("+sip.src"));
+    let mut f = CallFacts {
+        call_id: msg.call_id().unwrap_or("").to_owned(),
+        caller: Some(user_of(&from_uri).to_owned()).filter(|s| !s.is_empty()),
+        caller_aor: Some(from_uri.clone()).filter(|s| !s.is_empty()),
+        caller_name: None,
+        callee: Some(user_of(&to_uri).to_owned()).filter(|s| !s.is_empty()),
+        callee_aor: Some(to_uri.clone()).filter(|s| !s.is_empty()),
+        callee_name: None,
+        source: FactsSource::Fallback,
+        participants: Vec::new(),
+        recorded_session_ids: Vec::new(),
+        from_uri,
+        to_uri,
+        contact,
+        src_feature,
+        source_addr: source,
+        headers: msg.headers.clone(),
+    };
+    apply_metadata(&mut f, md);
+    f
+}
+
+fn apply_metadata(f: &mut CallFacts, md: Option<&Metadata>) {
+    let Some(md) = md else { return };
+    f.participants = md.participants.clone();
+    f.recorded_session_ids = md.sip_session_ids.clone();
+    let parties = md.parties();
+    if let Some(c) = parties.first() {
+        f.source = FactsSource::Metadata;
+        f.caller_aor = c.aor.clone();
+        f.caller = c.aor.as_deref().map(|a| user_of(a).to_owned());
+        f.caller_name = c.name.clone();
+        let d = parties.get(1);
+        f.callee_aor = d.and_then(|d| d.aor.clone());
+        f.callee = f.callee_aor.as_deref().map(|a| user_of(a).to_owned());
+        f.callee_name = d.and_then(|d| d.name.clone());
+    }
+    let _ = param; // (re-exported helper used by tests)
+}
