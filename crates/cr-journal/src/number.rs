@@ -49,6 +49,7 @@ pub fn numbers_match(stored: &str, query: &str, exact: bool) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

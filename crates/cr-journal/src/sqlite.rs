@@ -195,12 +195,10 @@ impl SqliteStore {
                 if !opts.create && !p.exists() {
                     return Err(JournalError::NotFound { path: name });
                 }
-                if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    if !dir.is_dir() {
-                        return Err(open_err(
-                            format!("the directory {} does not exist", dir.display()).into(),
-                        ));
-                    }
+                if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty())
+                    && !dir.is_dir()
+                {
+                    return Err(open_err(format!("the directory {} does not exist", dir.display()).into()));
                 }
                 let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
                 if opts.create {
