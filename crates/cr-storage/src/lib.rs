@@ -1,8 +1,80 @@
 //! # cr-storage
 //!
-//! Delivery: directory templates ($Y $M $D $h $m $s), targets (folder, SFTP, SMB, OneDrive), the spool with retries, and failure notifications.
+//! Delivery of sealed recording sets (SPEC S21–S30): directory templates
+//! (`$Y $M $D $h $m $s`), the spool where sets wait until every target confirmed them,
+//! targets (local folder, SFTP, SMB, OneDrive) behind one [`Target`] trait, the
+//! [`Uploader`] that retries each target with back-off on its own, and the outage
+//! [`Notifier`] that mails once when an outage starts, at reminder intervals, and once when
+//! it is over.
 //!
-//! This crate is being filled in; see the project issues. It builds and is part of the
-//! workspace so that the other crates can depend on it.
+//! ```
+//! use cr_storage::*;
+//! # let tmp = tempfile::tempdir().unwrap();
+//! # let archive = tmp.path().join("archive");
+//! # std::fs::create_dir(&archive).unwrap();
+//! // A recorder seals a set in the spool ...
+//! let spool = Spool::open(tmp.path().join("spool")).unwrap();
+//! let dir = spool.staging_dir("20260307T090501-0001").unwrap();
+//! std::fs::write(dir.join("20260307T090501-0001.json"), "{}").unwrap();
+//! std::fs::write(dir.join("20260307T090501-0001.sha256"), "").unwrap();
+//! let start = "2026-03-07T09:05:01Z".parse().unwrap();
+//! let now = chrono::Utc::now();
+//! spool.enqueue(&dir, "20260307T090501-0001", &["archive".into()], start, now).unwrap();
+//!
+//! // ... and the uploader delivers it to every target, then removes it.
+//! let target = StoreTarget::new(FolderStore::new("archive", &archive));
+//! let template = DirTemplate::parse("$Y/$M/$D", PathRules::Folder).unwrap();
+//! let zone = Zone::parse(Some("Europe/Berlin")).unwrap();
+//! let mut up = Uploader::new(spool, Box::new(FileDeliveryLog::new(tmp.path().join("spool"))), zone);
+//! up.add_target(Box::new(target), template);
+//! let report = up.pass(&|| now, &|_| {});
+//! assert_eq!(report.delivered, 1);
+//! assert_eq!(report.pending_sets, 0);
+//! assert!(archive.join("2026/03/07/20260307T090501-0001.sha256").exists());
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+mod backoff;
+#[cfg(feature = "config")]
+mod config;
+mod error;
+mod folder;
+#[cfg(feature = "mail")]
+mod mail;
+mod notify;
+#[cfg(feature = "onedrive")]
+mod onedrive;
+mod set;
+#[cfg(feature = "sftp")]
+mod sftp;
+#[cfg(feature = "smb")]
+mod smb;
+mod spool;
+mod target;
+mod template;
+mod uploader;
+
+pub use backoff::Backoff;
+#[cfg(feature = "config")]
+pub use config::{TargetSpec, spool_from_config, targets_from_config, zone_from_config};
+#[cfg(all(feature = "config", feature = "mail"))]
+pub use config::notifier_from_config;
+pub use error::{SpoolError, TargetError, TemplateError};
+pub use folder::FolderStore;
+#[cfg(feature = "mail")]
+pub use mail::{MailError, MailSettings, Mailer, SmtpSecurity};
+pub use notify::{Backlog, Notice, NoticeKind, Notifier, SpaceWatch};
+#[cfg(feature = "onedrive")]
+pub use onedrive::{
+    Cloud, OneDriveAuth, OneDriveSettings, OneDriveTarget, TokenStore, authorize_url, redeem_code,
+};
+pub use set::{RecordingSet, SetFile, sha256_file};
+#[cfg(feature = "sftp")]
+pub use sftp::{SftpAuth, SftpSettings, SftpStore, check_host_key_format};
+#[cfg(feature = "smb")]
+pub use smb::{SmbSettings, SmbStore};
+pub use spool::{DeliveryLog, DeliveryState, FileDeliveryLog, SetMeta, Spool};
+pub use target::{Delivered, Store, StoreTarget, Target, Verify, temp_name};
+pub use template::{DirTemplate, PathRules, Zone};
+pub use uploader::{PassReport, Uploader};
