@@ -1,0 +1,186 @@
+//! The SFTP target against a real OpenSSH sshd on loopback (scripts/servers/sshd.sh).
+
+mod common;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use common::*;
+use cr_storage::*;
+
+struct Sshd {
+    server: Server,
+    user: String,
+    _tmp: tempfile::TempDir,
+}
+
+fn sshd() -> Option<Sshd> {
+    if !have("sshd") || !root() {
+        return None;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let user = user("crsf", port);
+    let server = Server::start("sshd.sh", &tmp.path().join("srv"), port, &[&user, "pw-Secret1"]);
+    Some(Sshd { server, user, _tmp: tmp })
+}
+
+impl Sshd {
+    fn home(&self) -> std::path::PathBuf {
+        self.server.dir.join("home")
+    }
+    fn settings(&self, auth: SftpAuth) -> SftpSettings {
+        let fp = fingerprint(&self.server.dir.join("hostkey.pub"));
+        let mut s = SftpSettings::new("offsite", "127.0.0.1", &self.user, auth, &fp);
+        s.port = self.server.port;
+        s.timeout = Duration::from_secs(3);
+        s
+    }
+    fn key(&self) -> SftpAuth {
+        SftpAuth::Key { file: self.server.dir.join("client_key"), passphrase: None }
+    }
+}
+
+#[test]
+fn sftp_delivers_sets_into_templated_dirs_and_shasum_passes_there() {
+    let Some(s) = sshd() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let mut up = uploader(work.path());
+    up.add_target(
+        Box::new(StoreTarget::new(SftpStore::new(s.settings(s.key()))).verify(Verify::Content)),
+        DirTemplate::parse("rec/$Y/$M/Record-$D_$h$m$s", PathRules::Sftp).unwrap(),
+    );
+    let a = enqueue(&up, "20260307T090501-a", &[(".wav", 300_000)], 1, &["offsite"]);
+    let b = enqueue(&up, "20260307T090501-b", &[("-caller.wav", 70_000), ("-callee.wav", 70_001)], 2, &["offsite"]);
+    let r = up.pass(&t0, &|_| {});
+    assert_eq!(r.delivered, 2, "{r:?}");
+    assert_eq!(r.pending_sets, 0);
+    let dir = s.home().join("rec/2026/03/Record-07_090501");
+    let mut expect: Vec<String> = a.iter().chain(&b).cloned().collect();
+    expect.sort();
+    assert_eq!(tree(&dir), expect, "exactly the set files, no temporaries");
+    shasum_check(&dir, "20260307T090501-a");
+    shasum_check(&dir, "20260307T090501-b");
+    assert!(up.spool().pending().unwrap().is_empty());
+    assert!(!up.spool().set_dir("20260307T090501-a").exists());
+}
+
+#[test]
+fn sftp_home_directory_and_password_login() {
+    let Some(s) = sshd() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let mut up = uploader(work.path());
+    up.add_target(
+        Box::new(StoreTarget::new(SftpStore::new(s.settings(SftpAuth::Password("pw-Secret1".into()))))),
+        DirTemplate::parse(".", PathRules::Sftp).unwrap(),
+    );
+    enqueue(&up, "home1", &[(".wav", 1000)], 3, &["offsite"]);
+    let r = up.pass(&t0, &|_| {});
+    assert_eq!(r.delivered, 1, "{r:?}");
+    shasum_check(&s.home(), "home1");
+}
+
+#[test]
+fn sftp_wrong_host_key_and_wrong_password_are_refused_and_nothing_is_lost() {
+    let Some(s) = sshd() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let mut bad_key = s.settings(s.key());
+    let real = bad_key.host_key.clone();
+    bad_key.host_key = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into();
+    let mut t = StoreTarget::new(SftpStore::new(bad_key));
+    let e = t.check().unwrap_err();
+    assert!(matches!(e, TargetError::HostKeyMismatch { .. }), "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains(&real) && msg.contains("SHA256:AAAA"), "both fingerprints shown: {msg}");
+
+    let mut up = uploader(work.path());
+    up.add_target(
+        Box::new(StoreTarget::new(SftpStore::new(s.settings(SftpAuth::Password("wrong".into()))))),
+        DirTemplate::parse("x", PathRules::Sftp).unwrap(),
+    );
+    enqueue(&up, "pw1", &[(".wav", 1000)], 4, &["offsite"]);
+    let r = up.pass(&t0, &|_| {});
+    assert_eq!(r.delivered, 0);
+    assert!(r.failed[0].2.contains("sign-in refused"), "{r:?}");
+    assert!(up.spool().set_dir("pw1").join("pw1.wav").exists());
+    assert!(!s.home().join("x/pw1.wav").exists());
+}
+
+/// Regression guard: a transfer cut off by a dying server must neither duplicate nor corrupt
+/// the set, and the local copy must stay until the retry confirmed it.
+#[test]
+fn sftp_server_killed_mid_upload_then_restarted_delivers_exactly_once() {
+    let Some(s) = sshd() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let settings = s.settings(s.key());
+    let server = Mutex::new(s.server);
+    let mut up = uploader(work.path());
+    up.add_target(Box::new(StoreTarget::new(SftpStore::new(settings))), DirTemplate::parse("rec/$Y", PathRules::Sftp).unwrap());
+    let names = enqueue(&up, "big1", &[(".wav", 48 << 20)], 5, &["offsite"]);
+    let sent = Mutex::new(0u64);
+    let r = up.pass(&t0, &|n| {
+        let mut s = sent.lock().unwrap();
+        let before = *s;
+        *s += n;
+        if before < (16 << 20) && *s >= (16 << 20) {
+            server.lock().unwrap().stop();
+        }
+    });
+    assert_eq!(r.delivered, 0, "{r:?}");
+    assert_eq!(r.pending_sets, 1);
+    assert!(up.spool().set_dir("big1").join("big1.wav").exists(), "local copy kept");
+    let mut srv = server.into_inner().unwrap();
+    srv.restart();
+    let r = up.pass(&|| later(1), &|_| {});
+    assert_eq!(r.delivered, 1, "{r:?}");
+    let dir = srv.dir.join("home/rec/2026");
+    let mut expect = names.clone();
+    expect.sort();
+    assert_eq!(tree(&dir), expect);
+    shasum_check(&dir, "big1");
+}
+
+#[test]
+fn sftp_hung_server_times_out_then_recovers() {
+    let Some(s) = sshd() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let settings = s.settings(s.key());
+    let server = Mutex::new(s.server);
+    let mut up = uploader(work.path());
+    up.add_target(Box::new(StoreTarget::new(SftpStore::new(settings))), DirTemplate::parse("hung", PathRules::Sftp).unwrap());
+    enqueue(&up, "hung1", &[(".wav", 24 << 20)], 6, &["offsite"]);
+    let sent = Mutex::new(0u64);
+    let r = up.pass(&t0, &|n| {
+        let mut s = sent.lock().unwrap();
+        let before = *s;
+        *s += n;
+        if before < (8 << 20) && *s >= (8 << 20) {
+            server.lock().unwrap().pause();
+        }
+    });
+    assert_eq!(r.delivered, 0, "{r:?}");
+    server.lock().unwrap().resume();
+    let r = up.pass(&|| later(1), &|_| {});
+    assert_eq!(r.delivered, 1, "{r:?}");
+    let srv = server.into_inner().unwrap();
+    shasum_check(&srv.dir.join("home/hung"), "hung1");
+    assert_eq!(tree(&srv.dir.join("home/hung")).len(), 4);
+}
+
+#[test]
+fn sftp_disk_full_then_space_added() {
+    let Some(s) = sshd() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let fs = Tmpfs::mount(&s.home().join("full"), "4m");
+    let mut up = uploader(work.path());
+    up.add_target(Box::new(StoreTarget::new(SftpStore::new(s.settings(s.key())))), DirTemplate::parse("full/$Y", PathRules::Sftp).unwrap());
+    enqueue(&up, "full1", &[(".wav", 6 << 20)], 7, &["offsite"]);
+    let r = up.pass(&t0, &|_| {});
+    assert_eq!(r.delivered, 0, "{r:?}");
+    assert!(up.spool().set_dir("full1").exists());
+    fs.resize("32m");
+    let r = up.pass(&|| later(1), &|_| {});
+    assert_eq!(r.delivered, 1, "{r:?}");
+    shasum_check(&s.home().join("full/2026"), "full1");
+    assert_eq!(tree(&s.home().join("full/2026")).len(), 4);
+}
