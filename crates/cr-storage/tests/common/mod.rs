@@ -2,7 +2,6 @@
 #![allow(dead_code)]
 
 use std::net::TcpStream;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -157,7 +156,6 @@ fn spawn(script: &str, dir: &Path, port: u16, args: &[&str]) -> Child {
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log)
-        .process_group(0)
         .spawn()
         .unwrap()
 }
