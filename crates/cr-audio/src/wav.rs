@@ -544,6 +544,16 @@ impl WavReader {
         self.left
     }
 
+    /// Skips `frames` frames (seeks; the data is not read).
+    pub fn skip_frames(&mut self, frames: u64) -> Result<()> {
+        let n = frames.min(self.left);
+        let bytes = n * self.info.block_align();
+        let off = i64::try_from(bytes).map_err(|_| AudioError::InvalidArgument("skip too large".into()))?;
+        self.file.seek_relative(off).map_err(|e| AudioError::io("seek", &self.path, e))?;
+        self.left -= n;
+        Ok(())
+    }
+
     /// Reads up to `out.len()` mono samples into `out`; returns how many (0 at the end).
     pub fn read_mono(&mut self, out: &mut [i16]) -> Result<usize> {
         let n = (out.len() as u64).min(self.left) as usize;

@@ -88,3 +88,17 @@ impl Rng {
 pub fn tone(freq: f64, rate: u32, i: u64, amp: f64) -> i16 {
     (amp * (2.0 * std::f64::consts::PI * freq * i as f64 / rate as f64).sin()).round() as i16
 }
+
+/// One `soxi` call (each call of soxi on an RF64 file past 4 GiB reads the whole file):
+/// (channels, rate, samples per channel).
+pub fn soxi_all(p: &Path) -> (u32, u32, u64) {
+    let text = run("soxi", &[p.to_str().unwrap()]);
+    let field = |key: &str| -> String {
+        text.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_string()).unwrap_or_else(|| panic!("no {key} in soxi output:\n{text}"))
+    };
+    let ch = field("Channels").parse().unwrap();
+    let rate = field("Sample Rate").parse().unwrap();
+    let dur = field("Duration");
+    let samples = dur.split('=').nth(1).and_then(|s| s.split_whitespace().next()).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("duration {dur}"));
+    (ch, rate, samples)
+}
