@@ -5,7 +5,7 @@
 set -euo pipefail
 dir=$1 port=$2
 /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || { echo "aiosmtpd missing (apt-get install python3-aiosmtpd)" >&2; exit 127; }
-mkdir -p "$dir/maildir"
+mkdir -p "$dir/maildir/cur" "$dir/maildir/new" "$dir/maildir/tmp"
 if [ $# -ge 4 ]; then
   exec /usr/bin/python3 -m aiosmtpd -n -l "127.0.0.1:$port" -c aiosmtpd.handlers.Mailbox "$dir/maildir" --tlscert "$3" --tlskey "$4"
 fi
