@@ -49,6 +49,10 @@ impl fmt::Display for ChannelMode {
 
 const CHUNK: usize = 16 * 1024;
 
+/// Legs whose start times differ by more than this are refused (a wrong pair, or a
+/// damaged leg header) rather than padded with hours of silence.
+pub const MAX_START_OFFSET_SECS: f64 = 6.0 * 3600.0;
+
 /// Streaming linear-interpolation resampler over a [`WavReader`].
 #[derive(Debug)]
 struct Resampler {
@@ -204,6 +208,13 @@ pub fn finalize(caller: &Path, callee: &Path, mode: ChannelMode, out_dir: &Path,
             let (pad_a, pad_b) = match (a.info().leg, b.info().leg) {
                 (Some(la), Some(lb)) => {
                     let d = secs_between(la.started_at, lb.started_at);
+                    if d.abs() > MAX_START_OFFSET_SECS {
+                        return Err(AudioError::InvalidArgument(format!(
+                            "legs {} and {} started {d:.0} s apart (more than {MAX_START_OFFSET_SECS} s): not one call",
+                            caller.display(),
+                            callee.display()
+                        )));
+                    }
                     let frames = (d.abs() * rate as f64).round() as u64;
                     if d >= 0.0 { (0, frames) } else { (frames, 0) }
                 }

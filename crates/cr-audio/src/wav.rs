@@ -608,6 +608,12 @@ fn float_to_i16(x: f64) -> i16 {
     (x * 32768.0).round().clamp(-32768.0, 32767.0) as i16
 }
 
+/// Parses the header of a WAV/RF64 file held in memory (`bytes` is the whole file, or
+/// at least its header and data). For checks and fuzzing; errors as [`WavReader::open`].
+pub fn parse_header_bytes(bytes: &[u8]) -> Result<WavInfo> {
+    parse_header(&mut std::io::Cursor::new(bytes), bytes.len() as u64, Path::new("<memory>"), DataSize::Strict)
+}
+
 /// Reads only the header of a WAV/RF64 file (for checks: duration, rate, leg start time).
 pub fn read_info(path: &Path) -> Result<WavInfo> {
     Ok(WavReader::open(path)?.info)
