@@ -1,0 +1,84 @@
+//! The folder target and the uploader's rules: every target gets every set, one target's
+//! outage holds back no other, the spool keeps a set until all confirmed, retries neither
+//! duplicate nor overwrite.
+
+mod common;
+
+use common::*;
+use cr_storage::*;
+
+fn folder(name: &str, base: &std::path::Path) -> Box<dyn Target> {
+    Box::new(StoreTarget::new(FolderStore::new(name, base)).verify(Verify::Content))
+}
+
+#[test]
+fn one_target_down_does_not_hold_back_the_other_and_the_set_waits_for_both() {
+    let w = tempfile::tempdir().unwrap();
+    let (a, b) = (w.path().join("a"), w.path().join("b"));
+    std::fs::create_dir(&a).unwrap();
+    let mut up = uploader(w.path());
+    up.add_target(folder("a", &a), DirTemplate::parse("$Y/$M/$D", PathRules::Folder).unwrap());
+    up.add_target(folder("b", &b), DirTemplate::parse("rec", PathRules::Folder).unwrap());
+    enqueue(&up, "s1", &[(".wav", 5000)], 41, &["a", "b"]);
+    enqueue(&up, "s2", &[(".wav", 6000)], 42, &["a"]);
+    let r = up.pass(&t0, &|_| {});
+    assert_eq!(r.delivered, 2, "{r:?}");
+    assert_eq!(r.failed.len(), 1);
+    assert_eq!(r.failed[0].0, "b");
+    assert_eq!(r.removed, ["s2"]);
+    assert!(up.spool().set_dir("s1").join("s1.wav").exists(), "kept until b confirmed");
+    shasum_check(&a.join("2026/03/07"), "s1");
+    // b comes back: only b is tried, a is not written twice.
+    std::fs::create_dir(&b).unwrap();
+    let before = std::fs::metadata(a.join("2026/03/07/s1.wav")).unwrap().modified().unwrap();
+    let r = up.pass(&|| later(1), &|_| {});
+    assert_eq!(r.delivered, 1, "{r:?}");
+    assert_eq!(r.removed, ["s1"]);
+    assert_eq!(std::fs::metadata(a.join("2026/03/07/s1.wav")).unwrap().modified().unwrap(), before);
+    shasum_check(&b.join("rec"), "s1");
+    assert!(up.spool().pending().unwrap().is_empty());
+}
+
+/// Regression guard: a retry after a crash mid-set keeps the files that arrived, replaces a
+/// partial temporary file, and never overwrites a different file of the same name.
+#[test]
+fn retry_after_crash_completes_and_conflicts_are_refused() {
+    let w = tempfile::tempdir().unwrap();
+    let base = w.path().join("t");
+    let mut up = uploader(w.path());
+    up.add_target(folder("t", &base), DirTemplate::parse("d", PathRules::Folder).unwrap());
+    let names = enqueue(&up, "c1", &[("-caller.wav", 5000), ("-callee.wav", 5000)], 43, &["t"]);
+    // What a crash leaves: one file complete, one partial temporary.
+    std::fs::create_dir_all(base.join("d")).unwrap();
+    let set = up.spool().set_dir("c1");
+    std::fs::copy(set.join("c1-callee.wav"), base.join("d/c1-callee.wav")).unwrap();
+    std::fs::write(base.join("d").join(temp_name("c1-caller.wav")), b"partial").unwrap();
+    let r = up.pass(&t0, &|_| {});
+    assert_eq!(r.delivered, 1, "{r:?}");
+    let mut expect = names.clone();
+    expect.sort();
+    assert_eq!(tree(&base.join("d")), expect);
+    shasum_check(&base.join("d"), "c1");
+
+    enqueue(&up, "c2", &[(".wav", 5000)], 44, &["t"]);
+    std::fs::write(base.join("d/c2.wav"), b"someone else's file").unwrap();
+    let r = up.pass(&|| later(1), &|_| {});
+    assert_eq!(r.delivered, 0);
+    assert!(r.failed[0].2.contains("not overwritten"), "{r:?}");
+    assert_eq!(std::fs::read(base.join("d/c2.wav")).unwrap(), b"someone else's file");
+    assert!(up.spool().set_dir("c2").exists());
+}
+
+#[test]
+fn unknown_target_in_a_set_keeps_it() {
+    let w = tempfile::tempdir().unwrap();
+    let mut up = uploader(w.path());
+    std::fs::create_dir(w.path().join("a")).unwrap();
+    up.add_target(folder("a", &w.path().join("a")), DirTemplate::parse("", PathRules::Folder).unwrap());
+    enqueue(&up, "u1", &[(".wav", 10)], 45, &["a", "gone"]);
+    let r = up.pass(&t0, &|_| {});
+    assert_eq!(r.delivered, 1);
+    assert!(r.spool_errors[0].contains("gone"), "{r:?}");
+    assert_eq!(r.pending_sets, 1);
+    assert!(up.spool().set_dir("u1").exists());
+}
