@@ -47,7 +47,8 @@ impl fmt::Display for ChannelMode {
     }
 }
 
-const CHUNK: usize = 16 * 1024;
+const CHUNK: usize = 64 * 1024;
+const OUT_BUF: usize = 1 << 20;
 
 /// Legs whose start times differ by more than this are refused (a wrong pair, or a
 /// damaged leg header) rather than padded with hours of silence.
@@ -156,8 +157,8 @@ fn part(out_dir: &Path, name: String) -> Part {
     Part { tmp: out_dir.join(format!(".{name}.part")), fin: out_dir.join(name) }
 }
 
-fn commit(w: WavWriter, p: &Part) -> Result<PathBuf> {
-    w.finish()?;
+fn commit(w: WavWriter, p: &Part, sync: bool) -> Result<PathBuf> {
+    w.close(sync)?;
     std::fs::rename(&p.tmp, &p.fin).map_err(|e| AudioError::io("rename", &p.fin, e))?;
     Ok(p.fin.clone())
 }
@@ -181,7 +182,44 @@ fn check_id(id: &str) -> Result<()> {
 /// channels are aligned in time; otherwise both start at sample 0. The shorter leg is
 /// padded with silence. Memory use is constant (a few hundred KiB) whatever the length.
 /// A leg the mode does not need is not opened (it need not exist).
+///
+/// Each output is written under a temporary name (`.<name>.part`), synced to stable
+/// storage and then renamed, so a crash never leaves a half-written `<id>.wav`.
 pub fn finalize(caller: &Path, callee: &Path, mode: ChannelMode, out_dir: &Path, id: &str) -> Result<Vec<PathBuf>> {
+    finalize_with(caller, callee, mode, out_dir, id, &FinalizeOptions::default())
+}
+
+/// Options of [`finalize_with`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct FinalizeOptions {
+    /// `fsync` each output file before renaming it into place. Default `true`.
+    pub sync: bool,
+}
+
+impl Default for FinalizeOptions {
+    fn default() -> Self {
+        FinalizeOptions { sync: true }
+    }
+}
+
+impl FinalizeOptions {
+    /// Sets [`FinalizeOptions::sync`].
+    pub fn sync(mut self, sync: bool) -> Self {
+        self.sync = sync;
+        self
+    }
+}
+
+/// [`finalize`] with options.
+pub fn finalize_with(
+    caller: &Path,
+    callee: &Path,
+    mode: ChannelMode,
+    out_dir: &Path,
+    id: &str,
+    opts: &FinalizeOptions,
+) -> Result<Vec<PathBuf>> {
     check_id(id)?;
     match mode {
         ChannelMode::Caller | ChannelMode::Callee => {
@@ -189,7 +227,7 @@ pub fn finalize(caller: &Path, callee: &Path, mode: ChannelMode, out_dir: &Path,
             let reader = WavReader::open(src)?;
             let rate = reader.info().sample_rate;
             let p = part(out_dir, format!("{id}.wav"));
-            let mut w = WavWriter::create(&p.tmp, rate, 1, None)?;
+            let mut w = WavWriter::create_buffered(&p.tmp, rate, 1, None, OUT_BUF)?;
             let mut s = LegSource::new(reader, rate, 0);
             let mut buf = vec![0i16; CHUNK];
             loop {
@@ -199,7 +237,7 @@ pub fn finalize(caller: &Path, callee: &Path, mode: ChannelMode, out_dir: &Path,
                 }
                 w.write_samples(&buf[..n])?;
             }
-            Ok(vec![commit(w, &p)?])
+            Ok(vec![commit(w, &p, opts.sync)?])
         }
         ChannelMode::Stereo | ChannelMode::Separate => {
             let a = WavReader::open(caller)?;
@@ -226,7 +264,7 @@ pub fn finalize(caller: &Path, callee: &Path, mode: ChannelMode, out_dir: &Path,
             let mut bb = vec![0i16; CHUNK];
             if mode == ChannelMode::Stereo {
                 let p = part(out_dir, format!("{id}.wav"));
-                let mut w = WavWriter::create(&p.tmp, rate, 2, None)?;
+                let mut w = WavWriter::create_buffered(&p.tmp, rate, 2, None, OUT_BUF)?;
                 let mut inter = vec![0i16; 2 * CHUNK];
                 loop {
                     let na = sa.fill(&mut ba)?;
@@ -243,12 +281,12 @@ pub fn finalize(caller: &Path, callee: &Path, mode: ChannelMode, out_dir: &Path,
                     }
                     w.write_samples(&inter[..2 * n])?;
                 }
-                Ok(vec![commit(w, &p)?])
+                Ok(vec![commit(w, &p, opts.sync)?])
             } else {
                 let pa = part(out_dir, format!("{id}-caller.wav"));
                 let pb = part(out_dir, format!("{id}-callee.wav"));
-                let mut wa = WavWriter::create(&pa.tmp, rate, 1, None)?;
-                let mut wb = WavWriter::create(&pb.tmp, rate, 1, None)?;
+                let mut wa = WavWriter::create_buffered(&pa.tmp, rate, 1, None, OUT_BUF)?;
+                let mut wb = WavWriter::create_buffered(&pb.tmp, rate, 1, None, OUT_BUF)?;
                 loop {
                     let na = sa.fill(&mut ba)?;
                     let nb = sb.fill(&mut bb)?;
@@ -258,7 +296,7 @@ pub fn finalize(caller: &Path, callee: &Path, mode: ChannelMode, out_dir: &Path,
                     wa.write_samples(&ba[..na])?;
                     wb.write_samples(&bb[..nb])?;
                 }
-                Ok(vec![commit(wa, &pa)?, commit(wb, &pb)?])
+                Ok(vec![commit(wa, &pa, opts.sync)?, commit(wb, &pb, opts.sync)?])
             }
         }
     }

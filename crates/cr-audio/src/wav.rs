@@ -194,6 +194,13 @@ impl WavWriter {
     /// Creates (truncates) `path` and writes a header for an empty file.
     /// `channels` is 1 or 2; `rate` between [`MIN_RATE`] and [`MAX_RATE`].
     pub fn create(path: &Path, rate: u32, channels: u16, leg: Option<LegChunk>) -> Result<WavWriter> {
+        Self::create_buffered(path, rate, channels, leg, 8192)
+    }
+
+    /// Like [`WavWriter::create`] with an output buffer of `buffer` bytes (8 KiB there);
+    /// a large buffer (e.g. 1 MiB) makes bulk writing faster, a small one keeps open
+    /// leg writers small.
+    pub fn create_buffered(path: &Path, rate: u32, channels: u16, leg: Option<LegChunk>, buffer: usize) -> Result<WavWriter> {
         if !(MIN_RATE..=MAX_RATE).contains(&rate) {
             return Err(AudioError::InvalidArgument(format!("sample rate {rate} Hz out of range {MIN_RATE}..={MAX_RATE}")));
         }
@@ -202,7 +209,7 @@ impl WavWriter {
         }
         let file = File::create(path).map_err(|e| AudioError::io("create", path, e))?;
         let mut w = WavWriter {
-            file: BufWriter::with_capacity(8192, file),
+            file: BufWriter::with_capacity(buffer.max(512), file),
             path: path.to_path_buf(),
             rate,
             channels,
@@ -275,14 +282,22 @@ impl WavWriter {
         self.file.get_ref().sync_data().map_err(|e| AudioError::io("sync", &self.path, e))
     }
 
-    /// Writes the final header (marking a leg file finished), flushes and syncs the file.
-    /// Returns the number of frames written.
-    pub fn finish(mut self) -> Result<u64> {
+    /// Writes the final header (marking a leg file finished), flushes and syncs the file
+    /// to stable storage. Returns the number of frames written.
+    pub fn finish(self) -> Result<u64> {
+        self.close(true)
+    }
+
+    /// Like [`WavWriter::finish`]; `sync = false` leaves writing back to the OS (the
+    /// file is complete for every reader, but a power loss in the next seconds may lose it).
+    pub fn close(mut self, sync: bool) -> Result<u64> {
         if let Some(leg) = self.leg.as_mut() {
             leg.state = LegState::Finished;
         }
         self.update_header()?;
-        self.file.get_ref().sync_all().map_err(|e| AudioError::io("sync", &self.path, e))?;
+        if sync {
+            self.file.get_ref().sync_all().map_err(|e| AudioError::io("sync", &self.path, e))?;
+        }
         Ok(self.frames())
     }
 }
@@ -529,7 +544,7 @@ impl WavReader {
     pub(crate) fn open_mode(path: &Path, mode: DataSize) -> Result<WavReader> {
         let f = File::open(path).map_err(|e| AudioError::io("open", path, e))?;
         let len = f.metadata().map_err(|e| AudioError::io("stat", path, e))?.len();
-        let mut file = BufReader::with_capacity(64 * 1024, f);
+        let mut file = BufReader::with_capacity(256 * 1024, f);
         let info = parse_header(&mut file, len, path, mode)?;
         Ok(WavReader { file, path: path.to_path_buf(), left: info.frames(), info, buf: Vec::new() })
     }
