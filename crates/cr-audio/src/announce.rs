@@ -29,18 +29,31 @@ impl Announcement {
     pub fn load(path: &Path) -> Result<Announcement> {
         let mut r = WavReader::open(path)?;
         let info = r.info().clone();
-        let unsupported = |reason: String| AudioError::Unsupported { path: path.to_path_buf(), reason };
+        let unsupported = |reason: String| AudioError::Unsupported {
+            path: path.to_path_buf(),
+            reason,
+        };
         if !(8000..=48000).contains(&info.sample_rate) {
-            return Err(unsupported(format!("announcement sample rate {} Hz (8000 to 48000 Hz are accepted)", info.sample_rate)));
+            return Err(unsupported(format!(
+                "announcement sample rate {} Hz (8000 to 48000 Hz are accepted)",
+                info.sample_rate
+            )));
         }
         if info.channels > 2 {
-            return Err(unsupported(format!("announcement with {} channels (mono or stereo are accepted)", info.channels)));
+            return Err(unsupported(format!(
+                "announcement with {} channels (mono or stereo are accepted)",
+                info.channels
+            )));
         }
         if info.frames() == 0 {
             return Err(unsupported("announcement holds no audio".into()));
         }
         if info.duration() > MAX_ANNOUNCEMENT {
-            return Err(unsupported(format!("announcement of {:?} (at most {:?})", info.duration(), MAX_ANNOUNCEMENT)));
+            return Err(unsupported(format!(
+                "announcement of {:?} (at most {:?})",
+                info.duration(),
+                MAX_ANNOUNCEMENT
+            )));
         }
         let mut input = vec![0i16; info.frames() as usize];
         let mut n = 0;
@@ -60,13 +73,18 @@ impl Announcement {
             let left = src.next();
             let right = src.next();
             let conv = src.from_hz_to_hz(Linear::new(left, right), info.sample_rate as f64, 8000.0);
-            conv.take(out_len).map(|[x]| (x * 32768.0).round().clamp(-32768.0, 32767.0) as i16).collect()
+            conv.take(out_len)
+                .map(|[x]| (x * 32768.0).round().clamp(-32768.0, 32767.0) as i16)
+                .collect()
         };
         let rem = samples.len() % FRAME_SAMPLES;
         if rem != 0 {
             samples.resize(samples.len() + FRAME_SAMPLES - rem, 0);
         }
-        Ok(Announcement { path: path.to_path_buf(), samples })
+        Ok(Announcement {
+            path: path.to_path_buf(),
+            samples,
+        })
     }
 
     /// The file it was loaded from.

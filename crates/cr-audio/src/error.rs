@@ -63,7 +63,11 @@ pub enum AudioError {
 
 impl AudioError {
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        AudioError::Io { op, path: path.into(), source }
+        AudioError::Io {
+            op,
+            path: path.into(),
+            source,
+        }
     }
 }
 

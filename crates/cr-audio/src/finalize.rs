@@ -84,7 +84,11 @@ impl LegSource {
             base: 0,
             eof: false,
         });
-        LegSource { reader, pad, resampler }
+        LegSource {
+            reader,
+            pad,
+            resampler,
+        }
     }
 
     /// Fills `out` completely unless the leg ends; returns the number of samples written.
@@ -130,7 +134,11 @@ impl LegSource {
                         break;
                     }
                     let x0 = rs.buf[(i - rs.base) as usize] as i64;
-                    let x1 = if i + 1 < end { rs.buf[(i + 1 - rs.base) as usize] as i64 } else { x0 };
+                    let x1 = if i + 1 < end {
+                        rs.buf[(i + 1 - rs.base) as usize] as i64
+                    } else {
+                        x0
+                    };
                     out[n] = (x0 + (x1 - x0) * frac / rs.out_rate as i64) as i16;
                     n += 1;
                     rs.k += 1;
@@ -154,7 +162,10 @@ struct Part {
 }
 
 fn part(out_dir: &Path, name: String) -> Part {
-    Part { tmp: out_dir.join(format!(".{name}.part")), fin: out_dir.join(name) }
+    Part {
+        tmp: out_dir.join(format!(".{name}.part")),
+        fin: out_dir.join(name),
+    }
 }
 
 fn commit(w: WavWriter, p: &Part, sync: bool) -> Result<PathBuf> {
@@ -165,7 +176,9 @@ fn commit(w: WavWriter, p: &Part, sync: bool) -> Result<PathBuf> {
 
 fn check_id(id: &str) -> Result<()> {
     if id.is_empty() || id.contains(['/', '\\']) || id.starts_with('.') {
-        return Err(AudioError::InvalidArgument(format!("recording id {id:?} is not a plain file name")));
+        return Err(AudioError::InvalidArgument(format!(
+            "recording id {id:?} is not a plain file name"
+        )));
     }
     Ok(())
 }
@@ -185,8 +198,21 @@ fn check_id(id: &str) -> Result<()> {
 ///
 /// Each output is written under a temporary name (`.<name>.part`), synced to stable
 /// storage and then renamed, so a crash never leaves a half-written `<id>.wav`.
-pub fn finalize(caller: &Path, callee: &Path, mode: ChannelMode, out_dir: &Path, id: &str) -> Result<Vec<PathBuf>> {
-    finalize_with(caller, callee, mode, out_dir, id, &FinalizeOptions::default())
+pub fn finalize(
+    caller: &Path,
+    callee: &Path,
+    mode: ChannelMode,
+    out_dir: &Path,
+    id: &str,
+) -> Result<Vec<PathBuf>> {
+    finalize_with(
+        caller,
+        callee,
+        mode,
+        out_dir,
+        id,
+        &FinalizeOptions::default(),
+    )
 }
 
 /// Options of [`finalize_with`].
@@ -223,7 +249,11 @@ pub fn finalize_with(
     check_id(id)?;
     match mode {
         ChannelMode::Caller | ChannelMode::Callee => {
-            let src = if mode == ChannelMode::Caller { caller } else { callee };
+            let src = if mode == ChannelMode::Caller {
+                caller
+            } else {
+                callee
+            };
             let reader = WavReader::open(src)?;
             let rate = reader.info().sample_rate;
             let p = part(out_dir, format!("{id}.wav"));
@@ -296,7 +326,10 @@ pub fn finalize_with(
                     wa.write_samples(&ba[..na])?;
                     wb.write_samples(&bb[..nb])?;
                 }
-                Ok(vec![commit(wa, &pa, opts.sync)?, commit(wb, &pb, opts.sync)?])
+                Ok(vec![
+                    commit(wa, &pa, opts.sync)?,
+                    commit(wb, &pb, opts.sync)?,
+                ])
             }
         }
     }

@@ -10,7 +10,11 @@ const fn ulaw_to_linear(code: u8) -> i16 {
     let u = !code;
     let mut t: i32 = (((u & 0x0f) as i32) << 3) + 0x84;
     t <<= ((u & 0x70) >> 4) as i32;
-    if u & 0x80 != 0 { (0x84 - t) as i16 } else { (t - 0x84) as i16 }
+    if u & 0x80 != 0 {
+        (0x84 - t) as i16
+    } else {
+        (t - 0x84) as i16
+    }
 }
 
 const fn alaw_to_linear(code: u8) -> i16 {
@@ -32,7 +36,11 @@ const fn build_table(alaw: bool) -> [i16; 256] {
     let mut table = [0i16; 256];
     let mut i = 0;
     while i < 256 {
-        table[i] = if alaw { alaw_to_linear(i as u8) } else { ulaw_to_linear(i as u8) };
+        table[i] = if alaw {
+            alaw_to_linear(i as u8)
+        } else {
+            ulaw_to_linear(i as u8)
+        };
         i += 1;
     }
     table
@@ -115,6 +123,7 @@ pub fn alaw_decode_into(codes: &[u8], out: &mut Vec<i16>) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

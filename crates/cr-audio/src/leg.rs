@@ -157,9 +157,13 @@ pub struct LegWriter {
 impl LegWriter {
     /// Creates the leg file at `path` (truncating it) and writes its header.
     pub fn create(path: &Path, opts: LegOptions) -> Result<LegWriter> {
-        let leg = LegChunk { started_at: opts.started_at, state: LegState::Recording };
+        let leg = LegChunk {
+            started_at: opts.started_at,
+            state: LegState::Recording,
+        };
         let out = WavWriter::create(path, opts.sample_rate, 1, Some(leg))?;
-        let window = (opts.sample_rate as u128 * opts.reorder_window.as_micros() / 1_000_000) as usize;
+        let window =
+            (opts.sample_rate as u128 * opts.reorder_window.as_micros() / 1_000_000) as usize;
         let window = window.clamp(160, 1 << 20);
         let mut w = LegWriter {
             out,
@@ -187,7 +191,11 @@ impl LegWriter {
 
     /// Approximate heap and struct bytes this writer holds (for capacity planning).
     pub fn memory_bytes(&self) -> usize {
-        std::mem::size_of::<Self>() + self.ring.capacity() * 2 + self.scratch.capacity() * 2 + 8192 + 4096
+        std::mem::size_of::<Self>()
+            + self.ring.capacity() * 2
+            + self.scratch.capacity() * 2
+            + 8192
+            + 4096
     }
 
     fn pos_of(&self, now: Duration) -> i64 {
@@ -203,7 +211,12 @@ impl LegWriter {
         match frame.codec {
             Codec::Pcmu => g711::ulaw_decode_into(frame.payload, &mut pcm),
             Codec::Pcma => g711::alaw_decode_into(frame.payload, &mut pcm),
-            Codec::L16 => pcm.extend(frame.payload.chunks_exact(2).map(|b| i16::from_be_bytes([b[0], b[1]]))),
+            Codec::L16 => pcm.extend(
+                frame
+                    .payload
+                    .chunks_exact(2)
+                    .map(|b| i16::from_be_bytes([b[0], b[1]])),
+            ),
             Codec::G722 => {
                 let dec = match &mut self.g722 {
                     Some((ssrc, d)) if *ssrc == frame.ssrc => d,
@@ -217,11 +230,14 @@ impl LegWriter {
         let codec_rate = frame.codec.sample_rate().map(i64::from).unwrap_or(rate);
         if codec_rate != rate && !pcm.is_empty() {
             let n_out = (pcm.len() as i64 * rate / codec_rate) as usize;
-            let conv: Vec<i16> = (0..n_out).map(|i| pcm[((i as i64 * codec_rate / rate) as usize).min(pcm.len() - 1)]).collect();
+            let conv: Vec<i16> = (0..n_out)
+                .map(|i| pcm[((i as i64 * codec_rate / rate) as usize).min(pcm.len() - 1)])
+                .collect();
             pcm = conv;
         }
         // Place on the timeline.
-        let ticks_to_pos = |ticks: i64| -> i64 { ticks * frame.codec.samples_per_tick() * rate / codec_rate };
+        let ticks_to_pos =
+            |ticks: i64| -> i64 { ticks * frame.codec.samples_per_tick() * rate / codec_rate };
         let wall = self.pos_of(now);
         let threshold = (self.opts.resync_threshold.as_micros() as i64) * rate / 1_000_000;
         let pos = match self.segment {
@@ -311,7 +327,8 @@ impl LegWriter {
         let cap = self.ring.len();
         let from_ring = ((to - self.committed) as usize).min(cap);
         let first = from_ring.min(cap - self.head);
-        self.out.write_samples(&self.ring[self.head..self.head + first])?;
+        self.out
+            .write_samples(&self.ring[self.head..self.head + first])?;
         self.ring[self.head..self.head + first].fill(0);
         let second = from_ring - first;
         if second > 0 {
@@ -354,7 +371,10 @@ impl LegWriter {
         let path = self.out.path().to_path_buf();
         let samples = self.out.finish()?;
         if samples != high {
-            return Err(AudioError::InvalidArgument(format!("leg {} wrote {samples} samples, expected {high}", path.display())));
+            return Err(AudioError::InvalidArgument(format!(
+                "leg {} wrote {samples} samples, expected {high}",
+                path.display()
+            )));
         }
         Ok(LegSummary {
             path,

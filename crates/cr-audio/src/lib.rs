@@ -59,4 +59,7 @@ pub use finalize::{ChannelMode, FinalizeOptions, MAX_START_OFFSET_SECS, finalize
 pub use g722::G722Decoder;
 pub use leg::{Codec, LegOptions, LegSummary, LegWriter, RtpFrame};
 pub use recover::{RecoverAction, Recovered, recover, recover_file};
-pub use wav::{LegChunk, LegState, MAX_CHANNELS, MAX_RATE, MIN_RATE, SampleFormat, WavInfo, WavReader, WavWriter, parse_header_bytes, read_info};
+pub use wav::{
+    LegChunk, LegState, MAX_CHANNELS, MAX_RATE, MIN_RATE, SampleFormat, WavInfo, WavReader,
+    WavWriter, parse_header_bytes, read_info,
+};

@@ -71,13 +71,22 @@ pub fn recover(dir: &Path) -> Result<Vec<Recovered>> {
 
 fn looks_like_leg(path: &Path) -> bool {
     // A leg whose header is cut off still starts with our fixed prefix and may hold "cral".
-    std::fs::read(path).map(|b| b.starts_with(b"RIFF") && b.windows(4).take(120).any(|w| w == b"cral")).unwrap_or(false)
+    std::fs::read(path)
+        .map(|b| b.starts_with(b"RIFF") && b.windows(4).take(120).any(|w| w == b"cral"))
+        .unwrap_or(false)
 }
 
 /// Recovers one leg file; `Ok(None)` when the file is not a leg written by this crate.
 pub fn recover_file(path: &Path) -> Result<Option<Recovered>> {
-    let mut f = OpenOptions::new().read(true).write(true).open(path).map_err(|e| AudioError::io("open", path, e))?;
-    let len = f.metadata().map_err(|e| AudioError::io("stat", path, e))?.len();
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| AudioError::io("open", path, e))?;
+    let len = f
+        .metadata()
+        .map_err(|e| AudioError::io("stat", path, e))?
+        .len();
     let info = match parse_header(&mut f, len, path, DataSize::ToEndOfFile) {
         Ok(i) => i,
         Err(e @ AudioError::Io { .. }) => return Err(e),
@@ -85,7 +94,9 @@ pub fn recover_file(path: &Path) -> Result<Option<Recovered>> {
             if len < 200 && looks_like_leg(path) {
                 return Ok(Some(Recovered {
                     path: path.to_path_buf(),
-                    action: RecoverAction::Unrecoverable { reason: e.to_string() },
+                    action: RecoverAction::Unrecoverable {
+                        reason: e.to_string(),
+                    },
                     samples: 0,
                     sample_rate: 0,
                     duration: Duration::ZERO,
@@ -107,23 +118,38 @@ pub fn recover_file(path: &Path) -> Result<Option<Recovered>> {
     };
     let declared = {
         let mut g = File::open(path).map_err(|e| AudioError::io("open", path, e))?;
-        parse_header(&mut g, u64::MAX, path, DataSize::Strict).map(|i| i.frames()).unwrap_or(0)
+        parse_header(&mut g, u64::MAX, path, DataSize::Strict)
+            .map(|i| i.frames())
+            .unwrap_or(0)
     };
     let trimmed = len - info.data_offset - info.data_bytes;
     if leg.state == LegState::Finished && declared == samples && trimmed == 0 {
         return Ok(Some(rec(RecoverAction::AlreadyFinished)));
     }
     if info.channels != 1 && info.channels != 2 || info.format != crate::wav::SampleFormat::I16 {
-        return Ok(Some(rec(RecoverAction::Unrecoverable { reason: "not a 16-bit PCM leg".into() })));
+        return Ok(Some(rec(RecoverAction::Unrecoverable {
+            reason: "not a 16-bit PCM leg".into(),
+        })));
     }
-    let fin = LegChunk { started_at: leg.started_at, state: LegState::Finished };
+    let fin = LegChunk {
+        started_at: leg.started_at,
+        state: LegState::Finished,
+    };
     let h = header_bytes(info.sample_rate, info.channels, Some(&fin), info.data_bytes);
     if h.len() as u64 != info.data_offset {
-        return Ok(Some(rec(RecoverAction::Unrecoverable { reason: "header layout not written by this crate".into() })));
+        return Ok(Some(rec(RecoverAction::Unrecoverable {
+            reason: "header layout not written by this crate".into(),
+        })));
     }
-    f.set_len(info.data_offset + info.data_bytes).map_err(|e| AudioError::io("truncate", path, e))?;
-    f.seek(SeekFrom::Start(0)).map_err(|e| AudioError::io("seek", path, e))?;
-    f.write_all(&h).map_err(|e| AudioError::io("write header", path, e))?;
+    f.set_len(info.data_offset + info.data_bytes)
+        .map_err(|e| AudioError::io("truncate", path, e))?;
+    f.seek(SeekFrom::Start(0))
+        .map_err(|e| AudioError::io("seek", path, e))?;
+    f.write_all(&h)
+        .map_err(|e| AudioError::io("write header", path, e))?;
     f.sync_all().map_err(|e| AudioError::io("sync", path, e))?;
-    Ok(Some(rec(RecoverAction::Repaired { header_samples: declared, trimmed_bytes: trimmed })))
+    Ok(Some(rec(RecoverAction::Repaired {
+        header_samples: declared,
+        trimmed_bytes: trimmed,
+    })))
 }

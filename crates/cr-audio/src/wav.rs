@@ -128,9 +128,22 @@ impl LegChunk {
 
 /// Builds the header [`WavWriter`] writes: 16-bit PCM, `channels` channels, `data_bytes` of
 /// samples. Its length does not depend on `data_bytes` (RIFF and RF64 forms are equally long).
-pub(crate) fn header_bytes(rate: u32, channels: u16, leg: Option<&LegChunk>, data_bytes: u64) -> Vec<u8> {
+pub(crate) fn header_bytes(
+    rate: u32,
+    channels: u16,
+    leg: Option<&LegChunk>,
+    data_bytes: u64,
+) -> Vec<u8> {
     let mut h = Vec::with_capacity(112);
-    let header_len: u64 = 12 + 36 + 24 + if leg.is_some() { 8 + CRAL_LEN as u64 } else { 0 } + 8;
+    let header_len: u64 = 12
+        + 36
+        + 24
+        + if leg.is_some() {
+            8 + CRAL_LEN as u64
+        } else {
+            0
+        }
+        + 8;
     let riff_size = header_len - 8 + data_bytes;
     let rf64 = riff_size >= u32::MAX as u64;
     let block_align = channels * 2;
@@ -193,19 +206,34 @@ const SCRATCH_SAMPLES: usize = 2048;
 impl WavWriter {
     /// Creates (truncates) `path` and writes a header for an empty file.
     /// `channels` is 1 or 2; `rate` between [`MIN_RATE`] and [`MAX_RATE`].
-    pub fn create(path: &Path, rate: u32, channels: u16, leg: Option<LegChunk>) -> Result<WavWriter> {
+    pub fn create(
+        path: &Path,
+        rate: u32,
+        channels: u16,
+        leg: Option<LegChunk>,
+    ) -> Result<WavWriter> {
         Self::create_buffered(path, rate, channels, leg, 8192)
     }
 
     /// Like [`WavWriter::create`] with an output buffer of `buffer` bytes (8 KiB there);
     /// a large buffer (e.g. 1 MiB) makes bulk writing faster, a small one keeps open
     /// leg writers small.
-    pub fn create_buffered(path: &Path, rate: u32, channels: u16, leg: Option<LegChunk>, buffer: usize) -> Result<WavWriter> {
+    pub fn create_buffered(
+        path: &Path,
+        rate: u32,
+        channels: u16,
+        leg: Option<LegChunk>,
+        buffer: usize,
+    ) -> Result<WavWriter> {
         if !(MIN_RATE..=MAX_RATE).contains(&rate) {
-            return Err(AudioError::InvalidArgument(format!("sample rate {rate} Hz out of range {MIN_RATE}..={MAX_RATE}")));
+            return Err(AudioError::InvalidArgument(format!(
+                "sample rate {rate} Hz out of range {MIN_RATE}..={MAX_RATE}"
+            )));
         }
         if !(1..=2).contains(&channels) {
-            return Err(AudioError::InvalidArgument(format!("{channels} channels: only 1 or 2 are written")));
+            return Err(AudioError::InvalidArgument(format!(
+                "{channels} channels: only 1 or 2 are written"
+            )));
         }
         let file = File::create(path).map_err(|e| AudioError::io("create", path, e))?;
         let mut w = WavWriter {
@@ -218,7 +246,9 @@ impl WavWriter {
             scratch: Vec::new(),
         };
         let h = header_bytes(rate, channels, w.leg.as_ref(), 0);
-        w.file.write_all(&h).map_err(|e| AudioError::io("write", path, e))?;
+        w.file
+            .write_all(&h)
+            .map_err(|e| AudioError::io("write", path, e))?;
         Ok(w)
     }
 
@@ -244,7 +274,9 @@ impl WavWriter {
             for s in chunk {
                 self.scratch.extend_from_slice(&s.to_le_bytes());
             }
-            self.file.write_all(&self.scratch).map_err(|e| AudioError::io("write", &self.path, e))?;
+            self.file
+                .write_all(&self.scratch)
+                .map_err(|e| AudioError::io("write", &self.path, e))?;
         }
         self.data_bytes += samples.len() as u64 * 2;
         Ok(())
@@ -257,7 +289,9 @@ impl WavWriter {
         self.data_bytes += left;
         while left > 0 {
             let n = left.min(zeros.len() as u64) as usize;
-            self.file.write_all(&zeros[..n]).map_err(|e| AudioError::io("write", &self.path, e))?;
+            self.file
+                .write_all(&zeros[..n])
+                .map_err(|e| AudioError::io("write", &self.path, e))?;
             left -= n as u64;
         }
         Ok(())
@@ -268,18 +302,26 @@ impl WavWriter {
     pub fn update_header(&mut self) -> Result<()> {
         let h = header_bytes(self.rate, self.channels, self.leg.as_ref(), self.data_bytes);
         let path = &self.path;
-        self.file.flush().map_err(|e| AudioError::io("write", path, e))?;
+        self.file
+            .flush()
+            .map_err(|e| AudioError::io("write", path, e))?;
         let f = self.file.get_mut();
-        f.seek(SeekFrom::Start(0)).map_err(|e| AudioError::io("seek", path, e))?;
-        f.write_all(&h).map_err(|e| AudioError::io("write header", path, e))?;
-        f.seek(SeekFrom::End(0)).map_err(|e| AudioError::io("seek", path, e))?;
+        f.seek(SeekFrom::Start(0))
+            .map_err(|e| AudioError::io("seek", path, e))?;
+        f.write_all(&h)
+            .map_err(|e| AudioError::io("write header", path, e))?;
+        f.seek(SeekFrom::End(0))
+            .map_err(|e| AudioError::io("seek", path, e))?;
         Ok(())
     }
 
     /// Writes data to stable storage (`fsync`); call after [`WavWriter::update_header`]
     /// when power loss, not just a crash of the process, must be survived.
     pub fn sync(&mut self) -> Result<()> {
-        self.file.get_ref().sync_data().map_err(|e| AudioError::io("sync", &self.path, e))
+        self.file
+            .get_ref()
+            .sync_data()
+            .map_err(|e| AudioError::io("sync", &self.path, e))
     }
 
     /// Writes the final header (marking a leg file finished), flushes and syncs the file
@@ -296,7 +338,10 @@ impl WavWriter {
         }
         self.update_header()?;
         if sync {
-            self.file.get_ref().sync_all().map_err(|e| AudioError::io("sync", &self.path, e))?;
+            self.file
+                .get_ref()
+                .sync_all()
+                .map_err(|e| AudioError::io("sync", &self.path, e))?;
         }
         Ok(self.frames())
     }
@@ -347,7 +392,10 @@ pub(crate) fn frames_to_duration(frames: u64, rate: u32) -> Duration {
 fn read_exact_or(r: &mut impl Read, buf: &mut [u8], path: &Path, what: &str) -> Result<()> {
     r.read_exact(buf).map_err(|e| {
         if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            AudioError::Truncated { path: path.to_path_buf(), reason: format!("file ends inside {what}") }
+            AudioError::Truncated {
+                path: path.to_path_buf(),
+                reason: format!("file ends inside {what}"),
+            }
         } else {
             AudioError::io("read", path, e)
         }
@@ -376,10 +424,18 @@ pub(crate) enum DataSize {
 }
 
 /// Parses the header of a WAV/RF64 stream of `file_len` bytes, leaving `r` at the first sample.
-pub(crate) fn parse_header<R: Read + Seek>(r: &mut R, file_len: u64, path: &Path, mode: DataSize) -> Result<WavInfo> {
+pub(crate) fn parse_header<R: Read + Seek>(
+    r: &mut R,
+    file_len: u64,
+    path: &Path,
+    mode: DataSize,
+) -> Result<WavInfo> {
     let mut riff = [0u8; 12];
     if file_len < 12 {
-        return Err(AudioError::NotWav { path: path.to_path_buf(), reason: format!("only {file_len} bytes") });
+        return Err(AudioError::NotWav {
+            path: path.to_path_buf(),
+            reason: format!("only {file_len} bytes"),
+        });
     }
     read_exact_or(r, &mut riff, path, "the RIFF header")?;
     let rf64 = match &riff[0..4] {
@@ -388,12 +444,18 @@ pub(crate) fn parse_header<R: Read + Seek>(r: &mut R, file_len: u64, path: &Path
         other => {
             return Err(AudioError::NotWav {
                 path: path.to_path_buf(),
-                reason: format!("starts with {:?}, not RIFF or RF64", String::from_utf8_lossy(other)),
+                reason: format!(
+                    "starts with {:?}, not RIFF or RF64",
+                    String::from_utf8_lossy(other)
+                ),
             });
         }
     };
     if &riff[8..12] != b"WAVE" {
-        return Err(AudioError::NotWav { path: path.to_path_buf(), reason: "RIFF form type is not WAVE".into() });
+        return Err(AudioError::NotWav {
+            path: path.to_path_buf(),
+            reason: "RIFF form type is not WAVE".into(),
+        });
     }
     let mut pos: u64 = 12;
     let mut ds64_data: Option<u64> = None;
@@ -401,7 +463,10 @@ pub(crate) fn parse_header<R: Read + Seek>(r: &mut R, file_len: u64, path: &Path
     let mut leg = None;
     loop {
         if pos + 8 > file_len {
-            return Err(AudioError::Truncated { path: path.to_path_buf(), reason: "no data chunk before the end of the file".into() });
+            return Err(AudioError::Truncated {
+                path: path.to_path_buf(),
+                reason: "no data chunk before the end of the file".into(),
+            });
         }
         let mut ch = [0u8; 8];
         read_exact_or(r, &mut ch, path, "a chunk header")?;
@@ -411,7 +476,10 @@ pub(crate) fn parse_header<R: Read + Seek>(r: &mut R, file_len: u64, path: &Path
         match &id {
             b"data" => {
                 if fmt.is_none() {
-                    return Err(AudioError::BadChunk { path: path.to_path_buf(), reason: "data chunk before fmt chunk".into() });
+                    return Err(AudioError::BadChunk {
+                        path: path.to_path_buf(),
+                        reason: "data chunk before fmt chunk".into(),
+                    });
                 }
                 let avail = file_len - pos;
                 let declared = if size == u32::MAX as u64 {
@@ -425,7 +493,9 @@ pub(crate) fn parse_header<R: Read + Seek>(r: &mut R, file_len: u64, path: &Path
                         if declared > avail {
                             return Err(AudioError::Truncated {
                                 path: path.to_path_buf(),
-                                reason: format!("data chunk says {declared} bytes, file has {avail}"),
+                                reason: format!(
+                                    "data chunk says {declared} bytes, file has {avail}"
+                                ),
                             });
                         }
                         declared
@@ -436,7 +506,15 @@ pub(crate) fn parse_header<R: Read + Seek>(r: &mut R, file_len: u64, path: &Path
                     path: path.to_path_buf(),
                     reason: "no fmt chunk".into(),
                 })?;
-                let mut info = WavInfo { sample_rate, channels, format, data_offset: pos, data_bytes, rf64, leg };
+                let mut info = WavInfo {
+                    sample_rate,
+                    channels,
+                    format,
+                    data_offset: pos,
+                    data_bytes,
+                    rf64,
+                    leg,
+                };
                 info.data_bytes -= info.data_bytes % info.block_align();
                 return Ok(info);
             }
@@ -444,21 +522,29 @@ pub(crate) fn parse_header<R: Read + Seek>(r: &mut R, file_len: u64, path: &Path
                 if size > 1024 || pos + size > file_len {
                     return Err(AudioError::BadChunk {
                         path: path.to_path_buf(),
-                        reason: format!("{} chunk of {size} bytes (file has {} left)", String::from_utf8_lossy(&id), file_len - pos),
+                        reason: format!(
+                            "{} chunk of {size} bytes (file has {} left)",
+                            String::from_utf8_lossy(&id),
+                            file_len - pos
+                        ),
                     });
                 }
                 let mut body = vec![0u8; size as usize];
                 read_exact_or(r, &mut body, path, "a chunk")?;
                 pos += size;
                 if size % 2 == 1 && pos < file_len {
-                    r.seek(SeekFrom::Current(1)).map_err(|e| AudioError::io("seek", path, e))?;
+                    r.seek(SeekFrom::Current(1))
+                        .map_err(|e| AudioError::io("seek", path, e))?;
                     pos += 1;
                 }
                 match &id {
                     b"fmt " => fmt = Some(parse_fmt(&body, path)?),
                     b"ds64" => {
                         if body.len() < 24 {
-                            return Err(AudioError::BadChunk { path: path.to_path_buf(), reason: format!("ds64 chunk of {size} bytes, needs 24") });
+                            return Err(AudioError::BadChunk {
+                                path: path.to_path_buf(),
+                                reason: format!("ds64 chunk of {size} bytes, needs 24"),
+                            });
                         }
                         ds64_data = Some(u64_at(&body, 8));
                     }
@@ -470,10 +556,14 @@ pub(crate) fn parse_header<R: Read + Seek>(r: &mut R, file_len: u64, path: &Path
                 if pos + skip > file_len {
                     return Err(AudioError::BadChunk {
                         path: path.to_path_buf(),
-                        reason: format!("{:?} chunk of {size} bytes runs past the end of the file", String::from_utf8_lossy(&id)),
+                        reason: format!(
+                            "{:?} chunk of {size} bytes runs past the end of the file",
+                            String::from_utf8_lossy(&id)
+                        ),
                     });
                 }
-                r.seek(SeekFrom::Current(skip as i64)).map_err(|e| AudioError::io("seek", path, e))?;
+                r.seek(SeekFrom::Current(skip as i64))
+                    .map_err(|e| AudioError::io("seek", path, e))?;
                 pos += skip;
             }
         }
@@ -481,10 +571,19 @@ pub(crate) fn parse_header<R: Read + Seek>(r: &mut R, file_len: u64, path: &Path
 }
 
 fn parse_fmt(b: &[u8], path: &Path) -> Result<(u32, u16, SampleFormat)> {
-    let bad = |reason: String| AudioError::BadChunk { path: path.to_path_buf(), reason };
-    let unsupported = |reason: String| AudioError::Unsupported { path: path.to_path_buf(), reason };
+    let bad = |reason: String| AudioError::BadChunk {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let unsupported = |reason: String| AudioError::Unsupported {
+        path: path.to_path_buf(),
+        reason,
+    };
     if b.len() < 16 {
-        return Err(bad(format!("fmt chunk of {} bytes, needs at least 16", b.len())));
+        return Err(bad(format!(
+            "fmt chunk of {} bytes, needs at least 16",
+            b.len()
+        )));
     }
     let mut tag = u16_at(b, 0);
     let channels = u16_at(b, 2);
@@ -493,15 +592,22 @@ fn parse_fmt(b: &[u8], path: &Path) -> Result<(u32, u16, SampleFormat)> {
     let bits = u16_at(b, 14);
     if tag == FMT_EXTENSIBLE {
         if b.len() < 40 {
-            return Err(bad(format!("WAVE_FORMAT_EXTENSIBLE fmt chunk of {} bytes, needs 40", b.len())));
+            return Err(bad(format!(
+                "WAVE_FORMAT_EXTENSIBLE fmt chunk of {} bytes, needs 40",
+                b.len()
+            )));
         }
         tag = u16_at(b, 24);
     }
     if channels == 0 || channels > MAX_CHANNELS {
-        return Err(unsupported(format!("{channels} channels (1 to {MAX_CHANNELS} are read)")));
+        return Err(unsupported(format!(
+            "{channels} channels (1 to {MAX_CHANNELS} are read)"
+        )));
     }
     if !(MIN_RATE..=MAX_RATE).contains(&rate) {
-        return Err(unsupported(format!("sample rate {rate} Hz (must be {MIN_RATE} to {MAX_RATE})")));
+        return Err(unsupported(format!(
+            "sample rate {rate} Hz (must be {MIN_RATE} to {MAX_RATE})"
+        )));
     }
     let format = match (tag, bits) {
         (FMT_PCM, 8) => SampleFormat::U8,
@@ -519,7 +625,9 @@ fn parse_fmt(b: &[u8], path: &Path) -> Result<(u32, u16, SampleFormat)> {
         }
     };
     if block_align as usize != format.bytes() * channels as usize {
-        return Err(bad(format!("block align {block_align} does not match {channels} channels of {bits} bits")));
+        return Err(bad(format!(
+            "block align {block_align} does not match {channels} channels of {bits} bits"
+        )));
     }
     Ok((rate, channels, format))
 }
@@ -543,10 +651,19 @@ impl WavReader {
 
     pub(crate) fn open_mode(path: &Path, mode: DataSize) -> Result<WavReader> {
         let f = File::open(path).map_err(|e| AudioError::io("open", path, e))?;
-        let len = f.metadata().map_err(|e| AudioError::io("stat", path, e))?.len();
+        let len = f
+            .metadata()
+            .map_err(|e| AudioError::io("stat", path, e))?
+            .len();
         let mut file = BufReader::with_capacity(256 * 1024, f);
         let info = parse_header(&mut file, len, path, mode)?;
-        Ok(WavReader { file, path: path.to_path_buf(), left: info.frames(), info, buf: Vec::new() })
+        Ok(WavReader {
+            file,
+            path: path.to_path_buf(),
+            left: info.frames(),
+            info,
+            buf: Vec::new(),
+        })
     }
 
     /// The header.
@@ -563,8 +680,11 @@ impl WavReader {
     pub fn skip_frames(&mut self, frames: u64) -> Result<()> {
         let n = frames.min(self.left);
         let bytes = n * self.info.block_align();
-        let off = i64::try_from(bytes).map_err(|_| AudioError::InvalidArgument("skip too large".into()))?;
-        self.file.seek_relative(off).map_err(|e| AudioError::io("seek", &self.path, e))?;
+        let off = i64::try_from(bytes)
+            .map_err(|_| AudioError::InvalidArgument("skip too large".into()))?;
+        self.file
+            .seek_relative(off)
+            .map_err(|e| AudioError::io("seek", &self.path, e))?;
         self.left -= n;
         Ok(())
     }
@@ -626,7 +746,12 @@ fn float_to_i16(x: f64) -> i16 {
 /// Parses the header of a WAV/RF64 file held in memory (`bytes` is the whole file, or
 /// at least its header and data). For checks and fuzzing; errors as [`WavReader::open`].
 pub fn parse_header_bytes(bytes: &[u8]) -> Result<WavInfo> {
-    parse_header(&mut std::io::Cursor::new(bytes), bytes.len() as u64, Path::new("<memory>"), DataSize::Strict)
+    parse_header(
+        &mut std::io::Cursor::new(bytes),
+        bytes.len() as u64,
+        Path::new("<memory>"),
+        DataSize::Strict,
+    )
 }
 
 /// Reads only the header of a WAV/RF64 file (for checks: duration, rate, leg start time).
@@ -635,28 +760,46 @@ pub fn read_info(path: &Path) -> Result<WavInfo> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::io::Cursor;
 
     fn parse(bytes: &[u8]) -> Result<WavInfo> {
-        parse_header(&mut Cursor::new(bytes), bytes.len() as u64, Path::new("t.wav"), DataSize::Strict)
+        parse_header(
+            &mut Cursor::new(bytes),
+            bytes.len() as u64,
+            Path::new("t.wav"),
+            DataSize::Strict,
+        )
     }
 
     #[test]
     fn header_round_trips_riff_and_rf64() {
-        let leg = LegChunk { started_at: UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789), state: LegState::Recording };
+        let leg = LegChunk {
+            started_at: UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789),
+            state: LegState::Recording,
+        };
         for data in [0u64, 16_000, (u32::MAX as u64) + 10] {
             let h = header_bytes(8000, 2, Some(&leg), data);
             assert_eq!(h.len(), 112);
             let mut bytes = h.clone();
             // Only the header is present: parse with "to end of file" and check the declared size separately.
             bytes.extend_from_slice(&[0u8; 8]);
-            let info = parse_header(&mut Cursor::new(&bytes), bytes.len() as u64 + data, Path::new("t"), DataSize::Strict).unwrap();
+            let info = parse_header(
+                &mut Cursor::new(&bytes),
+                bytes.len() as u64 + data,
+                Path::new("t"),
+                DataSize::Strict,
+            )
+            .unwrap();
             assert_eq!(info.data_bytes, data - data % 4);
             assert_eq!(info.rf64, data > u32::MAX as u64 - 200);
             assert_eq!(info.leg, Some(leg));
-            assert_eq!((info.sample_rate, info.channels, info.format), (8000, 2, SampleFormat::I16));
+            assert_eq!(
+                (info.sample_rate, info.channels, info.format),
+                (8000, 2, SampleFormat::I16)
+            );
         }
     }
 

@@ -1,13 +1,17 @@
 //! Leg writer + finalize, judged by sox: channel placement, alignment, exact durations
 //! under loss, reordering, timestamp jumps and SSRC changes, and recovery after a kill.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use common::*;
-use cr_audio::{ChannelMode, Codec, LegOptions, LegWriter, RecoverAction, RtpFrame, finalize, g711, recover};
+use cr_audio::{
+    ChannelMode, Codec, LegOptions, LegWriter, RecoverAction, RtpFrame, finalize, g711, recover,
+};
 
 const RATE: u32 = 8000;
 
@@ -26,7 +30,9 @@ struct Pkt {
 fn tone_packets(freq: f64, n: u32, ts0: u32, ssrc: u32, rng: &mut Rng) -> Vec<Pkt> {
     (0..n)
         .map(|p| {
-            let payload = (0..160).map(|i| g711::ulaw_encode(tone(freq, RATE, (p * 160 + i) as u64, 8000.0))).collect();
+            let payload = (0..160)
+                .map(|i| g711::ulaw_encode(tone(freq, RATE, (p * 160 + i) as u64, 8000.0)))
+                .collect();
             let jitter = if p == 0 { 0 } else { rng.below(10_000) };
             Pkt {
                 seq: p as u16,
@@ -44,7 +50,13 @@ fn write_leg(path: &Path, started_at: SystemTime, pkts: &[Pkt]) -> cr_audio::Leg
     let mut order: Vec<&Pkt> = pkts.iter().collect();
     order.sort_by_key(|p| p.arrive);
     for p in order {
-        let f = RtpFrame { seq: p.seq, timestamp: p.ts, ssrc: p.ssrc, codec: Codec::Pcmu, payload: &p.payload };
+        let f = RtpFrame {
+            seq: p.seq,
+            timestamp: p.ts,
+            ssrc: p.ssrc,
+            codec: Codec::Pcmu,
+            payload: &p.payload,
+        };
         leg.push_rtp(f, p.arrive).unwrap();
         leg.tick(p.arrive).unwrap();
     }
@@ -64,18 +76,37 @@ fn stereo_tones_land_left_right_aligned_and_exact() {
     let mut rng = Rng(42);
     let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000);
     // Caller: 10 s of 1 kHz from t0. Callee: 10 s of 300 Hz, its leg starting 0.5 s later.
-    let caller = write_leg(&dir.path().join("a.wav"), t0, &tone_packets(1000.0, 500, 0xFFFF_F000, 1, &mut rng));
-    let callee = write_leg(&dir.path().join("b.wav"), t0 + Duration::from_millis(500), &tone_packets(300.0, 500, 77, 2, &mut rng));
+    let caller = write_leg(
+        &dir.path().join("a.wav"),
+        t0,
+        &tone_packets(1000.0, 500, 0xFFFF_F000, 1, &mut rng),
+    );
+    let callee = write_leg(
+        &dir.path().join("b.wav"),
+        t0 + Duration::from_millis(500),
+        &tone_packets(300.0, 500, 77, 2, &mut rng),
+    );
     assert_eq!(soxi_samples(&caller.path), 80_000);
     assert_eq!(soxi_samples(&callee.path), 80_000);
 
-    let files = finalize(&caller.path, &callee.path, ChannelMode::Stereo, dir.path(), "call").unwrap();
+    let files = finalize(
+        &caller.path,
+        &callee.path,
+        ChannelMode::Stereo,
+        dir.path(),
+        "call",
+    )
+    .unwrap();
     assert_eq!(files, vec![dir.path().join("call.wav")]);
     let out = &files[0];
     assert_eq!(soxi_channels_rate(out), (2, 8000));
     assert_eq!(soxi_samples(out), 84_000, "0.5 s offset + 10 s callee");
     let left_f = sox_stat(out, &["remix", "1", "trim", "0", "9"], "Rough   frequency");
-    let right_f = sox_stat(out, &["remix", "2", "trim", "0.5", "9"], "Rough   frequency");
+    let right_f = sox_stat(
+        out,
+        &["remix", "2", "trim", "0.5", "9"],
+        "Rough   frequency",
+    );
     assert!((left_f - 1000.0).abs() < 50.0, "left {left_f} Hz");
     assert!((right_f - 300.0).abs() < 10.0, "right {right_f} Hz");
     // Left carries no 300 Hz energy and right no 1 kHz: the legs did not swap or mix.
@@ -87,7 +118,10 @@ fn stereo_tones_land_left_right_aligned_and_exact() {
     let right = sox_to_s16(out, &["remix", "2"], dir.path());
     assert!(first_nonzero(&left) <= 1);
     let onset = first_nonzero(&right) as i64;
-    assert!((onset - 4000).abs() <= 160, "callee onset at sample {onset}, expected 4000 ± one frame");
+    assert!(
+        (onset - 4000).abs() <= 160,
+        "callee onset at sample {onset}, expected 4000 ± one frame"
+    );
     // The caller's leg ended at 10 s: the rest of the left channel is padding.
     assert!(left[80_000..].iter().all(|&s| s == 0));
     assert!(left[79_000..80_000].iter().any(|&s| s != 0));
@@ -101,24 +135,56 @@ fn separate_and_single_modes_name_and_fill_files() {
     let dir = tempfile::tempdir().unwrap();
     let mut rng = Rng(7);
     let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000);
-    let a = write_leg(&dir.path().join("a.wav"), t0, &tone_packets(1000.0, 100, 0, 1, &mut rng));
-    let b = write_leg(&dir.path().join("b.wav"), t0 + Duration::from_millis(100), &tone_packets(300.0, 50, 0, 2, &mut rng));
+    let a = write_leg(
+        &dir.path().join("a.wav"),
+        t0,
+        &tone_packets(1000.0, 100, 0, 1, &mut rng),
+    );
+    let b = write_leg(
+        &dir.path().join("b.wav"),
+        t0 + Duration::from_millis(100),
+        &tone_packets(300.0, 50, 0, 2, &mut rng),
+    );
     let out = dir.path().join("out");
     std::fs::create_dir(&out).unwrap();
     let sep = finalize(&a.path, &b.path, ChannelMode::Separate, &out, "x").unwrap();
-    assert_eq!(sep, vec![out.join("x-caller.wav"), out.join("x-callee.wav")]);
+    assert_eq!(
+        sep,
+        vec![out.join("x-caller.wav"), out.join("x-callee.wav")]
+    );
     assert_eq!(soxi_samples(&sep[0]), 16_000);
-    assert_eq!(soxi_samples(&sep[1]), 800 + 8_000, "callee delayed by its later start");
-    let c = finalize(&a.path, Path::new("/nonexistent"), ChannelMode::Caller, &out, "c").unwrap();
+    assert_eq!(
+        soxi_samples(&sep[1]),
+        800 + 8_000,
+        "callee delayed by its later start"
+    );
+    let c = finalize(
+        &a.path,
+        Path::new("/nonexistent"),
+        ChannelMode::Caller,
+        &out,
+        "c",
+    )
+    .unwrap();
     assert_eq!(c, vec![out.join("c.wav")]);
     assert_eq!(soxi_channels_rate(&c[0]), (1, 8000));
     assert_eq!(soxi_samples(&c[0]), 16_000);
-    let e = finalize(Path::new("/nonexistent"), &b.path, ChannelMode::Callee, &out, "e").unwrap();
+    let e = finalize(
+        Path::new("/nonexistent"),
+        &b.path,
+        ChannelMode::Callee,
+        &out,
+        "e",
+    )
+    .unwrap();
     assert_eq!(soxi_samples(&e[0]), 8_000);
     let f = sox_stat(&e[0], &[], "Rough   frequency");
     assert!((f - 300.0).abs() < 10.0);
     // No temporary files are left behind.
-    let names: Vec<String> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     assert_eq!(names.len(), 4, "{names:?}");
 }
 
@@ -135,7 +201,23 @@ fn loss_and_reordering_keep_duration_exact_and_samples_in_place() {
     let raw = dir.path().join("all.ul");
     std::fs::write(&raw, &ul).unwrap();
     let wav = dir.path().join("all.wav");
-    run("sox", &["-t", "ul", "-r", "8000", "-c", "1", raw.to_str().unwrap(), "-e", "signed", "-b", "16", wav.to_str().unwrap()]);
+    run(
+        "sox",
+        &[
+            "-t",
+            "ul",
+            "-r",
+            "8000",
+            "-c",
+            "1",
+            raw.to_str().unwrap(),
+            "-e",
+            "signed",
+            "-b",
+            "16",
+            wav.to_str().unwrap(),
+        ],
+    );
     let reference = sox_to_s16(&wav, &[], dir.path());
     // 5 % loss (never the first or last), 10 % delayed by 40–150 ms (reordered).
     let mut lost = vec![false; all.len()];
@@ -184,9 +266,19 @@ fn timestamp_jump_and_ssrc_change_start_new_segments_at_arrival_time() {
         p.arrive += Duration::from_secs(5);
         pkts.push(p);
     }
-    let mut leg = LegWriter::create(&dir.path().join("j.wav"), LegOptions::new(RATE, SystemTime::now())).unwrap();
+    let mut leg = LegWriter::create(
+        &dir.path().join("j.wav"),
+        LegOptions::new(RATE, SystemTime::now()),
+    )
+    .unwrap();
     for p in &pkts {
-        let f = RtpFrame { seq: p.seq, timestamp: p.ts, ssrc: p.ssrc, codec: Codec::Pcmu, payload: &p.payload };
+        let f = RtpFrame {
+            seq: p.seq,
+            timestamp: p.ts,
+            ssrc: p.ssrc,
+            codec: Codec::Pcmu,
+            payload: &p.payload,
+        };
         leg.push_rtp(f, p.arrive).unwrap();
         leg.tick(p.arrive).unwrap();
     }
@@ -194,7 +286,10 @@ fn timestamp_jump_and_ssrc_change_start_new_segments_at_arrival_time() {
     assert_eq!(s.segments, 3);
     // 7 s of wall time; arrival jitter of a segment's first packet may shift it by < 10 ms.
     let n = soxi_samples(&s.path) as i64;
-    assert!((n - 56_000).abs() <= 80, "{n} samples, expected 56000 (no hours-long gap)");
+    assert!(
+        (n - 56_000).abs() <= 80,
+        "{n} samples, expected 56000 (no hours-long gap)"
+    );
     let hold = sox_stat(&s.path, &["trim", "4.1", "0.8"], "RMS     amplitude");
     assert_eq!(hold, 0.0, "hold is silence");
 }
@@ -220,7 +315,13 @@ fn killed_leg_recovers_to_within_a_second_and_sox_reads_it() {
     let pkts = tone_packets(1000.0, 1500, 0, 3, &mut rng); // 30 s
     let mut snapshots = Vec::new();
     for (i, p) in pkts.iter().enumerate() {
-        let f = RtpFrame { seq: p.seq, timestamp: p.ts, ssrc: p.ssrc, codec: Codec::Pcmu, payload: &p.payload };
+        let f = RtpFrame {
+            seq: p.seq,
+            timestamp: p.ts,
+            ssrc: p.ssrc,
+            codec: Codec::Pcmu,
+            payload: &p.payload,
+        };
         leg.push_rtp(f, p.arrive).unwrap();
         leg.tick(p.arrive).unwrap();
         if rng.below(60) == 0 {
@@ -242,13 +343,21 @@ fn killed_leg_recovers_to_within_a_second_and_sox_reads_it() {
     assert!(snapshots.len() > 5);
 
     let report = recover(&crashed).unwrap();
-    assert_eq!(report.len(), snapshots.len() + 11, "every leg reported, other files ignored");
+    assert_eq!(
+        report.len(),
+        snapshots.len() + 11,
+        "every leg reported, other files ignored"
+    );
     for r in &report {
         let name = r.path.file_name().unwrap().to_str().unwrap().to_string();
         if name == "done.wav" {
             assert_eq!(r.action, RecoverAction::AlreadyFinished);
         } else {
-            assert!(matches!(r.action, RecoverAction::Repaired { .. }), "{name}: {:?}", r.action);
+            assert!(
+                matches!(r.action, RecoverAction::Repaired { .. }),
+                "{name}: {:?}",
+                r.action
+            );
         }
         // sox agrees with the report and reads the whole file.
         assert_eq!(soxi_samples(&r.path), r.samples, "{name}");
@@ -256,8 +365,17 @@ fn killed_leg_recovers_to_within_a_second_and_sox_reads_it() {
     }
     for (snap, pushed) in snapshots {
         let got = soxi_samples(&snap);
-        assert!(got + 8000 >= pushed, "{}: {got} samples recovered of {pushed} pushed (> 1 s lost)", snap.display());
+        assert!(
+            got + 8000 >= pushed,
+            "{}: {got} samples recovered of {pushed} pushed (> 1 s lost)",
+            snap.display()
+        );
     }
     // A second pass finds everything finished.
-    assert!(recover(&crashed).unwrap().iter().all(|r| r.action == RecoverAction::AlreadyFinished));
+    assert!(
+        recover(&crashed)
+            .unwrap()
+            .iter()
+            .all(|r| r.action == RecoverAction::AlreadyFinished)
+    );
 }

@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests: finding sox/soxi/ffmpeg, running them,
 //! generating tones and RTP packets.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::path::Path;
 use std::process::Command;
@@ -11,7 +11,9 @@ pub fn have(tool: &str) -> bool {
     let ok = Command::new(tool).arg("--version").output().is_ok();
     if !ok {
         if std::env::var("CALLREC_TEST_STRICT").as_deref() == Ok("1") {
-            panic!("{tool} is not installed and CALLREC_TEST_STRICT=1 (install it: scripts/install-deps.sh)");
+            panic!(
+                "{tool} is not installed and CALLREC_TEST_STRICT=1 (install it: scripts/install-deps.sh)"
+            );
         }
         eprintln!("SKIPPED: {tool} is not installed; this test needs it as the independent judge");
     }
@@ -20,21 +22,37 @@ pub fn have(tool: &str) -> bool {
 
 /// Runs a command, panics with its stderr when it fails, returns stdout+stderr.
 pub fn run(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("{cmd}: {e}"));
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "{cmd} {args:?} failed:\n{text}");
     text
 }
 
 /// `soxi -s`: number of samples (per channel) sox sees in the file.
 pub fn soxi_samples(p: &Path) -> u64 {
-    run("soxi", &["-s", p.to_str().unwrap()]).trim().parse().expect("soxi -s prints a number")
+    run("soxi", &["-s", p.to_str().unwrap()])
+        .trim()
+        .parse()
+        .expect("soxi -s prints a number")
 }
 
 /// `soxi -c` and `soxi -r`.
 pub fn soxi_channels_rate(p: &Path) -> (u32, u32) {
-    let c = run("soxi", &["-c", p.to_str().unwrap()]).trim().parse().unwrap();
-    let r = run("soxi", &["-r", p.to_str().unwrap()]).trim().parse().unwrap();
+    let c = run("soxi", &["-c", p.to_str().unwrap()])
+        .trim()
+        .parse()
+        .unwrap();
+    let r = run("soxi", &["-r", p.to_str().unwrap()])
+        .trim()
+        .parse()
+        .unwrap();
     (c, r)
 }
 
@@ -46,7 +64,11 @@ pub fn sox_stat(p: &Path, effects: &[&str], key: &str) -> f64 {
     let text = run("sox", &args);
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix(key) {
-            let v = rest.trim_start_matches(':').trim().trim_start_matches(':').trim();
+            let v = rest
+                .trim_start_matches(':')
+                .trim()
+                .trim_start_matches(':')
+                .trim();
             return v.parse().unwrap_or_else(|_| panic!("stat {key}: {v}"));
         }
     }
@@ -56,12 +78,24 @@ pub fn sox_stat(p: &Path, effects: &[&str], key: &str) -> f64 {
 /// Decodes `p` with sox to raw signed 16-bit samples (after `effects`).
 pub fn sox_to_s16(p: &Path, effects: &[&str], tmp: &Path) -> Vec<i16> {
     let out = tmp.join(format!("sox-{}.raw", rand_u64()));
-    let mut args = vec!["-D", p.to_str().unwrap(), "-t", "s16", "-e", "signed", "-b", "16", out.to_str().unwrap()];
+    let mut args = vec![
+        "-D",
+        p.to_str().unwrap(),
+        "-t",
+        "s16",
+        "-e",
+        "signed",
+        "-b",
+        "16",
+        out.to_str().unwrap(),
+    ];
     args.extend_from_slice(effects);
     run("sox", &args);
     let b = std::fs::read(&out).unwrap();
     std::fs::remove_file(&out).ok();
-    b.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect()
+    b.chunks_exact(2)
+        .map(|c| i16::from_le_bytes([c[0], c[1]]))
+        .collect()
 }
 
 fn rand_u64() -> u64 {
@@ -94,11 +128,20 @@ pub fn tone(freq: f64, rate: u32, i: u64, amp: f64) -> i16 {
 pub fn soxi_all(p: &Path) -> (u32, u32, u64) {
     let text = run("soxi", &[p.to_str().unwrap()]);
     let field = |key: &str| -> String {
-        text.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_string()).unwrap_or_else(|| panic!("no {key} in soxi output:\n{text}"))
+        text.lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_else(|| panic!("no {key} in soxi output:\n{text}"))
     };
     let ch = field("Channels").parse().unwrap();
     let rate = field("Sample Rate").parse().unwrap();
     let dur = field("Duration");
-    let samples = dur.split('=').nth(1).and_then(|s| s.split_whitespace().next()).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("duration {dur}"));
+    let samples = dur
+        .split('=')
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("duration {dur}"));
     (ch, rate, samples)
 }
