@@ -1,7 +1,13 @@
 //! `crctl group`, `crctl status`, `crctl search`: commands on the journal (cr-journal).
+//!
+//! Exit status: 0 done (also when a search finds nothing); 2 could not run — unknown
+//! group or user, a user who is not a member of the group, a bad time, no journal yet.
 use std::process::ExitCode;
 
+use anyhow::{Context, bail};
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 use clap::{Args, Subcommand};
+use cr_journal::{Journal, OpenOptions, SearchHit, SearchQuery};
 
 /// Membership sub-commands.
 #[derive(Subcommand)]
@@ -12,6 +18,9 @@ pub enum GroupCommand {
         group: String,
         /// User id.
         user: String,
+        /// Who makes the change, for the audit log (default: the login name).
+        #[arg(long)]
+        by: Option<String>,
     },
     /// Log USER back in to GROUP.
     Login {
@@ -19,37 +28,270 @@ pub enum GroupCommand {
         group: String,
         /// User id.
         user: String,
+        /// Who makes the change, for the audit log (default: the login name).
+        #[arg(long)]
+        by: Option<String>,
     },
 }
 
 /// `crctl search` arguments.
 #[derive(Args)]
 pub struct SearchArgs {
-    /// A party number (caller or callee), in any form the PBX sends.
+    /// A party number (caller or callee), in any form the PBX sends: "+49 30 555201",
+    /// "030555201" and "004930555201" find each other (digits are compared; numbers of
+    /// 7 or more digits also match as a suffix, shorter ones only exactly).
     #[arg(long)]
     pub number: Option<String>,
-    /// Start of the time range (RFC 3339 or YYYY-MM-DD).
+    /// Compare the number's digits exactly, without suffix matching.
+    #[arg(long)]
+    pub exact: bool,
+    /// Recordings that started at or after this time: RFC 3339 ("2026-11-26T09:00:00+01:00")
+    /// or a date ("2026-11-26", midnight in the installation's time zone).
     #[arg(long)]
     pub from: Option<String>,
-    /// End of the time range (RFC 3339 or YYYY-MM-DD).
+    /// Recordings that started before this time: RFC 3339, or a date, which includes that
+    /// whole day.
     #[arg(long)]
     pub to: Option<String>,
-    /// Print JSON lines instead of a table.
+    /// Print one JSON object per recording instead of a table.
     #[arg(long)]
     pub json: bool,
 }
 
-/// Runs a group sub-command.
-pub fn group(_cfg: &cr_config::Config, _cmd: GroupCommand) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("group login/logout is not implemented yet")
+fn open(cfg: &cr_config::Config, create: bool) -> anyhow::Result<Journal> {
+    let journal = Journal::open_url(
+        &cfg.journal.url,
+        &cfg.installation.data_dir,
+        &OpenOptions::new().create(create),
+    )?;
+    Ok(journal)
 }
 
-/// `crctl status`.
-pub fn status(_cfg: &cr_config::Config) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("status is not implemented yet")
+fn login_name() -> String {
+    std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned())
 }
 
-/// `crctl search`.
-pub fn search(_cfg: &cr_config::Config, _args: SearchArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("search is not implemented yet")
+/// Runs a group sub-command: checks group, user and membership against the configuration,
+/// stores the new state in the journal (where the recorder picks it up) with an audit event.
+pub fn group(cfg: &cr_config::Config, cmd: GroupCommand) -> anyhow::Result<ExitCode> {
+    let (group, user, by, active) = match cmd {
+        GroupCommand::Logout { group, user, by } => (group, user, by, false),
+        GroupCommand::Login { group, user, by } => (group, user, by, true),
+    };
+    let Some(g) = cfg.groups.iter().find(|g| g.id == group) else {
+        let known: Vec<&str> = cfg.groups.iter().map(|g| g.id.as_str()).collect();
+        bail!(
+            "there is no group {group:?} in {} (groups: {})",
+            cfg.path.display(),
+            if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+        );
+    };
+    if !cfg.users.iter().any(|u| u.id == user) {
+        bail!("there is no user {user:?} in {}", cfg.path.display());
+    }
+    if !g.members.iter().any(|m| *m == user) {
+        bail!(
+            "user {user:?} is not a member of group {group:?} (members: {})",
+            if g.members.is_empty() { "none".to_owned() } else { g.members.join(", ") }
+        );
+    }
+    let actor = format!("crctl:{}", by.unwrap_or_else(login_name));
+    let journal = open(cfg, true)?;
+    let previous = journal
+        .set_membership(&group, &user, active, &actor, Utc::now())
+        .context("cannot store the membership change")?;
+    // Before any change at run time, the configuration's `inactive` list holds the state.
+    let was = previous.unwrap_or_else(|| !g.inactive.iter().any(|m| *m == user));
+    let word = |a: bool| if a { "logged in" } else { "logged out" };
+    println!(
+        "{user} is now {} {} group {group} (was {})",
+        word(active),
+        if active { "to" } else { "of" },
+        word(was)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn age(secs: i64) -> String {
+    let s = secs.max(0);
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        3600..=86399 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d{:02}h", s / 86400, (s % 86400) / 3600),
+    }
+}
+
+/// `crctl status`: active calls, spool backlog per target, last errors, chain head.
+pub fn status(cfg: &cr_config::Config) -> anyhow::Result<ExitCode> {
+    let journal = open(cfg, false)?;
+    let now = Utc::now();
+    let st = journal.status(now, 10)?;
+    let tz = DisplayZone::of(cfg)?;
+
+    println!("active calls: {}", st.active_calls.len());
+    for c in &st.active_calls {
+        println!(
+            "  {}  {} -> {}  {}  {}  since {} ({})",
+            c.pbx_call_id,
+            c.caller,
+            c.callee,
+            c.direction,
+            c.configuration.as_deref().unwrap_or("-"),
+            tz.show(c.started_at),
+            age(c.age_secs)
+        );
+    }
+    println!("backlog per target:");
+    let mut names: Vec<&str> = cfg.targets.iter().map(|t| t.name.as_str()).collect();
+    for b in &st.backlog {
+        if !names.contains(&b.target.as_str()) {
+            names.push(b.target.as_str());
+        }
+    }
+    for name in names {
+        match st.backlog.iter().find(|b| b.target == name) {
+            Some(b) if b.pending + b.failed > 0 => println!(
+                "  {name}: {} pending, {} failed, oldest {} ({} ago){}",
+                b.pending,
+                b.failed,
+                b.oldest_queued_at.map_or_else(|| "-".to_owned(), |t| tz.show(t)),
+                age(b.oldest_age_secs.unwrap_or(0)),
+                if cfg.targets.iter().any(|t| t.name == name) { "" } else { "  [not in the configuration]" }
+            ),
+            _ => println!("  {name}: 0 pending, 0 failed"),
+        }
+    }
+    println!("last errors: {}", st.last_errors.len());
+    for e in &st.last_errors {
+        println!(
+            "  {}  {} -> {}  {} after {} attempt{}: {}",
+            e.at.map_or_else(|| "-".to_owned(), |t| tz.show(t)),
+            e.set_id,
+            e.target,
+            e.state,
+            e.attempts,
+            if e.attempts == 1 { "" } else { "s" },
+            e.error
+        );
+    }
+    match &st.chain_head {
+        Some(h) => println!("recordings: {}, chain head #{} {} ({})", st.recordings, h.seq, h.set_id, h.sha256),
+        None => println!("recordings: {}, chain empty", st.recordings),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The zone in which times are read and shown: `installation.timezone`, else the system's.
+enum DisplayZone {
+    Named(chrono_tz::Tz),
+    Local,
+}
+
+impl DisplayZone {
+    fn of(cfg: &cr_config::Config) -> anyhow::Result<Self> {
+        match cfg.installation.timezone.as_deref() {
+            None => Ok(DisplayZone::Local),
+            Some(name) => name
+                .parse::<chrono_tz::Tz>()
+                .map(DisplayZone::Named)
+                .map_err(|_| anyhow::anyhow!("installation.timezone {name:?} is not an IANA time zone name")),
+        }
+    }
+
+    fn show(&self, t: DateTime<Utc>) -> String {
+        match self {
+            DisplayZone::Named(z) => t.with_timezone(z).format("%Y-%m-%d %H:%M:%S%:z").to_string(),
+            DisplayZone::Local => t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S%:z").to_string(),
+        }
+    }
+
+    fn midnight(&self, d: NaiveDate) -> Option<DateTime<Utc>> {
+        let naive = d.and_time(NaiveTime::MIN);
+        match self {
+            DisplayZone::Named(z) => z.from_local_datetime(&naive).earliest().map(|t| t.with_timezone(&Utc)),
+            DisplayZone::Local => chrono::Local.from_local_datetime(&naive).earliest().map(|t| t.with_timezone(&Utc)),
+        }
+    }
+
+    /// Parses `--from` / `--to`; a date is its midnight, or the next day's for `--to`.
+    fn parse(&self, flag: &str, s: &str, end: bool) -> anyhow::Result<DateTime<Utc>> {
+        if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+            return Ok(t.with_timezone(&Utc));
+        }
+        let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+            anyhow::anyhow!("{flag} {s:?} is not a time: write e.g. 2026-11-26 or 2026-11-26T09:00:00+01:00")
+        })?;
+        let d = if end { d.succ_opt().unwrap_or(d) } else { d };
+        self.midnight(d).ok_or_else(|| anyhow::anyhow!("{flag} {s:?}: midnight does not exist in this time zone"))
+    }
+}
+
+fn duration(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    format!("{}:{:02}:{:02}", s / 3600, (s % 3600) / 60, s % 60)
+}
+
+fn deliveries(h: &SearchHit) -> String {
+    if h.deliveries.is_empty() {
+        return "(no targets)".to_owned();
+    }
+    h.deliveries
+        .iter()
+        .map(|d| match &d.remote_path {
+            Some(p) => format!("{}:{}:{p}", d.target, d.state),
+            None => format!("{}:{}", d.target, d.state),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `crctl search`: recordings by party number and time range.
+pub fn search(cfg: &cr_config::Config, args: SearchArgs) -> anyhow::Result<ExitCode> {
+    let tz = DisplayZone::of(cfg)?;
+    let from = args.from.as_deref().map(|s| tz.parse("--from", s, false)).transpose()?;
+    let to = args.to.as_deref().map(|s| tz.parse("--to", s, true)).transpose()?;
+    if let (Some(f), Some(t)) = (from, to)
+        && t <= f
+    {
+        bail!("--to must be later than --from");
+    }
+    let journal = open(cfg, false)?;
+    let hits = journal.search(&SearchQuery {
+        number: args.number.clone(),
+        exact: args.exact,
+        from,
+        to,
+        limit: None,
+    })?;
+    if args.json {
+        for h in &hits {
+            println!("{}", serde_json::to_string(h)?);
+        }
+    } else {
+        if !hits.is_empty() {
+            println!("SET\tSTART\tDURATION\tCONFIGURATION\tCALLER -> CALLEE\tSEQ\tDELIVERY");
+        }
+        for h in &hits {
+            println!(
+                "{}\t{}\t{}\t{}\t{} -> {}\t#{}\t{}{}",
+                h.set_id,
+                tz.show(h.started_at),
+                duration(h.duration_ms),
+                h.configuration,
+                h.caller,
+                h.callee,
+                h.chain_seq,
+                deliveries(h),
+                if h.flags.is_empty() { String::new() } else { format!("\t[{}]", h.flags.join(",")) }
+            );
+        }
+    }
+    if hits.is_empty() {
+        eprintln!("no recordings match");
+    }
+    Ok(ExitCode::SUCCESS)
 }
