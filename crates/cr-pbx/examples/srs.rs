@@ -11,7 +11,7 @@
 //! ends, one `STREAM` line per stream with its packet count and sequence gaps; a `TOTAL`
 //! line whenever no session is left (packets, lost, CPU seconds and peak RSS). Exits after
 //! `--exit-after` sessions ended (default: never).
-use cr_pbx::driver::{Command, MediaPacket, SrsDriverConfig, start_srs};
+use cr_pbx::driver::{Command, MediaEvent, MediaPacket, SrsDriverConfig, start_srs};
 use cr_pbx::{Decline, Event, SessionId};
 use std::collections::HashMap;
 use std::io::Write;
@@ -150,22 +150,8 @@ async fn main() {
                         live = live.saturating_sub(1);
                         ended += 1;
                         let _ = writeln!(o, "END {id} {reason:?}");
-                        let mut keys: Vec<_> = counts.keys().filter(|k| k.0 == id).copied().collect();
-                        keys.sort();
-                        for k in keys {
-                            if let Some(c) = counts.remove(&k) {
-                                total_packets += c.packets;
-                                total_lost += c.lost().max(0);
-                                let _ = writeln!(o, "STREAM {id} label={} role={} packets={} lost={} ssrc_changes={}",
-                                    c.label, c.role, c.packets, c.lost(), c.ssrc_changes);
-                            }
-                        }
-                        if live == 0 {
-                            let _ = writeln!(o, "TOTAL ended={ended} packets={total_packets} lost={total_lost} cpu_s={:.2} peak_rss_kb={} ignored={}",
-                                cpu_seconds(), peak_rss_kb(), h.stats.rtp_ignored.load(std::sync::atomic::Ordering::Relaxed));
-                        }
                         let _ = o.flush();
-                        if exit_after.is_some_and(|n| ended >= n) {
+                        if exit_after.is_some_and(|n| ended >= n) && counts.is_empty() {
                             break;
                         }
                     }
@@ -173,13 +159,34 @@ async fn main() {
                 }
                 let _ = o.flush();
             }
-            p = h.media.recv() => {
-                let Some(p) = p else { break };
-                let c = counts.entry((p.session, p.stream_index)).or_default();
-                if c.label.is_empty() {
-                    c.label = p.stream_label.as_deref().unwrap_or("-").to_owned();
+            m = h.media.recv() => {
+                let Some(m) = m else { break };
+                match m {
+                    MediaEvent::Packet(p) => {
+                        let c = counts.entry((p.session, p.stream_index)).or_default();
+                        if c.label.is_empty() {
+                            c.label = p.stream_label.as_deref().unwrap_or("-").to_owned();
+                        }
+                        c.add(&p);
+                    }
+                    MediaEvent::StreamClosed { session, stream_index, .. } => {
+                        let c = counts.remove(&(session, stream_index)).unwrap_or_default();
+                        total_packets += c.packets;
+                        total_lost += c.lost().max(0);
+                        let mut o = out.lock();
+                        let _ = writeln!(o, "STREAM {session} label={} role={} packets={} lost={} ssrc_changes={}",
+                            c.label, c.role, c.packets, c.lost(), c.ssrc_changes);
+                        if live == 0 && counts.is_empty() {
+                            let _ = writeln!(o, "TOTAL ended={ended} packets={total_packets} lost={total_lost} cpu_s={:.2} peak_rss_kb={} ignored={}",
+                                cpu_seconds(), peak_rss_kb(), h.stats.rtp_ignored.load(std::sync::atomic::Ordering::Relaxed));
+                        }
+                        let _ = o.flush();
+                        if exit_after.is_some_and(|n| ended >= n) && counts.is_empty() {
+                            break;
+                        }
+                    }
+                    _ => {}
                 }
-                c.add(&p);
             }
         }
     }

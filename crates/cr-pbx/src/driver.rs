@@ -2,7 +2,7 @@
 //!
 //! * [`start_srs`]: listens for SIP on UDP/TCP (`[pbx.siprec] listen`), runs an [`Srs`],
 //!   binds one RTP socket per accepted stream from `rtp_ports`, and hands the application
-//!   an [`SrsHandle`]: a channel of [`Event`]s, a channel of [`MediaPacket`]s, and a
+//!   an [`SrsHandle`]: a channel of [`Event`]s, a channel of [`MediaEvent`]s (packets and stream-closed markers), and a
 //!   command sender for accept/decline/hangup.
 //! * [`run_calls`]: places N SIPREC calls with the [`Src`] core and sends two G.711
 //!   streams per call at 50 packets/s each (used by `cr-loadgen` and the demo call source).
@@ -83,6 +83,25 @@ pub struct MediaPacket {
     pub source: SocketAddr,
 }
 
+/// What the media channel carries: packets, and a marker once a stream's socket is closed
+/// (after the session ended or the stream was removed, plus the linger time), so the
+/// consumer knows a leg is complete. Both come in order on one channel.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum MediaEvent {
+    /// One RTP packet.
+    Packet(MediaPacket),
+    /// No more packets will come for this stream.
+    StreamClosed {
+        /// Session.
+        session: SessionId,
+        /// m-line index.
+        stream_index: usize,
+        /// Packets passed on for this stream in total.
+        packets: u64,
+    },
+}
+
 /// Commands to the SRS task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
@@ -106,12 +125,21 @@ pub struct SrsDriverConfig {
     pub advertise: Option<IpAddr>,
     /// Capacity of the media channel (packets); the RTP tasks wait when it is full.
     pub media_queue: usize,
+    /// How long a stream's socket keeps receiving after its session ended (BYE) or the
+    /// stream was removed, for packets still in flight. Default 300 ms.
+    pub linger: Duration,
 }
 
 impl SrsDriverConfig {
     /// Settings with a media queue of 65536 packets.
     pub fn new(listen: Vec<String>, rtp_ports: impl Into<String>) -> Self {
-        SrsDriverConfig { listen, rtp_ports: rtp_ports.into(), advertise: None, media_queue: 65536 }
+        SrsDriverConfig {
+            listen,
+            rtp_ports: rtp_ports.into(),
+            advertise: None,
+            media_queue: 65536,
+            linger: Duration::from_millis(300),
+        }
     }
 }
 
@@ -122,7 +150,7 @@ pub struct SrsHandle {
     pub events: mpsc::UnboundedReceiver<Event>,
     /// RTP of accepted streams (telephone-event and media of declined-but-accepted
     /// sessions are dropped here already).
-    pub media: mpsc::Receiver<MediaPacket>,
+    pub media: mpsc::Receiver<MediaEvent>,
     /// Commands.
     pub commands: mpsc::UnboundedSender<Command>,
     /// Bound SIP addresses (useful with port 0).
@@ -178,7 +206,15 @@ fn u8_to_role(v: u8) -> Role {
 struct RtpTask {
     port: u16,
     shared: Arc<StreamShared>,
-    task: JoinHandle<()>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl RtpTask {
+    fn close(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
 }
 
 fn primary_ip() -> IpAddr {
@@ -259,6 +295,7 @@ pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
     core_cfg.seed = seed();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let (media_tx, media_rx) = mpsc::channel(cfg.media_queue.max(16));
+    let linger = cfg.linger;
     let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<Command>();
     let stats = Arc::new(DriverStats::default());
     let stats2 = stats.clone();
@@ -308,13 +345,13 @@ pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
                     Output::Event(e) => {
                         match &e {
                             Event::StreamsChanged { id, streams, drop_media } => {
-                                update_rtp(&mut rtp, *id, streams, *drop_media, rtp_bind_ip, &media_tx, &stats2);
+                                update_rtp(&mut rtp, *id, streams, *drop_media, rtp_bind_ip, &media_tx, &stats2, linger);
                             }
                             Event::SessionEnded { id, .. } => {
                                 let keys: Vec<_> = rtp.keys().filter(|k| k.0 == *id).copied().collect();
                                 for k in keys {
                                     if let Some(t) = rtp.remove(&k) {
-                                        t.task.abort();
+                                        t.close();
                                     }
                                 }
                             }
@@ -397,8 +434,9 @@ fn update_rtp(
     streams: &[StreamInfo],
     drop_media: bool,
     bind_ip: IpAddr,
-    media_tx: &mpsc::Sender<MediaPacket>,
+    media_tx: &mpsc::Sender<MediaEvent>,
     stats: &Arc<DriverStats>,
+    linger: Duration,
 ) {
     // remove streams that are gone or changed port
     let keep: Vec<(usize, u16)> = streams.iter().filter(|s| s.local_port != 0).map(|s| (s.index, s.local_port)).collect();
@@ -409,7 +447,7 @@ fn update_rtp(
         .collect();
     for k in stale {
         if let Some(t) = rtp.remove(&k) {
-            t.task.abort();
+            t.close();
         }
     }
     for s in streams {
@@ -441,10 +479,26 @@ fn update_rtp(
         let st = stats.clone();
         let label: Option<Arc<str>> = s.label.as_deref().map(Arc::from);
         let index = s.index;
-        let task = tokio::spawn(async move {
+        let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
             let mut buf = vec![0u8; 2048];
+            let mut count = 0u64;
+            let mut deadline: Option<tokio::time::Instant> = None;
             loop {
-                let Ok((n, from)) = sock.recv_from(&mut buf).await else { continue };
+                let r = match deadline {
+                    None => tokio::select! {
+                        r = sock.recv_from(&mut buf) => r,
+                        _ = &mut stop_rx => {
+                            deadline = Some(tokio::time::Instant::now() + linger);
+                            continue;
+                        }
+                    },
+                    Some(d) => match tokio::time::timeout_at(d, sock.recv_from(&mut buf)).await {
+                        Ok(r) => r,
+                        Err(_) => break,
+                    },
+                };
+                let Ok((n, from)) = r else { continue };
                 let arrival = Instant::now();
                 let Ok((h, payload)) = parse_rtp(&buf[..n]) else {
                     st.rtp_ignored.fetch_add(1, Ordering::Relaxed);
@@ -466,12 +520,14 @@ fn update_rtp(
                     source: from,
                 };
                 st.rtp_packets.fetch_add(1, Ordering::Relaxed);
-                if tx.send(p).await.is_err() {
-                    break;
+                count += 1;
+                if tx.send(MediaEvent::Packet(p)).await.is_err() {
+                    return;
                 }
             }
+            let _ = tx.send(MediaEvent::StreamClosed { session: id, stream_index: index, packets: count }).await;
         });
-        rtp.insert((id, s.index), RtpTask { port: s.local_port, shared, task });
+        rtp.insert((id, s.index), RtpTask { port: s.local_port, shared, stop: Some(stop_tx) });
     }
 }
 
@@ -501,8 +557,8 @@ pub struct LoadSpec {
     pub caller_prefix: String,
     /// Callee number of call `i` is `callee_prefix` + i.
     pub callee_prefix: String,
-    /// Number of UDP sockets the RTP is sent from.
-    pub rtp_sockets: usize,
+    /// Threads that pace and send RTP (each stream has its own connected socket).
+    pub pacer_threads: usize,
 }
 
 impl LoadSpec {
@@ -519,7 +575,7 @@ impl LoadSpec {
             local_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             caller_prefix: "+4930555".into(),
             callee_prefix: "2".into(),
-            rtp_sockets: 32,
+            pacer_threads: 2,
         }
     }
 }
@@ -544,11 +600,11 @@ pub struct CallResult {
 struct TxStream {
     call: usize,
     leg: usize,
-    sock: usize,
-    dest: SocketAddr,
+    sock: std::net::UdpSocket,
     sender: RtpSender,
     due: Instant,
-    stop: Instant,
+    remaining: u64,
+    sent: u64,
 }
 
 /// Places `spec.calls` SIPREC calls over UDP and streams RTP; returns per-call results.
@@ -559,18 +615,22 @@ pub async fn run_calls(spec: LoadSpec) -> Result<Vec<CallResult>, DriverError> {
             .map_err(|e| DriverError::Bind { addr: format!("{}:0", spec.local_ip), source: e })?,
     );
     let local = sip.local_addr()?;
-    let mut rtp_socks = Vec::new();
-    for _ in 0..spec.rtp_sockets.max(1) {
-        let s = std::net::UdpSocket::bind(SocketAddr::new(spec.local_ip, 0))
-            .map_err(|e| DriverError::Bind { addr: format!("{}:0", spec.local_ip), source: e })?;
-        rtp_socks.push(s);
-    }
-    let rtp_ports: Vec<u16> = rtp_socks.iter().map(|s| s.local_addr().map(|a| a.port()).unwrap_or(0)).collect();
     let mut src = Src::new(SrcConfig { local, timers: Timers::default(), seed: seed() });
-    let (rtp_cmd_tx, rtp_cmd_rx) = std::sync::mpsc::channel::<TxStream>();
+    let threads = spec.pacer_threads.max(1);
     let (rtp_done_tx, mut rtp_done_rx) = mpsc::unbounded_channel::<(usize, usize, u64)>();
-    let pacer = std::thread::spawn(move || pace_rtp(rtp_socks, rtp_cmd_rx, rtp_done_tx));
-
+    let mut pacer_tx = Vec::new();
+    let mut pacers = Vec::new();
+    for _ in 0..threads {
+        let (tx, rx) = std::sync::mpsc::channel::<TxStream>();
+        let done = rtp_done_tx.clone();
+        pacer_tx.push(tx);
+        pacers.push(std::thread::spawn(move || pace_rtp(rx, done)));
+    }
+    drop(rtp_done_tx);
+    let packets_per_stream = (spec.duration.as_millis() / 20) as u64;
+    let mut call_socks: HashMap<usize, [std::net::UdpSocket; 2]> = HashMap::new();
+    let mut streams_of_call: Vec<usize> = vec![0; spec.calls];
+    let mut id_of_call: Vec<Option<SrcCallId>> = vec![None; spec.calls];
     let mut results: Vec<CallResult> = (0..spec.calls).map(|i| CallResult { index: i, ..Default::default() }).collect();
     let mut by_id: HashMap<SrcCallId, (usize, Instant)> = HashMap::new();
     let start = Instant::now();
@@ -587,16 +647,24 @@ pub async fn run_calls(spec: LoadSpec) -> Result<Vec<CallResult>, DriverError> {
         // start calls
         while started < spec.calls && start + interval.mul_f64(started as f64) <= now {
             let i = started;
+            let bind = || {
+                std::net::UdpSocket::bind(SocketAddr::new(spec.local_ip, 0))
+                    .map_err(|e| DriverError::Bind { addr: format!("{}:0", spec.local_ip), source: e })
+            };
+            let socks = [bind()?, bind()?];
+            let ports = [socks[0].local_addr()?.port(), socks[1].local_addr()?.port()];
+            call_socks.insert(i, socks);
             let cs = CallSpec {
                 target: spec.target,
                 transport: Transport::Udp,
                 caller: format!("{}{}", spec.caller_prefix, i),
                 callee: format!("{}{}", spec.callee_prefix, i),
-                rtp_ports: [rtp_ports[(2 * i) % rtp_ports.len()], rtp_ports[(2 * i + 1) % rtp_ports.len()]],
+                rtp_ports: ports,
                 codec: spec.codec,
             };
             let id = src.start_call(cs, now);
             by_id.insert(id, (i, now));
+            id_of_call[i] = Some(id);
             started += 1;
         }
         // due hangups
@@ -620,25 +688,33 @@ pub async fn run_calls(spec: LoadSpec) -> Result<Vec<CallResult>, DriverError> {
                             let now = Instant::now();
                             results[i].answered = true;
                             results[i].setup = Some(now - t0);
-                            let stop = now + spec.duration;
-                            for leg in 0..2 {
-                                if let Some(Some(dest)) = rtp.get(leg) {
+                            let socks = call_socks.remove(&i);
+                            let mut legs = 0;
+                            if let Some(socks) = socks {
+                                for (leg, sock) in socks.into_iter().enumerate() {
+                                    let Some(Some(dest)) = rtp.get(leg) else { continue };
+                                    if sock.connect(dest).is_err() {
+                                        continue;
+                                    }
                                     let source = if leg == 0 { spec.caller_source.clone() } else { spec.callee_source.clone() };
                                     let ssrc = (i as u32).wrapping_mul(2654435761) ^ (leg as u32 + 1);
                                     streams_expected += 1;
-                                    let _ = rtp_cmd_tx.send(TxStream {
+                                    legs += 1;
+                                    let _ = pacer_tx[(2 * i + leg) % threads].send(TxStream {
                                         call: i,
                                         leg,
-                                        sock: (2 * i + leg) % rtp_ports.len(),
-                                        dest: *dest,
+                                        sock,
                                         sender: RtpSender::new(spec.codec.static_pt(), ssrc, source),
                                         due: now,
-                                        stop,
+                                        remaining: packets_per_stream,
+                                        sent: 0,
                                     });
                                 }
                             }
-                            // BYE a little after the last packet
-                            hangups.push((stop + Duration::from_millis(100), id));
+                            streams_of_call[i] = legs;
+                            if legs == 0 {
+                                hangups.push((now + spec.duration, id));
+                            }
                         }
                     }
                     SrcEvent::Failed { id, status, reason } => {
@@ -663,6 +739,13 @@ pub async fn run_calls(spec: LoadSpec) -> Result<Vec<CallResult>, DriverError> {
         while let Ok((call, leg, n)) = rtp_done_rx.try_recv() {
             results[call].packets_sent[leg] = n;
             streams_done += 1;
+            streams_of_call[call] = streams_of_call[call].saturating_sub(1);
+            if streams_of_call[call] == 0
+                && let Some(id) = id_of_call[call]
+            {
+                // BYE shortly after the last packet of both streams
+                hangups.push((Instant::now() + Duration::from_millis(50), id));
+            }
         }
         if finished >= spec.calls && streams_done >= streams_expected {
             break;
@@ -685,6 +768,12 @@ pub async fn run_calls(spec: LoadSpec) -> Result<Vec<CallResult>, DriverError> {
                 if let Some((call, leg, n)) = d {
                     results[call].packets_sent[leg] = n;
                     streams_done += 1;
+                    streams_of_call[call] = streams_of_call[call].saturating_sub(1);
+                    if streams_of_call[call] == 0
+                        && let Some(id) = id_of_call[call]
+                    {
+                        hangups.push((Instant::now() + Duration::from_millis(50), id));
+                    }
                 }
             }
             _ = tokio::time::sleep_until(wake.into()) => {
@@ -692,24 +781,26 @@ pub async fn run_calls(spec: LoadSpec) -> Result<Vec<CallResult>, DriverError> {
             }
         }
     }
-    drop(rtp_cmd_tx);
-    let _ = tokio::task::spawn_blocking(move || pacer.join()).await;
+    drop(pacer_tx);
+    let _ = tokio::task::spawn_blocking(move || {
+        for p in pacers {
+            let _ = p.join();
+        }
+    })
+    .await;
     Ok(results)
 }
 
-/// RTP pacing thread: every stream sends one 20 ms packet when due.
-fn pace_rtp(
-    socks: Vec<std::net::UdpSocket>,
-    cmds: std::sync::mpsc::Receiver<TxStream>,
-    done: mpsc::UnboundedSender<(usize, usize, u64)>,
-) {
-    let mut streams: Vec<(TxStream, u64)> = Vec::new();
+/// RTP pacing thread: every stream sends one 20 ms packet when due; a late thread
+/// catches up (never drops), so each stream sends exactly `remaining` packets.
+fn pace_rtp(cmds: std::sync::mpsc::Receiver<TxStream>, done: mpsc::UnboundedSender<(usize, usize, u64)>) {
+    let mut streams: Vec<TxStream> = Vec::new();
     let mut out = Vec::with_capacity(200);
     let mut closed = false;
     loop {
         loop {
             match cmds.try_recv() {
-                Ok(s) => streams.push((s, 0)),
+                Ok(s) => streams.push(s),
                 Err(std::sync::mpsc::TryRecvError::Empty) => break,
                 Err(std::sync::mpsc::TryRecvError::Disconnected) => {
                     closed = true;
@@ -723,19 +814,19 @@ fn pace_rtp(
         let now = Instant::now();
         let mut i = 0;
         while i < streams.len() {
-            let (s, n) = &mut streams[i];
-            if now >= s.stop {
-                let _ = done.send((s.call, s.leg, *n));
+            let s = &mut streams[i];
+            while s.due <= now && s.remaining > 0 {
+                s.sender.next_packet(&mut out);
+                if s.sock.send(&out).is_ok() {
+                    s.sent += 1;
+                }
+                s.remaining -= 1;
+                s.due += Duration::from_millis(20);
+            }
+            if s.remaining == 0 {
+                let _ = done.send((s.call, s.leg, s.sent));
                 streams.swap_remove(i);
                 continue;
-            }
-            // catch up if late, but never send ahead of time
-            while s.due <= now && s.due < s.stop {
-                s.sender.next_packet(&mut out);
-                if socks[s.sock].send_to(&out, s.dest).is_ok() {
-                    *n += 1;
-                }
-                s.due += Duration::from_millis(20);
             }
             i += 1;
         }

@@ -5,7 +5,7 @@
 //! Without `sipp` the tests skip loudly; `CALLREC_TEST_STRICT=1` turns the skip into a
 //! failure.
 
-use cr_pbx::driver::{Command, MediaPacket, SrsDriverConfig, SrsHandle, start_srs};
+use cr_pbx::driver::{Command, MediaEvent, MediaPacket, SrsDriverConfig, SrsHandle, start_srs};
 use cr_pbx::{EndReason, Event, FactsSource, Role, SessionId, StreamInfo};
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
@@ -99,6 +99,7 @@ fn start_server() -> Server {
                 }
                 p = h.media.recv() => {
                     let Some(p) = p else { break };
+                    let MediaEvent::Packet(p) = p else { continue };
                     let label = p.stream_label.as_deref().unwrap_or("-").to_owned();
                     s2.lock().expect("lock").media.entry((p.session, label)).or_default().push(p);
                 }
