@@ -117,6 +117,10 @@ pub struct LegSummary {
     pub segments: u64,
 }
 
+/// A packet whose sequence number is this far behind the newest and whose timestamp is
+/// off the clock is a sender restart, not a late packet (no jitter buffer is 2 s deep).
+const RESTART_SEQ_GAP: u16 = 100;
+
 #[derive(Debug, Clone, Copy)]
 struct Segment {
     ssrc: u32,
@@ -124,14 +128,19 @@ struct Segment {
     anchor_pos: i64,
     last_ts: u32,
     last_ext: i64,
+    last_seq: u16,
 }
 
 /// Writes one party's audio into a WAV file as it arrives.
 ///
 /// Positions are samples since `started_at`. RTP packets are placed by their timestamp;
 /// gaps (loss, silence suppression, hold) become silence; packets up to the reordering
-/// window late are put in place; an SSRC change or a timestamp jump larger than
-/// `resync_threshold` starts a new segment at the packet's arrival time. Call
+/// window late are put in place; an SSRC change, or a packet with a newer sequence
+/// number whose timestamp disagrees with its arrival time by more than
+/// `resync_threshold` (a timestamp jump), starts a new segment at the arrival time.
+/// An older packet (by sequence number) never moves the timeline: it is put in place
+/// or, when too late, dropped and counted — unless it is more than 100 packets older
+/// and off the clock, which is a sender that restarted sequence and timestamp. Call
 /// [`LegWriter::tick`] regularly (e.g. every 20–100 ms): at least once per
 /// `header_interval` it hands buffered data to the OS and rewrites the header, so a
 /// killed process leaves a file that `recover` completes to within about a second.
@@ -244,13 +253,27 @@ impl LegWriter {
             Some(mut seg) if seg.ssrc == frame.ssrc => {
                 let ext = seg.last_ext + frame.timestamp.wrapping_sub(seg.last_ts) as i32 as i64;
                 let pos = seg.anchor_pos + ticks_to_pos(ext - seg.anchor_ext);
-                if (pos - wall).abs() > threshold {
+                let newer = (frame.seq.wrapping_sub(seg.last_seq) as i16) > 0;
+                let off_clock = (pos - wall).abs() > threshold;
+                let far_back = seg.last_seq.wrapping_sub(frame.seq) > RESTART_SEQ_GAP;
+                if !newer && off_clock && far_back {
+                    // Sequence and timestamp both restarted (a sender reset): new segment.
+                    self.new_segment(frame, wall)
+                } else if !newer {
+                    // A reordered or duplicated packet: never a reason to move the timeline.
+                    if off_clock {
+                        self.packets += 1;
+                        self.late += 1;
+                        self.scratch = pcm;
+                        return Ok(());
+                    }
+                    pos
+                } else if off_clock {
                     self.new_segment(frame, wall)
                 } else {
-                    if ext > seg.last_ext {
-                        seg.last_ext = ext;
-                        seg.last_ts = frame.timestamp;
-                    }
+                    seg.last_ext = ext;
+                    seg.last_ts = frame.timestamp;
+                    seg.last_seq = frame.seq;
                     self.segment = Some(seg);
                     pos
                 }
@@ -271,6 +294,7 @@ impl LegWriter {
             anchor_pos,
             last_ts: frame.timestamp,
             last_ext: frame.timestamp as i64,
+            last_seq: frame.seq,
         });
         self.segments += 1;
         anchor_pos
@@ -386,5 +410,141 @@ impl LegWriter {
             late_packets: self.late,
             segments: self.segments,
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::wav::WavReader;
+
+    fn read_all(p: &Path) -> Vec<i16> {
+        let mut r = WavReader::open(p).unwrap();
+        let mut v = vec![0i16; r.frames_left() as usize];
+        let n = r.read_mono(&mut v).unwrap();
+        v.truncate(n);
+        v
+    }
+
+    #[test]
+    fn memory_stays_bounded_over_a_long_leg_with_gaps_and_big_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("l.wav");
+        let mut w = LegWriter::create(&p, LegOptions::new(8000, SystemTime::now())).unwrap();
+        let before = w.memory_bytes();
+        let block: Vec<i16> = (0..160).map(|i| i as i16 + 1).collect();
+        for k in 0..50_000u64 {
+            w.push_pcm(k * 160, &block).unwrap();
+        }
+        // A block much larger than the window, and a gap of an hour.
+        let big = vec![7i16; 100_000];
+        w.push_pcm(8_000_000, &big).unwrap();
+        w.push_pcm(8_100_000 + 8000 * 3600, &block).unwrap();
+        w.tick(Duration::from_secs(5)).unwrap();
+        assert_eq!(w.memory_bytes(), before);
+        assert!(before < 64 * 1024, "{before} bytes per leg");
+        let s = w.finish().unwrap();
+        assert_eq!(s.samples, 8_100_000 + 8000 * 3600 + 160);
+        let v = read_all(&p);
+        assert_eq!(v.len() as u64, s.samples);
+        assert_eq!(&v[..160], &block[..]);
+        assert!(v[8_000_000..8_100_000].iter().all(|&x| x == 7));
+        assert!(
+            v[8_100_000..8_100_000 + 8000 * 3600]
+                .iter()
+                .all(|&x| x == 0)
+        );
+        assert_eq!(&v[v.len() - 160..], &block[..]);
+    }
+
+    #[test]
+    fn late_packets_beyond_the_window_are_dropped_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("l.wav");
+        let mut w = LegWriter::create(&p, LegOptions::new(8000, SystemTime::now())).unwrap();
+        let a = [1i16; 160];
+        for k in 0..100u32 {
+            let f = RtpFrame {
+                seq: k as u16,
+                timestamp: k * 160,
+                ssrc: 1,
+                codec: Codec::L16,
+                payload: &[],
+            };
+            let payload: Vec<u8> = a.iter().flat_map(|s| s.to_be_bytes()).collect();
+            w.push_rtp(
+                RtpFrame {
+                    payload: &payload,
+                    ..f
+                },
+                Duration::from_millis(20 * k as u64),
+            )
+            .unwrap();
+        }
+        // Packet 10 again, 1.8 s late: far outside the 200 ms window.
+        let payload: Vec<u8> = [9i16; 160].iter().flat_map(|s| s.to_be_bytes()).collect();
+        let f = RtpFrame {
+            seq: 10,
+            timestamp: 1600,
+            ssrc: 1,
+            codec: Codec::L16,
+            payload: &payload,
+        };
+        w.push_rtp(f, Duration::from_millis(2000)).unwrap();
+        let s = w.finish().unwrap();
+        assert_eq!(s.late_packets, 1);
+        assert_eq!(s.samples, 16_000);
+        assert!(read_all(&p).iter().all(|&x| x == 1));
+    }
+
+    #[test]
+    fn g722_leg_runs_at_16khz_with_an_8khz_rtp_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("l.wav");
+        let mut w = LegWriter::create(&p, LegOptions::new(16000, SystemTime::now())).unwrap();
+        let codes = [0xFFu8; 160];
+        for k in 0..50u32 {
+            if k == 20 {
+                continue; // lost
+            }
+            let f = RtpFrame {
+                seq: k as u16,
+                timestamp: 5000 + k * 160,
+                ssrc: 3,
+                codec: Codec::G722,
+                payload: &codes,
+            };
+            w.push_rtp(f, Duration::from_millis(20 * k as u64)).unwrap();
+        }
+        let s = w.finish().unwrap();
+        assert_eq!(s.samples, 16_000, "1 s at 16 kHz");
+        assert_eq!(s.segments, 1);
+    }
+
+    #[test]
+    fn sender_restart_of_sequence_and_timestamp_starts_a_new_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("l.wav");
+        let mut w = LegWriter::create(&p, LegOptions::new(8000, SystemTime::now())).unwrap();
+        let codes = [0xD5u8; 160];
+        for k in 0..400u32 {
+            // After 4 s the sender restarts: seq 0, timestamp 0, same SSRC.
+            let (seq, ts) = if k < 200 {
+                (30_000 + k, 700_000 + k * 160)
+            } else {
+                (k - 200, (k - 200) * 160)
+            };
+            let f = RtpFrame {
+                seq: seq as u16,
+                timestamp: ts,
+                ssrc: 3,
+                codec: Codec::Pcma,
+                payload: &codes,
+            };
+            w.push_rtp(f, Duration::from_millis(20 * k as u64)).unwrap();
+        }
+        let s = w.finish().unwrap();
+        assert_eq!((s.segments, s.late_packets, s.samples), (2, 0, 64_000));
     }
 }

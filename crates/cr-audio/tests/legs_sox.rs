@@ -260,6 +260,7 @@ fn timestamp_jump_and_ssrc_change_start_new_segments_at_arrival_time() {
     let mut pkts = tone_packets(1000.0, 100, 1000, 1, &mut rng);
     for mut p in tone_packets(1000.0, 100, 1000 + 3 * 3600 * 8000, 1, &mut rng) {
         p.arrive += Duration::from_secs(2);
+        p.seq += 100; // the sequence continues, only the timestamp jumps
         pkts.push(p);
     }
     for mut p in tone_packets(1000.0, 100, 5, 99, &mut rng) {
