@@ -1,19 +1,157 @@
-//! `cr-uploader`: see `--help`. Being filled in (see the project issues).
+//! `cr-uploader --config F [--once]`: delivers the spool to every target (CONTRACT §4).
+//!
+//! Exit status: 0 nothing is pending (with `--once`: everything was delivered), 1 something
+//! is still pending or failed (`--once`), 2 it could not run (bad config, unusable spool).
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
+use anyhow::Context;
+use chrono::Utc;
 use clap::Parser;
+use cr_storage::{FileDeliveryLog, Notice, PassReport, Uploader};
+use indicatif::{ProgressBar, ProgressStyle};
+use tracing::{error, info, warn};
 
-/// cr-uploader — part of callrec (not yet implemented; exits 2).
+/// Delivers sealed recording sets from the spool to every target of their configuration
+/// (folder, SMB, SFTP, OneDrive), retrying each target with exponential back-off on its own,
+/// and mails once when a target's outage starts, at `notify.reminder_interval`, and once
+/// when it is over. A set leaves the spool only when every target confirmed it.
+///
+/// Exit status: 0 nothing pending; 1 (with --once) something is still pending or failed;
+/// 2 could not run (bad configuration, unusable spool).
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version, about, long_about)]
 struct Args {
-    /// The configuration file (CONTRACT §1).
+    /// The configuration file (callrec.toml).
     #[arg(long)]
-    config: std::path::PathBuf,
+    config: PathBuf,
+    /// One pass over every target, then exit (status 0 when nothing is left pending).
+    #[arg(long)]
+    once: bool,
+    /// Longest wait between passes when nothing is due, e.g. "5s" (new sets are picked up
+    /// at this interval).
+    #[arg(long, default_value = "5s")]
+    poll: String,
 }
 
 fn main() -> ExitCode {
-    let _args = Args::parse();
-    eprintln!("cr-uploader: not implemented yet");
-    ExitCode::from(2)
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    match run(&args) {
+        Ok(code) => code,
+        Err(e) => {
+            error!("{e:#}");
+            eprintln!("cr-uploader: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let cfg = cr_config::Config::load(&args.config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let poll = cr_config::parse_duration(&args.poll).map_err(|e| anyhow::anyhow!("--poll: {e}"))?;
+    let specs = cr_storage::targets_from_config(&cfg).map_err(|errs| {
+        anyhow::anyhow!("the configuration has errors:\n{}", errs.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))
+    })?;
+    let zone = cr_storage::zone_from_config(&cfg).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let notify = cr_storage::notifier_from_config(&cfg).map_err(|errs| {
+        anyhow::anyhow!("[notify] has errors:\n{}", errs.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))
+    })?;
+    let spool = cr_storage::spool_from_config(&cfg).context("opening the spool")?;
+    let log = FileDeliveryLog::new(spool.root());
+    let metrics = spool.root().join("uploader.prom");
+    let mut up = Uploader::new(spool, Box::new(log), zone);
+    for s in &specs {
+        up.add_target(s.build(), s.template.clone());
+    }
+    let (mailer, reminder, min_free) = match notify {
+        Some((m, r, f)) => (m, r, f),
+        None => (None, Duration::from_secs(3600), 10.0),
+    };
+    up.set_notifications(reminder, min_free);
+    if mailer.is_none() {
+        info!("no notify.email_to configured: outage notices go to this log only");
+    }
+
+    // S14: each target and whether it is reachable (OneDrive: cloud, tenant, drive).
+    info!("installation {}: {} target(s), spool {}", cfg.installation.module_id, specs.len(), up.spool().root().display());
+    for (spec, t) in specs.iter().zip(up.targets_mut()) {
+        info!(target_name = %spec.name, "target {}: {} -> directory {:?}", spec.name, t.describe(), spec.template.as_str());
+        match t.check() {
+            Ok(detail) => info!(target_name = %spec.name, "target {} reachable: {detail}", spec.name),
+            Err(e) => warn!(target_name = %spec.name, "target {} not reachable now: {e}", spec.name),
+        }
+        t.disconnect();
+    }
+
+    loop {
+        let backlog = up.backlog_bytes();
+        let bar = (backlog > 0 && std::io::stderr().is_terminal()).then(|| {
+            let b = ProgressBar::new(backlog);
+            if let Ok(style) = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}") {
+                b.set_style(style);
+            }
+            b
+        });
+        let report = up.pass(&Utc::now, &|n| {
+            if let Some(b) = &bar {
+                b.inc(n);
+            }
+        });
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        handle_report(&report, mailer.as_ref(), &metrics);
+        if args.once {
+            return Ok(if report.pending_sets == 0 && report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        }
+        let now = Utc::now();
+        let wait = report
+            .next_due
+            .and_then(|t| (t - now).to_std().ok())
+            .map_or(poll, |d| d.min(poll))
+            .max(Duration::from_millis(200));
+        std::thread::sleep(wait);
+    }
+}
+
+fn handle_report(r: &PassReport, mailer: Option<&cr_storage::Mailer>, metrics: &Path) {
+    for (target, set, e) in &r.failed {
+        warn!(target_name = %target, set = %set, "{e}");
+    }
+    for e in &r.spool_errors {
+        warn!("spool: {e}");
+    }
+    for n in &r.notices {
+        log_notice(n);
+        if let Some(m) = mailer
+            && let Err(e) = m.send(n)
+        {
+            error!("could not send the notification mail: {e}");
+        }
+    }
+    if r.delivered > 0 || !r.removed.is_empty() {
+        info!("pass: {} deliveries confirmed, {} set(s) left the spool, {} waiting", r.delivered, r.removed.len(), r.pending_sets);
+    }
+    let text = format!(
+        "# HELP callrec_spool_free_percent Free space of the spool's file system.\n# TYPE callrec_spool_free_percent gauge\ncallrec_spool_free_percent {:.2}\n# HELP callrec_spool_pending_sets Sets waiting for at least one target.\n# TYPE callrec_spool_pending_sets gauge\ncallrec_spool_pending_sets {}\n# HELP callrec_upload_failing_targets Targets whose last attempt failed.\n# TYPE callrec_upload_failing_targets gauge\ncallrec_upload_failing_targets {}\n",
+        r.free_percent.unwrap_or(f64::NAN),
+        r.pending_sets,
+        r.failed.len()
+    );
+    let tmp = metrics.with_extension("tmp");
+    if std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, metrics)).is_err() {
+        warn!("could not write {}", metrics.display());
+    }
+}
+
+fn log_notice(n: &Notice) {
+    use cr_storage::NoticeKind::*;
+    match n.kind {
+        OutageStarted | Reminder | LowSpace => warn!("{}", n.body("").lines().next().unwrap_or("")),
+        _ => info!("{}", n.body("").lines().next().unwrap_or("")),
+    }
 }

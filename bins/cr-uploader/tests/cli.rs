@@ -1,0 +1,76 @@
+//! cr-uploader as operators run it: --once exit status, delivery, bad configuration.
+
+use std::path::Path;
+use std::process::Command;
+
+fn config(dir: &Path, archive: &Path, extra: &str) -> std::path::PathBuf {
+    let p = dir.join("callrec.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[installation]\nmodule_id = \"pbx-test\"\ndata_dir = \"{}\"\ntimezone = \"Europe/Berlin\"\n\n[[targets]]\nname = \"archive\"\nkind = \"folder\"\npath = \"{}\"\ndirectory = \"$Y/$M/$D\"\n{extra}",
+            dir.join("data").display(),
+            archive.display()
+        ),
+    )
+    .unwrap();
+    p
+}
+
+fn enqueue(data: &Path, id: &str) {
+    let spool = cr_storage::Spool::open(data.join("spool")).unwrap();
+    let d = spool.staging_dir(id).unwrap();
+    std::fs::write(d.join(format!("{id}.wav")), b"RIFF....WAVE").unwrap();
+    let out = Command::new("sha256sum").arg(format!("{id}.wav")).current_dir(&d).output().unwrap();
+    std::fs::write(d.join(format!("{id}.sha256")), out.stdout).unwrap();
+    let start = "2026-12-31T23:30:00Z".parse().unwrap();
+    spool.enqueue(&d, id, &["archive".into()], start, chrono::Utc::now()).unwrap();
+}
+
+fn run(cfg: &Path) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_cr-uploader")).arg("--config").arg(cfg).arg("--once").output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn once_delivers_and_exits_0_or_1_while_pending() {
+    let w = tempfile::tempdir().unwrap();
+    let archive = w.path().join("archive");
+    let cfg = config(w.path(), &archive, "");
+    enqueue(&w.path().join("data"), "r1");
+    // The archive does not exist yet: the set stays, exit 1.
+    let (code, err) = run(&cfg);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("not reachable"), "{err}");
+    assert!(w.path().join("data/spool/r1/r1.wav").exists());
+    std::fs::create_dir(&archive).unwrap();
+    let (code, err) = run(&cfg);
+    assert_eq!(code, 0, "{err}");
+    // 23:30 UTC on 31 Dec is 00:30 on 1 Jan in Berlin.
+    let dir = archive.join("2027/01/01");
+    let st = Command::new("sha256sum").args(["-c", "r1.sha256"]).current_dir(&dir).status().unwrap();
+    assert!(st.success());
+    assert!(!w.path().join("data/spool/r1").exists());
+    let metrics = std::fs::read_to_string(w.path().join("data/spool/uploader.prom")).unwrap();
+    assert!(metrics.contains("callrec_spool_pending_sets 0"), "{metrics}");
+    let (code, _) = run(&cfg);
+    assert_eq!(code, 0, "nothing pending");
+}
+
+#[test]
+fn bad_configuration_exits_2_naming_line_and_key() {
+    let w = tempfile::tempdir().unwrap();
+    let cfg = config(w.path(), &w.path().join("a"), "\n[[targets]]\nname = \"x\"\nkind = \"sftp\"\nserver = \"h\"\nusername = \"u\"\npassword_env = \"CR_UPLOADER_TEST_UNSET\"\nhost_key = \"SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s\"\ndirectory = \"../x\"\n");
+    let (code, err) = run(&cfg);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("key `targets[1].directory`") && err.contains("'..'"), "{err}");
+    assert!(err.contains("CR_UPLOADER_TEST_UNSET"), "{err}");
+}
+
+#[test]
+fn help_names_the_options() {
+    let out = Command::new(env!("CARGO_BIN_EXE_cr-uploader")).arg("--help").output().unwrap();
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(s.contains("--config") && s.contains("--once") && s.contains("Exit status"), "{s}");
+}
