@@ -282,6 +282,15 @@ impl WavWriter {
         Ok(())
     }
 
+    /// Appends raw little-endian sample bytes (whole frames).
+    pub(crate) fn write_raw(&mut self, bytes: &[u8]) -> Result<()> {
+        self.file
+            .write_all(bytes)
+            .map_err(|e| AudioError::io("write", &self.path, e))?;
+        self.data_bytes += bytes.len() as u64;
+        Ok(())
+    }
+
     /// Appends `frames` frames of digital silence.
     pub fn write_silence(&mut self, frames: u64) -> Result<()> {
         let zeros = [0u8; 4096];
@@ -655,7 +664,7 @@ impl WavReader {
             .metadata()
             .map_err(|e| AudioError::io("stat", path, e))?
             .len();
-        let mut file = BufReader::with_capacity(256 * 1024, f);
+        let mut file = BufReader::with_capacity(128 * 1024, f);
         let info = parse_header(&mut file, len, path, mode)?;
         Ok(WavReader {
             file,
@@ -687,6 +696,29 @@ impl WavReader {
             .map_err(|e| AudioError::io("seek", &self.path, e))?;
         self.left -= n;
         Ok(())
+    }
+
+    /// Whether the data is 16-bit mono PCM, which [`WavReader::read_raw`] returns as is.
+    pub(crate) fn is_i16_mono(&self) -> bool {
+        self.info.channels == 1 && self.info.format == SampleFormat::I16
+    }
+
+    /// Reads whole frames of raw data bytes into `out` (at most `out.len()` bytes, rounded
+    /// down to whole frames); returns the number of frames (0 at the end).
+    pub(crate) fn read_raw(&mut self, out: &mut [u8]) -> Result<usize> {
+        let ba = self.info.block_align() as usize;
+        let n = ((out.len() / ba) as u64).min(self.left) as usize;
+        if n == 0 {
+            return Ok(0);
+        }
+        read_exact_or(
+            &mut self.file,
+            &mut out[..n * ba],
+            &self.path,
+            "the data chunk",
+        )?;
+        self.left -= n as u64;
+        Ok(n)
     }
 
     /// Reads up to `out.len()` mono samples into `out`; returns how many (0 at the end).

@@ -380,3 +380,39 @@ fn killed_leg_recovers_to_within_a_second_and_sox_reads_it() {
             .all(|r| r.action == RecoverAction::AlreadyFinished)
     );
 }
+
+#[test]
+fn stereo_of_legs_started_together_equals_sox_merge() {
+    if !have("sox") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = Rng(11);
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000);
+    let a = write_leg(
+        &dir.path().join("a.wav"),
+        t0,
+        &tone_packets(1000.0, 700, 0, 1, &mut rng),
+    );
+    let b = write_leg(
+        &dir.path().join("b.wav"),
+        t0,
+        &tone_packets(300.0, 450, 0, 2, &mut rng),
+    );
+    let ours = finalize(&a.path, &b.path, ChannelMode::Stereo, dir.path(), "m").unwrap();
+    let merged = dir.path().join("sox-merged.wav");
+    run(
+        "sox",
+        &[
+            "-M",
+            a.path.to_str().unwrap(),
+            b.path.to_str().unwrap(),
+            merged.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(soxi_all(&ours[0]), soxi_all(&merged));
+    assert_eq!(
+        sox_to_s16(&ours[0], &[], dir.path()),
+        sox_to_s16(&merged, &[], dir.path())
+    );
+}
