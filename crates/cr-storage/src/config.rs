@@ -129,9 +129,38 @@ fn host_only(s: &str) -> Result<(), String> {
 /// resolved here, so a missing environment variable is reported too. All problems are
 /// returned at once, each at its key.
 pub fn targets_from_config(cfg: &Config) -> Result<Vec<TargetSpec>, Vec<ConfigError>> {
+    let (out, mut errors) = check_targets(cfg, None);
+    for (ri, r) in cfg.recordings.iter().enumerate() {
+        for (ti, name) in r.targets.iter().enumerate() {
+            if !cfg.targets.iter().any(|t| &t.name == name) {
+                errors.push(cfg.error_at(
+                    &format!("recordings[{ri}].targets[{ti}]"),
+                    format!("no [[targets]] entry is named {name:?}"),
+                ));
+            }
+        }
+    }
+    if errors.is_empty() { Ok(out) } else { Err(errors) }
+}
+
+/// Checks and builds the one target called `name` (for `crctl onedrive authorize|code`,
+/// which must work while another target's secret is not available).
+pub fn target_from_config(cfg: &Config, name: &str) -> Result<TargetSpec, Vec<ConfigError>> {
+    if !cfg.targets.iter().any(|t| t.name == name) {
+        let names: Vec<&str> = cfg.targets.iter().map(|t| t.name.as_str()).collect();
+        return Err(vec![cfg.error_at("targets", format!("no target is named {name:?} (there are: {})", names.join(", ")))]);
+    }
+    let (mut out, errors) = check_targets(cfg, Some(name));
+    match out.pop() {
+        Some(spec) if errors.is_empty() => Ok(spec),
+        _ => Err(errors),
+    }
+}
+
+fn check_targets(cfg: &Config, only: Option<&str>) -> (Vec<TargetSpec>, Vec<ConfigError>) {
     let mut errors = Vec::new();
     let mut out = Vec::new();
-    for (i, t) in cfg.targets.iter().enumerate() {
+    for (i, t) in cfg.targets.iter().enumerate().filter(|(_, t)| only.is_none_or(|n| n == t.name)) {
         let key = |k: &str| format!("targets[{i}].{k}");
         let before = errors.len();
         let mut err = |k: &str, msg: String| errors.push(cfg.error_at(&key(k), msg));
@@ -339,17 +368,7 @@ pub fn targets_from_config(cfg: &Config) -> Result<Vec<TargetSpec>, Vec<ConfigEr
             out.push(TargetSpec { name: t.name.clone(), kind: t.kind.clone(), template, settings });
         }
     }
-    for (ri, r) in cfg.recordings.iter().enumerate() {
-        for (ti, name) in r.targets.iter().enumerate() {
-            if !cfg.targets.iter().any(|t| &t.name == name) {
-                errors.push(cfg.error_at(
-                    &format!("recordings[{ri}].targets[{ti}]"),
-                    format!("no [[targets]] entry is named {name:?}"),
-                ));
-            }
-        }
-    }
-    if errors.is_empty() { Ok(out) } else { Err(errors) }
+    (out, errors)
 }
 
 /// The notification setup of `[notify]`: the mailer (when recipients are given), the

@@ -152,3 +152,17 @@ fn unknown_time_zone_is_named() {
     let e = zone_from_config(&cfg).unwrap_err().to_string();
     assert!(e.starts_with("callrec.toml:4: key `installation.timezone`") && e.contains("Europe/Atlantis"), "{e}");
 }
+
+#[test]
+fn one_target_can_be_read_while_another_lacks_its_secret() {
+    let text = format!(
+        "{HEAD}\n[[targets]]\nname = \"nas\"\nkind = \"smb\"\nserver = \"nas01\"\nshare = \"rec\"\nusername = \"u\"\npassword_env = \"CR_STORAGE_TEST_SURELY_UNSET\"\n\n[[targets]]\nname = \"m365\"\nkind = \"onedrive\"\ncloud = \"germany\"\ntenant_id = \"t\"\nclient_id = \"c\"\nredirect_uri = \"https://login.microsoftonline.de/common/oauth2/nativeclient\"\n"
+    );
+    let cfg = Config::parse(&text, "callrec.toml").unwrap();
+    assert!(targets_from_config(&cfg).is_err());
+    let spec = cr_storage::target_from_config(&cfg, "m365").unwrap();
+    let link = cr_storage::authorize_url(spec.onedrive().unwrap()).unwrap();
+    assert!(link.starts_with("https://login.microsoftonline.de/t/oauth2/v2.0/authorize?client_id=c&"), "{link}");
+    let e = cr_storage::target_from_config(&cfg, "nope").unwrap_err();
+    assert!(e[0].to_string().contains("nas, m365"), "{}", e[0]);
+}
