@@ -153,3 +153,72 @@ pub fn recover_file(path: &Path) -> Result<Option<Recovered>> {
         trimmed_bytes: trimmed,
     })))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::wav::{WavReader, WavWriter};
+
+    #[test]
+    fn leg_killed_past_4_gib_is_recovered_as_rf64() {
+        // A leg whose last header update was below 4 GiB, with data running past it
+        // (sparse file: nothing is really written).
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big.wav");
+        let started_at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let leg = LegChunk {
+            started_at,
+            state: LegState::Recording,
+        };
+        let mut w = WavWriter::create(&p, 8000, 1, Some(leg)).unwrap();
+        w.write_samples(&[5; 8000]).unwrap();
+        w.update_header().unwrap();
+        drop(w);
+        let data: u64 = (1 << 32) + 1_000_001; // odd: a torn last sample
+        OpenOptions::new()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_len(112 + data)
+            .unwrap();
+        let r = recover(dir.path()).unwrap();
+        assert_eq!(r.len(), 1);
+        assert_eq!(
+            r[0].action,
+            RecoverAction::Repaired {
+                header_samples: 8000,
+                trimmed_bytes: 1
+            }
+        );
+        assert_eq!(r[0].samples, data / 2);
+        assert_eq!(r[0].started_at, Some(started_at));
+        let rd = WavReader::open(&p).unwrap();
+        assert!(rd.info().rf64);
+        assert_eq!(rd.info().frames(), data / 2);
+        assert_eq!(rd.info().leg.map(|l| l.state), Some(LegState::Finished));
+    }
+
+    #[test]
+    fn leg_cut_inside_its_header_is_reported_not_touched() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("cut.wav");
+        let leg = LegChunk {
+            started_at: SystemTime::UNIX_EPOCH,
+            state: LegState::Recording,
+        };
+        WavWriter::create(&p, 8000, 1, Some(leg))
+            .unwrap()
+            .update_header()
+            .unwrap();
+        let b = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &b[..100]).unwrap();
+        let r = recover(dir.path()).unwrap();
+        assert!(
+            matches!(r[0].action, RecoverAction::Unrecoverable { .. }),
+            "{:?}",
+            r[0].action
+        );
+        assert_eq!(std::fs::read(&p).unwrap(), &b[..100]);
+    }
+}
