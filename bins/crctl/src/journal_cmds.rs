@@ -92,7 +92,7 @@ pub fn group(cfg: &cr_config::Config, cmd: GroupCommand) -> anyhow::Result<ExitC
     if !cfg.users.iter().any(|u| u.id == user) {
         bail!("there is no user {user:?} in {}", cfg.path.display());
     }
-    if !g.members.iter().any(|m| *m == user) {
+    if !g.members.contains(&user) {
         bail!(
             "user {user:?} is not a member of group {group:?} (members: {})",
             if g.members.is_empty() { "none".to_owned() } else { g.members.join(", ") }
@@ -104,7 +104,7 @@ pub fn group(cfg: &cr_config::Config, cmd: GroupCommand) -> anyhow::Result<ExitC
         .set_membership(&group, &user, active, &actor, Utc::now())
         .context("cannot store the membership change")?;
     // Before any change at run time, the configuration's `inactive` list holds the state.
-    let was = previous.unwrap_or_else(|| !g.inactive.iter().any(|m| *m == user));
+    let was = previous.unwrap_or_else(|| !g.inactive.contains(&user));
     let word = |a: bool| if a { "logged in" } else { "logged out" };
     println!(
         "{user} is now {} {} group {group} (was {})",

@@ -157,8 +157,13 @@ fn fill(j: &Journal) {
 #[test]
 fn group_logout_and_login_store_state_and_audit() {
     let inst = Install::new("UTC");
+    // A running recorder has the journal open and polls the membership stamp.
+    let recorder = inst.journal();
+    let stamp0 = recorder.membership_stamp().unwrap();
     let (code, out, err) = inst.crctl(&["group", "logout", "trading", "alice", "--by", "tester"]);
     assert_eq!(code, 0, "{err}");
+    assert!(recorder.membership_stamp().unwrap() > stamp0, "the open handle must see the change");
+    assert!(!recorder.memberships().unwrap()[0].active);
     assert_eq!(out.trim(), "alice is now logged out of group trading (was logged in)");
     // bob starts logged out (config `inactive`).
     let (code, out, err) = inst.crctl(&["group", "login", "trading", "bob", "--by", "tester"]);

@@ -232,3 +232,33 @@ fn regression_same_thread_use_during_a_reservation_errors_instead_of_deadlocking
     drop(res);
     assert!(j.status(t(0), 5).is_ok());
 }
+
+#[test]
+fn seal_with_commits_on_success_and_nothing_on_error() {
+    let j = Journal::open_in_memory().unwrap();
+    let c = j.record_call(&common::call("1", "2", t(0), true)).unwrap();
+    #[derive(Debug)]
+    enum SealError {
+        Journal(#[allow(dead_code)] JournalError),
+        Sign(&'static str),
+    }
+    impl From<JournalError> for SealError {
+        fn from(e: JournalError) -> Self {
+            SealError::Journal(e)
+        }
+    }
+    let r: Result<_, SealError> = j.seal_with("a", t(1), |link| {
+        assert_eq!(link.seq, 1);
+        Err(SealError::Sign("signing failed"))
+    });
+    assert!(matches!(r, Err(SealError::Sign("signing failed"))), "{r:?}");
+    assert_eq!(j.chain_head().unwrap(), None);
+    let e = j
+        .seal_with("a", t(1), |link| {
+            assert_eq!(link.seq, 1, "the abandoned number is handed out again");
+            Ok::<_, JournalError>((sha(5), common::recording("a", c, t(0), t(1), &["nas"])))
+        })
+        .unwrap();
+    assert_eq!((e.seq, e.sha256.as_str()), (1, sha(5).as_str()));
+    assert_eq!(j.pending_uploads(None).unwrap().len(), 1);
+}
