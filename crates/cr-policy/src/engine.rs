@@ -59,6 +59,49 @@ impl PolicyBuilder {
 
 type Ix = u32;
 
+/// A fast non-cryptographic hasher (the Fx hash of rustc) for the indexes. Their keys come
+/// from the configuration, so look-ups of hostile keys cannot degrade them; the claims map,
+/// keyed by call ids from the network, keeps the standard SipHash.
+#[derive(Default, Clone, Copy)]
+struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        for &b in chunks.remainder() {
+            self.add(u64::from(b));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl FxHasher {
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
+
 #[derive(Debug, Clone, Copy)]
 struct Via {
     config: Ix,
@@ -111,11 +154,11 @@ pub struct Policy {
     users: Vec<User>,
     groups: Vec<Group>,
     configs: Vec<Config>,
-    by_number: HashMap<Arc<str>, Owner>,
-    user_ix: HashMap<Arc<str>, Ix>,
-    group_ix: HashMap<Arc<str>, Ix>,
+    by_number: FxMap<Arc<str>, Owner>,
+    user_ix: FxMap<Arc<str>, Ix>,
+    group_ix: FxMap<Arc<str>, Ix>,
     /// (group, user) -> slot in `active`.
-    slot_ix: HashMap<(Ix, Ix), Ix>,
+    slot_ix: FxMap<(Ix, Ix), Ix>,
     slots: Vec<(Ix, Ix)>,
     active: Box<[AtomicBool]>,
     claims: Mutex<HashMap<String, Ix>>,
@@ -129,8 +172,8 @@ fn build(b: PolicyBuilder) -> Result<Policy, Vec<BuildError>> {
     let mut errs = Vec::new();
     let plan = b.plan;
     let mut users = Vec::with_capacity(b.users.len());
-    let mut user_ix: HashMap<Arc<str>, Ix> = HashMap::new();
-    let mut by_number: HashMap<Arc<str>, Owner> = HashMap::new();
+    let mut user_ix: FxMap<Arc<str>, Ix> = FxMap::default();
+    let mut by_number: FxMap<Arc<str>, Owner> = FxMap::default();
     let mut number_key: HashMap<Arc<str>, (String, String)> = HashMap::new();
 
     let mut add_number = |raw: &str, key: String, owner: Owner, owner_name: String, errs: &mut Vec<BuildError>| {
@@ -182,9 +225,9 @@ fn build(b: PolicyBuilder) -> Result<Policy, Vec<BuildError>> {
 
     // Groups and memberships.
     let mut groups = Vec::with_capacity(b.groups.len());
-    let mut group_ix: HashMap<Arc<str>, Ix> = HashMap::new();
+    let mut group_ix: FxMap<Arc<str>, Ix> = FxMap::default();
     let mut members_of: Vec<Vec<(Ix, Ix)>> = Vec::new();
-    let mut slot_ix = HashMap::new();
+    let mut slot_ix = FxMap::default();
     let mut slots = Vec::new();
     let mut initially_active = Vec::new();
     for (i, g) in b.groups.iter().enumerate() {
@@ -373,17 +416,18 @@ impl Policy {
         if raw.trim().is_empty() {
             return Resolved::Missing;
         }
-        let Ok(n) = self.plan.normalize(raw) else {
+        let Ok(n) = self.plan.normalize_cow(raw) else {
             return Resolved::Invalid(raw.to_owned());
         };
-        let found = self.by_number.get_key_value(n.as_str()).or_else(|| {
-            let intl = self.plan.local_to_international(&n)?;
-            self.by_number.get_key_value(intl.as_str())
+        let mut buf = [0u8; 64];
+        let found = self.by_number.get_key_value(&*n).or_else(|| {
+            let intl = self.plan.local_to_international_in(&n, &mut buf)?;
+            self.by_number.get_key_value(intl)
         });
         match found {
             Some((k, Owner::User(u))) => Resolved::User(*u, k.clone()),
             Some((k, Owner::Group(g))) => Resolved::Group(*g, k.clone()),
-            None => Resolved::Unknown(n),
+            None => Resolved::Unknown(n.into_owned()),
         }
     }
 

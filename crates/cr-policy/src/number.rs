@@ -1,5 +1,6 @@
 //! Phone numbers as PBXs send them, normalised for exact matching, and redacted for logs.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::error::NumberError;
@@ -134,6 +135,44 @@ impl NumberPlan {
         Ok(out)
     }
 
+    /// [`normalize`](Self::normalize) without allocating when `raw` is already in normal
+    /// form (plain digits or `+` and digits), which is how most PBXs send numbers.
+    pub(crate) fn normalize_cow<'a>(&self, raw: &'a str) -> Result<Cow<'a, str>, NumberError> {
+        let b = raw.as_bytes();
+        let digits = |d: &[u8]| !d.is_empty() && d.iter().all(u8::is_ascii_digit);
+        let canonical = match b.first() {
+            Some(b'+') => digits(&b[1..]),
+            Some(b'0') => digits(b) && self.country_code.is_none() && !raw.starts_with("00"),
+            Some(_) => digits(b),
+            None => false,
+        };
+        if canonical {
+            return Ok(Cow::Borrowed(raw));
+        }
+        self.normalize(raw).map(Cow::Owned)
+    }
+
+    /// [`local_to_international`](Self::local_to_international) into a buffer on the stack.
+    pub(crate) fn local_to_international_in<'b>(&self, normalized: &str, buf: &'b mut [u8; 64]) -> Option<&'b str> {
+        let (Some(cc), Some(area)) = (&self.country_code, &self.area_code) else {
+            return None;
+        };
+        if normalized.is_empty() || !normalized.bytes().all(|b| b.is_ascii_digit()) || normalized.starts_with('0') {
+            return None;
+        }
+        let len = 1 + cc.len() + area.len() + normalized.len();
+        if len > buf.len() {
+            return None;
+        }
+        buf[0] = b'+';
+        let mut at = 1;
+        for part in [cc.as_str(), area.as_str(), normalized] {
+            buf[at..at + part.len()].copy_from_slice(part.as_bytes());
+            at += part.len();
+        }
+        std::str::from_utf8(&buf[..len]).ok()
+    }
+
     /// The international form of a bare local number (`555201` -> `+4930555201`) when
     /// country and area code are set; `None` for anything else.
     pub fn local_to_international(&self, normalized: &str) -> Option<String> {
@@ -245,6 +284,18 @@ mod tests {
         assert_eq!(de().local_to_international("555201").as_deref(), Some("+4930555201"));
         assert_eq!(NumberPlan::new().local_to_international("555201"), None);
         assert_eq!(de().local_to_international("+4930555201"), None);
+        let mut buf = [0u8; 64];
+        assert_eq!(de().local_to_international_in("555201", &mut buf), Some("+4930555201"));
+        assert_eq!(de().local_to_international_in(&"1".repeat(70), &mut buf), None);
+    }
+
+    #[test]
+    fn fast_path_agrees_with_the_full_normalisation() {
+        for plan in [NumberPlan::new(), de()] {
+            for raw in ["201", "+4930555201", "030555201", "0049301", "00", "0", "+", "", "2a", "+49 30", "1-2"] {
+                assert_eq!(plan.normalize_cow(raw).map(|c| c.into_owned()), plan.normalize(raw), "{raw:?} {plan:?}");
+            }
+        }
     }
 
     #[test]
