@@ -164,7 +164,9 @@ pub struct LegWriter {
 }
 
 impl LegWriter {
-    /// Creates the leg file at `path` (truncating it) and writes its header.
+    /// Creates the leg file at `path` and writes its header. An existing file at `path`
+    /// is an error (`AudioError::Io`, kind `AlreadyExists`): it may be a leg of a crashed
+    /// run — call [`crate::recover`] at start-up and use fresh names.
     pub fn create(path: &Path, opts: LegOptions) -> Result<LegWriter> {
         let leg = LegChunk {
             started_at: opts.started_at,
@@ -546,5 +548,19 @@ mod tests {
         }
         let s = w.finish().unwrap();
         assert_eq!((s.segments, s.late_packets, s.samples), (2, 0, 64_000));
+    }
+
+    #[test]
+    fn a_leg_is_never_created_over_an_existing_file() {
+        // Guards against destroying a crashed run's leg before `recover` saw it.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("l.wav");
+        std::fs::write(&p, b"earlier leg").unwrap();
+        let e = LegWriter::create(&p, LegOptions::new(8000, SystemTime::now())).unwrap_err();
+        assert!(
+            matches!(e, AudioError::Io { ref source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists),
+            "{e}"
+        );
+        assert_eq!(std::fs::read(&p).unwrap(), b"earlier leg");
     }
 }

@@ -204,7 +204,8 @@ pub struct WavWriter {
 const SCRATCH_SAMPLES: usize = 2048;
 
 impl WavWriter {
-    /// Creates (truncates) `path` and writes a header for an empty file.
+    /// Creates (truncates) `path` and writes a header for an empty file. With a `leg`
+    /// chunk (a leg file) an existing file is an error instead.
     /// `channels` is 1 or 2; `rate` between [`MIN_RATE`] and [`MAX_RATE`].
     pub fn create(
         path: &Path,
@@ -235,7 +236,17 @@ impl WavWriter {
                 "{channels} channels: only 1 or 2 are written"
             )));
         }
-        let file = File::create(path).map_err(|e| AudioError::io("create", path, e))?;
+        // A leg file is never created over an existing one: that may be a leg of a
+        // crashed run that `recover` has not seen yet.
+        let file = if leg.is_some() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+        } else {
+            File::create(path)
+        }
+        .map_err(|e| AudioError::io("create", path, e))?;
         let mut w = WavWriter {
             file: BufWriter::with_capacity(buffer.max(512), file),
             path: path.to_path_buf(),
