@@ -118,7 +118,7 @@ pub fn recover_file(path: &Path) -> Result<Option<Recovered>> {
     };
     let declared = {
         let mut g = File::open(path).map_err(|e| AudioError::io("open", path, e))?;
-        parse_header(&mut g, u64::MAX, path, DataSize::Strict)
+        parse_header(&mut g, len, path, DataSize::Declared)
             .map(|i| i.frames())
             .unwrap_or(0)
     };

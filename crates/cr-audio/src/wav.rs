@@ -441,6 +441,8 @@ pub(crate) enum DataSize {
     Strict,
     /// The data runs to the end of the file (recovering a leg that was cut off).
     ToEndOfFile,
+    /// Whatever the header says, unchecked (to report what a stale header claimed).
+    Declared,
 }
 
 /// Parses the header of a WAV/RF64 stream of `file_len` bytes, leaving `r` at the first sample.
@@ -505,6 +507,9 @@ pub(crate) fn parse_header<R: Read + Seek>(
                 let declared = if size == u32::MAX as u64 {
                     // RF64, or a streaming writer that never came back to fill in the size.
                     ds64_data.unwrap_or(avail)
+                } else if size == 0 && !rf64 && mode != DataSize::Declared {
+                    // Size never filled in (a PBX killed before it closed the file).
+                    avail
                 } else {
                     size
                 };
@@ -521,6 +526,7 @@ pub(crate) fn parse_header<R: Read + Seek>(
                         declared
                     }
                     DataSize::ToEndOfFile => avail,
+                    DataSize::Declared => declared,
                 };
                 let (sample_rate, channels, format) = fmt.ok_or_else(|| AudioError::BadChunk {
                     path: path.to_path_buf(),
@@ -828,7 +834,9 @@ mod tests {
             assert_eq!(h.len(), 112);
             let mut bytes = h.clone();
             // Only the header is present: parse with "to end of file" and check the declared size separately.
-            bytes.extend_from_slice(&[0u8; 8]);
+            if data > 0 {
+                bytes.extend_from_slice(&[0u8; 8]);
+            }
             let info = parse_header(
                 &mut Cursor::new(&bytes),
                 bytes.len() as u64 + data,
@@ -844,6 +852,13 @@ mod tests {
                 (8000, 2, SampleFormat::I16)
             );
         }
+    }
+
+    #[test]
+    fn data_size_never_filled_in_means_to_the_end_of_the_file() {
+        let mut b = header_bytes(8000, 1, None, 0);
+        b.extend_from_slice(&[1u8; 1000]);
+        assert_eq!(parse(&b).unwrap().frames(), 500);
     }
 
     #[test]
