@@ -556,6 +556,10 @@ impl OneDriveTarget {
         let mut resumes = 0;
         progress(start);
         loop {
+            if start >= size {
+                self.sessions.remove(&key);
+                return Err(self.bad(url, format!("the drive expects byte {start} of a {size}-byte file")));
+            }
             let len = (size - start).min(chunk as u64) as usize;
             f.seek(SeekFrom::Start(start)).map_err(|e| self.local(local, e))?;
             f.read_exact(&mut buf[..len]).map_err(|e| self.local(local, e))?;
