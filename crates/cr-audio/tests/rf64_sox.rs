@@ -41,7 +41,8 @@ fn stereo_recording_past_4_gib_reads_back_in_sox() {
     let sox_lands = frames - (1 << 30); // frame at (header + data) mod 2^32
     w.write_silence(sox_lands - marker).unwrap();
     w.write_samples(&vec![-1i16; 2 * marker as usize]).unwrap();
-    w.write_silence(frames - 3 * marker - sox_lands + marker).unwrap();
+    w.write_silence(frames - 3 * marker - sox_lands + marker)
+        .unwrap();
     let end_block = tone_block(300.0, 1000.0);
     w.write_samples(&end_block).unwrap();
     assert_eq!(w.finish().unwrap(), frames);
@@ -60,12 +61,35 @@ fn stereo_recording_past_4_gib_reads_back_in_sox() {
         "sox sees both channels and the full duration"
     );
 
+    // ffmpeg, the other common reader, agrees on the length.
+    if have("ffprobe") {
+        let out = run(
+            "ffprobe",
+            &[
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=channels,sample_rate,duration_ts",
+                "-of",
+                "compact",
+                path.to_str().unwrap(),
+            ],
+        );
+        assert!(
+            out.contains(&format!("duration_ts={frames}")) && out.contains("channels=2"),
+            "ffprobe: {out}"
+        );
+    }
+
     // sox finds the tones written after the 4 GiB mark where they belong: left 300 Hz,
     // right 1 kHz (sox seeks there).
     let end = format!("{}s", frames - marker);
     let lf = sox_stat(&path, &["trim", &end, "remix", "1"], "Rough   frequency");
     let rf = sox_stat(&path, &["trim", &end, "remix", "2"], "Rough   frequency");
-    assert!((lf - 300.0).abs() < 10.0 && (rf - 1000.0).abs() < 50.0, "end markers {lf} / {rf} Hz");
+    assert!(
+        (lf - 300.0).abs() < 10.0 && (rf - 1000.0).abs() < 50.0,
+        "end markers {lf} / {rf} Hz"
+    );
 
     // Our own reader agrees, sample for sample.
     let mut r = WavReader::open(&path).unwrap();
