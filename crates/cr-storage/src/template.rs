@@ -280,6 +280,30 @@ mod tests {
         assert!(Zone::parse(Some("Mars/Olympus")).unwrap_err().contains("Mars/Olympus"));
     }
 
+    /// Randomized: any string of template-ish characters parses or is refused, never
+    /// panics, and what parses renders to segments free of '/' and "..".
+    #[test]
+    fn random_templates_never_panic_and_render_clean_segments() {
+        let alphabet: Vec<char> = "$YMDhms/.\\:*?\"<>|aZ09-_ äé\t\u{0}#".chars().collect();
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 12) as usize;
+            let t: String = (0..len)
+                .map(|i| alphabet[((x >> (i * 5)) % alphabet.len() as u64) as usize])
+                .collect();
+            for r in [PathRules::Folder, PathRules::Smb, PathRules::OneDrive, PathRules::Sftp] {
+                if let Ok(tpl) = DirTemplate::parse(&t, r) {
+                    for seg in tpl.render(at(2026, 2, 28, 23, 59, 59)) {
+                        assert!(!seg.is_empty() && !seg.contains('/') && seg != ".." && seg != ".", "{t:?} -> {seg:?}");
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn no_panic_on_odd_input() {
         for t in ["$", "$$", "$Y$", "//", "\u{0}", "ü$ü", "....", "a/$"] {
