@@ -20,16 +20,20 @@ echo "== 1. finalize 1 h stereo (2 x 8 kHz mono legs) vs sox -M"
 "$EX/simulate_call" "$WORK/h1" 3600 none >/dev/null
 A="$WORK/h1/caller.leg.wav"; B="$WORK/h1/callee.leg.wav"
 cat "$A" "$B" >/dev/null   # both start from the page cache
-# /usr/bin/time: wall, user+sys CPU. Best of 3 each. Ours once with fsync of the output
+# /usr/bin/time: wall, user+sys CPU. Best of 5 each. Ours once with fsync of the output
 # (the default: durable before signing) and once without (the same work as sox -M).
 measure() { /usr/bin/time -f '%e %U %S' "$@" 2>&1 >/dev/null | tail -1 | awk '{printf "%s %.3f\n", $1, $2 + $3}'; }
 best() { sort -n -k"$1" | head -1 | cut -d' ' -f"$1"; }
 : >"$WORK/ours"; : >"$WORK/ours_sync"; : >"$WORK/sox"
-for i in 1 2 3; do
-  NOSYNC=1 measure "$EX/finalize" "$A" "$B" stereo "$WORK/h1" ours >>"$WORK/ours"
-  measure "$EX/finalize" "$A" "$B" stereo "$WORK/h1" ours >>"$WORK/ours_sync"
-  measure sox -M "$A" "$B" "$WORK/h1/sox.wav" >>"$WORK/sox"
+# Outputs are deleted (and the deletion written back) before each run, so that neither
+# tool pays for removing the previous run's 115 MB file.
+fresh() { rm -f "$WORK/h1/ours.wav" "$WORK/h1/sox.wav"; sync; }
+for i in 1 2 3 4 5; do
+  fresh; NOSYNC=1 measure "$EX/finalize" "$A" "$B" stereo "$WORK/h1" ours >>"$WORK/ours"
+  fresh; measure "$EX/finalize" "$A" "$B" stereo "$WORK/h1" ours >>"$WORK/ours_sync"
+  fresh; measure sox -M "$A" "$B" "$WORK/h1/sox.wav" >>"$WORK/sox"
 done
+"$EX/finalize" "$A" "$B" stereo "$WORK/h1" ours >/dev/null
 soxi -D "$WORK/h1/ours.wav" "$WORK/h1/sox.wav" | paste -sd' ' | sed 's/^/durations in s (ours aligns the callee 0.25 s later, sox -M does not): /'
 ow=$(best 1 <"$WORK/ours"); oc=$(best 2 <"$WORK/ours"); sw=$(best 1 <"$WORK/sox"); sc=$(best 2 <"$WORK/sox")
 yw=$(best 1 <"$WORK/ours_sync")
