@@ -5,6 +5,7 @@
 //! `cargo bench -p cr-policy --bench decide` prints criterion's figures and a summary line
 //! with both rates and their ratio. Under `cargo test --all-targets` every benchmark runs
 //! once, quickly.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use std::hint::black_box;
 use std::time::Instant;

@@ -235,6 +235,7 @@ pub(crate) fn redact_digit_runs(text: &str, f: &mut fmt::Formatter<'_>) -> fmt::
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

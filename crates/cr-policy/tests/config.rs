@@ -1,5 +1,6 @@
 //! Configuration checks through `cr_config::Config::parse`: each bad file gives its
 //! message with the right line and key. Lines are found by searching the test's own text.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use cr_config::{Config, ConfigError};
 use cr_policy::{CallFacts, Policy, check_config};

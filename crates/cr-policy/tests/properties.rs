@@ -1,6 +1,7 @@
 //! Property tests: the indexed engine agrees with a naive scan written from the spec; a
 //! call is never assigned to two configurations; log-out then log-in restores every
 //! decision; normalising is idempotent.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod oracle;
 

@@ -1,5 +1,6 @@
 //! The rules table: every direction × target kind × membership × option × order, forwarded
 //! and internal calls, number forms. Expected values come from SPEC S2–S9 and S12–S13.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use cr_policy::{CallFacts, Channels, Decision, GroupSpec, NumberPlan, Policy, RecordingSpec, UserSpec};
 
