@@ -370,6 +370,17 @@ pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
     Ok(SrsHandle { events: ev_rx, media: media_rx, commands: cmd_tx, local_addrs: bound, stats, task })
 }
 
+/// Binds an RTP socket with a 1 MiB receive buffer (capped by net.core.rmem_max): a
+/// recorder that is briefly starved of CPU must not drop packets that wait in the kernel.
+fn bind_rtp(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    let domain = if addr.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
+    let s = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    let _ = s.set_recv_buffer_size(1 << 20);
+    s.bind(&addr.into())?;
+    s.set_nonblocking(true)?;
+    Ok(s.into())
+}
+
 fn seed() -> u64 {
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -428,6 +439,7 @@ fn spawn_tcp_conn(
     });
 }
 
+#[allow(clippy::too_many_arguments)]
 fn update_rtp(
     rtp: &mut HashMap<(SessionId, usize), RtpTask>,
     id: SessionId,
@@ -461,10 +473,7 @@ fn update_rtp(
             continue;
         }
         let addr = SocketAddr::new(bind_ip, s.local_port);
-        let sock = match std::net::UdpSocket::bind(addr).and_then(|s| {
-            s.set_nonblocking(true)?;
-            Ok(s)
-        }) {
+        let sock = match bind_rtp(addr) {
             Ok(s) => s,
             Err(e) => {
                 stats.bind_failures.fetch_add(1, Ordering::Relaxed);

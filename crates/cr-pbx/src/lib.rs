@@ -51,6 +51,6 @@ pub use rtp::{PcmSource, RtpHeader, RtpSender, linear_to_alaw, linear_to_ulaw, p
 pub use sdp::{AnswerMedia, Codec, Direction, MediaDesc, RtpMap, Sdp, write_answer};
 pub use sip::{SipMessage, StartLine, StreamFramer, expand_compact, param, uri_of, user_of};
 pub use srs::{
-    CallFacts, Decline, EndReason, Event, FactsSource, Output, SessionId, Srs, SrsConfig, StreamInfo,
+    BodyParts, CallFacts, Decline, EndReason, Event, FactsSource, Output, SessionId, Srs, SrsConfig, StreamInfo,
     split_body,
 };

@@ -325,11 +325,12 @@ fn is_metadata_type(mime: &str) -> bool {
     mime == "application/rs-metadata+xml" || mime == "application/rs-metadata"
 }
 
-/// Splits a SIPREC body into SDP and metadata. Public for fuzzing and tests.
-pub fn split_body(
-    content_type: Option<&str>,
-    body: &[u8],
-) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>), crate::ParseError> {
+/// The SDP part and the metadata part of a SIPREC body, either may be absent.
+pub type BodyParts = (Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// Splits a SIPREC body into SDP and metadata (other parts are ignored). Public for
+/// fuzzing and tests.
+pub fn split_body(content_type: Option<&str>, body: &[u8]) -> Result<BodyParts, crate::ParseError> {
     if body.iter().all(|b| b.is_ascii_whitespace()) {
         return Ok((None, None));
     }
@@ -537,6 +538,7 @@ impl Srs {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn respond(
         &mut self,
         req: &SipMessage,
