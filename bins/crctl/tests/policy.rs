@@ -161,3 +161,22 @@ fn config_check_reports_policy_errors_with_line_and_key() {
         assert!(err.lines().any(|l| l.starts_with(&want) && l.contains(msg)), "no {want}...{msg} in:\n{err}");
     }
 }
+
+#[test]
+fn decide_logs_redacted_numbers_only() {
+    let inst = Install::new(POLICY);
+    let (code, out, err) = inst.crctl(&[
+        "--log",
+        "info",
+        "policy",
+        "decide",
+        "--call",
+        r#"{"direction":"incoming","caller":"+4930999888","callee":"+49 30 555201","diversions":["+4930555777"]}"#,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("+4930555201"), "stdout carries the full reason: {out}");
+    assert!(err.contains("***201"), "the log line names the callee redacted: {err}");
+    for secret in ["4930555201", "555201", "4930999888", "555777"] {
+        assert!(!err.contains(secret), "log leaks {secret}: {err}");
+    }
+}

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::number::{Redacted, redact_digit_runs};
+use crate::number::{NumberPlan, Redacted, redact_digit_runs};
 use crate::spec::Channels;
 
 /// Which way a call goes.
@@ -88,7 +88,8 @@ impl CallFacts {
         self
     }
 
-    /// A form for logs: `incoming ***888 -> ***` (numbers redacted).
+    /// A form for logs: `incoming ***888 -> ***` (numbers reduced to their user part, then
+    /// redacted).
     pub fn redacted(&self) -> impl fmt::Display + '_ {
         RedactedFacts(self)
     }
@@ -99,11 +100,13 @@ struct RedactedFacts<'a>(&'a CallFacts);
 impl fmt::Display for RedactedFacts<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = self.0;
-        write!(f, "{} {} -> {}", c.direction.as_str(), Redacted(&c.caller), Redacted(&c.callee))?;
+        let plain = NumberPlan::new();
+        let n = |raw: &str| plain.normalize(raw).unwrap_or_else(|_| raw.to_owned());
+        write!(f, "{} {} -> {}", c.direction.as_str(), Redacted(&n(&c.caller)), Redacted(&n(&c.callee)))?;
         if !c.diversions.is_empty() {
             f.write_str(" diverted from")?;
             for d in &c.diversions {
-                write!(f, " {}", Redacted(d))?;
+                write!(f, " {}", Redacted(&n(d)))?;
             }
         }
         Ok(())

@@ -292,6 +292,12 @@ fn reasons_redact_numbers_for_logs() {
         let logged = facts.redacted().to_string();
         assert!(!logged.contains("4930"), "{logged}");
     }
+    assert_eq!(
+        inc("<sip:+4930999888@pbx.example>", "sip:300@pbx;user=phone").diverted_from(["tel:+4930555201"]).redacted().to_string(),
+        "incoming ***888 -> *** diverted from ***201"
+    );
+    {
+    }
     // Group names and user ids stay readable.
     let d = p.decide(&inc(EXT, "+4930555201"));
     assert!(d.reason.redacted().to_string().contains("user alice (***201)"), "{}", d.reason.redacted());
