@@ -150,3 +150,27 @@ fn g711_wav_legs_are_decoded() {
     let sox = sox_to_s16(&a, &[], dir.path());
     assert_eq!(ours, sox);
 }
+
+#[test]
+fn silent_call_with_empty_legs_gives_valid_empty_files() {
+    if !have("sox") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = std::time::SystemTime::now();
+    let mut paths = Vec::new();
+    for name in ["a", "b"] {
+        let p = dir.path().join(format!("{name}.wav"));
+        let leg = cr_audio::LegWriter::create(&p, cr_audio::LegOptions::new(8000, t0)).unwrap();
+        paths.push(leg.finish().unwrap().path);
+    }
+    for mode in [
+        ChannelMode::Stereo,
+        ChannelMode::Separate,
+        ChannelMode::Caller,
+    ] {
+        for f in finalize(&paths[0], &paths[1], mode, dir.path(), &format!("e-{mode}")).unwrap() {
+            assert_eq!(soxi_samples(&f), 0, "{mode}: {}", f.display());
+        }
+    }
+}
