@@ -161,7 +161,9 @@ pub struct Policy {
     slot_ix: FxMap<(Ix, Ix), Ix>,
     slots: Vec<(Ix, Ix)>,
     active: Box<[AtomicBool]>,
-    claims: Mutex<HashMap<String, Ix>>,
+    /// Claimed call id -> the configuration recording it (by name, so that claims survive
+    /// a reload into a new policy: [`Policy::adopt_state`]).
+    claims: Mutex<HashMap<String, Arc<str>>>,
 }
 
 fn ix(i: usize) -> Ix {
@@ -653,48 +655,58 @@ impl Policy {
     /// re-sent INVITE) gets `record: false`. [`release`](Self::release) it at call end.
     pub fn decide_and_claim(&self, call_id: &str, facts: &CallFacts) -> Decision {
         if let Some(held) = self.claim_holder(call_id) {
-            return self.already(call_id, held);
+            return self.already(call_id, &held);
         }
         let (d, cfg) = self.decide_ix(facts);
         let Some(cfg) = cfg else {
             return d;
         };
+        let name = self.configs[cfg as usize].name.clone();
         let mut claims = self.claims.lock().unwrap_or_else(PoisonError::into_inner);
         match claims.entry(call_id.to_owned()) {
             Entry::Occupied(e) => {
-                let held = *e.get();
+                let held = e.get().clone();
                 drop(claims);
-                self.already(call_id, held)
+                self.already(call_id, &held)
             }
             Entry::Vacant(v) => {
-                v.insert(cfg);
+                v.insert(name);
                 d
             }
         }
     }
 
-    fn claim_holder(&self, call_id: &str) -> Option<Ix> {
-        self.claims.lock().unwrap_or_else(PoisonError::into_inner).get(call_id).copied()
+    fn claim_holder(&self, call_id: &str) -> Option<Arc<str>> {
+        self.claims.lock().unwrap_or_else(PoisonError::into_inner).get(call_id).cloned()
     }
 
-    fn already(&self, call_id: &str, held: Ix) -> Decision {
-        let mut r = Reason::new().s("call ").name_owned(call_id).s(" is already being recorded");
-        if let Some(c) = self.configs.get(held as usize) {
-            r = r.s(" by configuration ").name(&c.name);
-        }
-        Decision::not_recorded(r)
+    fn already(&self, call_id: &str, held: &Arc<str>) -> Decision {
+        Decision::not_recorded(
+            Reason::new().s("call ").name_owned(call_id).s(" is already being recorded by configuration ").name(held),
+        )
     }
 
     /// Ends the claim on `call_id` (call end); returns the configuration that held it.
-    pub fn release(&self, call_id: &str) -> Option<&str> {
-        let held = self.claims.lock().unwrap_or_else(PoisonError::into_inner).remove(call_id)?;
-        self.configs.get(held as usize).map(|c| &*c.name)
+    pub fn release(&self, call_id: &str) -> Option<Arc<str>> {
+        self.claims.lock().unwrap_or_else(PoisonError::into_inner).remove(call_id)
     }
 
     /// The configuration currently recording `call_id`, if any.
-    pub fn recording_of(&self, call_id: &str) -> Option<&str> {
-        let held = self.claim_holder(call_id)?;
-        self.configs.get(held as usize).map(|c| &*c.name)
+    pub fn recording_of(&self, call_id: &str) -> Option<Arc<str>> {
+        self.claim_holder(call_id)
+    }
+
+    /// Takes over the run-time state of `old` (the policy this one replaces when the
+    /// configuration is reloaded): membership states and claimed call ids. Memberships that
+    /// no longer exist are skipped and returned.
+    pub fn adopt_state(&self, old: &Policy) -> Vec<MembershipError> {
+        let skipped = self.import_memberships(&old.memberships());
+        let old_claims = old.claims.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let mut claims = self.claims.lock().unwrap_or_else(PoisonError::into_inner);
+        for (id, cfg) in old_claims {
+            claims.entry(id).or_insert(cfg);
+        }
+        skipped
     }
 
     /// How many call ids are claimed.

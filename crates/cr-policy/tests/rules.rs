@@ -308,7 +308,7 @@ fn a_claimed_call_is_not_recorded_twice_until_released() {
     let p = policy(BASE);
     let d = p.decide_and_claim("abc@pbx", &inc(EXT, "300"));
     assert!(d.record);
-    assert_eq!(p.recording_of("abc@pbx"), Some("trading-desk"));
+    assert_eq!(p.recording_of("abc@pbx").as_deref(), Some("trading-desk"));
     // The same call reported again (e.g. the other leg of an internal call) is not taken again,
     // not even by a configuration later in the order.
     let again = p.decide_and_claim("abc@pbx", &out("205", EXT));
@@ -317,10 +317,10 @@ fn a_claimed_call_is_not_recorded_twice_until_released() {
     // An unrecorded decision claims nothing.
     assert!(!p.decide_and_claim("other", &inc(EXT, "301")).record);
     assert_eq!(p.active_recordings(), 1);
-    assert_eq!(p.release("abc@pbx"), Some("trading-desk"));
+    assert_eq!(p.release("abc@pbx").as_deref(), Some("trading-desk"));
     assert_eq!(p.release("abc@pbx"), None);
     assert!(p.decide_and_claim("abc@pbx", &out("205", EXT)).record);
-    assert_eq!(p.recording_of("abc@pbx"), Some("vip"));
+    assert_eq!(p.recording_of("abc@pbx").as_deref(), Some("vip"));
 }
 
 #[test]
@@ -398,4 +398,19 @@ fn membership_api_errors_and_export_import() {
     assert_eq!(skipped.len(), 1, "{skipped:?}");
     assert!(!fresh.decide(&out("202", EXT)).record);
     assert_eq!(fresh.memberships(), saved);
+}
+
+#[test]
+fn a_reloaded_policy_adopts_memberships_and_claims() {
+    let old = policy(BASE);
+    old.set_active("trading", "bob", false).unwrap();
+    assert!(old.decide_and_claim("c1", &inc(EXT, "300")).record);
+    // The reloaded file drops group support and logs bob in at start.
+    let new = policy(DIRECT);
+    assert!(new.is_active("trading", "bob").unwrap());
+    let skipped = new.adopt_state(&old);
+    assert!(skipped.is_empty(), "{skipped:?}");
+    assert!(!new.is_active("trading", "bob").unwrap(), "bob's log-out survives the reload");
+    assert!(!new.decide_and_claim("c1", &out("205", EXT)).record, "the running call is not taken again");
+    assert_eq!(new.release("c1").as_deref(), Some("trading-desk"));
 }
