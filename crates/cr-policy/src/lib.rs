@@ -11,8 +11,12 @@
 //! effect at once. [`Policy::decide_and_claim`] makes sure one call id is recorded once
 //! until [`Policy::release`].
 //!
-//! Phone numbers are personal data: [`Redacted`] and [`Reason::redacted`] show them for
-//! logs with only their last three digits.
+//! Phone numbers are personal data: [`Redacted`], [`Reason::redacted`] and
+//! [`CallFacts::redacted`] show them for logs with only their last three digits.
+//!
+//! Cargo feature `config` (off by default): `Policy::from_config(&cr_config::Config)` and
+//! `check_config` read `[installation]` (`country_code`, `area_code`), `[[users]]`,
+//! `[[groups]]` and `[[recordings]]` of `callrec.toml`, with errors naming file, line and key.
 //!
 //! ```
 //! use cr_policy::{CallFacts, Channels, GroupSpec, Policy, RecordingSpec, UserSpec};
