@@ -385,10 +385,15 @@ enum Resolved {
     Group(Ix, Arc<str>),
 }
 
-/// A configuration that applies to one side of a call.
-struct Hit {
+/// A configuration that applies to one side of a call; its reason is written only for the
+/// side that wins.
+struct Hit<'a> {
     config: Ix,
-    reason: Reason,
+    /// The user or group whose number matched.
+    who: Owner,
+    num: &'a Arc<str>,
+    /// The group through which an active member applies.
+    via: Option<Ix>,
 }
 
 /// Which announcement a side plays.
@@ -415,7 +420,7 @@ impl Policy {
     }
 
     fn resolve(&self, raw: &str) -> Resolved {
-        if raw.trim().is_empty() {
+        if raw.bytes().all(|b| b.is_ascii_whitespace()) {
             return Resolved::Missing;
         }
         let Ok(n) = self.plan.normalize_cow(raw) else {
@@ -438,26 +443,20 @@ impl Policy {
     }
 
     /// The first configuration recording calls *to* this party (S3, S4, S7).
-    fn incoming_hit(&self, r: &Resolved) -> Option<Hit> {
+    fn incoming_hit<'a>(&self, r: &'a Resolved) -> Option<Hit<'a>> {
         match r {
             Resolved::Group(g, num) => {
-                let grp = &self.groups[*g as usize];
-                let &config = grp.configs.first()?;
-                Some(Hit { config, reason: Reason::new().s("group ").name(&grp.id).s(" (").num(num).s(")") })
+                let &config = self.groups[*g as usize].configs.first()?;
+                Some(Hit { config, who: Owner::Group(*g), num, via: None })
             }
             Resolved::User(u, num) => {
                 let user = &self.users[*u as usize];
                 let explicit = user.explicit.first().copied();
                 let direct = user.via_direct.iter().find(|v| self.is_slot_active(v.slot));
-                let base = Reason::new().s("user ").name(&user.id).s(" (").num(num).s(")");
+                let who = Owner::User(*u);
                 match (explicit, direct) {
-                    (Some(c), d) if d.is_none_or(|d| c <= d.config) => Some(Hit { config: c, reason: base }),
-                    (_, Some(d)) => Some(Hit {
-                        config: d.config,
-                        reason: base
-                            .s(", an active member of group ")
-                            .name(&self.groups[d.group as usize].id),
-                    }),
+                    (Some(c), d) if d.is_none_or(|d| c <= d.config) => Some(Hit { config: c, who, num, via: None }),
+                    (_, Some(d)) => Some(Hit { config: d.config, who, num, via: Some(d.group) }),
                     _ => None,
                 }
             }
@@ -466,32 +465,43 @@ impl Policy {
     }
 
     /// The first configuration recording calls *from* this party (S5, S6).
-    fn outgoing_hit(&self, r: &Resolved) -> Option<Hit> {
+    fn outgoing_hit<'a>(&self, r: &'a Resolved) -> Option<Hit<'a>> {
         let Resolved::User(u, num) = r else {
             return None;
         };
         let user = &self.users[*u as usize];
         let explicit = user.explicit.first().copied();
         let via = user.via_groups.iter().find(|v| self.is_slot_active(v.slot));
-        let base = Reason::new().s("user ").name(&user.id).s(" (").num(num).s(")");
+        let who = Owner::User(*u);
         match (explicit, via) {
-            (Some(c), v) if v.is_none_or(|v| c <= v.config) => Some(Hit { config: c, reason: base }),
-            (_, Some(v)) => Some(Hit {
-                config: v.config,
-                reason: base.s(", an active member of group ").name(&self.groups[v.group as usize].id),
-            }),
+            (Some(c), v) if v.is_none_or(|v| c <= v.config) => Some(Hit { config: c, who, num, via: None }),
+            (_, Some(v)) => Some(Hit { config: v.config, who, num, via: Some(v.group) }),
             _ => None,
         }
     }
 
+    /// `<prefix>group trading (300)` / `<prefix>user bob (202), an active member of group trading`.
+    fn hit_reason(&self, prefix: &'static str, hit: &Hit<'_>) -> Reason {
+        let r = Reason::new().s(prefix);
+        let r = match hit.who {
+            Owner::Group(g) => r.s("group ").name(&self.groups[g as usize].id),
+            Owner::User(u) => r.s("user ").name(&self.users[u as usize].id),
+        };
+        let r = r.s(" (").num(hit.num).s(")");
+        match hit.via {
+            Some(g) => r.s(", an active member of group ").name(&self.groups[g as usize].id),
+            None => r,
+        }
+    }
+
     /// Why nothing records calls to/from this party.
-    fn why_not(&self, r: &Resolved, side: Side) -> Reason {
+    fn why_not(&self, base: Reason, r: &Resolved, side: Side) -> Reason {
         let what = if side == Side::Incoming { "callee" } else { "caller" };
         match r {
-            Resolved::Missing => Reason::new().s("the ").s(what).s("'s number is missing"),
-            Resolved::Invalid(raw) => Reason::new().s("the ").s(what).s(" ").num_owned(raw).s(" is not a phone number"),
+            Resolved::Missing => base.s("the ").s(what).s("'s number is missing"),
+            Resolved::Invalid(raw) => base.s("the ").s(what).s(" ").num_owned(raw).s(" is not a phone number"),
             Resolved::Unknown(n) => {
-                let r = Reason::new().s("no configuration records ").num_owned(n);
+                let r = base.s("no configuration records ").num_owned(n);
                 if side == Side::Incoming {
                     r.s(": no user or group has this number")
                 } else {
@@ -501,19 +511,19 @@ impl Policy {
             Resolved::Group(g, num) => {
                 let grp = &self.groups[*g as usize];
                 if side == Side::Outgoing {
-                    Reason::new()
+                    base
                         .s("the caller ")
                         .num(num)
                         .s(" is the number of group ")
                         .name(&grp.id)
                         .s(", not of a user")
                 } else {
-                    Reason::new().s("no configuration records group ").name(&grp.id).s(" (").num(num).s(")")
+                    base.s("no configuration records group ").name(&grp.id).s(" (").num(num).s(")")
                 }
             }
             Resolved::User(u, num) => {
                 let user = &self.users[*u as usize];
-                let mut r = Reason::new().s("no configuration records user ").name(&user.id).s(" (").num(num).s(")");
+                let mut r = base.s("no configuration records user ").name(&user.id).s(" (").num(num).s(")");
                 let mut logged_out: Vec<Ix> = Vec::new();
                 let vias = if side == Side::Incoming { &user.via_direct } else { &user.via_groups };
                 for v in vias {
@@ -559,8 +569,8 @@ impl Policy {
         r
     }
 
-    fn recorded(&self, hit: Hit, side: Side) -> (Decision, Option<Ix>) {
-        let c = &self.configs[hit.config as usize];
+    fn recorded(&self, config: Ix, reason: Reason, side: Side) -> (Decision, Option<Ix>) {
+        let c = &self.configs[config as usize];
         let announcement = match side {
             Side::Incoming => c.announcement_incoming.clone(),
             Side::Outgoing => c.announcement_outgoing.clone(),
@@ -571,9 +581,9 @@ impl Policy {
             channels: Some(c.channels),
             announcement,
             targets: c.targets.clone(),
-            reason: hit.reason,
+            reason,
         };
-        (d, Some(hit.config))
+        (d, Some(config))
     }
 
     /// Decides whether a call is recorded, by which configuration, and why (pure: claims
@@ -599,26 +609,28 @@ impl Policy {
             Direction::Incoming => {
                 let callee = self.resolve(&facts.callee);
                 match self.incoming_hit(&callee) {
-                    Some(mut hit) => {
-                        hit.reason = self.diverted(facts, Reason::new().s("incoming call to ").append(hit.reason));
-                        self.recorded(hit, Side::Incoming)
+                    Some(hit) => {
+                        let reason = self.diverted(facts, self.hit_reason("incoming call to ", &hit));
+                        self.recorded(hit.config, reason, Side::Incoming)
                     }
                     None => {
-                        let why = self.why_not(&callee, Side::Incoming);
-                        not(Decision::not_recorded(self.diverted(facts, Reason::new().s("incoming call: ").append(why))))
+                        let why = self.why_not(Reason::new().s("incoming call: "), &callee, Side::Incoming);
+                        not(Decision::not_recorded(self.diverted(facts, why)))
                     }
                 }
             }
             Direction::Outgoing => {
                 let caller = self.resolve(&facts.caller);
                 match self.outgoing_hit(&caller) {
-                    Some(mut hit) => {
-                        hit.reason = Reason::new().s("outgoing call from ").append(hit.reason);
-                        self.recorded(hit, Side::Outgoing)
+                    Some(hit) => {
+                        let reason = self.hit_reason("outgoing call from ", &hit);
+                        self.recorded(hit.config, reason, Side::Outgoing)
                     }
-                    None => not(Decision::not_recorded(
-                        Reason::new().s("outgoing call: ").append(self.why_not(&caller, Side::Outgoing)),
-                    )),
+                    None => not(Decision::not_recorded(self.why_not(
+                        Reason::new().s("outgoing call: "),
+                        &caller,
+                        Side::Outgoing,
+                    ))),
                 }
             }
             Direction::Internal => {
@@ -631,19 +643,16 @@ impl Policy {
                     (Some(_), None) => true,
                     _ => false,
                 };
-                if pick_out && let Some(mut hit) = out {
-                    hit.reason = Reason::new().s("internal call from ").append(hit.reason);
-                    return self.recorded(hit, Side::Outgoing);
+                if pick_out && let Some(hit) = out {
+                    let reason = self.hit_reason("internal call from ", &hit);
+                    return self.recorded(hit.config, reason, Side::Outgoing);
                 }
-                if let Some(mut hit) = inc {
-                    hit.reason = self.diverted(facts, Reason::new().s("internal call to ").append(hit.reason));
-                    return self.recorded(hit, Side::Incoming);
+                if let Some(hit) = inc {
+                    let reason = self.diverted(facts, self.hit_reason("internal call to ", &hit));
+                    return self.recorded(hit.config, reason, Side::Incoming);
                 }
-                let r = Reason::new()
-                    .s("internal call: caller side: ")
-                    .append(self.why_not(&caller, Side::Outgoing))
-                    .s("; callee side: ")
-                    .append(self.why_not(&callee, Side::Incoming));
+                let r = self.why_not(Reason::new().s("internal call: caller side: "), &caller, Side::Outgoing).s("; callee side: ");
+                let r = self.why_not(r, &callee, Side::Incoming);
                 not(Decision::not_recorded(self.diverted(facts, r)))
             }
         }

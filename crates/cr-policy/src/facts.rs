@@ -166,11 +166,6 @@ impl Reason {
         self
     }
 
-    pub(crate) fn append(mut self, other: Reason) -> Self {
-        self.segs.extend(other.segs);
-        self
-    }
-
     /// The reason with phone numbers redacted (see [`Redacted`]).
     pub fn redacted(&self) -> impl fmt::Display + '_ {
         RedactedReason(self)
