@@ -148,7 +148,6 @@ enum Owner {
 /// Built once by [`PolicyBuilder`] (or `Policy::from_config` with the `config` feature),
 /// then shared between threads (`Arc<Policy>`): decisions, membership changes and claims all
 /// take `&self`. A decision is a few hash look-ups.
-#[derive(Debug)]
 pub struct Policy {
     plan: NumberPlan,
     users: Vec<User>,
@@ -164,6 +163,20 @@ pub struct Policy {
     /// Claimed call id -> the configuration recording it (by name, so that claims survive
     /// a reload into a new policy: [`Policy::adopt_state`]).
     claims: Mutex<HashMap<String, Arc<str>>>,
+}
+
+impl std::fmt::Debug for Policy {
+    /// Counts only: the directory holds phone numbers, which are personal data.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Policy")
+            .field("users", &self.users.len())
+            .field("groups", &self.groups.len())
+            .field("numbers", &self.by_number.len())
+            .field("configurations", &self.configs.iter().map(|c| &*c.name).collect::<Vec<_>>())
+            .field("memberships", &self.slots.len())
+            .field("active_recordings", &self.active_recordings())
+            .finish()
+    }
 }
 
 fn ix(i: usize) -> Ix {
@@ -788,6 +801,14 @@ mod tests {
     #[test]
     fn policy_is_send_and_sync() {
         assert_send_sync::<Policy>();
+    }
+
+    #[test]
+    fn debug_output_holds_no_numbers() {
+        let p = Policy::builder().user(UserSpec::new("a").number("+4930555201")).build().unwrap();
+        let dbg = format!("{p:?}");
+        assert!(!dbg.contains("555201"), "{dbg}");
+        assert!(dbg.contains("numbers: 1"), "{dbg}");
     }
 
     #[test]
