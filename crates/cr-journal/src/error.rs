@@ -10,7 +10,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub enum JournalError {
     /// `[journal] url` names a backend that is not built yet (PostgreSQL).
     #[error(
-        "journal url {url:?}: {backend} is not supported yet; use \"sqlite:journal.sqlite\" (a file in data_dir) or \"sqlite:/absolute/path\""
+        "journal url {url:?}: {backend} is not supported yet by this build (cr-journal feature `postgres`); use \"sqlite:journal.sqlite\" (a file in data_dir) or \"sqlite:/absolute/path\""
     )]
     Unsupported {
         /// The URL as configured.

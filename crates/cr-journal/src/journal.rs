@@ -120,12 +120,22 @@ impl Journal {
         match JournalUrl::parse(url, data_dir)? {
             JournalUrl::Sqlite(path) => Self::open_sqlite(&path, opts),
             JournalUrl::SqliteMemory => Self::open_in_memory(),
+            #[cfg(feature = "postgres")]
+            JournalUrl::Postgres(url) => Self::open_postgres(&url, opts),
         }
     }
 
     /// Opens (and creates or migrates) an SQLite journal file.
     pub fn open_sqlite(path: &Path, opts: &OpenOptions) -> Result<Self, JournalError> {
         Ok(Self { store: Box::new(SqliteStore::open(Some(path), opts)?) })
+    }
+
+    /// Opens (and creates or migrates) a PostgreSQL journal (feature `postgres`). The
+    /// database must exist; `OpenOptions::create(false)` refuses one without callrec's
+    /// tables. The busy timeout becomes the session's `lock_timeout`.
+    #[cfg(feature = "postgres")]
+    pub fn open_postgres(url: &str, opts: &OpenOptions) -> Result<Self, JournalError> {
+        Ok(Self { store: Box::new(crate::pg::PgStore::open(url, opts)?) })
     }
 
     /// A journal in memory, gone when the handle is dropped (tests, examples).

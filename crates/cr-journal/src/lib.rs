@@ -100,6 +100,8 @@ mod error;
 mod journal;
 mod model;
 mod number;
+#[cfg(feature = "postgres")]
+mod pg;
 mod schema;
 mod sqlite;
 mod store;

@@ -12,6 +12,9 @@ pub enum JournalUrl {
     Sqlite(PathBuf),
     /// An in-memory SQLite database (`sqlite::memory:`), for tests and examples.
     SqliteMemory,
+    /// A PostgreSQL connection URL (feature `postgres`).
+    #[cfg(feature = "postgres")]
+    Postgres(String),
 }
 
 impl JournalUrl {
@@ -19,8 +22,9 @@ impl JournalUrl {
     /// installation's `data_dir`).
     ///
     /// Accepted: `sqlite:journal.sqlite`, `sqlite:/var/lib/callrec/journal.sqlite`,
-    /// `sqlite:///var/lib/callrec/journal.sqlite`, `sqlite::memory:`. `postgres://...` is
-    /// refused with [`JournalError::Unsupported`] until that backend exists.
+    /// `sqlite:///var/lib/callrec/journal.sqlite`, `sqlite::memory:`, and with the
+    /// `postgres` feature `postgres://user@host:port/db`; without it a `postgres://` URL is
+    /// refused with [`JournalError::Unsupported`].
     ///
     /// ```
     /// use cr_journal::JournalUrl;
@@ -29,7 +33,7 @@ impl JournalUrl {
     ///     JournalUrl::parse("sqlite:journal.sqlite", Path::new("/var/lib/callrec")).unwrap(),
     ///     JournalUrl::Sqlite("/var/lib/callrec/journal.sqlite".into())
     /// );
-    /// assert!(JournalUrl::parse("postgres://db/callrec", Path::new("/")).is_err());
+    /// assert!(JournalUrl::parse("mysql://db/callrec", Path::new("/")).is_err());
     /// ```
     pub fn parse(url: &str, base_dir: &Path) -> Result<Self, JournalError> {
         let bad = |reason: &str| JournalError::BadUrl { url: url.to_owned(), reason: reason.to_owned() };
@@ -53,7 +57,13 @@ impl JournalUrl {
         }
         let lower = trimmed.to_ascii_lowercase();
         if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
-            return Err(JournalError::Unsupported { url: url.to_owned(), backend: "PostgreSQL" });
+            #[cfg(feature = "postgres")]
+            return Ok(JournalUrl::Postgres(trimmed.to_owned()));
+            #[cfg(not(feature = "postgres"))]
+            return Err(JournalError::Unsupported {
+                url: url.to_owned(),
+                backend: "PostgreSQL",
+            });
         }
         if lower.starts_with("mysql://") || lower.starts_with("mariadb://") {
             return Err(JournalError::Unsupported { url: url.to_owned(), backend: "MySQL/MariaDB" });
@@ -88,9 +98,19 @@ mod tests {
     #[test]
     fn refusals_name_the_problem() {
         let base = Path::new("/data");
-        let e = JournalUrl::parse("postgresql://u@h/db", base).unwrap_err();
+        #[cfg(not(feature = "postgres"))]
+        {
+            let e = JournalUrl::parse("postgresql://u@h/db", base).unwrap_err();
+            assert!(matches!(e, JournalError::Unsupported { .. }));
+            assert!(e.to_string().contains("not supported yet"), "{e}");
+        }
+        #[cfg(feature = "postgres")]
+        assert_eq!(
+            JournalUrl::parse("postgresql://u@h/db", base).unwrap(),
+            JournalUrl::Postgres("postgresql://u@h/db".into())
+        );
+        let e = JournalUrl::parse("mysql://u@h/db", base).unwrap_err();
         assert!(matches!(e, JournalError::Unsupported { .. }));
-        assert!(e.to_string().contains("not supported yet"), "{e}");
         for bad in ["sqlite:", "journal.sqlite", "sqlite:j.db?mode=ro", ""] {
             let e = JournalUrl::parse(bad, base).unwrap_err();
             assert!(matches!(e, JournalError::BadUrl { .. }), "{bad}: {e}");

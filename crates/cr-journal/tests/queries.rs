@@ -1,134 +1,33 @@
-//! `status` and `search` against expectations worked out by hand from the fixture below.
+//! `status` and `search` against expectations worked out by hand (see `common/queries.rs`).
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
-use common::{call, seal, t};
-use cr_journal::{Journal, JournalError, SearchHit, SearchQuery, UploadState};
+use common::queries::*;
+use cr_journal::Journal;
 
-/// The fixture (times are seconds after 2026-11-26 09:00:00 UTC):
-///
-/// | set | caller          | callee        | start | length | targets        |
-/// |-----|-----------------|---------------|-------|--------|----------------|
-/// | s1  | +49 30 999888   | 300           | 0     | 60     | nas, offsite   |
-/// | s2  | 030 999888      | 201           | 3600  | 30     | nas            |
-/// | s3  | 201             | +4940555777   | 7200  | 120    | offsite        |
-/// | s4  | 555777          | 300           | 10800 | 10     | —              |
-///
-/// s1: nas delivered at 100 to "rec/s1"; offsite failed at 110 ("connection refused").
-/// s3: offsite given up at 7400 ("host key mismatch").
-/// Calls not recorded: +4930999888 -> 999 at 500. Active (not ended) recorded calls
-/// started at 19000 and 20000; an active call not recorded started at 19500.
 fn fixture() -> Journal {
     let j = Journal::open_in_memory().unwrap();
-    seal(&j, "s1", "+49 30 999888", "300", 0, 60, &["nas", "offsite"]);
-    seal(&j, "s2", "030 999888", "201", 3600, 30, &["nas"]);
-    seal(&j, "s3", "201", "+4940555777", 7200, 120, &["offsite"]);
-    seal(&j, "s4", "555777", "300", 10800, 10, &[]);
-    j.upload_done("s1", "nas", "rec/s1", t(100)).unwrap();
-    j.upload_failed("s1", "offsite", "connection refused", t(110)).unwrap();
-    j.upload_given_up("s3", "offsite", "host key mismatch", t(7400)).unwrap();
-    j.record_call(&call("+4930999888", "999", t(500), false)).unwrap();
-    j.record_call(&call("+4930999888", "300", t(20000), true)).unwrap();
-    j.record_call(&call("+4930999888", "301", t(19000), true)).unwrap();
-    j.record_call(&call("+4930111222", "302", t(19500), false)).unwrap();
+    fill(&j);
     j
 }
 
-fn ids(hits: &[SearchHit]) -> Vec<&str> {
-    hits.iter().map(|h| h.set_id.as_str()).collect()
-}
-
-fn by_number(j: &Journal, n: &str, exact: bool) -> Vec<String> {
-    let q = SearchQuery { number: Some(n.to_owned()), exact, ..Default::default() };
-    ids(&j.search(&q).unwrap()).into_iter().map(str::to_owned).collect()
+#[test]
+fn search_number_forms() {
+    search_by_number_in_any_form(&fixture());
 }
 
 #[test]
-fn search_by_number_in_any_form() {
-    let j = fixture();
-    assert_eq!(by_number(&j, "+4930999888", false), ["s1", "s2"]);
-    assert_eq!(by_number(&j, "030999888", false), ["s1", "s2"]);
-    assert_eq!(by_number(&j, "0049 30 999 888", false), ["s1", "s2"]);
-    assert_eq!(by_number(&j, "030999888", true), ["s2"]);
-    assert_eq!(by_number(&j, "+4930999888", true), ["s1"]);
-    // Short numbers match only exactly.
-    assert_eq!(by_number(&j, "201", false), ["s2", "s3"]);
-    assert_eq!(by_number(&j, "555777", false), ["s4"]);
-    assert_eq!(by_number(&j, "0040 555 777", false), ["s3"]);
-    assert_eq!(by_number(&j, "300", false), ["s1", "s4"]);
-    // The not-recorded call to 999 has no set.
-    assert!(by_number(&j, "999", false).is_empty());
-    let e = j.search(&SearchQuery { number: Some("anonymous".into()), ..Default::default() }).unwrap_err();
-    assert!(matches!(e, JournalError::Invalid { .. }), "{e}");
+fn search_time_range_and_limit() {
+    search_by_time_range_and_limit(&fixture());
 }
 
 #[test]
-fn search_by_time_range_and_limit() {
-    let j = fixture();
-    let q = SearchQuery { from: Some(t(3600)), to: Some(t(10800)), ..Default::default() };
-    assert_eq!(ids(&j.search(&q).unwrap()), ["s2", "s3"], "from inclusive, to exclusive");
-    let q = SearchQuery { number: Some("300".into()), from: Some(t(1)), ..Default::default() };
-    assert_eq!(ids(&j.search(&q).unwrap()), ["s4"]);
-    let q = SearchQuery { limit: Some(1), ..Default::default() };
-    assert_eq!(ids(&j.search(&q).unwrap()), ["s1"]);
-    assert_eq!(ids(&j.search(&SearchQuery::default()).unwrap()), ["s1", "s2", "s3", "s4"]);
+fn search_duration_and_deliveries() {
+    search_hits_carry_duration_and_deliveries(&fixture());
 }
 
 #[test]
-fn search_hits_carry_duration_and_deliveries() {
-    let j = fixture();
-    let hits = j.search(&SearchQuery::default()).unwrap();
-    let durations: Vec<i64> = hits.iter().map(|h| h.duration_ms).collect();
-    assert_eq!(durations, [60_000, 30_000, 120_000, 10_000]);
-    let s1 = &hits[0];
-    assert_eq!((s1.caller.as_str(), s1.callee.as_str()), ("+49 30 999888", "300"));
-    assert_eq!(s1.configuration, "desk");
-    assert_eq!(s1.chain_seq, 1);
-    assert_eq!(s1.location.as_deref(), Some("/spool/s1"));
-    let d: Vec<(&str, UploadState, Option<&str>)> =
-        s1.deliveries.iter().map(|d| (d.target.as_str(), d.state, d.remote_path.as_deref())).collect();
-    assert_eq!(d, [("nas", UploadState::Done, Some("rec/s1")), ("offsite", UploadState::Pending, None)]);
-    assert_eq!(s1.deliveries[0].done_at, Some(t(100)));
-    assert_eq!(hits[2].deliveries[0].state, UploadState::Failed);
-    assert!(hits[3].deliveries.is_empty());
-}
-
-#[test]
-fn status_shows_active_calls_backlog_and_last_errors() {
-    let j = fixture();
-    let s = j.status(t(20060), 10).unwrap();
-
-    let active: Vec<(&str, i64)> = s.active_calls.iter().map(|c| (c.callee.as_str(), c.age_secs)).collect();
-    assert_eq!(active, [("301", 1060), ("300", 60)]);
-
-    let backlog: Vec<(&str, u64, u64, Option<i64>)> =
-        s.backlog.iter().map(|b| (b.target.as_str(), b.pending, b.failed, b.oldest_age_secs)).collect();
-    // nas: s2 pending since its seal at 3630. offsite: s1 pending since 60, s3 failed.
-    assert_eq!(backlog, [("nas", 1, 0, Some(20060 - 3630)), ("offsite", 1, 1, Some(20060 - 60))]);
-    assert_eq!(s.backlog[1].oldest_queued_at, Some(t(60)));
-
-    let errs: Vec<(&str, &str, UploadState, u32, &str)> = s
-        .last_errors
-        .iter()
-        .map(|e| (e.set_id.as_str(), e.target.as_str(), e.state, e.attempts, e.error.as_str()))
-        .collect();
-    assert_eq!(
-        errs,
-        [
-            ("s3", "offsite", UploadState::Failed, 1, "host key mismatch"),
-            ("s1", "offsite", UploadState::Pending, 1, "connection refused"),
-        ]
-    );
-    assert_eq!(s.recordings, 4);
-    let head = s.chain_head.unwrap();
-    assert_eq!((head.seq, head.set_id.as_str()), (4, "s4"));
-
-    // The error limit applies; an error that was followed by delivery disappears.
-    assert_eq!(j.status(t(20060), 1).unwrap().last_errors.len(), 1);
-    j.upload_done("s1", "offsite", "rec/s1", t(20100)).unwrap();
-    let s = j.status(t(20200), 10).unwrap();
-    assert_eq!(s.last_errors.len(), 1);
-    assert_eq!(s.backlog[1].pending, 0);
-    assert_eq!(s.backlog[1].oldest_queued_at, Some(t(7320)), "only the failed s3 remains");
+fn status_calls_backlog_errors() {
+    status_shows_active_calls_backlog_and_last_errors(&fixture());
 }

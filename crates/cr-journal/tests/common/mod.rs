@@ -1,6 +1,8 @@
 //! Fixtures shared by the integration tests.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod queries;
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use cr_journal::{CallId, Direction, FileEntry, Journal, NewCall, NewRecording};
 
