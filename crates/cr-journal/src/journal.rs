@@ -15,15 +15,27 @@ use crate::store::{Reservation, Store};
 use crate::url::JournalUrl;
 
 /// How a journal is opened.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct OpenOptions {
     pub(crate) create: bool,
     pub(crate) busy_timeout: Duration,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) password: Option<String>,
+}
+
+impl std::fmt::Debug for OpenOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenOptions")
+            .field("create", &self.create)
+            .field("busy_timeout", &self.busy_timeout)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .finish()
+    }
 }
 
 impl Default for OpenOptions {
     fn default() -> Self {
-        Self { create: true, busy_timeout: Duration::from_secs(30) }
+        Self { create: true, busy_timeout: Duration::from_secs(30), password: None }
     }
 }
 
@@ -47,6 +59,14 @@ impl OpenOptions {
     /// default leaves a wide margin.
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
+        self
+    }
+
+    /// The database password for PostgreSQL (ignored by SQLite). Default: none. A
+    /// password is never written in the journal URL (it is refused there): resolve it
+    /// from an environment variable or a file and pass it here.
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(password.into());
         self
     }
 }

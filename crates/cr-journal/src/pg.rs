@@ -137,7 +137,14 @@ type R<T> = Result<T, JournalError>;
 impl PgStore {
     pub(crate) fn open(url: &str, opts: &OpenOptions) -> R<Self> {
         let name = redact(url);
-        let mut client = Client::connect(url, NoTls)
+        let mut config: postgres::Config = url
+            .parse()
+            .map_err(|e: postgres::Error| JournalError::BadUrl { url: name.clone(), reason: e.to_string() })?;
+        if let Some(pw) = &opts.password {
+            config.password(pw);
+        }
+        let mut client = config
+            .connect(NoTls)
             .map_err(|e| JournalError::Open { journal: name.clone(), source: e.into() })?;
         let timeout_ms = opts.busy_timeout.as_millis().max(1);
         client

@@ -57,6 +57,12 @@ impl JournalUrl {
         }
         let lower = trimmed.to_ascii_lowercase();
         if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+            if let Some((_, rest)) = trimmed.split_once("://")
+                && let Some((userinfo, _)) = rest.split_once('@')
+                && userinfo.contains(':')
+            {
+                return Err(bad("write no password in the URL: the password is a secret, passed separately"));
+            }
             #[cfg(feature = "postgres")]
             return Ok(JournalUrl::Postgres(trimmed.to_owned()));
             #[cfg(not(feature = "postgres"))]
@@ -111,7 +117,7 @@ mod tests {
         );
         let e = JournalUrl::parse("mysql://u@h/db", base).unwrap_err();
         assert!(matches!(e, JournalError::Unsupported { .. }));
-        for bad in ["sqlite:", "journal.sqlite", "sqlite:j.db?mode=ro", ""] {
+        for bad in ["sqlite:", "journal.sqlite", "sqlite:j.db?mode=ro", "", "postgres://u:secret@h/db"] {
             let e = JournalUrl::parse(bad, base).unwrap_err();
             assert!(matches!(e, JournalError::BadUrl { .. }), "{bad}: {e}");
         }

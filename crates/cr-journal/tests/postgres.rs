@@ -14,6 +14,9 @@ use std::sync::{Arc, Barrier};
 use common::{call, recording, seal, sha, t};
 use cr_journal::{GENESIS_SHA256, Journal, JournalError, OpenOptions};
 
+/// The password of the cluster's user; connections over TCP must give it.
+const PASSWORD: &str = "s3cret-journal";
+
 /// A PostgreSQL cluster in a temporary directory; `Drop` stops it.
 struct Cluster {
     dir: tempfile::TempDir,
@@ -65,9 +68,24 @@ impl Cluster {
         let dir = tempfile::tempdir().unwrap();
         let _ = Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()).status();
         let data = dir.path().join("data");
+        let pwfile = dir.path().join("pw");
+        std::fs::write(&pwfile, format!("{PASSWORD}\n")).unwrap();
+        let _ = Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()).status();
+        let pwfile_arg = format!("--pwfile={}", pwfile.display());
         let out = as_postgres(
             &initdb,
-            &["-D", &data.display().to_string(), "--auth=trust", "--no-sync", "-U", "callrec", "-E", "UTF8"],
+            &[
+                "-D",
+                &data.display().to_string(),
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                &pwfile_arg,
+                "--no-sync",
+                "-U",
+                "callrec",
+                "-E",
+                "UTF8",
+            ],
         );
         assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -91,9 +109,16 @@ impl Cluster {
         format!("postgresql://callrec@127.0.0.1:{}/{db}", self.port)
     }
 
+    /// A direct connection (not through the journal), with the password.
+    fn admin(&self, db: &str) -> postgres::Client {
+        let mut cfg: postgres::Config = self.url(db).parse().unwrap();
+        cfg.password(PASSWORD);
+        cfg.connect(postgres::NoTls).unwrap()
+    }
+
     /// A fresh empty database.
     fn database(&self, name: &str) -> String {
-        let mut c = postgres::Client::connect(&self.url("postgres"), postgres::NoTls).unwrap();
+        let mut c = self.admin("postgres");
         c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
         self.url(name)
     }
@@ -107,7 +132,7 @@ impl Drop for Cluster {
 }
 
 fn open(url: &str) -> Journal {
-    Journal::open_url(url, Path::new("/nonexistent"), &OpenOptions::new()).unwrap()
+    Journal::open_url(url, Path::new("/nonexistent"), &OpenOptions::new().password(PASSWORD)).unwrap()
 }
 
 #[test]
@@ -117,7 +142,13 @@ fn postgres_backend_behaves_like_sqlite() {
     // Migrations from empty, re-open, refusals.
     let url = pg.database("lifecycle");
     {
-        let e = Journal::open_url(&url, Path::new("/"), &OpenOptions::new().create(false)).unwrap_err();
+        let e = Journal::open_url(&url, Path::new("/"), &OpenOptions::new()).unwrap_err();
+        assert!(matches!(e, JournalError::Open { .. }), "no password: {e}");
+        let e = Journal::open_url(&url, Path::new("/"), &OpenOptions::new().password("wrong")).unwrap_err();
+        assert!(matches!(e, JournalError::Open { .. }), "wrong password: {e}");
+        assert!(!e.to_string().contains("wrong"), "the password must not appear in messages: {e}");
+        let e = Journal::open_url(&url, Path::new("/"), &OpenOptions::new().create(false).password(PASSWORD))
+            .unwrap_err();
         assert!(matches!(e, JournalError::NotFound { .. }), "{e}");
         let j = open(&url);
         assert_eq!(j.schema_version().unwrap(), 1);
@@ -136,9 +167,9 @@ fn postgres_backend_behaves_like_sqlite() {
     assert!(j.status(t(0), 1).is_ok());
     let kinds: Vec<String> = j.audit_events(0, 10).unwrap().iter().map(|e| e.kind.to_string()).collect();
     assert_eq!(kinds, ["set_sealed", "membership_changed", "membership_changed"]);
-    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut c = pg.admin("lifecycle");
     c.batch_execute("UPDATE callrec_schema SET version = 9").unwrap();
-    let e = Journal::open_url(&url, Path::new("/"), &OpenOptions::new()).unwrap_err();
+    let e = Journal::open_url(&url, Path::new("/"), &OpenOptions::new().password(PASSWORD)).unwrap_err();
     assert!(matches!(e, JournalError::SchemaTooNew { found: 9, .. }), "{e}");
 
     // Status and search: the same hand-worked expectations as on SQLite.
