@@ -4,8 +4,9 @@
 //! (SPEC S1) and by every process: the recorder writes calls, decisions and sealed sets;
 //! the uploader writes deliveries; `crctl` changes membership state and reads status and
 //! search results. SQLite (bundled, WAL mode, busy timeout, versioned migrations) is the
-//! backend; the storage sits behind one internal trait so that PostgreSQL can follow for
-//! several recorder nodes sharing one journal.
+//! default backend; with the feature `postgres`, `postgresql://` URLs open a PostgreSQL
+//! journal that several recorder nodes share. Both sit behind one internal trait and behave
+//! alike (the same tests run against both).
 //!
 //! What it holds:
 //! - **calls**: PBX call id, direction, caller, callee, diversions, start/end, the decision
