@@ -86,7 +86,11 @@ pub fn group(cfg: &cr_config::Config, cmd: GroupCommand) -> anyhow::Result<ExitC
         bail!(
             "there is no group {group:?} in {} (groups: {})",
             cfg.path.display(),
-            if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
         );
     };
     if !cfg.users.iter().any(|u| u.id == user) {
@@ -95,7 +99,11 @@ pub fn group(cfg: &cr_config::Config, cmd: GroupCommand) -> anyhow::Result<ExitC
     if !g.members.contains(&user) {
         bail!(
             "user {user:?} is not a member of group {group:?} (members: {})",
-            if g.members.is_empty() { "none".to_owned() } else { g.members.join(", ") }
+            if g.members.is_empty() {
+                "none".to_owned()
+            } else {
+                g.members.join(", ")
+            }
         );
     }
     let actor = format!("crctl:{}", by.unwrap_or_else(login_name));
@@ -158,9 +166,14 @@ pub fn status(cfg: &cr_config::Config) -> anyhow::Result<ExitCode> {
                 "  {name}: {} pending, {} failed, oldest {} ({} ago){}",
                 b.pending,
                 b.failed,
-                b.oldest_queued_at.map_or_else(|| "-".to_owned(), |t| tz.show(t)),
+                b.oldest_queued_at
+                    .map_or_else(|| "-".to_owned(), |t| tz.show(t)),
                 age(b.oldest_age_secs.unwrap_or(0)),
-                if cfg.targets.iter().any(|t| t.name == name) { "" } else { "  [not in the configuration]" }
+                if cfg.targets.iter().any(|t| t.name == name) {
+                    ""
+                } else {
+                    "  [not in the configuration]"
+                }
             ),
             _ => println!("  {name}: 0 pending, 0 failed"),
         }
@@ -179,7 +192,10 @@ pub fn status(cfg: &cr_config::Config) -> anyhow::Result<ExitCode> {
         );
     }
     match &st.chain_head {
-        Some(h) => println!("recordings: {}, chain head #{} {} ({})", st.recordings, h.seq, h.set_id, h.sha256),
+        Some(h) => println!(
+            "recordings: {}, chain head #{} {} ({})",
+            st.recordings, h.seq, h.set_id, h.sha256
+        ),
         None => println!("recordings: {}, chain empty", st.recordings),
     }
     Ok(ExitCode::SUCCESS)
@@ -198,22 +214,36 @@ impl DisplayZone {
             Some(name) => name
                 .parse::<chrono_tz::Tz>()
                 .map(DisplayZone::Named)
-                .map_err(|_| anyhow::anyhow!("installation.timezone {name:?} is not an IANA time zone name")),
+                .map_err(|_| {
+                    anyhow::anyhow!("installation.timezone {name:?} is not an IANA time zone name")
+                }),
         }
     }
 
     fn show(&self, t: DateTime<Utc>) -> String {
         match self {
-            DisplayZone::Named(z) => t.with_timezone(z).format("%Y-%m-%d %H:%M:%S%:z").to_string(),
-            DisplayZone::Local => t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S%:z").to_string(),
+            DisplayZone::Named(z) => t
+                .with_timezone(z)
+                .format("%Y-%m-%d %H:%M:%S%:z")
+                .to_string(),
+            DisplayZone::Local => t
+                .with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S%:z")
+                .to_string(),
         }
     }
 
     fn midnight(&self, d: NaiveDate) -> Option<DateTime<Utc>> {
         let naive = d.and_time(NaiveTime::MIN);
         match self {
-            DisplayZone::Named(z) => z.from_local_datetime(&naive).earliest().map(|t| t.with_timezone(&Utc)),
-            DisplayZone::Local => chrono::Local.from_local_datetime(&naive).earliest().map(|t| t.with_timezone(&Utc)),
+            DisplayZone::Named(z) => z
+                .from_local_datetime(&naive)
+                .earliest()
+                .map(|t| t.with_timezone(&Utc)),
+            DisplayZone::Local => chrono::Local
+                .from_local_datetime(&naive)
+                .earliest()
+                .map(|t| t.with_timezone(&Utc)),
         }
     }
 
@@ -223,10 +253,14 @@ impl DisplayZone {
             return Ok(t.with_timezone(&Utc));
         }
         let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
-            anyhow::anyhow!("{flag} {s:?} is not a time: write e.g. 2026-11-26 or 2026-11-26T09:00:00+01:00")
+            anyhow::anyhow!(
+                "{flag} {s:?} is not a time: write e.g. 2026-11-26 or 2026-11-26T09:00:00+01:00"
+            )
         })?;
         let d = if end { d.succ_opt().unwrap_or(d) } else { d };
-        self.midnight(d).ok_or_else(|| anyhow::anyhow!("{flag} {s:?}: midnight does not exist in this time zone"))
+        self.midnight(d).ok_or_else(|| {
+            anyhow::anyhow!("{flag} {s:?}: midnight does not exist in this time zone")
+        })
     }
 }
 
@@ -252,8 +286,16 @@ fn deliveries(h: &SearchHit) -> String {
 /// `crctl search`: recordings by party number and time range.
 pub fn search(cfg: &cr_config::Config, args: SearchArgs) -> anyhow::Result<ExitCode> {
     let tz = DisplayZone::of(cfg)?;
-    let from = args.from.as_deref().map(|s| tz.parse("--from", s, false)).transpose()?;
-    let to = args.to.as_deref().map(|s| tz.parse("--to", s, true)).transpose()?;
+    let from = args
+        .from
+        .as_deref()
+        .map(|s| tz.parse("--from", s, false))
+        .transpose()?;
+    let to = args
+        .to
+        .as_deref()
+        .map(|s| tz.parse("--to", s, true))
+        .transpose()?;
     if let (Some(f), Some(t)) = (from, to)
         && t <= f
     {
@@ -286,7 +328,11 @@ pub fn search(cfg: &cr_config::Config, args: SearchArgs) -> anyhow::Result<ExitC
                 h.callee,
                 h.chain_seq,
                 deliveries(h),
-                if h.flags.is_empty() { String::new() } else { format!("\t[{}]", h.flags.join(",")) }
+                if h.flags.is_empty() {
+                    String::new()
+                } else {
+                    format!("\t[{}]", h.flags.join(","))
+                }
             );
         }
     }

@@ -68,7 +68,11 @@ impl Install {
             ),
         )
         .unwrap();
-        Self { _dir: dir, data, config }
+        Self {
+            _dir: dir,
+            data,
+            config,
+        }
     }
 
     fn crctl(&self, args: &[&str]) -> (i32, String, String) {
@@ -95,7 +99,15 @@ fn t(secs: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 26, 9, 0, 0).unwrap() + Duration::seconds(secs)
 }
 
-fn seal(j: &Journal, set_id: &str, caller: &str, callee: &str, start: DateTime<Utc>, secs: i64, targets: &[&str]) {
+fn seal(
+    j: &Journal,
+    set_id: &str,
+    caller: &str,
+    callee: &str,
+    start: DateTime<Utc>,
+    secs: i64,
+    targets: &[&str],
+) {
     let end = start + Duration::seconds(secs);
     let call = j
         .record_call(&NewCall {
@@ -122,7 +134,11 @@ fn seal(j: &Journal, set_id: &str, caller: &str, callee: &str, start: DateTime<U
             started_at: start,
             ended_at: end,
             channels: "stereo".into(),
-            files: vec![FileEntry { name: format!("{set_id}.wav"), size: 44, sha256: "0".repeat(64) }],
+            files: vec![FileEntry {
+                name: format!("{set_id}.wav"),
+                size: 44,
+                sha256: "0".repeat(64),
+            }],
             cert_fingerprint: "f".repeat(64),
             flags: vec![],
             location: format!("spool/{set_id}"),
@@ -136,10 +152,32 @@ fn seal(j: &Journal, set_id: &str, caller: &str, callee: &str, start: DateTime<U
 /// failing; s2: 030 999888 -> 300 on the next day at 23:30 UTC for 3725 s, nas pending.
 /// An active call started (now - 90 s).
 fn fill(j: &Journal) {
-    seal(j, "s1", "+49 30 999888", "300", t(0), 75, &["nas", "offsite"]);
-    seal(j, "s2", "030 999888", "300", t(86400 + 14 * 3600 + 30 * 60), 3725, &["nas"]);
+    seal(
+        j,
+        "s1",
+        "+49 30 999888",
+        "300",
+        t(0),
+        75,
+        &["nas", "offsite"],
+    );
+    seal(
+        j,
+        "s2",
+        "030 999888",
+        "300",
+        t(86400 + 14 * 3600 + 30 * 60),
+        3725,
+        &["nas"],
+    );
     j.upload_done("s1", "nas", "rec/s1", t(100)).unwrap();
-    j.upload_failed("s1", "offsite", "connection refused (127.0.0.1:2222)", t(200)).unwrap();
+    j.upload_failed(
+        "s1",
+        "offsite",
+        "connection refused (127.0.0.1:2222)",
+        t(200),
+    )
+    .unwrap();
     j.record_call(&NewCall {
         pbx_call_id: "live-1".into(),
         direction: Direction::Outgoing,
@@ -162,24 +200,45 @@ fn group_logout_and_login_store_state_and_audit() {
     let stamp0 = recorder.membership_stamp().unwrap();
     let (code, out, err) = inst.crctl(&["group", "logout", "trading", "alice", "--by", "tester"]);
     assert_eq!(code, 0, "{err}");
-    assert!(recorder.membership_stamp().unwrap() > stamp0, "the open handle must see the change");
+    assert!(
+        recorder.membership_stamp().unwrap() > stamp0,
+        "the open handle must see the change"
+    );
     assert!(!recorder.memberships().unwrap()[0].active);
-    assert_eq!(out.trim(), "alice is now logged out of group trading (was logged in)");
+    assert_eq!(
+        out.trim(),
+        "alice is now logged out of group trading (was logged in)"
+    );
     // bob starts logged out (config `inactive`).
     let (code, out, err) = inst.crctl(&["group", "login", "trading", "bob", "--by", "tester"]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(out.trim(), "bob is now logged in to group trading (was logged out)");
+    assert_eq!(
+        out.trim(),
+        "bob is now logged in to group trading (was logged out)"
+    );
     let (code, out, _) = inst.crctl(&["group", "login", "trading", "alice", "--by", "tester"]);
     assert_eq!(code, 0);
-    assert_eq!(out.trim(), "alice is now logged in to group trading (was logged out)");
+    assert_eq!(
+        out.trim(),
+        "alice is now logged in to group trading (was logged out)"
+    );
 
     let j = inst.journal();
-    let m: Vec<(String, String, bool, String)> =
-        j.memberships().unwrap().into_iter().map(|m| (m.group, m.user, m.active, m.changed_by)).collect();
+    let m: Vec<(String, String, bool, String)> = j
+        .memberships()
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.group, m.user, m.active, m.changed_by))
+        .collect();
     assert_eq!(
         m,
         [
-            ("trading".into(), "alice".into(), true, "crctl:tester".into()),
+            (
+                "trading".into(),
+                "alice".into(),
+                true,
+                "crctl:tester".into()
+            ),
             ("trading".into(), "bob".into(), true, "crctl:tester".into()),
         ]
     );
@@ -195,8 +254,14 @@ fn group_refuses_unknown_names_and_non_members_with_exit_2() {
     let inst = Install::new("UTC");
     for (args, needle) in [
         (["group", "logout", "sales", "alice"], "no group \"sales\""),
-        (["group", "logout", "trading", "mallory"], "no user \"mallory\""),
-        (["group", "login", "trading", "carol"], "not a member of group \"trading\""),
+        (
+            ["group", "logout", "trading", "mallory"],
+            "no user \"mallory\"",
+        ),
+        (
+            ["group", "login", "trading", "carol"],
+            "not a member of group \"trading\"",
+        ),
     ] {
         let (code, out, err) = inst.crctl(&args);
         assert_eq!(code, 2, "{args:?}: {out}{err}");
@@ -216,7 +281,10 @@ fn status_and_search_without_a_journal_say_so() {
         let (code, _, err) = inst.crctl(args);
         assert_eq!(code, 2, "{args:?}");
         assert!(err.contains("there is no journal"), "{err}");
-        assert!(!Path::new(&inst.data.join("journal.sqlite")).exists(), "status must not create a journal");
+        assert!(
+            !Path::new(&inst.data.join("journal.sqlite")).exists(),
+            "status must not create a journal"
+        );
     }
 }
 
@@ -228,20 +296,39 @@ fn status_shows_active_calls_backlog_and_errors() {
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "active calls: 1");
-    assert!(lines[1].starts_with("  live-1  201 -> +4940123456  outgoing  desk  since "), "{}", lines[1]);
-    assert!(lines[1].contains("+00:00 (1m"), "started 90 s before: {}", lines[1]);
+    assert!(
+        lines[1].starts_with("  live-1  201 -> +4940123456  outgoing  desk  since "),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[1].contains("+00:00 (1m"),
+        "started 90 s before: {}",
+        lines[1]
+    );
     assert_eq!(lines[2], "backlog per target:");
     // Configured targets in configuration order; s2 waits for nas since its seal time, s1
     // for offsite since its own.
-    assert!(lines[3].starts_with("  nas: 1 pending, 0 failed, oldest 2026-11-28 00:32:05+00:00 ("), "{}", lines[3]);
-    assert!(lines[4].starts_with("  offsite: 1 pending, 0 failed, oldest 2026-11-26 09:01:15+00:00 ("), "{}", lines[4]);
+    assert!(
+        lines[3].starts_with("  nas: 1 pending, 0 failed, oldest 2026-11-28 00:32:05+00:00 ("),
+        "{}",
+        lines[3]
+    );
+    assert!(
+        lines[4].starts_with("  offsite: 1 pending, 0 failed, oldest 2026-11-26 09:01:15+00:00 ("),
+        "{}",
+        lines[4]
+    );
     assert_eq!(lines[5], "  archive: 0 pending, 0 failed");
     assert_eq!(lines[6], "last errors: 1");
     assert_eq!(
         lines[7],
         "  2026-11-26 09:03:20+00:00  s1 -> offsite  pending after 1 attempt: connection refused (127.0.0.1:2222)"
     );
-    assert_eq!(lines[8], format!("recordings: 2, chain head #2 s2 ({:064x})", 2));
+    assert_eq!(
+        lines[8],
+        format!("recordings: 2, chain head #2 s2 ({:064x})", 2)
+    );
 }
 
 #[test]
@@ -252,26 +339,47 @@ fn search_by_number_and_day_prints_sets_and_deliveries() {
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 3, "{out}");
-    assert_eq!(lines[0], "SET\tSTART\tDURATION\tCONFIGURATION\tCALLER -> CALLEE\tSEQ\tDELIVERY");
+    assert_eq!(
+        lines[0],
+        "SET\tSTART\tDURATION\tCONFIGURATION\tCALLER -> CALLEE\tSEQ\tDELIVERY"
+    );
     assert_eq!(
         lines[1],
         "s1\t2026-11-26 09:00:00+00:00\t0:01:15\tdesk\t+49 30 999888 -> 300\t#1\tnas:done:rec/s1 offsite:pending"
     );
-    assert_eq!(lines[2], "s2\t2026-11-27 23:30:00+00:00\t1:02:05\tdesk\t030 999888 -> 300\t#2\tnas:pending");
+    assert_eq!(
+        lines[2],
+        "s2\t2026-11-27 23:30:00+00:00\t1:02:05\tdesk\t030 999888 -> 300\t#2\tnas:pending"
+    );
 
     // --exact: the national form is a different digit string.
     let (_, out, _) = inst.crctl(&["search", "--number", "+4930999888", "--exact", "--json"]);
-    let hits: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let hits: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0]["set_id"], "s1");
     assert_eq!(hits[0]["duration_ms"], 75_000);
     assert_eq!(hits[0]["deliveries"][0]["remote_path"], "rec/s1");
 
     // A date as --to includes the whole day.
-    let (_, out, _) = inst.crctl(&["search", "--from", "2026-11-26", "--to", "2026-11-26", "--json"]);
+    let (_, out, _) = inst.crctl(&[
+        "search",
+        "--from",
+        "2026-11-26",
+        "--to",
+        "2026-11-26",
+        "--json",
+    ]);
     let ids: Vec<String> = out
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["set_id"].as_str().unwrap().to_owned())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["set_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     assert_eq!(ids, ["s1"]);
     let (_, out, _) = inst.crctl(&["search", "--from", "2026-11-27T00:00:00Z", "--json"]);
@@ -294,7 +402,12 @@ fn search_reads_dates_in_the_installation_time_zone() {
         let (code, out, err) = inst.crctl(args);
         assert_eq!(code, 0, "{err}");
         out.lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["set_id"].as_str().unwrap().to_owned())
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["set_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
             .collect()
     };
     assert_eq!(ids(&["search", "--from", "2026-11-28", "--json"]), ["s2"]);

@@ -11,11 +11,21 @@ use cr_journal::{Direction, FileEntry, Journal, NewCall, NewRecording, OpenOptio
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let keep = std::env::args().nth(1);
     let tmp = tempfile::tempdir()?;
-    let path = keep.map_or_else(|| tmp.path().join("journal.sqlite"), std::path::PathBuf::from);
+    let path = keep.map_or_else(
+        || tmp.path().join("journal.sqlite"),
+        std::path::PathBuf::from,
+    );
     let journal = Journal::open_sqlite(&path, &OpenOptions::new())?;
-    println!("journal: {} (schema version {})", journal.name(), journal.schema_version()?);
+    println!(
+        "journal: {} (schema version {})",
+        journal.name(),
+        journal.schema_version()?
+    );
 
-    let t0 = Utc.with_ymd_and_hms(2026, 11, 26, 9, 0, 0).single().ok_or("bad date")?;
+    let t0 = Utc
+        .with_ymd_and_hms(2026, 11, 26, 9, 0, 0)
+        .single()
+        .ok_or("bad date")?;
     let declined = journal.record_call(&NewCall {
         pbx_call_id: "c-1".into(),
         direction: Direction::Incoming,
@@ -58,7 +68,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     started_at: start,
                     ended_at: end,
                     channels: "stereo".into(),
-                    files: vec![FileEntry { name: format!("{set_id}.wav"), size: 8044, sha256: "0".repeat(64) }],
+                    files: vec![FileEntry {
+                        name: format!("{set_id}.wav"),
+                        size: 8044,
+                        sha256: "0".repeat(64),
+                    }],
                     cert_fingerprint: "f".repeat(64),
                     flags: vec![],
                     location: format!("spool/{set_id}"),
@@ -66,16 +80,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 },
             ))
         })?;
-        println!("sealed {} as #{} (prev {}…)", entry.set_id, entry.seq, &entry.prev_sha256[..12]);
+        println!(
+            "sealed {} as #{} (prev {}…)",
+            entry.set_id,
+            entry.seq,
+            &entry.prev_sha256[..12]
+        );
         if n == 1 {
-            journal.upload_done(&set_id, "nas", &format!("Aufzeichnung/{set_id}"), end + Duration::seconds(3))?;
+            journal.upload_done(
+                &set_id,
+                "nas",
+                &format!("Aufzeichnung/{set_id}"),
+                end + Duration::seconds(3),
+            )?;
         }
     }
     journal.set_membership("trading", "bob", false, "example", t0 + Duration::hours(1))?;
 
     let status = journal.status(t0 + Duration::hours(2), 5)?;
     println!("status: {}", serde_json::to_string_pretty(&status)?);
-    let hits = journal.search(&SearchQuery { number: Some("+4930999888".into()), ..Default::default() })?;
+    let hits = journal.search(&SearchQuery {
+        number: Some("+4930999888".into()),
+        ..Default::default()
+    })?;
     for h in &hits {
         println!("found: {}", serde_json::to_string(h)?);
     }

@@ -18,7 +18,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(d) => tempfile::tempdir_in(d)?,
         None => tempfile::tempdir()?,
     };
-    let t0 = Utc.with_ymd_and_hms(2026, 11, 26, 9, 0, 0).single().ok_or("bad date")?;
+    let t0 = Utc
+        .with_ymd_and_hms(2026, 11, 26, 9, 0, 0)
+        .single()
+        .ok_or("bad date")?;
 
     let journal = Journal::open_sqlite(&tmp.path().join("journal.sqlite"), &OpenOptions::new())?;
     let start = Instant::now();
@@ -48,7 +51,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 started_at: at,
                 ended_at: at,
                 channels: "stereo".into(),
-                files: vec![FileEntry { name: format!("{set_id}.wav"), size: 44, sha256: sha.clone() }],
+                files: vec![FileEntry {
+                    name: format!("{set_id}.wav"),
+                    size: 44,
+                    sha256: sha.clone(),
+                }],
                 cert_fingerprint: sha.clone(),
                 flags: vec![],
                 location: format!("spool/{set_id}"),
@@ -58,7 +65,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let ours = start.elapsed().as_secs_f64();
     let ours_rate = n as f64 / ours;
-    println!("cr-journal: {n} sets in {ours:.3} s = {ours_rate:.0} sets/s (3 durable transactions each)");
+    println!(
+        "cr-journal: {n} sets in {ours:.3} s = {ours_rate:.0} sets/s (3 durable transactions each)"
+    );
 
     // The reference: the same three transactions per set through the sqlite3 shell.
     let mut script = String::from(
@@ -88,14 +97,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let db = tmp.path().join("reference.sqlite");
     let start = Instant::now();
-    let mut child = match Command::new("sqlite3").arg(&db).stdin(Stdio::piped()).stdout(Stdio::null()).spawn() {
+    let mut child = match Command::new("sqlite3")
+        .arg(&db)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+    {
         Ok(c) => c,
         Err(e) => {
             println!("sqlite3 not available ({e}): no reference figure");
             return Ok(());
         }
     };
-    child.stdin.take().ok_or("no stdin")?.write_all(script.as_bytes())?;
+    child
+        .stdin
+        .take()
+        .ok_or("no stdin")?
+        .write_all(script.as_bytes())?;
     let status = child.wait()?;
     let theirs = start.elapsed().as_secs_f64();
     if !status.success() {
@@ -103,6 +121,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let theirs_rate = n as f64 / theirs;
     println!("sqlite3 shell: {n} sets in {theirs:.3} s = {theirs_rate:.0} sets/s");
-    println!("ratio cr-journal / sqlite3 = {:.2}", ours_rate / theirs_rate);
+    println!(
+        "ratio cr-journal / sqlite3 = {:.2}",
+        ours_rate / theirs_rate
+    );
     Ok(())
 }

@@ -94,7 +94,9 @@ pub enum JournalError {
         reason: String,
     },
     /// The journal holds a value this program cannot read (a corrupted or hand-edited row).
-    #[error("journal {journal}: stored {what} {value:?} cannot be read; was the database edited by hand?")]
+    #[error(
+        "journal {journal}: stored {what} {value:?} cannot be read; was the database edited by hand?"
+    )]
     Corrupt {
         /// Path or URL of the journal.
         journal: String,

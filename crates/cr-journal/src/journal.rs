@@ -35,7 +35,11 @@ impl std::fmt::Debug for OpenOptions {
 
 impl Default for OpenOptions {
     fn default() -> Self {
-        Self { create: true, busy_timeout: Duration::from_secs(30), password: None }
+        Self {
+            create: true,
+            busy_timeout: Duration::from_secs(30),
+            password: None,
+        }
     }
 }
 
@@ -85,7 +89,9 @@ pub struct Journal {
 
 impl std::fmt::Debug for Journal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Journal").field("journal", &self.store.name()).finish()
+        f.debug_struct("Journal")
+            .field("journal", &self.store.name())
+            .finish()
     }
 }
 
@@ -107,7 +113,9 @@ pub struct ChainReservation<'a> {
 
 impl std::fmt::Debug for ChainReservation<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChainReservation").field("link", self.inner.link()).finish()
+        f.debug_struct("ChainReservation")
+            .field("link", self.inner.link())
+            .finish()
     }
 }
 
@@ -122,7 +130,11 @@ impl ChainReservation<'_> {
     /// sealed set: recording row, files, one `pending` upload per target, audit event
     /// `set_sealed`. `rec.set_id` must be the id the link was reserved for, and `rec.call`
     /// a call recorded with [`Journal::record_call`].
-    pub fn commit(self, checksum_sha256: &str, rec: &NewRecording) -> Result<ChainEntry, JournalError> {
+    pub fn commit(
+        self,
+        checksum_sha256: &str,
+        rec: &NewRecording,
+    ) -> Result<ChainEntry, JournalError> {
         self.inner.commit(checksum_sha256, rec)
     }
 
@@ -147,7 +159,9 @@ impl Journal {
 
     /// Opens (and creates or migrates) an SQLite journal file.
     pub fn open_sqlite(path: &Path, opts: &OpenOptions) -> Result<Self, JournalError> {
-        Ok(Self { store: Box::new(SqliteStore::open(Some(path), opts)?) })
+        Ok(Self {
+            store: Box::new(SqliteStore::open(Some(path), opts)?),
+        })
     }
 
     /// Opens (and creates or migrates) a PostgreSQL journal (feature `postgres`). The
@@ -155,12 +169,16 @@ impl Journal {
     /// tables. The busy timeout becomes the session's `lock_timeout`.
     #[cfg(feature = "postgres")]
     pub fn open_postgres(url: &str, opts: &OpenOptions) -> Result<Self, JournalError> {
-        Ok(Self { store: Box::new(crate::pg::PgStore::open(url, opts)?) })
+        Ok(Self {
+            store: Box::new(crate::pg::PgStore::open(url, opts)?),
+        })
     }
 
     /// A journal in memory, gone when the handle is dropped (tests, examples).
     pub fn open_in_memory() -> Result<Self, JournalError> {
-        Ok(Self { store: Box::new(SqliteStore::open(None, &OpenOptions::default())?) })
+        Ok(Self {
+            store: Box::new(SqliteStore::open(None, &OpenOptions::default())?),
+        })
     }
 
     /// The journal's path (or URL), as used in messages.
@@ -201,8 +219,14 @@ impl Journal {
 
     /// Reserves the next chain link for set `set_id`, waiting while another process or
     /// handle holds a reservation. `at` becomes the seal time. See [`ChainReservation`].
-    pub fn reserve_link(&self, set_id: &str, at: DateTime<Utc>) -> Result<ChainReservation<'_>, JournalError> {
-        Ok(ChainReservation { inner: self.store.reserve_link(set_id, at)? })
+    pub fn reserve_link(
+        &self,
+        set_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<ChainReservation<'_>, JournalError> {
+        Ok(ChainReservation {
+            inner: self.store.reserve_link(set_id, at)?,
+        })
     }
 
     /// Seals with a closure: reserves the link, calls `seal(&link)` — which writes the
@@ -243,7 +267,13 @@ impl Journal {
 
     /// Records that the local copy of a set was deleted (after delivery, or at the end of
     /// retention), with audit event `set_deleted`.
-    pub fn set_deleted(&self, set_id: &str, at: DateTime<Utc>, actor: &str, reason: &str) -> Result<(), JournalError> {
+    pub fn set_deleted(
+        &self,
+        set_id: &str,
+        at: DateTime<Utc>,
+        actor: &str,
+        reason: &str,
+    ) -> Result<(), JournalError> {
         self.store.set_deleted(set_id, at, actor, reason)
     }
 
@@ -256,25 +286,50 @@ impl Journal {
 
     /// Queues a delivery of a sealed set to a target (again): a new upload, or a `failed`
     /// one back to `pending`. A `pending` or `done` upload stays as it is.
-    pub fn queue_upload(&self, set_id: &str, target: &str, at: DateTime<Utc>) -> Result<(), JournalError> {
+    pub fn queue_upload(
+        &self,
+        set_id: &str,
+        target: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), JournalError> {
         self.store.queue_upload(set_id, target, at)
     }
 
     /// Records a failed attempt; the upload stays `pending` and is tried again.
-    pub fn upload_failed(&self, set_id: &str, target: &str, error: &str, at: DateTime<Utc>) -> Result<(), JournalError> {
-        self.store.upload_attempt_failed(set_id, target, error, at, false)
+    pub fn upload_failed(
+        &self,
+        set_id: &str,
+        target: &str,
+        error: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), JournalError> {
+        self.store
+            .upload_attempt_failed(set_id, target, error, at, false)
     }
 
     /// Records a failed attempt after which the uploader gives up: state `failed`, shown
     /// by `crctl status` until an operator queues it again.
-    pub fn upload_given_up(&self, set_id: &str, target: &str, error: &str, at: DateTime<Utc>) -> Result<(), JournalError> {
-        self.store.upload_attempt_failed(set_id, target, error, at, true)
+    pub fn upload_given_up(
+        &self,
+        set_id: &str,
+        target: &str,
+        error: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), JournalError> {
+        self.store
+            .upload_attempt_failed(set_id, target, error, at, true)
     }
 
     /// Records a delivery (state `done`, the remote path, audit event `set_delivered`) and
     /// returns how many targets of the set are still undelivered: at 0 the local copy may
     /// be deleted.
-    pub fn upload_done(&self, set_id: &str, target: &str, remote_path: &str, at: DateTime<Utc>) -> Result<u64, JournalError> {
+    pub fn upload_done(
+        &self,
+        set_id: &str,
+        target: &str,
+        remote_path: &str,
+        at: DateTime<Utc>,
+    ) -> Result<u64, JournalError> {
         self.store.upload_done(set_id, target, remote_path, at)
     }
 

@@ -113,8 +113,7 @@ pub use journal::{ChainReservation, Journal, OpenOptions};
 pub use model::{
     ActiveCall, AuditEvent, AuditKind, CallId, CallRecord, ChainEntry, ChainLink, Delivery,
     Direction, FLAG_RECOVERED, FileEntry, GENESIS_SHA256, Membership, NewCall, NewRecording,
-    RecordingInfo, SearchHit, SearchQuery, Status, TargetBacklog, Upload, UploadError,
-    UploadState,
+    RecordingInfo, SearchHit, SearchQuery, Status, TargetBacklog, Upload, UploadError, UploadState,
 };
 pub use number::{SUFFIX_MIN_DIGITS, normalize_number, numbers_match};
 pub use url::JournalUrl;

@@ -44,7 +44,11 @@ pub fn numbers_match(stored: &str, query: &str, exact: bool) -> bool {
     if exact {
         return false;
     }
-    let (short, long) = if stored.len() < query.len() { (stored, query) } else { (query, stored) };
+    let (short, long) = if stored.len() < query.len() {
+        (stored, query)
+    } else {
+        (query, stored)
+    };
     short.len() >= SUFFIX_MIN_DIGITS && long.ends_with(short)
 }
 
@@ -55,7 +59,12 @@ mod tests {
 
     #[test]
     fn normalizes_forms_of_one_number() {
-        for n in ["+4930555201", "0049 30 555201", "tel:+49-30-555-201", "+49 (30) 555 201"] {
+        for n in [
+            "+4930555201",
+            "0049 30 555201",
+            "tel:+49-30-555-201",
+            "+49 (30) 555 201",
+        ] {
             assert_eq!(normalize_number(n), "4930555201", "{n}");
         }
         assert_eq!(normalize_number(""), "");

@@ -137,20 +137,31 @@ type R<T> = Result<T, JournalError>;
 impl PgStore {
     pub(crate) fn open(url: &str, opts: &OpenOptions) -> R<Self> {
         let name = redact(url);
-        let mut config: postgres::Config = url
-            .parse()
-            .map_err(|e: postgres::Error| JournalError::BadUrl { url: name.clone(), reason: e.to_string() })?;
+        let mut config: postgres::Config =
+            url.parse()
+                .map_err(|e: postgres::Error| JournalError::BadUrl {
+                    url: name.clone(),
+                    reason: e.to_string(),
+                })?;
         if let Some(pw) = &opts.password {
             config.password(pw);
         }
-        let mut client = config
-            .connect(NoTls)
-            .map_err(|e| JournalError::Open { journal: name.clone(), source: e.into() })?;
+        let mut client = config.connect(NoTls).map_err(|e| JournalError::Open {
+            journal: name.clone(),
+            source: e.into(),
+        })?;
         let timeout_ms = opts.busy_timeout.as_millis().max(1);
         client
             .batch_execute(&format!("SET lock_timeout = {timeout_ms}"))
-            .map_err(|e| JournalError::Open { journal: name.clone(), source: e.into() })?;
-        let store = PgStore { client: Mutex::new(client), name, reserver: Mutex::new(None) };
+            .map_err(|e| JournalError::Open {
+                journal: name.clone(),
+                source: e.into(),
+            })?;
+        let store = PgStore {
+            client: Mutex::new(client),
+            name,
+            reserver: Mutex::new(None),
+        };
         store.migrate(opts.create)?;
         Ok(store)
     }
@@ -158,25 +169,41 @@ impl PgStore {
     fn err(&self, op: &'static str) -> impl Fn(postgres::Error) -> JournalError + '_ {
         move |e| {
             if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
-                JournalError::Busy { journal: self.name.clone(), op }
+                JournalError::Busy {
+                    journal: self.name.clone(),
+                    op,
+                }
             } else {
-                JournalError::Db { journal: self.name.clone(), op, source: e.into() }
+                JournalError::Db {
+                    journal: self.name.clone(),
+                    op,
+                    source: e.into(),
+                }
             }
         }
     }
 
     fn corrupt(&self, what: &'static str, value: String) -> JournalError {
-        JournalError::Corrupt { journal: self.name.clone(), what, value }
+        JournalError::Corrupt {
+            journal: self.name.clone(),
+            what,
+            value,
+        }
     }
 
     fn missing(&self, what: String) -> JournalError {
-        JournalError::Missing { journal: self.name.clone(), what }
+        JournalError::Missing {
+            journal: self.name.clone(),
+            what,
+        }
     }
 
     fn lock(&self) -> R<MutexGuard<'_, Client>> {
         let me = std::thread::current().id();
         if *self.reserver.lock().unwrap_or_else(|p| p.into_inner()) == Some(me) {
-            return Err(JournalError::ReservationOpen { journal: self.name.clone() });
+            return Err(JournalError::ReservationOpen {
+                journal: self.name.clone(),
+            });
         }
         Ok(self.client.lock().unwrap_or_else(|p| p.into_inner()))
     }
@@ -269,7 +296,9 @@ impl PgStore {
 
     fn migrate(&self, create: bool) -> R<()> {
         let mut client = self.lock()?;
-        let mut tx = client.transaction().map_err(self.err("start the schema migration"))?;
+        let mut tx = client
+            .transaction()
+            .map_err(self.err("start the schema migration"))?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
             .map_err(self.err("lock the schema migration"))?;
         tx.batch_execute("CREATE TABLE IF NOT EXISTS callrec_schema (version BIGINT NOT NULL)")
@@ -281,7 +310,9 @@ impl PgStore {
             Some(r) => self.get(&r, 0, "read the schema version")?,
             None => {
                 if !create {
-                    return Err(JournalError::NotFound { path: self.name.clone() });
+                    return Err(JournalError::NotFound {
+                        path: self.name.clone(),
+                    });
                 }
                 tx.execute("INSERT INTO callrec_schema (version) VALUES (0)", &[])
                     .map_err(self.err("record the schema version"))?;
@@ -289,10 +320,15 @@ impl PgStore {
             }
         };
         if found > SCHEMA_VERSION {
-            return Err(JournalError::SchemaTooNew { journal: self.name.clone(), found, known: SCHEMA_VERSION });
+            return Err(JournalError::SchemaTooNew {
+                journal: self.name.clone(),
+                found,
+                known: SCHEMA_VERSION,
+            });
         }
         for sql in MIGRATIONS.iter().skip(usize::try_from(found).unwrap_or(0)) {
-            tx.batch_execute(sql).map_err(self.err("migrate the schema"))?;
+            tx.batch_execute(sql)
+                .map_err(self.err("migrate the schema"))?;
         }
         tx.execute("UPDATE callrec_schema SET version = $1", &[&SCHEMA_VERSION])
             .map_err(self.err("record the schema version"))?;
@@ -301,7 +337,11 @@ impl PgStore {
 }
 
 fn to_i64(v: u64, what: &'static str) -> R<i64> {
-    i64::try_from(v).map_err(|_| JournalError::Invalid { what, value: v.to_string(), reason: "too large".to_owned() })
+    i64::try_from(v).map_err(|_| JournalError::Invalid {
+        what,
+        value: v.to_string(),
+        reason: "too large".to_owned(),
+    })
 }
 
 const CALL_COLUMNS: &str = "id, pbx_call_id, direction, caller, callee, diversions, started_at, \
@@ -332,7 +372,9 @@ impl Store for PgStore {
 
     fn schema_version(&self) -> R<i64> {
         let mut c = self.lock()?;
-        let r = c.query_one("SELECT version FROM callrec_schema", &[]).map_err(self.err("read the schema version"))?;
+        let r = c
+            .query_one("SELECT version FROM callrec_schema", &[])
+            .map_err(self.err("read the schema version"))?;
         self.get(&r, 0, "read the schema version")
     }
 
@@ -372,10 +414,15 @@ impl Store for PgStore {
     fn end_call(&self, id: CallId, at: DateTime<Utc>) -> R<()> {
         let mut c = self.lock()?;
         let n = c
-            .execute("UPDATE calls SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL", &[&ms(at), &id.0])
+            .execute(
+                "UPDATE calls SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL",
+                &[&ms(at), &id.0],
+            )
             .map_err(self.err("end a call"))?;
         if n == 0 {
-            let exists = c.query_opt("SELECT id FROM calls WHERE id = $1", &[&id.0]).map_err(self.err("look up a call"))?;
+            let exists = c
+                .query_opt("SELECT id FROM calls WHERE id = $1", &[&id.0])
+                .map_err(self.err("look up a call"))?;
             if exists.is_none() {
                 return Err(self.missing(format!("call {id}")));
             }
@@ -386,7 +433,10 @@ impl Store for PgStore {
     fn call(&self, id: CallId) -> R<Option<CallRecord>> {
         let mut c = self.lock()?;
         let r = c
-            .query_opt(&format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = $1"), &[&id.0])
+            .query_opt(
+                &format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = $1"),
+                &[&id.0],
+            )
             .map_err(self.err("read a call"))?;
         r.map(|r| self.call_row(&r)).transpose()
     }
@@ -405,16 +455,22 @@ impl Store for PgStore {
     fn reserve_link<'a>(&'a self, set_id: &str, at: DateTime<Utc>) -> R<Box<dyn Reservation + 'a>> {
         check_set_id(set_id)?;
         let mut client = self.lock()?;
-        client.batch_execute("BEGIN").map_err(self.err("reserve a chain link"))?;
+        client
+            .batch_execute("BEGIN")
+            .map_err(self.err("reserve a chain link"))?;
         let mut res = PgReservation {
             store: self,
             client,
-            link: ChainLink { seq: 0, prev_sha256: String::new() },
+            link: ChainLink {
+                seq: 0,
+                prev_sha256: String::new(),
+            },
             set_id: set_id.to_owned(),
             at,
             open: true,
         };
-        *self.reserver.lock().unwrap_or_else(|p| p.into_inner()) = Some(std::thread::current().id());
+        *self.reserver.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(std::thread::current().id());
         res.client
             .batch_execute("LOCK TABLE chain IN EXCLUSIVE MODE")
             .map_err(self.err("reserve a chain link"))?;
@@ -432,14 +488,20 @@ impl Store for PgStore {
         }
         let head = res
             .client
-            .query_opt("SELECT seq, sha256 FROM chain ORDER BY seq DESC LIMIT 1", &[])
+            .query_opt(
+                "SELECT seq, sha256 FROM chain ORDER BY seq DESC LIMIT 1",
+                &[],
+            )
             .map_err(self.err("read the chain head"))?;
         res.link = match head {
             Some(r) => ChainLink {
                 seq: self.u64(&r, 0, "read the chain head")? + 1,
                 prev_sha256: self.get(&r, 1, "read the chain head")?,
             },
-            None => ChainLink { seq: 1, prev_sha256: GENESIS_SHA256.to_owned() },
+            None => ChainLink {
+                seq: 1,
+                prev_sha256: GENESIS_SHA256.to_owned(),
+            },
         };
         Ok(Box::new(res))
     }
@@ -447,7 +509,10 @@ impl Store for PgStore {
     fn chain_head(&self) -> R<Option<ChainEntry>> {
         let mut c = self.lock()?;
         let r = c
-            .query_opt(&format!("SELECT {CHAIN_COLUMNS} FROM chain ORDER BY seq DESC LIMIT 1"), &[])
+            .query_opt(
+                &format!("SELECT {CHAIN_COLUMNS} FROM chain ORDER BY seq DESC LIMIT 1"),
+                &[],
+            )
             .map_err(self.err("read the chain head"))?;
         r.map(|r| self.chain_row(&r)).transpose()
     }
@@ -466,8 +531,12 @@ impl Store for PgStore {
     fn recording(&self, set_id: &str) -> R<Option<RecordingInfo>> {
         let op = "read a recording";
         let mut c = self.lock()?;
-        let mut tx = c.build_transaction().read_only(true).isolation_level(postgres::IsolationLevel::RepeatableRead)
-            .start().map_err(self.err(op))?;
+        let mut tx = c
+            .build_transaction()
+            .read_only(true)
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .start()
+            .map_err(self.err(op))?;
         let Some(r) = tx
             .query_opt(
                 "SELECT r.set_id, r.call_id, r.configuration, r.started_at, r.ended_at, r.channels, \
@@ -503,13 +572,23 @@ impl Store for PgStore {
             uploads: Vec::new(),
         };
         for r in tx
-            .query("SELECT name, size, sha256 FROM recording_files WHERE set_id = $1 ORDER BY name", &[&set_id])
+            .query(
+                "SELECT name, size, sha256 FROM recording_files WHERE set_id = $1 ORDER BY name",
+                &[&set_id],
+            )
             .map_err(self.err(op))?
         {
-            info.files.push(FileEntry { name: self.get(&r, 0, op)?, size: self.u64(&r, 1, op)?, sha256: self.get(&r, 2, op)? });
+            info.files.push(FileEntry {
+                name: self.get(&r, 0, op)?,
+                size: self.u64(&r, 1, op)?,
+                sha256: self.get(&r, 2, op)?,
+            });
         }
         for r in tx
-            .query(&format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE set_id = $1 ORDER BY target"), &[&set_id])
+            .query(
+                &format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE set_id = $1 ORDER BY target"),
+                &[&set_id],
+            )
             .map_err(self.err(op))?
         {
             info.uploads.push(self.upload_row(&r)?);
@@ -536,7 +615,14 @@ impl Store for PgStore {
         let op = "queue an upload";
         let mut c = self.lock()?;
         let mut tx = c.transaction().map_err(self.err(op))?;
-        if tx.query_opt("SELECT set_id FROM recordings WHERE set_id = $1", &[&set_id]).map_err(self.err(op))?.is_none() {
+        if tx
+            .query_opt(
+                "SELECT set_id FROM recordings WHERE set_id = $1",
+                &[&set_id],
+            )
+            .map_err(self.err(op))?
+            .is_none()
+        {
             return Err(self.missing(format!("recording set {set_id:?}")));
         }
         tx.execute(
@@ -548,7 +634,14 @@ impl Store for PgStore {
         tx.commit().map_err(self.err(op))
     }
 
-    fn upload_attempt_failed(&self, set_id: &str, target: &str, error: &str, at: DateTime<Utc>, give_up: bool) -> R<()> {
+    fn upload_attempt_failed(
+        &self,
+        set_id: &str,
+        target: &str,
+        error: &str,
+        at: DateTime<Utc>,
+        give_up: bool,
+    ) -> R<()> {
         let mut c = self.lock()?;
         let n = c
             .execute(
@@ -559,12 +652,20 @@ impl Store for PgStore {
             )
             .map_err(self.err("record a failed upload"))?;
         if n == 0 {
-            return Err(self.missing(format!("undelivered upload of set {set_id:?} to target {target:?}")));
+            return Err(self.missing(format!(
+                "undelivered upload of set {set_id:?} to target {target:?}"
+            )));
         }
         Ok(())
     }
 
-    fn upload_done(&self, set_id: &str, target: &str, remote_path: &str, at: DateTime<Utc>) -> R<u64> {
+    fn upload_done(
+        &self,
+        set_id: &str,
+        target: &str,
+        remote_path: &str,
+        at: DateTime<Utc>,
+    ) -> R<u64> {
         let op = "record a delivery";
         let mut c = self.lock()?;
         let mut tx = c.transaction().map_err(self.err(op))?;
@@ -576,7 +677,9 @@ impl Store for PgStore {
             )
             .map_err(self.err(op))?;
         if n == 0 {
-            return Err(self.missing(format!("undelivered upload of set {set_id:?} to target {target:?}")));
+            return Err(self.missing(format!(
+                "undelivered upload of set {set_id:?} to target {target:?}"
+            )));
         }
         insert_audit(
             &mut tx,
@@ -588,7 +691,10 @@ impl Store for PgStore {
         )
         .map_err(self.err(op))?;
         let r = tx
-            .query_one("SELECT count(*) FROM uploads WHERE set_id = $1 AND state != 'done'", &[&set_id])
+            .query_one(
+                "SELECT count(*) FROM uploads WHERE set_id = $1 AND state != 'done'",
+                &[&set_id],
+            )
             .map_err(self.err(op))?;
         let remaining = self.u64(&r, 0, op)?;
         tx.commit().map_err(self.err(op))?;
@@ -598,7 +704,10 @@ impl Store for PgStore {
     fn set_location(&self, set_id: &str, location: &str) -> R<()> {
         let mut c = self.lock()?;
         let n = c
-            .execute("UPDATE recordings SET location = $2 WHERE set_id = $1", &[&set_id, &location])
+            .execute(
+                "UPDATE recordings SET location = $2 WHERE set_id = $1",
+                &[&set_id, &location],
+            )
             .map_err(self.err("update a set's location"))?;
         if n == 0 {
             return Err(self.missing(format!("recording set {set_id:?}")));
@@ -611,7 +720,10 @@ impl Store for PgStore {
         let mut c = self.lock()?;
         let mut tx = c.transaction().map_err(self.err(op))?;
         let Some(r) = tx
-            .query_opt("SELECT location FROM recordings WHERE set_id = $1 FOR UPDATE", &[&set_id])
+            .query_opt(
+                "SELECT location FROM recordings WHERE set_id = $1 FOR UPDATE",
+                &[&set_id],
+            )
             .map_err(self.err(op))?
         else {
             return Err(self.missing(format!("recording set {set_id:?}")));
@@ -634,15 +746,28 @@ impl Store for PgStore {
         tx.commit().map_err(self.err(op))
     }
 
-    fn set_membership(&self, group: &str, user: &str, active: bool, actor: &str, at: DateTime<Utc>) -> R<Option<bool>> {
+    fn set_membership(
+        &self,
+        group: &str,
+        user: &str,
+        active: bool,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> R<Option<bool>> {
         let op = "change a membership";
         let mut c = self.lock()?;
         let mut tx = c.transaction().map_err(self.err(op))?;
         // Serializes concurrent changes of the same membership so `previous` is exact.
-        tx.execute("SELECT pg_advisory_xact_lock(hashtext($1::TEXT || '/' || $2::TEXT))", &[&group, &user])
-            .map_err(self.err(op))?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtext($1::TEXT || '/' || $2::TEXT))",
+            &[&group, &user],
+        )
+        .map_err(self.err(op))?;
         let previous: Option<bool> = match tx
-            .query_opt("SELECT active FROM memberships WHERE group_id = $1 AND user_id = $2", &[&group, &user])
+            .query_opt(
+                "SELECT active FROM memberships WHERE group_id = $1 AND user_id = $2",
+                &[&group, &user],
+            )
             .map_err(self.err(op))?
         {
             Some(r) => Some(self.get(&r, 0, op)?),
@@ -706,7 +831,8 @@ impl Store for PgStore {
         details: &serde_json::Value,
     ) -> R<i64> {
         let mut c = self.lock()?;
-        insert_audit(&mut *c, kind, at, actor, set_id, details).map_err(self.err("write an audit event"))
+        insert_audit(&mut *c, kind, at, actor, set_id, details)
+            .map_err(self.err("write an audit event"))
     }
 
     fn audit_events(&self, after_id: i64, limit: u32) -> R<Vec<AuditEvent>> {
@@ -727,7 +853,8 @@ impl Store for PgStore {
                     kind: AuditKind::parse(&self.get::<String>(r, 2, op)?),
                     actor: self.get(r, 3, op)?,
                     set_id: self.get(r, 4, op)?,
-                    details: serde_json::from_str(&details).map_err(|_| self.corrupt("details", details.clone()))?,
+                    details: serde_json::from_str(&details)
+                        .map_err(|_| self.corrupt("details", details.clone()))?,
                 })
             })
             .collect()
@@ -800,17 +927,28 @@ impl Store for PgStore {
                 at: self.opt_time(&r, 5, op)?,
             });
         }
-        let r = tx.query_one("SELECT count(*) FROM recordings", &[]).map_err(self.err(op))?;
+        let r = tx
+            .query_one("SELECT count(*) FROM recordings", &[])
+            .map_err(self.err(op))?;
         let recordings = self.u64(&r, 0, op)?;
         let chain_head = match tx
-            .query_opt(&format!("SELECT {CHAIN_COLUMNS} FROM chain ORDER BY seq DESC LIMIT 1"), &[])
+            .query_opt(
+                &format!("SELECT {CHAIN_COLUMNS} FROM chain ORDER BY seq DESC LIMIT 1"),
+                &[],
+            )
             .map_err(self.err(op))?
         {
             Some(r) => Some(self.chain_row(&r)?),
             None => None,
         };
         tx.commit().map_err(self.err(op))?;
-        Ok(Status { active_calls, backlog, last_errors, recordings, chain_head })
+        Ok(Status {
+            active_calls,
+            backlog,
+            last_errors,
+            recordings,
+            chain_head,
+        })
     }
 
     fn search(&self, q: &SearchQuery) -> R<Vec<SearchHit>> {
@@ -924,7 +1062,9 @@ impl PgReservation<'_> {
     }
 
     fn finish(&mut self) -> R<()> {
-        self.client.batch_execute("COMMIT").map_err(self.store.err("commit a chain link"))?;
+        self.client
+            .batch_execute("COMMIT")
+            .map_err(self.store.err("commit a chain link"))?;
         self.open = false;
         Ok(())
     }
@@ -963,12 +1103,24 @@ impl Reservation for PgReservation<'_> {
         }
         let mut files = Vec::with_capacity(rec.files.len());
         for f in &rec.files {
-            files.push((f.name.clone(), to_i64(f.size, "file size")?, check_sha256("file SHA-256", &f.sha256)?));
+            files.push((
+                f.name.clone(),
+                to_i64(f.size, "file size")?,
+                check_sha256("file SHA-256", &f.sha256)?,
+            ));
         }
         let store = self.store;
         let err = store.err("record a sealed set");
-        if self.client.query_opt("SELECT id FROM calls WHERE id = $1", &[&rec.call.0]).map_err(&err)?.is_none() {
-            return Err(store.missing(format!("call {} (record the call before sealing its set)", rec.call)));
+        if self
+            .client
+            .query_opt("SELECT id FROM calls WHERE id = $1", &[&rec.call.0])
+            .map_err(&err)?
+            .is_none()
+        {
+            return Err(store.missing(format!(
+                "call {} (record the call before sealing its set)",
+                rec.call
+            )));
         }
         let entry = self.insert_link(&sha)?;
         let flags = serde_json::Value::from(rec.flags.clone()).to_string();
@@ -1040,6 +1192,10 @@ impl Drop for PgReservation<'_> {
         if self.open {
             let _ = self.client.batch_execute("ROLLBACK");
         }
-        *self.store.reserver.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *self
+            .store
+            .reserver
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = None;
     }
 }

@@ -9,8 +9,11 @@ use std::thread::ThreadId;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::{
+    Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior, params,
+};
 
+use crate::OpenOptions;
 use crate::error::{BoxError, JournalError};
 use crate::model::{
     ActiveCall, AuditEvent, AuditKind, CallId, CallRecord, ChainEntry, ChainLink, Delivery,
@@ -20,7 +23,6 @@ use crate::model::{
 use crate::number::{SUFFIX_MIN_DIGITS, normalize_number};
 use crate::schema::{MIGRATIONS, SCHEMA_VERSION};
 use crate::store::{Reservation, Store};
-use crate::OpenOptions;
 
 pub(crate) struct SqliteStore {
     conn: Mutex<Connection>,
@@ -112,7 +114,8 @@ pub(crate) fn check_sha256(what: &'static str, v: &str) -> Result<String, Journa
 pub(crate) fn check_set_id(v: &str) -> Result<(), JournalError> {
     let ok = !v.is_empty()
         && v.len() <= 200
-        && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         && !v.starts_with('.');
     if ok {
         Ok(())
@@ -120,7 +123,8 @@ pub(crate) fn check_set_id(v: &str) -> Result<(), JournalError> {
         Err(JournalError::Invalid {
             what: "set id",
             value: v.to_owned(),
-            reason: "use 1-200 ASCII letters, digits, '-', '_' or '.', not starting with '.'".to_owned(),
+            reason: "use 1-200 ASCII letters, digits, '-', '_' or '.', not starting with '.'"
+                .to_owned(),
         })
     }
 }
@@ -189,7 +193,10 @@ fn insert_audit(
 impl SqliteStore {
     pub(crate) fn open(path: Option<&Path>, opts: &OpenOptions) -> Result<Self, JournalError> {
         let name = path.map_or_else(|| ":memory:".to_owned(), |p| p.display().to_string());
-        let open_err = |e: BoxError| JournalError::Open { journal: name.clone(), source: e };
+        let open_err = |e: BoxError| JournalError::Open {
+            journal: name.clone(),
+            source: e,
+        };
         let conn = match path {
             Some(p) => {
                 if !opts.create && !p.exists() {
@@ -198,7 +205,9 @@ impl SqliteStore {
                 if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty())
                     && !dir.is_dir()
                 {
-                    return Err(open_err(format!("the directory {} does not exist", dir.display()).into()));
+                    return Err(open_err(
+                        format!("the directory {} does not exist", dir.display()).into(),
+                    ));
                 }
                 let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
                 if opts.create {
@@ -208,7 +217,8 @@ impl SqliteStore {
             }
             None => Connection::open_in_memory().map_err(|e| open_err(e.into()))?,
         };
-        conn.busy_timeout(opts.busy_timeout).map_err(|e| open_err(e.into()))?;
+        conn.busy_timeout(opts.busy_timeout)
+            .map_err(|e| open_err(e.into()))?;
         // Switching to WAL needs a moment of exclusive access; a concurrent first open by
         // another process can make it report busy without waiting, so retry.
         let attempts = (opts.busy_timeout.as_millis() / 20).max(1);
@@ -219,19 +229,30 @@ impl SqliteStore {
                     mode = m;
                     break;
                 }
-                Err(e) if is_busy(&e) && i + 1 < attempts => std::thread::sleep(Duration::from_millis(20)),
+                Err(e) if is_busy(&e) && i + 1 < attempts => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
                 Err(e) if is_busy(&e) => {
-                    return Err(JournalError::Busy { journal: name, op: "switch to WAL mode" });
+                    return Err(JournalError::Busy {
+                        journal: name,
+                        op: "switch to WAL mode",
+                    });
                 }
                 Err(e) => return Err(open_err(e.into())),
             }
         }
         if path.is_some() && !mode.eq_ignore_ascii_case("wal") {
-            return Err(open_err(format!("the database refused WAL mode (it stays in {mode:?})").into()));
+            return Err(open_err(
+                format!("the database refused WAL mode (it stays in {mode:?})").into(),
+            ));
         }
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
             .map_err(|e| open_err(e.into()))?;
-        let store = SqliteStore { conn: Mutex::new(conn), name, reserver: Mutex::new(None) };
+        let store = SqliteStore {
+            conn: Mutex::new(conn),
+            name,
+            reserver: Mutex::new(None),
+        };
         store.migrate()?;
         Ok(store)
     }
@@ -239,21 +260,33 @@ impl SqliteStore {
     fn err(&self, op: &'static str) -> impl Fn(rusqlite::Error) -> JournalError + '_ {
         move |e| {
             if is_busy(&e) {
-                JournalError::Busy { journal: self.name.clone(), op }
+                JournalError::Busy {
+                    journal: self.name.clone(),
+                    op,
+                }
             } else {
-                JournalError::Db { journal: self.name.clone(), op, source: e.into() }
+                JournalError::Db {
+                    journal: self.name.clone(),
+                    op,
+                    source: e.into(),
+                }
             }
         }
     }
 
     fn missing(&self, what: String) -> JournalError {
-        JournalError::Missing { journal: self.name.clone(), what }
+        JournalError::Missing {
+            journal: self.name.clone(),
+            what,
+        }
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Connection>, JournalError> {
         let me = std::thread::current().id();
         if *self.reserver.lock().unwrap_or_else(|p| p.into_inner()) == Some(me) {
-            return Err(JournalError::ReservationOpen { journal: self.name.clone() });
+            return Err(JournalError::ReservationOpen {
+                journal: self.name.clone(),
+            });
         }
         // A panic while the lock was held leaves the connection usable: any open
         // transaction was rolled back by its guard.
@@ -277,7 +310,8 @@ impl SqliteStore {
         }
         let done = usize::try_from(found).unwrap_or(0);
         for sql in MIGRATIONS.iter().skip(done) {
-            tx.execute_batch(sql).map_err(self.err("migrate the schema"))?;
+            tx.execute_batch(sql)
+                .map_err(self.err("migrate the schema"))?;
         }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(self.err("record the schema version"))?;
@@ -350,9 +384,13 @@ impl Store for SqliteStore {
 
     fn call(&self, id: CallId) -> Result<Option<CallRecord>, JournalError> {
         let conn = self.lock()?;
-        conn.query_row(&format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = ?1"), [id.0], call_from_row)
-            .optional()
-            .map_err(self.err("read a call"))
+        conn.query_row(
+            &format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = ?1"),
+            [id.0],
+            call_from_row,
+        )
+        .optional()
+        .map_err(self.err("read a call"))
     }
 
     fn open_calls(&self) -> Result<Vec<CallRecord>, JournalError> {
@@ -362,8 +400,11 @@ impl Store for SqliteStore {
                 "SELECT {CALL_COLUMNS} FROM calls WHERE ended_at IS NULL AND record = 1 ORDER BY started_at, id"
             ))
             .map_err(self.err("list open calls"))?;
-        let rows = st.query_map([], call_from_row).map_err(self.err("list open calls"))?;
-        rows.collect::<Result<_, _>>().map_err(self.err("list open calls"))
+        let rows = st
+            .query_map([], call_from_row)
+            .map_err(self.err("list open calls"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(self.err("list open calls"))
     }
 
     fn reserve_link<'a>(
@@ -373,20 +414,27 @@ impl Store for SqliteStore {
     ) -> Result<Box<dyn Reservation + 'a>, JournalError> {
         check_set_id(set_id)?;
         let conn = self.lock()?;
-        conn.execute_batch("BEGIN IMMEDIATE").map_err(self.err("reserve a chain link"))?;
+        conn.execute_batch("BEGIN IMMEDIATE")
+            .map_err(self.err("reserve a chain link"))?;
         // From here the guard below rolls back on every early return.
         let mut res = SqliteReservation {
             store: self,
             conn,
-            link: ChainLink { seq: 0, prev_sha256: String::new() },
+            link: ChainLink {
+                seq: 0,
+                prev_sha256: String::new(),
+            },
             set_id: set_id.to_owned(),
             at,
             open: true,
         };
-        *self.reserver.lock().unwrap_or_else(|p| p.into_inner()) = Some(std::thread::current().id());
+        *self.reserver.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(std::thread::current().id());
         let taken: Option<i64> = res
             .conn
-            .query_row("SELECT seq FROM chain WHERE set_id = ?1", [set_id], |r| r.get(0))
+            .query_row("SELECT seq FROM chain WHERE set_id = ?1", [set_id], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(self.err("reserve a chain link"))?;
         if let Some(seq) = taken {
@@ -398,14 +446,22 @@ impl Store for SqliteStore {
         }
         let head: Option<(u64, String)> = res
             .conn
-            .query_row("SELECT seq, sha256 FROM chain ORDER BY seq DESC LIMIT 1", [], |r| {
-                Ok((u64_at(r, 0)?, r.get(1)?))
-            })
+            .query_row(
+                "SELECT seq, sha256 FROM chain ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((u64_at(r, 0)?, r.get(1)?)),
+            )
             .optional()
             .map_err(self.err("read the chain head"))?;
         res.link = match head {
-            Some((seq, sha)) => ChainLink { seq: seq + 1, prev_sha256: sha },
-            None => ChainLink { seq: 1, prev_sha256: GENESIS_SHA256.to_owned() },
+            Some((seq, sha)) => ChainLink {
+                seq: seq + 1,
+                prev_sha256: sha,
+            },
+            None => ChainLink {
+                seq: 1,
+                prev_sha256: GENESIS_SHA256.to_owned(),
+            },
         };
         Ok(Box::new(res))
     }
@@ -430,9 +486,13 @@ impl Store for SqliteStore {
             )
             .map_err(self.err("read the chain"))?;
         let rows = st
-            .query_map(params![to_i64(from_seq, "sequence number")?, i64::from(limit)], chain_from_row)
+            .query_map(
+                params![to_i64(from_seq, "sequence number")?, i64::from(limit)],
+                chain_from_row,
+            )
             .map_err(self.err("read the chain"))?;
-        rows.collect::<Result<_, _>>().map_err(self.err("read the chain"))
+        rows.collect::<Result<_, _>>()
+            .map_err(self.err("read the chain"))
     }
 
     fn recording(&self, set_id: &str) -> Result<Option<RecordingInfo>, JournalError> {
@@ -472,20 +532,36 @@ impl Store for SqliteStore {
             )
             .optional()
             .map_err(self.err("read a recording"))?;
-        let Some(mut info) = head else { return Ok(None) };
+        let Some(mut info) = head else {
+            return Ok(None);
+        };
         {
             let mut st = tx
                 .prepare("SELECT name, size, sha256 FROM recording_files WHERE set_id = ?1 ORDER BY name")
                 .map_err(self.err("read a recording's files"))?;
             let rows = st
-                .query_map([set_id], |r| Ok(FileEntry { name: r.get(0)?, size: u64_at(r, 1)?, sha256: r.get(2)? }))
+                .query_map([set_id], |r| {
+                    Ok(FileEntry {
+                        name: r.get(0)?,
+                        size: u64_at(r, 1)?,
+                        sha256: r.get(2)?,
+                    })
+                })
                 .map_err(self.err("read a recording's files"))?;
-            info.files = rows.collect::<Result<_, _>>().map_err(self.err("read a recording's files"))?;
+            info.files = rows
+                .collect::<Result<_, _>>()
+                .map_err(self.err("read a recording's files"))?;
             let mut st = tx
-                .prepare(&format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE set_id = ?1 ORDER BY target"))
+                .prepare(&format!(
+                    "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE set_id = ?1 ORDER BY target"
+                ))
                 .map_err(self.err("read a recording's uploads"))?;
-            let rows = st.query_map([set_id], upload_from_row).map_err(self.err("read a recording's uploads"))?;
-            info.uploads = rows.collect::<Result<_, _>>().map_err(self.err("read a recording's uploads"))?;
+            let rows = st
+                .query_map([set_id], upload_from_row)
+                .map_err(self.err("read a recording's uploads"))?;
+            info.uploads = rows
+                .collect::<Result<_, _>>()
+                .map_err(self.err("read a recording's uploads"))?;
         }
         tx.commit().map_err(self.err("read a recording"))?;
         Ok(Some(info))
@@ -499,17 +575,29 @@ impl Store for SqliteStore {
                  ORDER BY queued_at, set_id, target"
             ))
             .map_err(self.err("list pending uploads"))?;
-        let rows = st.query_map([target], upload_from_row).map_err(self.err("list pending uploads"))?;
-        rows.collect::<Result<_, _>>().map_err(self.err("list pending uploads"))
+        let rows = st
+            .query_map([target], upload_from_row)
+            .map_err(self.err("list pending uploads"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(self.err("list pending uploads"))
     }
 
-    fn queue_upload(&self, set_id: &str, target: &str, at: DateTime<Utc>) -> Result<(), JournalError> {
+    fn queue_upload(
+        &self,
+        set_id: &str,
+        target: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), JournalError> {
         let mut conn = self.lock()?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(self.err("queue an upload"))?;
         let exists: Option<String> = tx
-            .query_row("SELECT set_id FROM recordings WHERE set_id = ?1", [set_id], |r| r.get(0))
+            .query_row(
+                "SELECT set_id FROM recordings WHERE set_id = ?1",
+                [set_id],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(self.err("queue an upload"))?;
         if exists.is_none() {
@@ -542,7 +630,9 @@ impl Store for SqliteStore {
             )
             .map_err(self.err("record a failed upload"))?;
         if n == 0 {
-            return Err(self.missing(format!("undelivered upload of set {set_id:?} to target {target:?}")));
+            return Err(self.missing(format!(
+                "undelivered upload of set {set_id:?} to target {target:?}"
+            )));
         }
         Ok(())
     }
@@ -566,7 +656,9 @@ impl Store for SqliteStore {
             )
             .map_err(self.err("record a delivery"))?;
         if n == 0 {
-            return Err(self.missing(format!("undelivered upload of set {set_id:?} to target {target:?}")));
+            return Err(self.missing(format!(
+                "undelivered upload of set {set_id:?} to target {target:?}"
+            )));
         }
         insert_audit(
             &tx,
@@ -578,7 +670,11 @@ impl Store for SqliteStore {
         )
         .map_err(self.err("record a delivery"))?;
         let remaining: i64 = tx
-            .query_row("SELECT count(*) FROM uploads WHERE set_id = ?1 AND state != 'done'", [set_id], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM uploads WHERE set_id = ?1 AND state != 'done'",
+                [set_id],
+                |r| r.get(0),
+            )
             .map_err(self.err("record a delivery"))?;
         tx.commit().map_err(self.err("record a delivery"))?;
         Ok(u64::try_from(remaining).unwrap_or(0))
@@ -587,7 +683,10 @@ impl Store for SqliteStore {
     fn set_location(&self, set_id: &str, location: &str) -> Result<(), JournalError> {
         let conn = self.lock()?;
         let n = conn
-            .execute("UPDATE recordings SET location = ?2 WHERE set_id = ?1", params![set_id, location])
+            .execute(
+                "UPDATE recordings SET location = ?2 WHERE set_id = ?1",
+                params![set_id, location],
+            )
             .map_err(self.err("update a set's location"))?;
         if n == 0 {
             return Err(self.missing(format!("recording set {set_id:?}")));
@@ -607,7 +706,11 @@ impl Store for SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(self.err("record a deletion"))?;
         let old: Option<Option<String>> = tx
-            .query_row("SELECT location FROM recordings WHERE set_id = ?1", [set_id], |r| r.get(0))
+            .query_row(
+                "SELECT location FROM recordings WHERE set_id = ?1",
+                [set_id],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(self.err("record a deletion"))?;
         let Some(old) = old else {
@@ -687,7 +790,8 @@ impl Store for SqliteStore {
                 })
             })
             .map_err(self.err("read memberships"))?;
-        rows.collect::<Result<_, _>>().map_err(self.err("read memberships"))
+        rows.collect::<Result<_, _>>()
+            .map_err(self.err("read memberships"))
     }
 
     fn membership_stamp(&self) -> Result<i64, JournalError> {
@@ -709,7 +813,8 @@ impl Store for SqliteStore {
         details: &serde_json::Value,
     ) -> Result<i64, JournalError> {
         let conn = self.lock()?;
-        insert_audit(&conn, kind, at, actor, set_id, details).map_err(self.err("write an audit event"))
+        insert_audit(&conn, kind, at, actor, set_id, details)
+            .map_err(self.err("write an audit event"))
     }
 
     fn audit_events(&self, after_id: i64, limit: u32) -> Result<Vec<AuditEvent>, JournalError> {
@@ -728,11 +833,13 @@ impl Store for SqliteStore {
                     kind: AuditKind::parse(&r.get::<_, String>(2)?),
                     actor: r.get(3)?,
                     set_id: r.get(4)?,
-                    details: serde_json::from_str(&details).map_err(|_| conversion(5, "details", &details))?,
+                    details: serde_json::from_str(&details)
+                        .map_err(|_| conversion(5, "details", &details))?,
                 })
             })
             .map_err(self.err("read audit events"))?;
-        rows.collect::<Result<_, _>>().map_err(self.err("read audit events"))
+        rows.collect::<Result<_, _>>()
+            .map_err(self.err("read audit events"))
     }
 
     fn status(&self, now: DateTime<Utc>, error_limit: u32) -> Result<Status, JournalError> {
@@ -760,7 +867,8 @@ impl Store for SqliteStore {
                     })
                 })
                 .map_err(self.err("list active calls"))?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(self.err("list active calls"))?
+            rows.collect::<Result<Vec<_>, _>>()
+                .map_err(self.err("list active calls"))?
         };
         let backlog = {
             let mut st = tx
@@ -783,7 +891,8 @@ impl Store for SqliteStore {
                     })
                 })
                 .map_err(self.err("count the backlog"))?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(self.err("count the backlog"))?
+            rows.collect::<Result<Vec<_>, _>>()
+                .map_err(self.err("count the backlog"))?
         };
         let last_errors = {
             let mut st = tx
@@ -805,7 +914,8 @@ impl Store for SqliteStore {
                     })
                 })
                 .map_err(self.err("list the last errors"))?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(self.err("list the last errors"))?
+            rows.collect::<Result<Vec<_>, _>>()
+                .map_err(self.err("list the last errors"))?
         };
         let recordings = tx
             .query_row("SELECT count(*) FROM recordings", [], |r| u64_at(r, 0))
@@ -819,7 +929,13 @@ impl Store for SqliteStore {
             .optional()
             .map_err(self.err("read the chain head"))?;
         tx.commit().map_err(self.err("read the status"))?;
-        Ok(Status { active_calls, backlog, last_errors, recordings, chain_head })
+        Ok(Status {
+            active_calls,
+            backlog,
+            last_errors,
+            recordings,
+            chain_head,
+        })
     }
 
     fn search(&self, q: &SearchQuery) -> Result<Vec<SearchHit>, JournalError> {
@@ -886,7 +1002,8 @@ impl Store for SqliteStore {
                     },
                 )
                 .map_err(self.err("search recordings"))?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(self.err("search recordings"))?
+            rows.collect::<Result<Vec<_>, _>>()
+                .map_err(self.err("search recordings"))?
         };
         {
             let mut st = tx
@@ -903,7 +1020,9 @@ impl Store for SqliteStore {
                         })
                     })
                     .map_err(self.err("read deliveries"))?;
-                hit.deliveries = rows.collect::<Result<_, _>>().map_err(self.err("read deliveries"))?;
+                hit.deliveries = rows
+                    .collect::<Result<_, _>>()
+                    .map_err(self.err("read deliveries"))?;
             }
         }
         tx.commit().map_err(self.err("search recordings"))?;
@@ -946,7 +1065,9 @@ impl SqliteReservation<'_> {
     }
 
     fn finish(&mut self) -> Result<(), JournalError> {
-        self.conn.execute_batch("COMMIT").map_err(self.store.err("commit a chain link"))?;
+        self.conn
+            .execute_batch("COMMIT")
+            .map_err(self.store.err("commit a chain link"))?;
         self.open = false;
         Ok(())
     }
@@ -973,7 +1094,11 @@ impl Reservation for SqliteReservation<'_> {
         Ok(entry)
     }
 
-    fn commit(mut self: Box<Self>, checksum_sha256: &str, rec: &NewRecording) -> Result<ChainEntry, JournalError> {
+    fn commit(
+        mut self: Box<Self>,
+        checksum_sha256: &str,
+        rec: &NewRecording,
+    ) -> Result<ChainEntry, JournalError> {
         let sha = check_sha256("checksum file SHA-256", checksum_sha256)?;
         if rec.set_id != self.set_id {
             return Err(JournalError::Invalid {
@@ -984,16 +1109,25 @@ impl Reservation for SqliteReservation<'_> {
         }
         let mut files = Vec::with_capacity(rec.files.len());
         for f in &rec.files {
-            files.push((f.name.as_str(), to_i64(f.size, "file size")?, check_sha256("file SHA-256", &f.sha256)?));
+            files.push((
+                f.name.as_str(),
+                to_i64(f.size, "file size")?,
+                check_sha256("file SHA-256", &f.sha256)?,
+            ));
         }
         let err = self.store.err("record a sealed set");
         let call: Option<i64> = self
             .conn
-            .query_row("SELECT id FROM calls WHERE id = ?1", [rec.call.0], |r| r.get(0))
+            .query_row("SELECT id FROM calls WHERE id = ?1", [rec.call.0], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(&err)?;
         if call.is_none() {
-            return Err(self.store.missing(format!("call {} (record the call before sealing its set)", rec.call)));
+            return Err(self.store.missing(format!(
+                "call {} (record the call before sealing its set)",
+                rec.call
+            )));
         }
         let entry = self.insert_link(&sha)?;
         let flags = serde_json::Value::from(rec.flags.clone()).to_string();
@@ -1062,6 +1196,10 @@ impl Drop for SqliteReservation<'_> {
             // Nothing of the reservation survives: the number is free again.
             let _ = self.conn.execute_batch("ROLLBACK");
         }
-        *self.store.reserver.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *self
+            .store
+            .reserver
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = None;
     }
 }

@@ -30,7 +30,12 @@ pub(crate) trait Store: Send + Sync {
     fn recording(&self, set_id: &str) -> Result<Option<RecordingInfo>, JournalError>;
 
     fn pending_uploads(&self, target: Option<&str>) -> Result<Vec<Upload>, JournalError>;
-    fn queue_upload(&self, set_id: &str, target: &str, at: DateTime<Utc>) -> Result<(), JournalError>;
+    fn queue_upload(
+        &self,
+        set_id: &str,
+        target: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), JournalError>;
     fn upload_attempt_failed(
         &self,
         set_id: &str,
@@ -47,8 +52,13 @@ pub(crate) trait Store: Send + Sync {
         at: DateTime<Utc>,
     ) -> Result<u64, JournalError>;
     fn set_location(&self, set_id: &str, location: &str) -> Result<(), JournalError>;
-    fn set_deleted(&self, set_id: &str, at: DateTime<Utc>, actor: &str, reason: &str)
-    -> Result<(), JournalError>;
+    fn set_deleted(
+        &self,
+        set_id: &str,
+        at: DateTime<Utc>,
+        actor: &str,
+        reason: &str,
+    ) -> Result<(), JournalError>;
 
     fn set_membership(
         &self,
@@ -79,5 +89,9 @@ pub(crate) trait Store: Send + Sync {
 pub(crate) trait Reservation {
     fn link(&self) -> &ChainLink;
     fn commit_link(self: Box<Self>, checksum_sha256: &str) -> Result<ChainEntry, JournalError>;
-    fn commit(self: Box<Self>, checksum_sha256: &str, rec: &NewRecording) -> Result<ChainEntry, JournalError>;
+    fn commit(
+        self: Box<Self>,
+        checksum_sha256: &str,
+        rec: &NewRecording,
+    ) -> Result<ChainEntry, JournalError>;
 }

@@ -36,7 +36,10 @@ impl JournalUrl {
     /// assert!(JournalUrl::parse("mysql://db/callrec", Path::new("/")).is_err());
     /// ```
     pub fn parse(url: &str, base_dir: &Path) -> Result<Self, JournalError> {
-        let bad = |reason: &str| JournalError::BadUrl { url: url.to_owned(), reason: reason.to_owned() };
+        let bad = |reason: &str| JournalError::BadUrl {
+            url: url.to_owned(),
+            reason: reason.to_owned(),
+        };
         let trimmed = url.trim();
         if let Some(rest) = trimmed.strip_prefix("sqlite:") {
             if rest == ":memory:" {
@@ -45,10 +48,14 @@ impl JournalUrl {
             // sqlite:///abs -> /abs ; sqlite://rel -> rel
             let path = rest.strip_prefix("//").unwrap_or(rest);
             if path.is_empty() {
-                return Err(bad("no file name after \"sqlite:\" (write e.g. \"sqlite:journal.sqlite\")"));
+                return Err(bad(
+                    "no file name after \"sqlite:\" (write e.g. \"sqlite:journal.sqlite\")",
+                ));
             }
             if path.contains('?') {
-                return Err(bad("query parameters are not supported; give only the file name"));
+                return Err(bad(
+                    "query parameters are not supported; give only the file name",
+                ));
             }
             if path.chars().any(char::is_control) {
                 return Err(bad("the file name contains control characters"));
@@ -61,7 +68,9 @@ impl JournalUrl {
                 && let Some((userinfo, _)) = rest.split_once('@')
                 && userinfo.contains(':')
             {
-                return Err(bad("write no password in the URL: the password is a secret, passed separately"));
+                return Err(bad(
+                    "write no password in the URL: the password is a secret, passed separately",
+                ));
             }
             #[cfg(feature = "postgres")]
             return Ok(JournalUrl::Postgres(trimmed.to_owned()));
@@ -72,9 +81,14 @@ impl JournalUrl {
             });
         }
         if lower.starts_with("mysql://") || lower.starts_with("mariadb://") {
-            return Err(JournalError::Unsupported { url: url.to_owned(), backend: "MySQL/MariaDB" });
+            return Err(JournalError::Unsupported {
+                url: url.to_owned(),
+                backend: "MySQL/MariaDB",
+            });
         }
-        Err(bad("it must start with \"sqlite:\" (e.g. \"sqlite:journal.sqlite\")"))
+        Err(bad(
+            "it must start with \"sqlite:\" (e.g. \"sqlite:journal.sqlite\")",
+        ))
     }
 }
 
@@ -98,7 +112,10 @@ mod tests {
             JournalUrl::parse("sqlite:sub/j.db", base).unwrap(),
             JournalUrl::Sqlite("/data/sub/j.db".into())
         );
-        assert_eq!(JournalUrl::parse("sqlite::memory:", base).unwrap(), JournalUrl::SqliteMemory);
+        assert_eq!(
+            JournalUrl::parse("sqlite::memory:", base).unwrap(),
+            JournalUrl::SqliteMemory
+        );
     }
 
     #[test]
@@ -117,7 +134,13 @@ mod tests {
         );
         let e = JournalUrl::parse("mysql://u@h/db", base).unwrap_err();
         assert!(matches!(e, JournalError::Unsupported { .. }));
-        for bad in ["sqlite:", "journal.sqlite", "sqlite:j.db?mode=ro", "", "postgres://u:secret@h/db"] {
+        for bad in [
+            "sqlite:",
+            "journal.sqlite",
+            "sqlite:j.db?mode=ro",
+            "",
+            "postgres://u:secret@h/db",
+        ] {
             let e = JournalUrl::parse(bad, base).unwrap_err();
             assert!(matches!(e, JournalError::BadUrl { .. }), "{bad}: {e}");
         }

@@ -23,7 +23,12 @@ const TAG: &str = "CR_JOURNAL_TEST_TAG";
 fn write_load(j: &Journal, tag: &str, n: u64) {
     for i in 0..n {
         let c = j
-            .record_call(&call(&format!("+49301{i:05}"), "300", t(i64::try_from(i).unwrap()), true))
+            .record_call(&call(
+                &format!("+49301{i:05}"),
+                "300",
+                t(i64::try_from(i).unwrap()),
+                true,
+            ))
             .unwrap_or_else(|e| panic!("{tag}: record_call {i}: {e}"));
         j.audit(
             &cr_journal::AuditKind::ConfigLoaded,
@@ -34,12 +39,15 @@ fn write_load(j: &Journal, tag: &str, n: u64) {
         )
         .unwrap_or_else(|e| panic!("{tag}: audit {i}: {e}"));
         let set = format!("{tag}-{i}");
-        let res = j.reserve_link(&set, t(1)).unwrap_or_else(|e| panic!("{tag}: reserve {i}: {e}"));
+        let res = j
+            .reserve_link(&set, t(1))
+            .unwrap_or_else(|e| panic!("{tag}: reserve {i}: {e}"));
         // The checksum hash is derived from the link, so a wrong prev would show.
         let h = sha(res.link().seq * 7919 + 13);
         res.commit(&h, &recording(&set, c, t(0), t(1), &["nas"]))
             .unwrap_or_else(|e| panic!("{tag}: commit {i}: {e}"));
-        j.end_call(c, t(2)).unwrap_or_else(|e| panic!("{tag}: end_call {i}: {e}"));
+        j.end_call(c, t(2))
+            .unwrap_or_else(|e| panic!("{tag}: end_call {i}: {e}"));
     }
 }
 
@@ -47,10 +55,20 @@ fn write_load(j: &Journal, tag: &str, n: u64) {
 fn check_chain(j: &Journal, n: u64) -> Vec<ChainEntry> {
     let chain = j.chain(1, u32::MAX).unwrap();
     let seqs: Vec<u64> = chain.iter().map(|e| e.seq).collect();
-    assert_eq!(seqs, (1..=n).collect::<Vec<_>>(), "numbers must be 1..={n} without gap or duplicate");
+    assert_eq!(
+        seqs,
+        (1..=n).collect::<Vec<_>>(),
+        "numbers must be 1..={n} without gap or duplicate"
+    );
     let mut prev = GENESIS_SHA256.to_owned();
     for e in &chain {
-        assert_eq!(e.prev_sha256, prev, "link {} does not point at link {}", e.seq, e.seq - 1);
+        assert_eq!(
+            e.prev_sha256,
+            prev,
+            "link {} does not point at link {}",
+            e.seq,
+            e.seq - 1
+        );
         prev = e.sha256.clone();
     }
     chain
@@ -69,7 +87,9 @@ fn spawn_child(role: &str, db: &Path, tag: &str) -> Child {
 /// Not a test on its own: the body of the child processes (does nothing without `ROLE`).
 #[test]
 fn child_role() {
-    let Ok(role) = std::env::var(ROLE) else { return };
+    let Ok(role) = std::env::var(ROLE) else {
+        return;
+    };
     let db = std::env::var(DB).unwrap();
     let tag = std::env::var(TAG).unwrap();
     let j = Journal::open_sqlite(Path::new(&db), &OpenOptions::new()).unwrap();
@@ -104,11 +124,16 @@ fn two_threads_with_their_own_connections_write_at_once() {
         })
         .collect();
     for h in handles {
-        h.join().expect("a writer thread failed (see its panic message)");
+        h.join()
+            .expect("a writer thread failed (see its panic message)");
     }
     let j = Journal::open_sqlite(&db, &OpenOptions::new()).unwrap();
     check_chain(&j, 400);
-    assert_eq!(j.audit_events(0, 10_000).unwrap().len(), 800, "200 config + 200 sealed per thread");
+    assert_eq!(
+        j.audit_events(0, 10_000).unwrap().len(),
+        800,
+        "200 config + 200 sealed per thread"
+    );
     assert!(j.open_calls().unwrap().is_empty());
     assert_eq!(j.pending_uploads(Some("nas")).unwrap().len(), 400);
 }
@@ -118,7 +143,10 @@ fn two_processes_and_this_one_write_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("j.sqlite");
     // The children create and migrate the file concurrently with this process.
-    let kids = [spawn_child("write", &db, "p1"), spawn_child("write", &db, "p2")];
+    let kids = [
+        spawn_child("write", &db, "p1"),
+        spawn_child("write", &db, "p2"),
+    ];
     let j = Journal::open_sqlite(&db, &OpenOptions::new()).unwrap();
     write_load(&j, "p0", 150);
     for mut k in kids {
@@ -128,9 +156,14 @@ fn two_processes_and_this_one_write_at_once() {
     let chain = check_chain(&j, 450);
     let mut per_tag: BTreeMap<String, usize> = BTreeMap::new();
     for e in &chain {
-        *per_tag.entry(e.set_id.split('-').next().unwrap().to_owned()).or_default() += 1;
+        *per_tag
+            .entry(e.set_id.split('-').next().unwrap().to_owned())
+            .or_default() += 1;
     }
-    assert_eq!(per_tag, BTreeMap::from([("p0".into(), 150), ("p1".into(), 150), ("p2".into(), 150)]));
+    assert_eq!(
+        per_tag,
+        BTreeMap::from([("p0".into(), 150), ("p1".into(), 150), ("p2".into(), 150)])
+    );
     assert_eq!(j.status(t(10), 10).unwrap().recordings, 450);
 }
 
@@ -139,7 +172,9 @@ fn chain_under_eight_threads_has_no_gap_or_duplicate() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("j.sqlite");
     let setup = Journal::open_sqlite(&db, &OpenOptions::new()).unwrap();
-    let c = setup.record_call(&call("+4930999888", "300", t(0), true)).unwrap();
+    let c = setup
+        .record_call(&call("+4930999888", "300", t(0), true))
+        .unwrap();
     let shared = Arc::new(setup);
     let barrier = Arc::new(Barrier::new(8));
     let per_thread = 40u64;
@@ -169,7 +204,8 @@ fn chain_under_eight_threads_has_no_gap_or_duplicate() {
                     let res = j.reserve_link(&set, t(1)).unwrap();
                     let link = res.link().clone();
                     let h = sha(th * 1_000_000 + i + 1);
-                    res.commit(&h, &recording(&set, c, t(0), t(1), &[])).unwrap();
+                    res.commit(&h, &recording(&set, c, t(0), t(1), &[]))
+                        .unwrap();
                     got.push((link.seq, link.prev_sha256, h));
                 }
                 got
@@ -182,11 +218,18 @@ fn chain_under_eight_threads_has_no_gap_or_duplicate() {
     }
     all.sort();
     let n = 8 * per_thread;
-    assert_eq!(all.iter().map(|x| x.0).collect::<Vec<_>>(), (1..=n).collect::<Vec<_>>());
+    assert_eq!(
+        all.iter().map(|x| x.0).collect::<Vec<_>>(),
+        (1..=n).collect::<Vec<_>>()
+    );
     // What each thread was handed links to what the previous holder committed.
     assert_eq!(all[0].1, GENESIS_SHA256);
     for w in all.windows(2) {
-        assert_eq!(w[1].1, w[0].2, "seq {} was handed a prev hash that seq {} did not commit", w[1].0, w[0].0);
+        assert_eq!(
+            w[1].1, w[0].2,
+            "seq {} was handed a prev hash that seq {} did not commit",
+            w[1].0, w[0].0
+        );
     }
     let chain = check_chain(&shared, n);
     for (e, (seq, _, h)) in chain.iter().zip(&all) {
@@ -209,9 +252,13 @@ fn crash_between_reserve_and_commit_leaves_no_gap() {
     let res = j.reserve_link("after", t(10)).unwrap();
     assert_eq!(res.link().seq, 2);
     assert_eq!(res.link().prev_sha256, sha(1001));
-    res.commit(&sha(2002), &recording("after", c, t(6), t(10), &[])).unwrap();
+    res.commit(&sha(2002), &recording("after", c, t(6), t(10), &[]))
+        .unwrap();
     check_chain(&j, 2);
-    assert!(j.recording("crashed").unwrap().is_none(), "the crashed set was never sealed");
+    assert!(
+        j.recording("crashed").unwrap().is_none(),
+        "the crashed set was never sealed"
+    );
 }
 
 #[test]

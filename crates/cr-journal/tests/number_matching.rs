@@ -33,7 +33,10 @@ fn variant() -> impl Strategy<Value = (usize, String, &'static str, bool)> {
     )
 }
 
-fn render(bases: &[String], (i, front, prefix, spaced): &(usize, String, &'static str, bool)) -> String {
+fn render(
+    bases: &[String],
+    (i, front, prefix, spaced): &(usize, String, &'static str, bool),
+) -> String {
     let digits = format!("{front}{}", bases[*i]);
     let mut s = (*prefix).to_owned();
     for (k, d) in digits.chars().enumerate() {

@@ -38,14 +38,21 @@ fn find_pg_bin(name: &str) -> Option<PathBuf> {
 
 /// Runs `cmd` as the postgres user when we are root (initdb refuses root).
 fn as_postgres(bin: &Path, args: &[&str]) -> std::process::Output {
-    let is_root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
     if is_root {
         let mut line = shell_quote(&bin.display().to_string());
         for a in args {
             line.push(' ');
             line.push_str(&shell_quote(a));
         }
-        Command::new("su").args(["postgres", "-s", "/bin/sh", "-c", &line]).output().unwrap()
+        Command::new("su")
+            .args(["postgres", "-s", "/bin/sh", "-c", &line])
+            .output()
+            .unwrap()
     } else {
         Command::new(bin).args(args).output().unwrap()
     }
@@ -62,15 +69,23 @@ impl Cluster {
                 std::env::var("CALLREC_TEST_STRICT").as_deref() != Ok("1"),
                 "PostgreSQL (initdb, pg_ctl) is needed (CALLREC_TEST_STRICT=1)"
             );
-            eprintln!("SKIPPING the PostgreSQL backend test: initdb/pg_ctl not found (package postgresql)");
+            eprintln!(
+                "SKIPPING the PostgreSQL backend test: initdb/pg_ctl not found (package postgresql)"
+            );
             return None;
         };
         let dir = tempfile::tempdir().unwrap();
-        let _ = Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()).status();
+        let _ = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(dir.path())
+            .status();
         let data = dir.path().join("data");
         let pwfile = dir.path().join("pw");
         std::fs::write(&pwfile, format!("{PASSWORD}\n")).unwrap();
-        let _ = Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()).status();
+        let _ = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(dir.path())
+            .status();
         let pwfile_arg = format!("--pwfile={}", pwfile.display());
         let out = as_postgres(
             &initdb,
@@ -87,14 +102,34 @@ impl Cluster {
                 "UTF8",
             ],
         );
-        assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let opts = format!(
             "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50",
             dir.path().display()
         );
         let log = dir.path().join("pg.log").display().to_string();
-        let out = as_postgres(&pg_ctl, &["-w", "-D", &data.display().to_string(), "-l", &log, "-o", &opts, "start"]);
+        let out = as_postgres(
+            &pg_ctl,
+            &[
+                "-w",
+                "-D",
+                &data.display().to_string(),
+                "-l",
+                &log,
+                "-o",
+                &opts,
+                "start",
+            ],
+        );
         let cluster = Cluster { dir, port, pg_ctl };
         assert!(
             out.status.success(),
@@ -132,7 +167,12 @@ impl Drop for Cluster {
 }
 
 fn open(url: &str) -> Journal {
-    Journal::open_url(url, Path::new("/nonexistent"), &OpenOptions::new().password(PASSWORD)).unwrap()
+    Journal::open_url(
+        url,
+        Path::new("/nonexistent"),
+        &OpenOptions::new().password(PASSWORD),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -144,33 +184,75 @@ fn postgres_backend_behaves_like_sqlite() {
     {
         let e = Journal::open_url(&url, Path::new("/"), &OpenOptions::new()).unwrap_err();
         assert!(matches!(e, JournalError::Open { .. }), "no password: {e}");
-        let e = Journal::open_url(&url, Path::new("/"), &OpenOptions::new().password("wrong")).unwrap_err();
-        assert!(matches!(e, JournalError::Open { .. }), "wrong password: {e}");
-        assert!(!e.to_string().contains("wrong"), "the password must not appear in messages: {e}");
-        let e = Journal::open_url(&url, Path::new("/"), &OpenOptions::new().create(false).password(PASSWORD))
+        let e = Journal::open_url(&url, Path::new("/"), &OpenOptions::new().password("wrong"))
             .unwrap_err();
+        assert!(
+            matches!(e, JournalError::Open { .. }),
+            "wrong password: {e}"
+        );
+        assert!(
+            !e.to_string().contains("wrong"),
+            "the password must not appear in messages: {e}"
+        );
+        let e = Journal::open_url(
+            &url,
+            Path::new("/"),
+            &OpenOptions::new().create(false).password(PASSWORD),
+        )
+        .unwrap_err();
         assert!(matches!(e, JournalError::NotFound { .. }), "{e}");
         let j = open(&url);
         assert_eq!(j.schema_version().unwrap(), 1);
         seal(&j, "set-1", "+4930999888", "300", 0, 60, &["nas"]);
-        assert_eq!(j.set_membership("trading", "bob", false, "test", t(5)).unwrap(), None);
-        assert_eq!(j.set_membership("trading", "bob", true, "test", t(6)).unwrap(), Some(false));
+        assert_eq!(
+            j.set_membership("trading", "bob", false, "test", t(5))
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            j.set_membership("trading", "bob", true, "test", t(6))
+                .unwrap(),
+            Some(false)
+        );
     }
     let j = open(&url);
     assert_eq!(j.schema_version().unwrap(), 1);
     let rec = j.recording("set-1").unwrap().unwrap();
-    assert_eq!((rec.chain.seq, rec.files.len(), rec.uploads.len()), (1, 2, 1));
+    assert_eq!(
+        (rec.chain.seq, rec.files.len(), rec.uploads.len()),
+        (1, 2, 1)
+    );
     let res = j.reserve_link("set-2", t(100)).unwrap();
-    assert_eq!((res.link().seq, res.link().prev_sha256.clone()), (2, sha(1001)));
+    assert_eq!(
+        (res.link().seq, res.link().prev_sha256.clone()),
+        (2, sha(1001))
+    );
     drop(res);
-    assert_eq!(j.chain_head().unwrap().unwrap().seq, 1, "an abandoned reservation leaves nothing");
+    assert_eq!(
+        j.chain_head().unwrap().unwrap().seq,
+        1,
+        "an abandoned reservation leaves nothing"
+    );
     assert!(j.status(t(0), 1).is_ok());
-    let kinds: Vec<String> = j.audit_events(0, 10).unwrap().iter().map(|e| e.kind.to_string()).collect();
-    assert_eq!(kinds, ["set_sealed", "membership_changed", "membership_changed"]);
+    let kinds: Vec<String> = j
+        .audit_events(0, 10)
+        .unwrap()
+        .iter()
+        .map(|e| e.kind.to_string())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["set_sealed", "membership_changed", "membership_changed"]
+    );
     let mut c = pg.admin("lifecycle");
-    c.batch_execute("UPDATE callrec_schema SET version = 9").unwrap();
-    let e = Journal::open_url(&url, Path::new("/"), &OpenOptions::new().password(PASSWORD)).unwrap_err();
-    assert!(matches!(e, JournalError::SchemaTooNew { found: 9, .. }), "{e}");
+    c.batch_execute("UPDATE callrec_schema SET version = 9")
+        .unwrap();
+    let e = Journal::open_url(&url, Path::new("/"), &OpenOptions::new().password(PASSWORD))
+        .unwrap_err();
+    assert!(
+        matches!(e, JournalError::SchemaTooNew { found: 9, .. }),
+        "{e}"
+    );
 
     // Status and search: the same hand-worked expectations as on SQLite.
     let url = pg.database("queries");
@@ -184,7 +266,9 @@ fn postgres_backend_behaves_like_sqlite() {
     // The chain under 8 threads, each with its own connection (as recorder nodes would).
     let url = pg.database("chain");
     let setup = open(&url);
-    let c = setup.record_call(&call("+4930999888", "300", t(0), true)).unwrap();
+    let c = setup
+        .record_call(&call("+4930999888", "300", t(0), true))
+        .unwrap();
     let barrier = Arc::new(Barrier::new(8));
     let per_thread = 25u64;
     let handles: Vec<_> = (0..8u64)
@@ -203,7 +287,8 @@ fn postgres_backend_behaves_like_sqlite() {
                     let res = j.reserve_link(&set, t(1)).unwrap();
                     let link = res.link().clone();
                     let h = sha(th * 1_000_000 + i + 1);
-                    res.commit(&h, &recording(&set, c, t(0), t(1), &[])).unwrap();
+                    res.commit(&h, &recording(&set, c, t(0), t(1), &[]))
+                        .unwrap();
                     got.push((link.seq, link.prev_sha256, h));
                 }
                 got
@@ -216,10 +301,17 @@ fn postgres_backend_behaves_like_sqlite() {
     }
     all.sort();
     let n = 8 * per_thread;
-    assert_eq!(all.iter().map(|x| x.0).collect::<Vec<_>>(), (1..=n).collect::<Vec<_>>());
+    assert_eq!(
+        all.iter().map(|x| x.0).collect::<Vec<_>>(),
+        (1..=n).collect::<Vec<_>>()
+    );
     assert_eq!(all[0].1, GENESIS_SHA256);
     for w in all.windows(2) {
-        assert_eq!(w[1].1, w[0].2, "seq {} does not link to seq {}", w[1].0, w[0].0);
+        assert_eq!(
+            w[1].1, w[0].2,
+            "seq {} does not link to seq {}",
+            w[1].0, w[0].0
+        );
     }
     let chain = setup.chain(1, 10_000).unwrap();
     assert_eq!(chain.len(), usize::try_from(n).unwrap());

@@ -8,7 +8,10 @@ use cr_journal::{CallId, Direction, FileEntry, Journal, NewCall, NewRecording};
 
 /// 2026-11-26 09:00:00 UTC plus `secs`.
 pub fn t(secs: i64) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 26, 9, 0, 0).single().expect("valid date") + Duration::seconds(secs)
+    Utc.with_ymd_and_hms(2026, 11, 26, 9, 0, 0)
+        .single()
+        .expect("valid date")
+        + Duration::seconds(secs)
 }
 
 /// A distinct 64-hex-digit value for `n`.
@@ -26,11 +29,21 @@ pub fn call(caller: &str, callee: &str, started: DateTime<Utc>, record: bool) ->
         started_at: started,
         record,
         configuration: record.then(|| "desk".to_owned()),
-        reason: if record { "group desk".to_owned() } else { "no configuration applies".to_owned() },
+        reason: if record {
+            "group desk".to_owned()
+        } else {
+            "no configuration applies".to_owned()
+        },
     }
 }
 
-pub fn recording(set_id: &str, call: CallId, start: DateTime<Utc>, end: DateTime<Utc>, targets: &[&str]) -> NewRecording {
+pub fn recording(
+    set_id: &str,
+    call: CallId,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    targets: &[&str],
+) -> NewRecording {
     NewRecording {
         set_id: set_id.to_owned(),
         call,
@@ -39,8 +52,16 @@ pub fn recording(set_id: &str, call: CallId, start: DateTime<Utc>, end: DateTime
         ended_at: end,
         channels: "stereo".to_owned(),
         files: vec![
-            FileEntry { name: format!("{set_id}.json"), size: 512, sha256: sha(1) },
-            FileEntry { name: format!("{set_id}.wav"), size: 160_044, sha256: sha(2) },
+            FileEntry {
+                name: format!("{set_id}.json"),
+                size: 512,
+                sha256: sha(1),
+            },
+            FileEntry {
+                name: format!("{set_id}.wav"),
+                size: 160_044,
+                sha256: sha(2),
+            },
         ],
         cert_fingerprint: sha(3),
         flags: vec![],
@@ -50,11 +71,25 @@ pub fn recording(set_id: &str, call: CallId, start: DateTime<Utc>, end: DateTime
 }
 
 /// Records a call and seals a set for it with checksum hash `sha(seq_hint)`.
-pub fn seal(j: &Journal, set_id: &str, caller: &str, callee: &str, start: i64, secs: i64, targets: &[&str]) -> CallId {
-    let c = j.record_call(&call(caller, callee, t(start), true)).expect("record call");
+pub fn seal(
+    j: &Journal,
+    set_id: &str,
+    caller: &str,
+    callee: &str,
+    start: i64,
+    secs: i64,
+    targets: &[&str],
+) -> CallId {
+    let c = j
+        .record_call(&call(caller, callee, t(start), true))
+        .expect("record call");
     j.end_call(c, t(start + secs)).expect("end call");
     let res = j.reserve_link(set_id, t(start + secs)).expect("reserve");
     let seq = res.link().seq;
-    res.commit(&sha(1000 + seq), &recording(set_id, c, t(start), t(start + secs), targets)).expect("commit");
+    res.commit(
+        &sha(1000 + seq),
+        &recording(set_id, c, t(start), t(start + secs), targets),
+    )
+    .expect("commit");
     c
 }

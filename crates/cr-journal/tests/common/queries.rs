@@ -24,12 +24,18 @@ pub fn fill(j: &Journal) {
     seal(j, "s3", "201", "+4940555777", 7200, 120, &["offsite"]);
     seal(j, "s4", "555777", "300", 10800, 10, &[]);
     j.upload_done("s1", "nas", "rec/s1", t(100)).unwrap();
-    j.upload_failed("s1", "offsite", "connection refused", t(110)).unwrap();
-    j.upload_given_up("s3", "offsite", "host key mismatch", t(7400)).unwrap();
-    j.record_call(&call("+4930999888", "999", t(500), false)).unwrap();
-    j.record_call(&call("+4930999888", "300", t(20000), true)).unwrap();
-    j.record_call(&call("+4930999888", "301", t(19000), true)).unwrap();
-    j.record_call(&call("+4930111222", "302", t(19500), false)).unwrap();
+    j.upload_failed("s1", "offsite", "connection refused", t(110))
+        .unwrap();
+    j.upload_given_up("s3", "offsite", "host key mismatch", t(7400))
+        .unwrap();
+    j.record_call(&call("+4930999888", "999", t(500), false))
+        .unwrap();
+    j.record_call(&call("+4930999888", "300", t(20000), true))
+        .unwrap();
+    j.record_call(&call("+4930999888", "301", t(19000), true))
+        .unwrap();
+    j.record_call(&call("+4930111222", "302", t(19500), false))
+        .unwrap();
 }
 
 fn ids(hits: &[SearchHit]) -> Vec<&str> {
@@ -37,8 +43,15 @@ fn ids(hits: &[SearchHit]) -> Vec<&str> {
 }
 
 fn by_number(j: &Journal, n: &str, exact: bool) -> Vec<String> {
-    let q = SearchQuery { number: Some(n.to_owned()), exact, ..Default::default() };
-    ids(&j.search(&q).unwrap()).into_iter().map(str::to_owned).collect()
+    let q = SearchQuery {
+        number: Some(n.to_owned()),
+        exact,
+        ..Default::default()
+    };
+    ids(&j.search(&q).unwrap())
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
 }
 
 pub fn search_by_number_in_any_form(j: &Journal) {
@@ -54,18 +67,41 @@ pub fn search_by_number_in_any_form(j: &Journal) {
     assert_eq!(by_number(j, "300", false), ["s1", "s4"]);
     // The not-recorded call to 999 has no set.
     assert!(by_number(j, "999", false).is_empty());
-    let e = j.search(&SearchQuery { number: Some("anonymous".into()), ..Default::default() }).unwrap_err();
+    let e = j
+        .search(&SearchQuery {
+            number: Some("anonymous".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
     assert!(matches!(e, JournalError::Invalid { .. }), "{e}");
 }
 
 pub fn search_by_time_range_and_limit(j: &Journal) {
-    let q = SearchQuery { from: Some(t(3600)), to: Some(t(10800)), ..Default::default() };
-    assert_eq!(ids(&j.search(&q).unwrap()), ["s2", "s3"], "from inclusive, to exclusive");
-    let q = SearchQuery { number: Some("300".into()), from: Some(t(1)), ..Default::default() };
+    let q = SearchQuery {
+        from: Some(t(3600)),
+        to: Some(t(10800)),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(&j.search(&q).unwrap()),
+        ["s2", "s3"],
+        "from inclusive, to exclusive"
+    );
+    let q = SearchQuery {
+        number: Some("300".into()),
+        from: Some(t(1)),
+        ..Default::default()
+    };
     assert_eq!(ids(&j.search(&q).unwrap()), ["s4"]);
-    let q = SearchQuery { limit: Some(1), ..Default::default() };
+    let q = SearchQuery {
+        limit: Some(1),
+        ..Default::default()
+    };
     assert_eq!(ids(&j.search(&q).unwrap()), ["s1"]);
-    assert_eq!(ids(&j.search(&SearchQuery::default()).unwrap()), ["s1", "s2", "s3", "s4"]);
+    assert_eq!(
+        ids(&j.search(&SearchQuery::default()).unwrap()),
+        ["s1", "s2", "s3", "s4"]
+    );
 }
 
 pub fn search_hits_carry_duration_and_deliveries(j: &Journal) {
@@ -73,13 +109,25 @@ pub fn search_hits_carry_duration_and_deliveries(j: &Journal) {
     let durations: Vec<i64> = hits.iter().map(|h| h.duration_ms).collect();
     assert_eq!(durations, [60_000, 30_000, 120_000, 10_000]);
     let s1 = &hits[0];
-    assert_eq!((s1.caller.as_str(), s1.callee.as_str()), ("+49 30 999888", "300"));
+    assert_eq!(
+        (s1.caller.as_str(), s1.callee.as_str()),
+        ("+49 30 999888", "300")
+    );
     assert_eq!(s1.configuration, "desk");
     assert_eq!(s1.chain_seq, 1);
     assert_eq!(s1.location.as_deref(), Some("/spool/s1"));
-    let d: Vec<(&str, UploadState, Option<&str>)> =
-        s1.deliveries.iter().map(|d| (d.target.as_str(), d.state, d.remote_path.as_deref())).collect();
-    assert_eq!(d, [("nas", UploadState::Done, Some("rec/s1")), ("offsite", UploadState::Pending, None)]);
+    let d: Vec<(&str, UploadState, Option<&str>)> = s1
+        .deliveries
+        .iter()
+        .map(|d| (d.target.as_str(), d.state, d.remote_path.as_deref()))
+        .collect();
+    assert_eq!(
+        d,
+        [
+            ("nas", UploadState::Done, Some("rec/s1")),
+            ("offsite", UploadState::Pending, None)
+        ]
+    );
     assert_eq!(s1.deliveries[0].done_at, Some(t(100)));
     assert_eq!(hits[2].deliveries[0].state, UploadState::Failed);
     assert!(hits[3].deliveries.is_empty());
@@ -89,25 +137,52 @@ pub fn search_hits_carry_duration_and_deliveries(j: &Journal) {
 pub fn status_shows_active_calls_backlog_and_last_errors(j: &Journal) {
     let s = j.status(t(20060), 10).unwrap();
 
-    let active: Vec<(&str, i64)> = s.active_calls.iter().map(|c| (c.callee.as_str(), c.age_secs)).collect();
+    let active: Vec<(&str, i64)> = s
+        .active_calls
+        .iter()
+        .map(|c| (c.callee.as_str(), c.age_secs))
+        .collect();
     assert_eq!(active, [("301", 1060), ("300", 60)]);
 
-    let backlog: Vec<(&str, u64, u64, Option<i64>)> =
-        s.backlog.iter().map(|b| (b.target.as_str(), b.pending, b.failed, b.oldest_age_secs)).collect();
+    let backlog: Vec<(&str, u64, u64, Option<i64>)> = s
+        .backlog
+        .iter()
+        .map(|b| (b.target.as_str(), b.pending, b.failed, b.oldest_age_secs))
+        .collect();
     // nas: s2 pending since its seal at 3630. offsite: s1 pending since 60, s3 failed.
-    assert_eq!(backlog, [("nas", 1, 0, Some(20060 - 3630)), ("offsite", 1, 1, Some(20060 - 60))]);
+    assert_eq!(
+        backlog,
+        [
+            ("nas", 1, 0, Some(20060 - 3630)),
+            ("offsite", 1, 1, Some(20060 - 60))
+        ]
+    );
     assert_eq!(s.backlog[1].oldest_queued_at, Some(t(60)));
 
     let errs: Vec<(&str, &str, UploadState, u32, &str)> = s
         .last_errors
         .iter()
-        .map(|e| (e.set_id.as_str(), e.target.as_str(), e.state, e.attempts, e.error.as_str()))
+        .map(|e| {
+            (
+                e.set_id.as_str(),
+                e.target.as_str(),
+                e.state,
+                e.attempts,
+                e.error.as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         errs,
         [
             ("s3", "offsite", UploadState::Failed, 1, "host key mismatch"),
-            ("s1", "offsite", UploadState::Pending, 1, "connection refused"),
+            (
+                "s1",
+                "offsite",
+                UploadState::Pending,
+                1,
+                "connection refused"
+            ),
         ]
     );
     assert_eq!(s.recordings, 4);
@@ -120,5 +195,9 @@ pub fn status_shows_active_calls_backlog_and_last_errors(j: &Journal) {
     let s = j.status(t(20200), 10).unwrap();
     assert_eq!(s.last_errors.len(), 1);
     assert_eq!(s.backlog[1].pending, 0);
-    assert_eq!(s.backlog[1].oldest_queued_at, Some(t(7320)), "only the failed s3 remains");
+    assert_eq!(
+        s.backlog[1].oldest_queued_at,
+        Some(t(7320)),
+        "only the failed s3 remains"
+    );
 }
