@@ -15,6 +15,11 @@ use std::sync::{Arc, Barrier};
 use common::{call, recording, sha, t};
 use cr_journal::{ChainEntry, GENESIS_SHA256, Journal, OpenOptions};
 
+/// A generous busy timeout: a slow, loaded CI machine must not turn waiting into failure.
+fn opts() -> OpenOptions {
+    OpenOptions::new().busy_timeout(std::time::Duration::from_secs(600))
+}
+
 const ROLE: &str = "CR_JOURNAL_TEST_ROLE";
 const DB: &str = "CR_JOURNAL_TEST_DB";
 const TAG: &str = "CR_JOURNAL_TEST_TAG";
@@ -92,7 +97,7 @@ fn child_role() {
     };
     let db = std::env::var(DB).unwrap();
     let tag = std::env::var(TAG).unwrap();
-    let j = Journal::open_sqlite(Path::new(&db), &OpenOptions::new()).unwrap();
+    let j = Journal::open_sqlite(Path::new(&db), &opts()).unwrap();
     match role.as_str() {
         "write" => write_load(&j, &tag, 150),
         "crash-while-reserved" => {
@@ -109,7 +114,7 @@ fn child_role() {
 fn two_threads_with_their_own_connections_write_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("j.sqlite");
-    drop(Journal::open_sqlite(&db, &OpenOptions::new()).unwrap());
+    drop(Journal::open_sqlite(&db, &opts()).unwrap());
     let barrier = Arc::new(Barrier::new(2));
     let handles: Vec<_> = ["a", "b"]
         .into_iter()
@@ -117,7 +122,7 @@ fn two_threads_with_their_own_connections_write_at_once() {
             let db = db.clone();
             let barrier = barrier.clone();
             std::thread::spawn(move || {
-                let j = Journal::open_sqlite(&db, &OpenOptions::new()).unwrap();
+                let j = Journal::open_sqlite(&db, &opts()).unwrap();
                 barrier.wait();
                 write_load(&j, tag, 200);
             })
@@ -127,7 +132,7 @@ fn two_threads_with_their_own_connections_write_at_once() {
         h.join()
             .expect("a writer thread failed (see its panic message)");
     }
-    let j = Journal::open_sqlite(&db, &OpenOptions::new()).unwrap();
+    let j = Journal::open_sqlite(&db, &opts()).unwrap();
     check_chain(&j, 400);
     assert_eq!(
         j.audit_events(0, 10_000).unwrap().len(),
@@ -147,7 +152,7 @@ fn two_processes_and_this_one_write_at_once() {
         spawn_child("write", &db, "p1"),
         spawn_child("write", &db, "p2"),
     ];
-    let j = Journal::open_sqlite(&db, &OpenOptions::new()).unwrap();
+    let j = Journal::open_sqlite(&db, &opts()).unwrap();
     write_load(&j, "p0", 150);
     for mut k in kids {
         let st = k.wait().unwrap();
@@ -171,7 +176,7 @@ fn two_processes_and_this_one_write_at_once() {
 fn chain_under_eight_threads_has_no_gap_or_duplicate() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("j.sqlite");
-    let setup = Journal::open_sqlite(&db, &OpenOptions::new()).unwrap();
+    let setup = Journal::open_sqlite(&db, &opts()).unwrap();
     let c = setup
         .record_call(&call("+4930999888", "300", t(0), true))
         .unwrap();
@@ -187,7 +192,7 @@ fn chain_under_eight_threads_has_no_gap_or_duplicate() {
                 // Six threads have their own connection; two share one handle.
                 let own;
                 let j: &Journal = if th < 6 {
-                    own = Journal::open_sqlite(&db, &OpenOptions::new()).unwrap();
+                    own = Journal::open_sqlite(&db, &opts()).unwrap();
                     &own
                 } else {
                     &shared
@@ -241,7 +246,7 @@ fn chain_under_eight_threads_has_no_gap_or_duplicate() {
 fn crash_between_reserve_and_commit_leaves_no_gap() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("j.sqlite");
-    let j = Journal::open_sqlite(&db, &OpenOptions::new()).unwrap();
+    let j = Journal::open_sqlite(&db, &opts()).unwrap();
     common::seal(&j, "before", "201", "202", 0, 5, &[]);
     let out = spawn_child("crash-while-reserved", &db, "crashed")
         .wait_with_output()
@@ -267,7 +272,7 @@ fn crash_child_really_held_number_two() {
     // reservation (and printed it) before aborting.
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("j.sqlite");
-    let j = Journal::open_sqlite(&db, &OpenOptions::new()).unwrap();
+    let j = Journal::open_sqlite(&db, &opts()).unwrap();
     common::seal(&j, "before", "201", "202", 0, 5, &[]);
     let out = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "child_role", "--nocapture", "--test-threads=1"])
