@@ -19,7 +19,7 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 printf '%6s %6s %10s %10s %8s %8s %8s %10s %12s\n' N failed sent received lost srs_cpu gen_cpu rss_MB cpu_ms/call/s
 for N in $NS; do
-  "$BIN/examples/srs" --listen "udp:127.0.0.1:$PORT" --rtp-ports 20000-39999 --exit-after "$N" > "$TMP/srs.log" 2>&1 &
+  "$BIN/examples/srs" --listen "udp:127.0.0.1:$PORT" --rtp-ports 2000-31999 --exit-after "$N" > "$TMP/srs.log" 2>&1 &
   SRS=$!
   sleep 0.5
   "$BIN/cr-loadgen" --target "udp:127.0.0.1:$PORT" --calls "$N" --duration "$DUR" --quiet > "$TMP/gen.log" 2>&1 || true

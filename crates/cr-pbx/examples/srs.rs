@@ -177,8 +177,9 @@ async fn main() {
                         let _ = writeln!(o, "STREAM {session} label={} role={} packets={} lost={} ssrc_changes={}",
                             c.label, c.role, c.packets, c.lost(), c.ssrc_changes);
                         if live == 0 && counts.is_empty() {
-                            let _ = writeln!(o, "TOTAL ended={ended} packets={total_packets} lost={total_lost} cpu_s={:.2} peak_rss_kb={} ignored={}",
-                                cpu_seconds(), peak_rss_kb(), h.stats.rtp_ignored.load(std::sync::atomic::Ordering::Relaxed));
+                            let _ = writeln!(o, "TOTAL ended={ended} packets={total_packets} lost={total_lost} cpu_s={:.2} peak_rss_kb={} ignored={} bind_failures={}",
+                                cpu_seconds(), peak_rss_kb(), h.stats.rtp_ignored.load(std::sync::atomic::Ordering::Relaxed),
+                                h.stats.bind_failures.load(std::sync::atomic::Ordering::Relaxed));
                         }
                         let _ = o.flush();
                         if exit_after.is_some_and(|n| ended >= n) && counts.is_empty() {

@@ -11,7 +11,7 @@ use crate::client::{CallSpec, Src, SrcCallId, SrcConfig, SrcEvent, SrcOutput};
 use crate::common::{Input, Timers, Transport};
 use crate::error::DriverError;
 use crate::metadata::Role;
-use crate::rtp::{PcmSource, RtpHeader, RtpSender, parse_rtp};
+use crate::rtp::{PcmSource, RtpHeader, RtpSender, encode_g711, parse_rtp};
 use crate::sdp::Codec;
 use crate::sip::StreamFramer;
 use crate::srs::{Decline, Event, Output, SessionId, Srs, SrsConfig, StreamInfo};
@@ -245,8 +245,8 @@ pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
     for l in &listens {
         match l.transport {
             Transport::Udp => {
-                let s = UdpSocket::bind(l.addr)
-                    .await
+                let s = bind_udp(l.addr, 4 << 20)
+                    .and_then(UdpSocket::from_std)
                     .map_err(|e| DriverError::Bind { addr: l.addr.to_string(), source: e })?;
                 let s = Arc::new(s);
                 bound.push(ListenAddr { transport: Transport::Udp, addr: s.local_addr()? });
@@ -373,9 +373,15 @@ pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
 /// Binds an RTP socket with a 1 MiB receive buffer (capped by net.core.rmem_max): a
 /// recorder that is briefly starved of CPU must not drop packets that wait in the kernel.
 fn bind_rtp(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    bind_udp(addr, 1 << 20)
+}
+
+/// A non-blocking UDP socket with the given receive buffer (best effort; the kernel caps
+/// it at net.core.rmem_max). A SIP socket gets 4 MiB so call bursts are not dropped.
+fn bind_udp(addr: SocketAddr, rcvbuf: usize) -> std::io::Result<std::net::UdpSocket> {
     let domain = if addr.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
     let s = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
-    let _ = s.set_recv_buffer_size(1 << 20);
+    let _ = s.set_recv_buffer_size(rcvbuf);
     s.bind(&addr.into())?;
     s.set_nonblocking(true)?;
     Ok(s.into())
@@ -619,8 +625,8 @@ struct TxStream {
 /// Places `spec.calls` SIPREC calls over UDP and streams RTP; returns per-call results.
 pub async fn run_calls(spec: LoadSpec) -> Result<Vec<CallResult>, DriverError> {
     let sip = Arc::new(
-        UdpSocket::bind(SocketAddr::new(spec.local_ip, 0))
-            .await
+        bind_udp(SocketAddr::new(spec.local_ip, 0), 4 << 20)
+            .and_then(UdpSocket::from_std)
             .map_err(|e| DriverError::Bind { addr: format!("{}:0", spec.local_ip), source: e })?,
     );
     let local = sip.local_addr()?;
@@ -637,6 +643,8 @@ pub async fn run_calls(spec: LoadSpec) -> Result<Vec<CallResult>, DriverError> {
     }
     drop(rtp_done_tx);
     let packets_per_stream = (spec.duration.as_millis() / 20) as u64;
+    let pt = spec.codec.static_pt();
+    let audio = [encode_g711(&spec.caller_source, pt), encode_g711(&spec.callee_source, pt)];
     let mut call_socks: HashMap<usize, [std::net::UdpSocket; 2]> = HashMap::new();
     let mut streams_of_call: Vec<usize> = vec![0; spec.calls];
     let mut id_of_call: Vec<Option<SrcCallId>> = vec![None; spec.calls];
@@ -705,7 +713,6 @@ pub async fn run_calls(spec: LoadSpec) -> Result<Vec<CallResult>, DriverError> {
                                     if sock.connect(dest).is_err() {
                                         continue;
                                     }
-                                    let source = if leg == 0 { spec.caller_source.clone() } else { spec.callee_source.clone() };
                                     let ssrc = (i as u32).wrapping_mul(2654435761) ^ (leg as u32 + 1);
                                     streams_expected += 1;
                                     legs += 1;
@@ -713,7 +720,7 @@ pub async fn run_calls(spec: LoadSpec) -> Result<Vec<CallResult>, DriverError> {
                                         call: i,
                                         leg,
                                         sock,
-                                        sender: RtpSender::new(spec.codec.static_pt(), ssrc, source),
+                                        sender: RtpSender::from_encoded(pt, ssrc, audio[leg].clone()),
                                         due: now,
                                         remaining: packets_per_stream,
                                         sent: 0,

@@ -115,12 +115,30 @@ pub enum PcmSource {
     Samples(std::sync::Arc<Vec<i16>>),
 }
 
-/// A G.711 RTP sender: 20 ms (160 samples) per packet, sequence and timestamp advancing.
+/// Encodes a source to G.711 (`payload_type` 8: A-law, else µ-law): a tone as one second
+/// (a whole number of periods for integer frequencies), samples as they are.
+pub fn encode_g711(source: &PcmSource, payload_type: u8) -> std::sync::Arc<[u8]> {
+    let enc = |s: i16| if payload_type == 8 { linear_to_alaw(s) } else { linear_to_ulaw(s) };
+    let v: Vec<u8> = match source {
+        PcmSource::Tone { freq, amplitude } => (0..8000)
+            .map(|i| {
+                let t = i as f32 / 8000.0;
+                enc((amplitude * (2.0 * std::f32::consts::PI * freq * t).sin()) as i16)
+            })
+            .collect(),
+        PcmSource::Samples(v) if !v.is_empty() => v.iter().map(|&s| enc(s)).collect(),
+        PcmSource::Samples(_) => vec![enc(0); 160],
+    };
+    v.into()
+}
+
+/// A G.711 RTP sender: 20 ms (160 samples) per packet, sequence and timestamp advancing,
+/// the encoded audio played in a loop.
 #[derive(Debug, Clone)]
 pub struct RtpSender {
     header: RtpHeader,
-    source: PcmSource,
-    pos: u64,
+    audio: std::sync::Arc<[u8]>,
+    pos: usize,
     first: bool,
 }
 
@@ -128,15 +146,21 @@ impl RtpSender {
     /// A sender with payload type 0 (PCMU) or 8 (PCMA); anything else sends PCMU.
     pub fn new(payload_type: u8, ssrc: u32, source: PcmSource) -> Self {
         let pt = if payload_type == 8 { 8 } else { 0 };
+        Self::from_encoded(pt, ssrc, encode_g711(&source, pt))
+    }
+
+    /// A sender of already encoded G.711 audio (see [`encode_g711`]); many senders can
+    /// share one buffer.
+    pub fn from_encoded(payload_type: u8, ssrc: u32, audio: std::sync::Arc<[u8]>) -> Self {
         RtpSender {
             header: RtpHeader {
-                payload_type: pt,
+                payload_type: payload_type & 0x7f,
                 sequence: (ssrc >> 16) as u16,
                 timestamp: ssrc.rotate_left(7),
                 ssrc,
                 marker: true,
             },
-            source,
+            audio,
             pos: 0,
             first: true,
         }
@@ -144,23 +168,13 @@ impl RtpSender {
 
     /// The next packet's bytes into `out`; returns its header.
     pub fn next_packet(&mut self, out: &mut Vec<u8>) -> RtpHeader {
-        let mut payload = [0u8; 160];
-        for b in payload.iter_mut() {
-            let s = match &self.source {
-                PcmSource::Tone { freq, amplitude } => {
-                    let t = self.pos as f32 / 8000.0;
-                    (amplitude * (2.0 * std::f32::consts::PI * freq * t).sin()) as i16
-                }
-                PcmSource::Samples(v) => {
-                    if v.is_empty() {
-                        0
-                    } else {
-                        v[(self.pos % v.len() as u64) as usize]
-                    }
-                }
-            };
-            *b = if self.header.payload_type == 8 { linear_to_alaw(s) } else { linear_to_ulaw(s) };
-            self.pos += 1;
+        let mut payload = [0xffu8; 160];
+        let n = self.audio.len();
+        if n > 0 {
+            for b in payload.iter_mut() {
+                *b = self.audio[self.pos % n];
+                self.pos = (self.pos + 1) % n;
+            }
         }
         self.header.marker = self.first;
         self.first = false;
