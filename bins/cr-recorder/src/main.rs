@@ -1,19 +1,110 @@
-//! `cr-recorder`: see `--help`. Being filled in (see the project issues).
+//! `cr-recorder`: the recording daemon (CONTRACT §4, §5). It composes the crates:
+//! PBX adapters (SIPREC, the decision/ingest API) → cr-policy → cr-audio leg writers →
+//! finalize → cr-sign seal with the journal's chain link → cr-storage spool → cr-journal.
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
 
-/// cr-recorder — part of callrec (not yet implemented; exits 2).
+mod api;
+mod core;
+mod siprec;
+
+/// The callrec recorder: records the calls its configurations select, seals each
+/// recording set and hands it to the spool for cr-uploader.
+///
+/// It runs the SIPREC recording server (`[pbx.siprec]`) and the HTTP decision/ingest API
+/// (`[pbx.api]`: POST /v1/decide, POST /v1/recordings, POST
+/// /v1/groups/{group}/members/{user}/logout|login, GET /v1/health, GET /metrics). At start
+/// it logs the verification certificate and seals, flagged `recovered`, every call a crash
+/// left behind. SIGTERM or Ctrl-C seals the calls in progress and stops.
+///
+/// Exit status: 0 stopped normally, 2 could not start (configuration, keystore, journal,
+/// listen address).
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version, about, long_about)]
 struct Args {
     /// The configuration file (CONTRACT §1).
-    #[arg(long)]
-    config: std::path::PathBuf,
+    #[arg(long, short = 'c', default_value = "callrec.toml")]
+    config: PathBuf,
+    /// Log level filter (e.g. `info`, `debug`); `RUST_LOG` overrides it.
+    #[arg(long, default_value = "info")]
+    log: String,
 }
 
 fn main() -> ExitCode {
-    let _args = Args::parse();
-    eprintln!("cr-recorder: not implemented yet");
-    ExitCode::from(2)
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&args.log));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+    match run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("cannot run: {e:#}");
+            eprintln!("cr-recorder: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let cfg = cr_config::Config::load(&args.config).map_err(anyhow::Error::new)?;
+    let recorder = Arc::new(core::Recorder::start(cfg)?);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let shutdown = tokio::sync::watch::channel(false);
+        let mut tasks = Vec::new();
+        if let Some(api_cfg) = recorder.config().pbx.api.clone() {
+            let listener = tokio::net::TcpListener::bind(&api_cfg.listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("[pbx.api] listen {}: {e}", api_cfg.listen))?;
+            tracing::info!(addr = %listener.local_addr()?, "decision and ingest API listening");
+            tasks.push(tokio::spawn(api::serve(recorder.clone(), listener, shutdown.1.clone())));
+        }
+        if let Some(sip_cfg) = recorder.config().pbx.siprec.clone() {
+            let handle = siprec::start(recorder.clone(), &sip_cfg).await?;
+            tasks.push(tokio::spawn(siprec::run(recorder.clone(), handle, shutdown.1.clone())));
+        }
+        tasks.push(tokio::spawn(core::housekeeping(recorder.clone(), shutdown.1.clone())));
+        wait_for_signal().await;
+        tracing::info!("stopping: sealing the calls in progress");
+        let _ = shutdown.0.send(true);
+        for t in tasks {
+            match t.await {
+                Ok(Err(e)) => tracing::error!("{e:#}"),
+                Err(e) => tracing::error!("task failed: {e}"),
+                Ok(Ok(())) => {}
+            }
+        }
+        tracing::info!("stopped");
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

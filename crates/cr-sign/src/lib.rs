@@ -39,6 +39,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod chain;
 mod error;
 mod hash;
 mod identity;
@@ -46,6 +47,7 @@ mod manifest;
 mod seal;
 mod verify;
 
+pub use chain::{ChainMember, ChainProblem, GENESIS_SHA256, check_chain};
 pub use error::SignError;
 pub use hash::{sha256_file, sha256_hex};
 pub use identity::{Certificate, Cipher, Identity, KEY_BITS, PRODUCT_NAME, VALIDITY_YEARS, password_warning};

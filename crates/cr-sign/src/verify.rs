@@ -26,6 +26,9 @@ pub struct SetReport {
     pub verified_files: Vec<String>,
     /// Bytes hashed.
     pub bytes: u64,
+    /// SHA-256 (hex) of the checksum file itself: what the next set of the chain names as
+    /// its predecessor. Empty when the checksum file could not be read.
+    pub checksum_sha256: String,
     /// Everything found wrong; empty when the set verified.
     pub problems: Vec<Problem>,
 }
@@ -110,6 +113,7 @@ pub fn verify_set(checksum_file: &Path, cert: &Certificate) -> SetReport {
         checksum_file: checksum_file.to_owned(),
         verified_files: Vec::new(),
         bytes: 0,
+        checksum_sha256: String::new(),
         problems: Vec::new(),
     };
     let mut problem = |file: &str, kind| report.problems.push(Problem { file: file.to_owned(), kind });
@@ -121,6 +125,8 @@ pub fn verify_set(checksum_file: &Path, cert: &Certificate) -> SetReport {
             return report;
         }
     };
+    report.checksum_sha256 = crate::hash::sha256_hex(&text);
+    let mut problem = |file: &str, kind| report.problems.push(Problem { file: file.to_owned(), kind });
     // The signature first: it is cheap, and a forged checksum file is the worst case.
     let sig_name = signature_file_name(&id);
     match std::fs::read(dir.join(&sig_name)) {

@@ -1,0 +1,509 @@
+//! The recorder's state and the way every recording ends: finalize → seal with the chain
+//! link → journal → spool. Both adapters (SIPREC and the ingest API) and crash recovery go
+//! through [`Recorder::seal_call`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use cr_audio::ChannelMode;
+use cr_config::Config;
+use cr_journal::{CallId, FileEntry, Journal, NewCall, NewRecording};
+use cr_policy::{CallFacts, Channels, Decision, Direction, Policy};
+use serde::{Deserialize, Serialize};
+
+/// Counters for `/metrics`.
+#[derive(Default)]
+pub struct Metrics {
+    /// Calls being recorded now.
+    pub active_calls: AtomicI64,
+    /// Sets sealed.
+    pub recorded: AtomicU64,
+    /// Calls no configuration records.
+    pub declined: AtomicU64,
+    /// Recordings that failed to finalize or seal.
+    pub failed: AtomicU64,
+}
+
+/// What the recorder knows of a call from its start; kept as `call.json` beside the legs so
+/// that a restart after a crash can seal it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CallRecord {
+    /// The set id the recording will have.
+    pub id: String,
+    /// The PBX's call id (SIPREC Call-ID, or what the API caller gave).
+    pub pbx_call_id: String,
+    /// The journal's row of the call.
+    pub journal_call: i64,
+    /// Call facts.
+    pub facts: CallFacts,
+    /// The decision.
+    pub decision: Decision,
+    /// Wall-clock start.
+    pub started_at: DateTime<Utc>,
+    /// "siprec" or "api".
+    pub source: String,
+}
+
+/// Input of [`Recorder::seal_call`].
+pub struct SealJob<'a> {
+    /// The call.
+    pub call: &'a CallRecord,
+    /// The caller's leg file (need not exist for mode `callee`).
+    pub caller_leg: PathBuf,
+    /// The callee's leg file (need not exist for mode `caller`).
+    pub callee_leg: PathBuf,
+    /// The SIPREC metadata XML, kept in the set as `<id>.siprec.xml`.
+    pub metadata_xml: Option<String>,
+    /// Flags for metadata and journal (`recovered`, `shutdown`).
+    pub flags: Vec<String>,
+    /// End of the call, when known (else start + audio length).
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+/// The recorder.
+pub struct Recorder {
+    cfg: Config,
+    policy: Policy,
+    journal: Mutex<Journal>,
+    identity: cr_sign::Identity,
+    spool: cr_storage::Spool,
+    legs_root: PathBuf,
+    membership_stamp: AtomicI64,
+    /// Counters.
+    pub metrics: Metrics,
+}
+
+fn lock(j: &Mutex<Journal>) -> std::sync::MutexGuard<'_, Journal> {
+    // A panic elsewhere while holding the lock leaves the connection usable: SQLite rolls
+    // back the open transaction when the reservation is dropped.
+    j.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Recorder {
+    /// Loads keystore, journal, policy and spool, and seals what a crash left behind.
+    pub fn start(cfg: Config) -> anyhow::Result<Self> {
+        let data_dir = cfg.installation.data_dir.clone();
+        std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+        let identity = open_identity(&cfg)?;
+        let journal = Journal::open_url(&cfg.journal.url, &data_dir, &cr_journal::OpenOptions::new())
+            .with_context(|| format!("{}: [journal] url", cfg.path.display()))?;
+        let policy = Policy::from_config(&cfg).map_err(|errs| {
+            anyhow::anyhow!(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))
+        })?;
+        let spool = cr_storage::Spool::open(data_dir.join("spool"))?;
+        let legs_root = data_dir.join("legs");
+        std::fs::create_dir_all(&legs_root).with_context(|| format!("creating {}", legs_root.display()))?;
+        journal.audit(
+            &cr_journal::AuditKind::ConfigLoaded,
+            Utc::now(),
+            Some("cr-recorder"),
+            None,
+            &serde_json::json!({"config": cfg.path, "configurations": policy.configurations().collect::<Vec<_>>()}),
+        )?;
+        let recorder = Self {
+            cfg,
+            policy,
+            journal: Mutex::new(journal),
+            identity,
+            spool,
+            legs_root,
+            membership_stamp: AtomicI64::new(-1),
+            metrics: Metrics::default(),
+        };
+        recorder.sync_memberships();
+        recorder.recover_leftovers();
+        Ok(recorder)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The policy engine.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Where the legs of call `id` are written.
+    pub fn legs_dir(&self, id: &str) -> PathBuf {
+        self.legs_root.join(id)
+    }
+
+    /// Applies membership changes made by other processes (crctl) since the last look.
+    pub fn sync_memberships(&self) {
+        let journal = lock(&self.journal);
+        let stamp = match journal.membership_stamp() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("cannot read membership state from the journal: {e}");
+                return;
+            }
+        };
+        if self.membership_stamp.swap(stamp, Ordering::SeqCst) == stamp {
+            return;
+        }
+        match journal.memberships() {
+            Ok(list) => {
+                for m in list {
+                    match self.policy.set_active(&m.group, &m.user, m.active) {
+                        Ok(_) => tracing::debug!(group = %m.group, user = %m.user, active = m.active, "membership applied"),
+                        Err(e) => tracing::warn!("membership state in the journal no longer fits the configuration: {e}"),
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("cannot read membership state from the journal: {e}"),
+        }
+    }
+
+    /// Logs `user` in or out of `group` (API): policy at once, journal for restarts and
+    /// other processes.
+    pub fn set_membership(&self, group: &str, user: &str, active: bool, actor: &str) -> anyhow::Result<bool> {
+        let before = self.policy.set_active(group, user, active)?;
+        lock(&self.journal).set_membership(group, user, active, actor, Utc::now())?;
+        tracing::info!(%group, %user, active, %actor, "membership changed");
+        Ok(before)
+    }
+
+    /// Decides a call and, when it is recorded, claims it (a call id is recorded once) and
+    /// journals it. Calls not recorded are journaled too, with the reason.
+    pub fn begin_call(
+        &self,
+        pbx_call_id: &str,
+        facts: &CallFacts,
+        started_at: DateTime<Utc>,
+        source: &str,
+    ) -> anyhow::Result<(Decision, Option<CallRecord>)> {
+        let decision = self.policy.decide_and_claim(pbx_call_id, facts);
+        let journal_call = lock(&self.journal).record_call(&NewCall {
+            pbx_call_id: pbx_call_id.to_owned(),
+            direction: match facts.direction {
+                Direction::Incoming => cr_journal::Direction::Incoming,
+                Direction::Outgoing => cr_journal::Direction::Outgoing,
+                _ => cr_journal::Direction::Internal,
+            },
+            caller: facts.caller.clone(),
+            callee: facts.callee.clone(),
+            diversions: facts.diversions.clone(),
+            started_at,
+            record: decision.record,
+            configuration: decision.configuration.as_deref().map(str::to_owned),
+            reason: decision.reason.to_string(),
+        });
+        let journal_call = match journal_call {
+            Ok(id) => id,
+            Err(e) => {
+                self.policy.release(pbx_call_id);
+                return Err(e.into());
+            }
+        };
+        if !decision.record {
+            self.metrics.declined.fetch_add(1, Ordering::Relaxed);
+            let _ = lock(&self.journal).end_call(journal_call, started_at);
+            tracing::info!(call = %redact_id(pbx_call_id), facts = %facts.redacted(), reason = %decision.reason.redacted(), "not recorded");
+            return Ok((decision, None));
+        }
+        let record = CallRecord {
+            id: new_set_id(started_at),
+            pbx_call_id: pbx_call_id.to_owned(),
+            journal_call: journal_call.0,
+            facts: facts.clone(),
+            decision: decision.clone(),
+            started_at,
+            source: source.to_owned(),
+        };
+        tracing::info!(
+            set = %record.id,
+            configuration = decision.configuration.as_deref().unwrap_or(""),
+            facts = %facts.redacted(),
+            reason = %decision.reason.redacted(),
+            "recording"
+        );
+        self.metrics.active_calls.fetch_add(1, Ordering::Relaxed);
+        Ok((decision, Some(record)))
+    }
+
+    /// Writes `call.json` into the call's legs directory (for recovery after a crash).
+    pub fn persist_call(&self, call: &CallRecord) -> anyhow::Result<PathBuf> {
+        let dir = self.legs_dir(&call.id);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let tmp = dir.join("call.json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(call)?).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, dir.join("call.json"))?;
+        Ok(dir)
+    }
+
+    /// Ends a call that will not be sealed (e.g. no audio at all): releases the claim.
+    pub fn abandon_call(&self, call: &CallRecord, why: &str) {
+        self.policy.release(&call.pbx_call_id);
+        self.metrics.active_calls.fetch_sub(1, Ordering::Relaxed);
+        let _ = lock(&self.journal).end_call(CallId(call.journal_call), Utc::now());
+        tracing::warn!(set = %call.id, "recording abandoned: {why}");
+    }
+
+    /// Finalizes the legs into the configured channel layout, seals the set with the next
+    /// chain link, journals it and hands it to the spool. Returns the set id.
+    pub fn seal_call(&self, job: SealJob<'_>) -> anyhow::Result<String> {
+        let result = self.seal_call_inner(&job);
+        self.policy.release(&job.call.pbx_call_id);
+        self.metrics.active_calls.fetch_sub(1, Ordering::Relaxed);
+        match &result {
+            Ok(_) => {
+                self.metrics.recorded.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                self.metrics.failed.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(set = %job.call.id, "recording could not be sealed (legs kept for the next start): {e:#}");
+            }
+        }
+        result
+    }
+
+    fn seal_call_inner(&self, job: &SealJob<'_>) -> anyhow::Result<String> {
+        let call = job.call;
+        let id = &call.id;
+        let decision = &call.decision;
+        let configuration = decision.configuration.as_deref().context("decision records no configuration")?;
+        let channels = decision.channels.unwrap_or_default();
+        let mode = match channels {
+            Channels::Caller => ChannelMode::Caller,
+            Channels::Callee => ChannelMode::Callee,
+            Channels::Stereo => ChannelMode::Stereo,
+            Channels::Separate => ChannelMode::Separate,
+        };
+        let staging = self.spool.staging_dir(id)?;
+        let audio = cr_audio::finalize(&job.caller_leg, &job.callee_leg, mode, &staging, id)
+            .with_context(|| format!("finalizing the legs of {id}"))?;
+        let mut duration_ms = 0u64;
+        for f in &audio {
+            let info = cr_audio::read_info(f)?;
+            duration_ms = duration_ms.max(info.duration().as_millis() as u64);
+        }
+        let ended_at = job
+            .ended_at
+            .unwrap_or_else(|| call.started_at + chrono::Duration::milliseconds(duration_ms as i64));
+        let mut files: Vec<PathBuf> = Vec::new();
+        let meta_path = staging.join(format!("{id}.json"));
+        files.push(meta_path.clone());
+        files.extend(audio.iter().cloned());
+        if let Some(xml) = &job.metadata_xml {
+            let p = staging.join(format!("{id}.siprec.xml"));
+            std::fs::write(&p, xml).with_context(|| format!("writing {}", p.display()))?;
+            files.push(p);
+        }
+        let targets: Vec<String> = decision.targets.iter().map(|t| t.to_string()).collect();
+        let now = Utc::now();
+        let cert = self.identity.certificate();
+        let journal = lock(&self.journal);
+        let reservation = journal.reserve_link(id, now)?;
+        let link = reservation.link().clone();
+        let meta = serde_json::json!({
+            "id": id,
+            "module_id": self.cfg.installation.module_id,
+            "configuration": configuration,
+            "channels": channels,
+            "direction": call.facts.direction,
+            "caller": call.facts.caller,
+            "callee": call.facts.callee,
+            "diversions": call.facts.diversions,
+            "pbx_call_id": call.pbx_call_id,
+            "source": call.source,
+            "reason": decision.reason.to_string(),
+            "started_at": call.started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "ended_at": ended_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "duration_ms": duration_ms,
+            "audio": audio.iter().filter_map(|p| p.file_name()).map(|n| n.to_string_lossy()).collect::<Vec<_>>(),
+            "flags": job.flags,
+            "chain": {"seq": link.seq, "prev_sha256": link.prev_sha256},
+            "certificate_sha256": cert.fingerprint_sha256(),
+            "sealed_at": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        });
+        std::fs::write(&meta_path, serde_json::to_vec_pretty(&meta)?)
+            .with_context(|| format!("writing {}", meta_path.display()))?;
+        let sealed = cr_sign::seal(id, &files, &self.identity)?;
+        let location = self.spool.set_dir(id);
+        reservation.commit(
+            &sealed.checksum_sha256,
+            &NewRecording {
+                set_id: id.clone(),
+                call: CallId(call.journal_call),
+                configuration: configuration.to_owned(),
+                started_at: call.started_at,
+                ended_at,
+                channels: channels.to_string(),
+                files: sealed
+                    .files
+                    .iter()
+                    .map(|f| FileEntry { name: f.name.clone(), size: f.size, sha256: f.sha256.clone() })
+                    .collect(),
+                cert_fingerprint: cert.fingerprint_sha256(),
+                flags: job.flags.clone(),
+                location: location.display().to_string(),
+                targets: targets.clone(),
+            },
+        )?;
+        let _ = journal.end_call(CallId(call.journal_call), ended_at);
+        drop(journal);
+        // From here the set is sealed; moving it into the spool is idempotent on restart.
+        self.spool.enqueue(&staging, id, &targets, call.started_at, now)?;
+        tracing::info!(
+            set = %id,
+            seq = link.seq,
+            configuration,
+            files = sealed.files.len(),
+            duration_ms,
+            flags = ?job.flags,
+            "sealed and spooled for {}",
+            targets.join(", ")
+        );
+        Ok(id.clone())
+    }
+
+    /// Seals every call a crash left in `legs/`: legs are repaired (`cr_audio::recover`)
+    /// and the set flagged `recovered`. A set sealed before the crash but not yet spooled is
+    /// spooled.
+    pub fn recover_leftovers(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.legs_root) else {
+            return;
+        };
+        let mut dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
+        dirs.sort();
+        for dir in dirs {
+            if let Err(e) = self.recover_one(&dir) {
+                tracing::error!(dir = %dir.display(), "cannot recover this call (left in place): {e:#}");
+            }
+        }
+    }
+
+    fn recover_one(&self, dir: &Path) -> anyhow::Result<()> {
+        let call_json = dir.join("call.json");
+        let call: CallRecord = match std::fs::read(&call_json) {
+            Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| format!("{}", call_json.display()))?,
+            Err(_) => {
+                tracing::warn!(dir = %dir.display(), "leftover legs without call.json: nothing to seal, left in place");
+                return Ok(());
+            }
+        };
+        let known = lock(&self.journal).recording(&call.id)?;
+        if known.is_some() {
+            // Sealed and committed before the crash; make sure it reached the spool.
+            let staging = self.spool.root().join(".incoming").join(&call.id);
+            if staging.exists() {
+                let targets: Vec<String> = call.decision.targets.iter().map(|t| t.to_string()).collect();
+                self.spool.enqueue(&staging, &call.id, &targets, call.started_at, Utc::now())?;
+            }
+            std::fs::remove_dir_all(dir)?;
+            tracing::info!(set = %call.id, "set was sealed before the restart; spooled");
+            return Ok(());
+        }
+        // Not sealed: start over from the legs.
+        let _ = std::fs::remove_dir_all(self.spool.root().join(".incoming").join(&call.id));
+        let repaired = cr_audio::recover(dir)?;
+        for r in &repaired {
+            tracing::info!(set = %call.id, leg = %r.path.display(), action = ?r.action, samples = r.samples, "leg recovered");
+        }
+        let _ = self.policy.decide_and_claim(&call.pbx_call_id, &call.facts);
+        self.metrics.active_calls.fetch_add(1, Ordering::Relaxed);
+        let metadata_xml = std::fs::read_to_string(dir.join("metadata.xml")).ok();
+        self.seal_call(SealJob {
+            call: &call,
+            caller_leg: crate::siprec::leg_paths(dir).0,
+            callee_leg: crate::siprec::leg_paths(dir).1,
+            metadata_xml,
+            flags: vec!["recovered".to_owned()],
+            ended_at: None,
+        })?;
+        std::fs::remove_dir_all(dir)?;
+        Ok(())
+    }
+
+    /// Prometheus text for `/metrics`.
+    pub fn metrics_text(&self) -> String {
+        let m = &self.metrics;
+        let (spool_sets, oldest) = match self.spool.pending() {
+            Ok(list) => {
+                let now = Utc::now();
+                let oldest = list.iter().map(|s| (now - s.enqueued_at).num_seconds().max(0)).max().unwrap_or(0);
+                (list.len(), oldest)
+            }
+            Err(_) => (0, 0),
+        };
+        let free = self.spool.free_percent().unwrap_or(-1.0);
+        format!(
+            "# HELP callrec_active_calls Calls being recorded now.\n# TYPE callrec_active_calls gauge\ncallrec_active_calls {}\n\
+             # HELP callrec_recorded_total Recording sets sealed.\n# TYPE callrec_recorded_total counter\ncallrec_recorded_total {}\n\
+             # HELP callrec_declined_total Calls no configuration records.\n# TYPE callrec_declined_total counter\ncallrec_declined_total {}\n\
+             # HELP callrec_failed_total Recordings that could not be sealed.\n# TYPE callrec_failed_total counter\ncallrec_failed_total {}\n\
+             # HELP callrec_spool_sets Sets waiting in the spool.\n# TYPE callrec_spool_sets gauge\ncallrec_spool_sets {}\n\
+             # HELP callrec_spool_oldest_seconds Age of the oldest set in the spool.\n# TYPE callrec_spool_oldest_seconds gauge\ncallrec_spool_oldest_seconds {}\n\
+             # HELP callrec_spool_free_percent Free space on the spool's file system.\n# TYPE callrec_spool_free_percent gauge\ncallrec_spool_free_percent {:.1}\n",
+            m.active_calls.load(Ordering::Relaxed).max(0),
+            m.recorded.load(Ordering::Relaxed),
+            m.declined.load(Ordering::Relaxed),
+            m.failed.load(Ordering::Relaxed),
+            spool_sets,
+            oldest,
+            free,
+        )
+    }
+
+    /// True when the recorder can record: journal answers, spool writable.
+    pub fn healthy(&self) -> Result<(), String> {
+        lock(&self.journal).schema_version().map_err(|e| format!("journal: {e}"))?;
+        let probe = self.spool.root().join(".health");
+        std::fs::write(&probe, b"ok").map_err(|e| format!("spool {}: {e}", self.spool.root().display()))?;
+        let _ = std::fs::remove_file(probe);
+        Ok(())
+    }
+}
+
+/// Periodic work: membership changes made by crctl.
+pub async fn housekeeping(
+    recorder: std::sync::Arc<Recorder>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(2));
+    loop {
+        tokio::select! {
+            _ = every.tick() => recorder.sync_memberships(),
+            _ = shutdown.changed() => return Ok(()),
+        }
+    }
+}
+
+/// Opens the keystore and logs the certificate at INFO (S14, S19).
+fn open_identity(cfg: &Config) -> anyhow::Result<cr_sign::Identity> {
+    let path = cfg.keystore_path();
+    let pw = cfg.keystore_password().resolve().map_err(|e| anyhow::anyhow!("{}: {e}", cfg.path.display()))?;
+    let identity = cr_sign::Identity::open_keystore(&path, &pw)
+        .map_err(|e| anyhow::anyhow!("{e} (create it with `crctl --config {} keys init`)", cfg.path.display()))?;
+    let cert = identity.certificate();
+    tracing::info!(
+        keystore = %path.display(),
+        fingerprint = %cert.fingerprint_sha256(),
+        "verification certificate \"{}\":\n{}",
+        cert.subject_cn(),
+        cert.pem()
+    );
+    Ok(identity)
+}
+
+/// A set id: start time (UTC, sortable) and 32 random bits, ASCII-safe on every target.
+pub fn new_set_id(started_at: DateTime<Utc>) -> String {
+    let mut r = [0u8; 4];
+    let _ = getrandom::fill(&mut r);
+    format!("{}-{}", started_at.format("%Y%m%dT%H%M%S%.3fZ").to_string().replace('.', ""), hex4(r))
+}
+
+fn hex4(b: [u8; 4]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A PBX call id for logs: SIP Call-IDs often carry host names and numbers.
+pub fn redact_id(id: &str) -> String {
+    let keep: String = id.chars().take(6).collect();
+    format!("{keep}…")
+}

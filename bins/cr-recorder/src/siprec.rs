@@ -1,0 +1,351 @@
+//! The SIPREC adapter: cr-pbx's recording server → policy → one leg writer per stream →
+//! seal at BYE.
+//!
+//! Legs are written as `legs/<set id>/stream<N>.wav` (N = m-line index) with
+//! `roles.json` naming which stream is the caller's and which the callee's, so that a
+//! metadata update that swaps roles (an SRC that sends a placeholder participant first)
+//! and a restart after a crash both pick the right files.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use chrono::Utc;
+use cr_audio::{LegOptions, LegWriter, RtpFrame};
+use cr_config::SipRecConfig;
+use cr_pbx::driver::{Command, MediaEvent, SrsDriverConfig, SrsHandle};
+use cr_pbx::{Decline, Event, Role, SessionId, StreamInfo};
+use cr_policy::{CallFacts, Direction};
+use serde::{Deserialize, Serialize};
+
+use crate::core::{CallRecord, Recorder, SealJob};
+
+/// How long after BYE we wait for the last streams to close before sealing anyway.
+const END_GRACE: Duration = Duration::from_secs(2);
+
+/// Starts the SIPREC server of `[pbx.siprec]`.
+pub async fn start(recorder: Arc<Recorder>, cfg: &SipRecConfig) -> anyhow::Result<SrsHandle> {
+    let _ = recorder;
+    let handle = cr_pbx::driver::start_srs(SrsDriverConfig::new(cfg.listen.clone(), cfg.rtp_ports.clone()))
+        .await
+        .map_err(|e| anyhow::anyhow!("[pbx.siprec]: {e}"))?;
+    for a in &handle.local_addrs {
+        tracing::info!(listen = ?a, rtp_ports = %cfg.rtp_ports, "SIPREC recording server listening");
+    }
+    Ok(handle)
+}
+
+/// Which leg file holds whose voice.
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Roles {
+    /// File name of the caller's leg.
+    pub caller: Option<String>,
+    /// File name of the callee's leg.
+    pub callee: Option<String>,
+}
+
+/// The caller's and callee's leg files in a call's legs directory (`roles.json`, else
+/// `stream0.wav` / `stream1.wav`).
+pub fn leg_paths(dir: &Path) -> (PathBuf, PathBuf) {
+    let roles: Roles = std::fs::read(dir.join("roles.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    (
+        dir.join(roles.caller.unwrap_or_else(|| "stream0.wav".into())),
+        dir.join(roles.callee.unwrap_or_else(|| "stream1.wav".into())),
+    )
+}
+
+struct Session {
+    record: CallRecord,
+    dir: PathBuf,
+    started: Instant,
+    started_wall: SystemTime,
+    legs: HashMap<usize, LegWriter>,
+    open: std::collections::HashSet<usize>,
+    roles: Roles,
+    metadata_xml: Option<String>,
+    ended: Option<Instant>,
+    failed: bool,
+}
+
+impl Session {
+    fn assign_roles(&mut self, streams: &[StreamInfo]) {
+        let name = |i: usize| format!("stream{i}.wav");
+        let mut roles = Roles::default();
+        for s in streams.iter().filter(|s| s.codec.is_some()) {
+            match s.role {
+                Role::Caller if roles.caller.is_none() => roles.caller = Some(name(s.index)),
+                Role::Callee if roles.callee.is_none() => roles.callee = Some(name(s.index)),
+                _ => {}
+            }
+        }
+        // No (usable) metadata: first stream the caller's, second the callee's; one mixed
+        // stream goes to the caller's side.
+        for s in streams.iter().filter(|s| s.codec.is_some()) {
+            let n = name(s.index);
+            if roles.caller.as_ref() == Some(&n) || roles.callee.as_ref() == Some(&n) {
+                continue;
+            }
+            if roles.caller.is_none() {
+                roles.caller = Some(n);
+            } else if roles.callee.is_none() {
+                roles.callee = Some(n);
+            }
+        }
+        if roles != self.roles {
+            self.roles = roles;
+            let _ = std::fs::write(self.dir.join("roles.json"), serde_json::to_vec(&self.roles).unwrap_or_default());
+        }
+    }
+}
+
+/// Classifies a SIPREC call against the directory: SIPREC metadata does not say whether a
+/// call is incoming or outgoing. Incoming is tried first (the callee is a recorded group or
+/// user), then outgoing (the caller is a recorded user or active member); when neither
+/// records, the facts of the incoming reading are kept with that reason.
+fn classify(recorder: &Recorder, facts: &cr_pbx::CallFacts) -> CallFacts {
+    let caller = facts.caller.clone().unwrap_or_default();
+    let callee = facts.callee.clone().unwrap_or_default();
+    let incoming = CallFacts::new(Direction::Incoming, caller.clone(), callee.clone());
+    if recorder.policy().decide(&incoming).record {
+        return incoming;
+    }
+    let outgoing = CallFacts::new(Direction::Outgoing, caller, callee);
+    if recorder.policy().decide(&outgoing).record {
+        return outgoing;
+    }
+    incoming
+}
+
+/// Runs the adapter until shutdown; then seals the calls in progress.
+pub async fn run(
+    recorder: Arc<Recorder>,
+    mut handle: SrsHandle,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let decline = match recorder.config().pbx.siprec.as_ref().map(|s| s.decline.as_str()) {
+        Some("accept") => Decline::AcceptDropMedia,
+        _ => Decline::Reject(403),
+    };
+    let mut sessions: HashMap<SessionId, Session> = HashMap::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut sealing = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            ev = handle.events.recv() => {
+                let Some(ev) = ev else { break };
+                on_event(&recorder, &handle, &mut sessions, decline, ev);
+            }
+            m = handle.media.recv() => {
+                let Some(m) = m else { break };
+                on_media(&mut sessions, m);
+            }
+            _ = tick.tick() => {
+                let now = Instant::now();
+                let done: Vec<SessionId> = sessions
+                    .iter_mut()
+                    .filter_map(|(id, s)| {
+                        let since = now.saturating_duration_since(s.started);
+                        for leg in s.legs.values_mut() {
+                            if let Err(e) = leg.tick(since) {
+                                tracing::error!(set = %s.record.id, "leg write failed: {e}");
+                                s.failed = true;
+                            }
+                        }
+                        let ended = s.ended?;
+                        (s.open.is_empty() || now.saturating_duration_since(ended) > END_GRACE).then_some(*id)
+                    })
+                    .collect();
+                for id in done {
+                    if let Some(s) = sessions.remove(&id) {
+                        sealing.spawn_blocking({
+                            let r = recorder.clone();
+                            move || finish(&r, s, Vec::new())
+                        });
+                    }
+                }
+            }
+            Some(_) = sealing.join_next(), if !sealing.is_empty() => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    // Shutting down: the calls in progress are sealed as they are.
+    for (id, s) in sessions.drain() {
+        let _ = handle.commands.send(Command::Hangup(id));
+        let r = recorder.clone();
+        sealing.spawn_blocking(move || finish(&r, s, vec!["shutdown".to_owned()]));
+    }
+    while sealing.join_next().await.is_some() {}
+    handle.shutdown();
+    Ok(())
+}
+
+fn on_event(
+    recorder: &Arc<Recorder>,
+    handle: &SrsHandle,
+    sessions: &mut HashMap<SessionId, Session>,
+    decline: Decline,
+    ev: Event,
+) {
+    match ev {
+        Event::NewSession { id, facts, metadata_xml, metadata_error, .. } => {
+            if let Some(e) = &metadata_error {
+                tracing::warn!(session = %id, "metadata not usable, falling back to From/To: {e}");
+            }
+            let call_facts = classify(recorder, &facts);
+            let now = Utc::now();
+            let outcome = recorder.begin_call(&facts.call_id, &call_facts, now, "siprec");
+            let record = match outcome {
+                Ok((_, Some(record))) => record,
+                Ok((_, None)) => {
+                    let _ = handle.commands.send(Command::Decline(id, decline));
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(session = %id, "cannot journal the call, refusing it: {e:#}");
+                    let _ = handle.commands.send(Command::Decline(id, Decline::Reject(500)));
+                    return;
+                }
+            };
+            let dir = match recorder.persist_call(&record) {
+                Ok(d) => d,
+                Err(e) => {
+                    recorder.abandon_call(&record, &format!("{e:#}"));
+                    let _ = handle.commands.send(Command::Decline(id, Decline::Reject(500)));
+                    return;
+                }
+            };
+            if let Some(xml) = &metadata_xml {
+                let _ = std::fs::write(dir.join("metadata.xml"), xml);
+            }
+            sessions.insert(
+                id,
+                Session {
+                    record,
+                    dir,
+                    started: Instant::now(),
+                    started_wall: SystemTime::now(),
+                    legs: HashMap::new(),
+                    open: Default::default(),
+                    roles: Roles::default(),
+                    metadata_xml,
+                    ended: None,
+                    failed: false,
+                },
+            );
+            let _ = handle.commands.send(Command::Accept(id));
+        }
+        Event::StreamsChanged { id, streams, drop_media } => {
+            let Some(s) = sessions.get_mut(&id) else { return };
+            if drop_media {
+                return;
+            }
+            s.assign_roles(&streams);
+            for st in streams.iter().filter(|st| st.codec.is_some() && st.local_port != 0) {
+                if s.legs.contains_key(&st.index) {
+                    continue;
+                }
+                let rate = match st.codec.map(|c| c.0) {
+                    Some(cr_pbx::Codec::G722) => 16_000,
+                    _ => 8_000,
+                };
+                let path = s.dir.join(format!("stream{}.wav", st.index));
+                match LegWriter::create(&path, LegOptions::new(rate, s.started_wall)) {
+                    Ok(w) => {
+                        s.legs.insert(st.index, w);
+                        s.open.insert(st.index);
+                    }
+                    Err(e) => {
+                        tracing::error!(set = %s.record.id, "cannot create leg {}: {e}", path.display());
+                        s.failed = true;
+                    }
+                }
+            }
+        }
+        Event::MetadataUpdated { id, metadata_xml, .. } => {
+            if let Some(s) = sessions.get_mut(&id) {
+                let _ = std::fs::write(s.dir.join("metadata.xml"), &metadata_xml);
+                s.metadata_xml = Some(metadata_xml);
+            }
+        }
+        Event::SessionEnded { id, reason } => {
+            if let Some(s) = sessions.get_mut(&id) {
+                tracing::debug!(set = %s.record.id, ?reason, "session ended");
+                if s.legs.is_empty() {
+                    // Cancelled before the answer, or never any stream: nothing recorded.
+                    let s = sessions.remove(&id).expect("present: looked up above");
+                    recorder.abandon_call(&s.record, &format!("session ended without media ({reason:?})"));
+                    let _ = std::fs::remove_dir_all(&s.dir);
+                } else {
+                    s.ended = Some(Instant::now());
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn on_media(sessions: &mut HashMap<SessionId, Session>, m: MediaEvent) {
+    match m {
+        MediaEvent::Packet(p) => {
+            let Some(s) = sessions.get_mut(&p.session) else { return };
+            let Some(leg) = s.legs.get_mut(&p.stream_index) else { return };
+            let codec = match p.codec {
+                cr_pbx::Codec::Pcmu => cr_audio::Codec::Pcmu,
+                cr_pbx::Codec::Pcma => cr_audio::Codec::Pcma,
+                cr_pbx::Codec::G722 => cr_audio::Codec::G722,
+                _ => return,
+            };
+            let frame = RtpFrame {
+                seq: p.header.sequence,
+                timestamp: p.header.timestamp,
+                ssrc: p.header.ssrc,
+                codec,
+                payload: &p.payload,
+            };
+            let since = p.arrival.saturating_duration_since(s.started);
+            if let Err(e) = leg.push_rtp(frame, since) {
+                tracing::error!(set = %s.record.id, "leg write failed: {e}");
+                s.failed = true;
+            }
+        }
+        MediaEvent::StreamClosed { session, stream_index, .. } => {
+            if let Some(s) = sessions.get_mut(&session) {
+                s.open.remove(&stream_index);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Finishes the legs and seals the call; the legs directory goes once the set is spooled.
+fn finish(recorder: &Recorder, mut s: Session, flags: Vec<String>) {
+    for (_, leg) in s.legs.drain() {
+        if let Err(e) = leg.finish() {
+            tracing::error!(set = %s.record.id, "cannot finish a leg: {e}");
+        }
+    }
+    let (caller, callee) = leg_paths(&s.dir);
+    // A missing side (one mixed stream, or a stream never offered) becomes silence.
+    for p in [&caller, &callee] {
+        if !p.exists()
+            && let Ok(w) = LegWriter::create(p, LegOptions::new(8_000, s.started_wall))
+        {
+            let _ = w.finish();
+        }
+    }
+    let result = recorder.seal_call(SealJob {
+        call: &s.record,
+        caller_leg: caller,
+        callee_leg: callee,
+        metadata_xml: s.metadata_xml.take(),
+        flags,
+        ended_at: Some(Utc::now()),
+    });
+    if result.is_ok() {
+        let _ = std::fs::remove_dir_all(&s.dir);
+    }
+}
