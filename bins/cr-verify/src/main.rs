@@ -14,9 +14,17 @@ use rayon::prelude::*;
 /// with that SHA-256, and no audio or metadata file of the set may be unlisted.
 ///
 /// Prints `OK <id>` or `FAILED <id>: <reason naming the file>` per set, then a summary line
-/// (or, with --json, one JSON object per set). Exit status: 0 every set verified, 1 at least
-/// one set failed or none was found, 2 could not run (bad arguments, unreadable
-/// certificate or path).
+/// (or, with --json, one JSON object per set).
+///
+/// The chain: each set sealed by cr-recorder names its sequence number and the SHA-256 of
+/// the previous set's checksum file. Across the sets found, every missing sequence number
+/// between the lowest and the highest and every link that does not fit is reported as a
+/// `CHAIN ...` line (sets before the lowest number are not expected: a folder may hold one
+/// day, and retention removes the oldest).
+///
+/// Exit status: 0 every set verified and the chain is whole, 1 at least one set failed, the
+/// chain has a gap or broken link, or no set was found, 2 could not run (bad arguments,
+/// unreadable certificate or path).
 #[derive(Parser)]
 #[command(version, about, long_about)]
 struct Args {
@@ -109,21 +117,53 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             writeln!(out, "FAILED {}: {}", r.id, reasons.join("; "))?;
         }
     }
+    let chain = chain_problems(&reports);
+    for p in &chain {
+        if args.json {
+            writeln!(out, "{}", serde_json::json!({"chain_problem": p.to_string()}))?;
+        } else {
+            writeln!(out, "CHAIN {p}")?;
+        }
+    }
     if reports.is_empty() {
         eprintln!("cr-verify: no recording sets (*.sha256) found");
         return Ok(ExitCode::from(1));
     }
-    let summary = format!(
+    let mut summary = format!(
         "verified {} set(s): {} OK, {} FAILED ({:.1} MB hashed)",
         reports.len(),
         reports.len() - failed,
         failed,
         bytes as f64 / 1e6
     );
+    if !chain.is_empty() {
+        summary.push_str(&format!("; {} chain problem(s)", chain.len()));
+    }
     if args.json {
         eprintln!("{summary}");
     } else {
         writeln!(out, "{summary}")?;
     }
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if failed == 0 && chain.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// The chain over every set that verified: each set's metadata (`<id>.json`, covered by
+/// its signature) names its sequence number and the SHA-256 of its predecessor's checksum
+/// file. Sets without chain data (sealed by `crctl seal`) are left out.
+fn chain_problems(reports: &[cr_sign::SetReport]) -> Vec<cr_sign::ChainProblem> {
+    let members: Vec<cr_sign::ChainMember> = reports
+        .iter()
+        .filter(|r| r.is_ok())
+        .filter_map(|r| {
+            let meta = r.checksum_file.with_file_name(format!("{}.json", r.id));
+            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(meta).ok()?).ok()?;
+            Some(cr_sign::ChainMember {
+                id: r.id.clone(),
+                seq: v["chain"]["seq"].as_u64()?,
+                prev_sha256: v["chain"]["prev_sha256"].as_str()?.to_owned(),
+                checksum_sha256: r.checksum_sha256.clone(),
+            })
+        })
+        .collect();
+    cr_sign::check_chain(&members)
 }

@@ -119,3 +119,58 @@ fn could_not_run_is_exit_2_and_no_sets_is_exit_1() {
     assert_eq!(code, 0);
     assert!(out.contains("--cert"), "{out}");
 }
+
+/// A folder of chained sets as cr-recorder writes them: metadata carries `chain.seq` and
+/// `chain.prev_sha256` (the SHA-256 of the previous set's checksum file).
+fn make_chain(dir: &Path, n: u64, who: &cr_sign::Identity) {
+    let mut prev = cr_sign::GENESIS_SHA256.to_owned();
+    for seq in 1..=n {
+        let id = format!("chain-{seq:04}");
+        let json = dir.join(format!("{id}.json"));
+        let wav = dir.join(format!("{id}.wav"));
+        std::fs::write(&json, format!("{{\"id\":\"{id}\",\"chain\":{{\"seq\":{seq},\"prev_sha256\":\"{prev}\"}}}}")).unwrap();
+        std::fs::write(&wav, format!("audio {seq}")).unwrap();
+        let sealed = cr_sign::seal(&id, &[json, wav], who).unwrap();
+        // Independent of our code: the hash of the checksum file as sha256 would compute it.
+        prev = cr_sign::sha256_hex(&std::fs::read(&sealed.checksum_file).unwrap());
+    }
+}
+
+#[test]
+fn deleting_one_set_of_100_names_the_missing_sequence_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let who = identity("pbx-berlin-01");
+    let cert = dir.path().join("cert.pem");
+    std::fs::write(&cert, who.certificate().pem()).unwrap();
+    let sets = dir.path().join("sets");
+    std::fs::create_dir(&sets).unwrap();
+    make_chain(&sets, 100, &who);
+    let (code, out, _) = cr_verify(&["--cert".as_ref(), cert.as_os_str(), sets.as_os_str()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("CHAIN"), "{out}");
+    for f in ["json", "wav", "sha256", "sha256.SHA256withRSA.sig"] {
+        std::fs::remove_file(sets.join(format!("chain-0057.{f}"))).unwrap();
+    }
+    let (code, out, _) = cr_verify(&["--cert".as_ref(), cert.as_os_str(), sets.as_os_str()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("CHAIN sequence 57 missing (between chain-0056 and chain-0058)"), "{out}");
+    assert!(out.contains("99 OK, 0 FAILED") && out.contains("; 1 chain problem(s)"), "{out}");
+}
+
+#[test]
+fn a_set_resealed_out_of_order_breaks_the_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let who = identity("pbx");
+    let cert = dir.path().join("cert.pem");
+    std::fs::write(&cert, who.certificate().pem()).unwrap();
+    make_chain(dir.path(), 5, &who);
+    // Someone with the key replaces set 3 by a new one: it verifies on its own, but set 4
+    // no longer links to it.
+    let json = dir.path().join("chain-0003.json");
+    let text = std::fs::read_to_string(&json).unwrap();
+    std::fs::write(&json, text.replace("\"id\"", "\"note\":\"edited\",\"id\"")).unwrap();
+    cr_sign::seal("chain-0003", &[json, dir.path().join("chain-0003.wav")], &who).unwrap();
+    let (code, out, _) = cr_verify(&["--cert".as_ref(), cert.as_os_str(), dir.path().as_os_str()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("CHAIN broken link: chain-0004 (sequence 4)"), "{out}");
+}
