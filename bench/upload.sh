@@ -17,10 +17,11 @@ bin=$CARGO_TARGET_DIR/release/examples/upload_bench
 work=$(mktemp -d /tmp/callrec-bench.XXXXXX)
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do pkill -KILL -P "$p" 2>/dev/null || true; kill -KILL "$p" 2>/dev/null || true; done
-  rm -rf "$work"
+  for p in "${pids[@]}"; do pkill -KILL -P "$p" 2>/dev/null || true; kill -KILL "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  [ -n "${KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
+chmod 755 "$work"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 200); do (echo > /dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 not listening" >&2; exit 2; }
@@ -51,7 +52,7 @@ mbps() { python3 -c "print(f'{$1/1e6/$2:.1f}')"; }
 batch=$work/sftp.batch; echo "mkdir ref" > "$batch"
 for d in "$work"/sets/*/; do for f in "$d"*; do echo "put $f ref/" >> "$batch"; done; done
 t0=$(now)
-sftp -q -b "$batch" -i "$work/sshd/client_key" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -P "$sport" "$suser@127.0.0.1" > /dev/null
+sftp -q -b "$batch" -o BatchMode=yes -i "$work/sshd/client_key" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -P "$sport" "$suser@127.0.0.1" > /dev/null
 t_ref_sftp=$(python3 -c "print($(now)-$t0)")
 rm -rf "$work/sshd/home/ref"
 # --- SFTP: ours

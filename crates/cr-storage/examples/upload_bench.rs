@@ -12,7 +12,7 @@ use cr_storage::{RecordingSet, SftpAuth, SftpSettings, SftpStore, SmbSettings, S
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let a: Vec<String> = std::env::args().collect();
-    if a.len() != 10 {
+    if a.len() != 9 {
         eprintln!("usage: upload_bench sftp|smb HOST PORT USER KEYFILE|PASSWORD HOSTKEY|SHARE SETS_DIR REMOTE_DIR");
         std::process::exit(2);
     }
@@ -21,6 +21,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "sftp" => {
             let mut s = SftpSettings::new("bench", &a[2], &a[4], SftpAuth::Key { file: a[5].clone().into(), passphrase: None }, &a[6]);
             s.port = port;
+            if let Ok(c) = std::env::var("CR_SFTP_CIPHERS") {
+                s.ciphers = c;
+            }
+            if let Ok(n) = std::env::var("CR_SFTP_STREAMS") {
+                s.streams = n.parse()?;
+            }
             Box::new(StoreTarget::new(SftpStore::new(s)))
         }
         "smb" => {
@@ -32,7 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut sets: Vec<_> = std::fs::read_dir(&a[7])?.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
     sets.sort();
-    let remote: Vec<String> = a[9].split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    let remote: Vec<String> = a[8].split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect();
     let t = Instant::now();
     let mut bytes = 0u64;
     for dir in sets {

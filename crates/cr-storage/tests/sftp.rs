@@ -184,3 +184,22 @@ fn sftp_disk_full_then_space_added() {
     shasum_check(&s.home().join("full/2026"), "full1");
     assert_eq!(tree(&s.home().join("full/2026")).len(), 4);
 }
+
+#[test]
+fn sftp_two_streams_split_a_large_file_correctly() {
+    let Some(s) = sshd() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let mut settings = s.settings(s.key());
+    settings.streams = 2;
+    let mut up = uploader(work.path());
+    up.add_target(Box::new(StoreTarget::new(SftpStore::new(settings)).verify(Verify::Content)), DirTemplate::parse("two", PathRules::Sftp).unwrap());
+    enqueue(&up, "two1", &[(".wav", (40 << 20) + 12345)], 8, &["offsite"]);
+    let total = std::sync::atomic::AtomicU64::new(0);
+    let r = up.pass(&t0, &|n| {
+        total.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    });
+    assert_eq!(r.delivered, 1, "{r:?}");
+    shasum_check(&s.home().join("two"), "two1");
+    assert_eq!(tree(&s.home().join("two")).len(), 4);
+    assert!(total.into_inner() >= (40 << 20) + 12345);
+}
