@@ -1,0 +1,196 @@
+//! Test support: a temporary installation, the recorder as a child process, a tiny HTTP
+//! client, and the independent tools (sox, shasum).
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const PASSWORD: &str = "e2e-keystore-password";
+
+/// True when `tool` is on the PATH; otherwise a loud skip, or a failure under
+/// CALLREC_TEST_STRICT=1.
+pub fn have(tool: &str) -> bool {
+    let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(std::env::var("CALLREC_TEST_STRICT").as_deref() != Ok("1"), "{tool} is required (CALLREC_TEST_STRICT=1)");
+        eprintln!("SKIPPED: {tool} is not installed");
+    }
+    found
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A temporary installation with a keystore.
+pub struct Install {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub api_port: u16,
+    pub sip_port: u16,
+}
+
+impl Install {
+    /// `body` is appended after [installation], [keystore] and [pbx.api]; `$ROOT` in it is
+    /// replaced by the temporary directory.
+    pub fn new(body: &str, siprec: bool) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_str().unwrap().to_owned();
+        let api_port = free_port();
+        let sip_port = free_udp_port();
+        let rtp = 20_000 + (std::process::id() % 5_000) as u16 * 4;
+        let mut text = format!(
+            "[installation]\nmodule_id = \"e2e\"\ndata_dir = \"{root}/data\"\n\n[keystore]\npassword_env = \"CR_E2E_PW\"\n\n[pbx.api]\nlisten = \"127.0.0.1:{api_port}\"\n\n"
+        );
+        if siprec {
+            text.push_str(&format!(
+                "[pbx.siprec]\nlisten = [\"udp:127.0.0.1:{sip_port}\"]\nrtp_ports = \"{rtp}-{}\"\n\n",
+                rtp + 400
+            ));
+        }
+        text.push_str(&body.replace("$ROOT", &root));
+        let config = dir.path().join("callrec.toml");
+        std::fs::write(&config, text).unwrap();
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        let who = cr_sign::Identity::generate("e2e", chrono::Utc::now()).unwrap();
+        who.save_keystore(&dir.path().join("data/keystore.p12"), PASSWORD, cr_sign::Cipher::TripleDes).unwrap();
+        std::fs::write(dir.path().join("data/cert.pem"), who.certificate().pem()).unwrap();
+        Self { dir, config, api_port, sip_port }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn cert(&self) -> cr_sign::Certificate {
+        cr_sign::Certificate::load(self.path("data/cert.pem")).unwrap()
+    }
+
+    /// Starts cr-recorder and waits until /v1/health answers 200.
+    pub fn start(&self) -> Recorder {
+        let log = std::fs::File::create(self.path(&format!("recorder-{}.log", free_port()))).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_cr-recorder"))
+            .arg("--config")
+            .arg(&self.config)
+            .env("CR_E2E_PW", PASSWORD)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut rec = Recorder { child: Some(child), port: self.api_port };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok((200, _)) = rec.try_http("GET", "/v1/health", "") {
+                return rec;
+            }
+            if let Some(status) = rec.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("cr-recorder exited with {status} at start");
+            }
+            assert!(Instant::now() < deadline, "cr-recorder did not become healthy");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Delivers the spool to the folder targets with cr-storage's uploader core, as
+    /// cr-uploader does.
+    pub fn deliver(&self, targets: &[(&str, &str)]) -> usize {
+        use cr_storage::*;
+        let spool = Spool::open(self.path("data/spool")).unwrap();
+        let mut up = Uploader::new(spool, Box::new(FileDeliveryLog::new(self.path("data/spool"))), Zone::parse(Some("UTC")).unwrap());
+        for (name, dir) in targets {
+            std::fs::create_dir_all(self.path(dir)).unwrap();
+            up.add_target(
+                Box::new(StoreTarget::new(FolderStore::new(*name, self.path(dir)))),
+                DirTemplate::parse("$Y/$M/$D", PathRules::Folder).unwrap(),
+            );
+        }
+        let now = chrono::Utc::now();
+        let report = up.pass(&|| now, &|_| {});
+        assert!(report.failed.is_empty() && report.spool_errors.is_empty(), "{:?} {:?}", report.failed, report.spool_errors);
+        report.delivered
+    }
+}
+
+/// The recorder child process; killed (SIGKILL) when dropped.
+pub struct Recorder {
+    pub child: Option<Child>,
+    pub port: u16,
+}
+
+impl Recorder {
+    pub fn http(&self, method: &str, path: &str, body: &str) -> (u16, String) {
+        self.try_http(method, path, body).unwrap()
+    }
+
+    fn try_http(&self, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port))?;
+        s.set_read_timeout(Some(Duration::from_secs(120)))?;
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )?;
+        let mut resp = String::new();
+        s.read_to_string(&mut resp)?;
+        let status = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+        Ok((status, body))
+    }
+
+    /// SIGTERM and wait: calls in progress are sealed.
+    pub fn stop(mut self) {
+        let mut child = self.child.take().unwrap();
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let _ = child.wait();
+    }
+
+    /// SIGKILL: what a crash looks like.
+    pub fn kill(mut self) {
+        let mut child = self.child.take().unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Runs a command and returns its stdout and stderr; panics when it fails.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{cmd:?}: {text}");
+    text
+}
+
+/// `soxi -c` / `soxi -s` / `soxi -r`: channels, samples, rate.
+pub fn soxi(file: &Path) -> (u32, u64, u32) {
+    let q = |flag: &str| run(Command::new("soxi").arg(flag).arg(file)).trim().parse::<u64>().unwrap();
+    (q("-c") as u32, q("-s"), q("-r") as u32)
+}
+
+/// RMS level in dB of one channel, as `sox ... stats` prints it.
+pub fn rms_db(file: &Path, channel: u32) -> f64 {
+    let out = run(Command::new("sox").arg(file).arg("-n").arg("remix").arg(channel.to_string()).arg("stats"));
+    let line = out.lines().find(|l| l.starts_with("RMS lev dB")).unwrap_or_else(|| panic!("{out}"));
+    let v = line.split_whitespace().last().unwrap();
+    if v == "-inf" { f64::NEG_INFINITY } else { v.parse().unwrap() }
+}
+
+/// Every set directory (`<id>.sha256`) below `root`.
+pub fn sets_below(root: &Path) -> Vec<PathBuf> {
+    cr_sign::find_checksum_files(root).unwrap_or_default()
+}
