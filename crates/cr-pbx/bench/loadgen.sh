@@ -23,9 +23,13 @@ for N in $NS; do
   SRS=$!
   sleep 0.5
   "$BIN/cr-loadgen" --target "udp:127.0.0.1:$PORT" --calls "$N" --duration "$DUR" --quiet > "$TMP/gen.log" 2>&1 || true
-  wait "$SRS" || true
+  # the SRS exits once N sessions ended; if some never started, stop it after 60 s
+  for _ in $(seq 1 120); do kill -0 "$SRS" 2>/dev/null || break; sleep 0.5; done
+  kill "$SRS" 2>/dev/null || true
+  wait "$SRS" 2>/dev/null || true
   gen=$(grep '^TOTAL' "$TMP/gen.log" | tail -1)
   srs=$(grep '^TOTAL' "$TMP/srs.log" | tail -1)
+  [ -n "$srs" ] || srs="packets=$(grep -o 'packets=[0-9]*' "$TMP/srs.log" | grep -v '^$' | awk -F= '{s+=$2} END{print s+0}') cpu_s=? peak_rss_kb=0"
   val() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
   sent=$(val "$gen" packets_sent); recv=$(val "$srs" packets)
   lost=$(( sent - recv ))

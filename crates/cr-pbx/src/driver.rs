@@ -299,8 +299,13 @@ pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
     let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<Command>();
     let stats = Arc::new(DriverStats::default());
     let stats2 = stats.clone();
+    let bound2 = bound.clone();
     let task = tokio::spawn(async move {
+        let bound = bound2;
         let mut srs = Srs::new(core_cfg);
+        for b in &bound {
+            srs.reserve_port(b.addr.port());
+        }
         let mut rtp: HashMap<(SessionId, usize), RtpTask> = HashMap::new();
         let mut next_timeout = Instant::now() + Duration::from_secs(3600);
         loop {

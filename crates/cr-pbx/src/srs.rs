@@ -382,6 +382,14 @@ impl Srs {
         }
     }
 
+    /// Keeps `port` out of RTP allocation (e.g. a SIP listen port inside `rtp_ports`).
+    pub fn reserve_port(&mut self, port: u16) {
+        let (lo, hi) = self.cfg.rtp_ports;
+        if port % 2 == 0 && (lo..=hi).contains(&port) {
+            self.used_ports.insert(port);
+        }
+    }
+
     /// Number of sessions (awaiting decision or established).
     pub fn session_count(&self) -> usize {
         self.sessions.len()
@@ -936,7 +944,7 @@ impl Srs {
             return None;
         }
         let slots = ((hi - lo) / 2 + 1) as usize;
-        let free = slots.saturating_sub(self.used_ports.len());
+        let free = slots.saturating_sub(self.used_ports.range(lo..=hi).count());
         if free < n {
             return None;
         }
@@ -1391,4 +1399,20 @@ fn apply_metadata(f: &mut CallFacts, md: Option<&Metadata>) {
         f.callee_name = d.and_then(|d| d.name.clone());
     }
     let _ = param; // (re-exported helper used by tests)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_are_even_consecutive_and_skip_reserved() {
+        let mut cfg = SrsConfig::new("127.0.0.1".parse().expect("ip"), 30002);
+        cfg.rtp_ports = (30000, 30007);
+        let mut srs = Srs::new(cfg);
+        srs.reserve_port(30002); // the SIP port inside the range
+        assert_eq!(srs.alloc_ports(2), Some(vec![30004, 30006]));
+        assert_eq!(srs.alloc_ports(1), Some(vec![30000]));
+        assert_eq!(srs.alloc_ports(1), None, "range exhausted");
+    }
 }
