@@ -1,5 +1,7 @@
 //! `crctl config check`: every crate checks the part of the configuration it owns.
 use std::path::Path;
+
+use cr_config::{Config, ConfigError};
 use std::process::ExitCode;
 
 /// Loads and validates the file; prints each problem as `FILE:LINE: key `K`: message`.
@@ -14,6 +16,20 @@ pub fn run(path: &Path) -> ExitCode {
     let mut problems: Vec<cr_config::ConfigError> = Vec::new();
     problems.extend(crate::keys::check(&cfg));
     problems.extend(crate::policy::check(&cfg));
+    problems.extend(check_announcements(&cfg));
+    if let Err(errs) = cr_storage::targets_from_config(&cfg) {
+        problems.extend(errs);
+    }
+    if let Err(errs) = cr_storage::notifier_from_config(&cfg) {
+        problems.extend(errs);
+    }
+    if let Err(e) = cr_storage::zone_from_config(&cfg) {
+        problems.push(e);
+    }
+    problems.extend(check_pbx(&cfg));
+    if let Err(e) = cr_journal::JournalUrl::parse(&cfg.journal.url, &cfg.installation.data_dir) {
+        problems.push(cfg.error_at("journal.url", e.to_string()));
+    }
     if problems.is_empty() {
         println!("{}: OK", path.display());
         ExitCode::SUCCESS
@@ -23,4 +39,46 @@ pub fn run(path: &Path) -> ExitCode {
         }
         ExitCode::from(1)
     }
+}
+
+/// Every announcement must load and convert now, not at the first call (S12).
+fn check_announcements(cfg: &Config) -> Vec<ConfigError> {
+    let mut out = Vec::new();
+    for (i, r) in cfg.recordings.iter().enumerate() {
+        for (key, file) in [("announcement_incoming", &r.announcement_incoming), ("announcement_outgoing", &r.announcement_outgoing)] {
+            let Some(file) = file else { continue };
+            let path = cfg.resolve_path(file);
+            // A missing file is reported by the policy check already.
+            if path.exists()
+                && let Err(e) = cr_audio::Announcement::load(&path)
+            {
+                out.push(cfg.error_at(&format!("recordings[{i}].{key}"), format!("cannot be played: {e}")));
+            }
+        }
+    }
+    out
+}
+
+/// `[pbx.siprec]` listen addresses and RTP port range, `[pbx.api]` listen address.
+fn check_pbx(cfg: &Config) -> Vec<ConfigError> {
+    let mut out = Vec::new();
+    if let Some(s) = &cfg.pbx.siprec {
+        for (i, l) in s.listen.iter().enumerate() {
+            if let Err(e) = cr_pbx::driver::parse_listen(l) {
+                out.push(cfg.error_at(&format!("pbx.siprec.listen[{i}]"), e.to_string()));
+            }
+        }
+        if let Err(e) = cr_pbx::driver::parse_port_range(&s.rtp_ports) {
+            out.push(cfg.error_at("pbx.siprec.rtp_ports", e.to_string()));
+        }
+        if !matches!(s.decline.as_str(), "reject" | "accept") {
+            out.push(cfg.error_at("pbx.siprec.decline", format!("{:?}: use \"reject\" or \"accept\"", s.decline)));
+        }
+    }
+    if let Some(a) = &cfg.pbx.api
+        && a.listen.parse::<std::net::SocketAddr>().is_err()
+    {
+        out.push(cfg.error_at("pbx.api.listen", format!("{:?} is not ADDRESS:PORT (e.g. 127.0.0.1:8640)", a.listen)));
+    }
+    out
 }

@@ -1,0 +1,57 @@
+//! `crctl config check` across every part of the file: each problem with file, line, key.
+
+use std::process::Command;
+
+fn check(body: &str, files: &[(&str, &[u8])]) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in files {
+        let p = dir.path().join("data").join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+    let text = format!(
+        "[installation]\nmodule_id = \"x\"\ndata_dir = \"{}\"\n[keystore]\npassword_env = \"CRCTL_CHECK_PW\"\n{body}",
+        dir.path().join("data").display()
+    );
+    let cfg = dir.path().join("callrec.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_crctl"))
+        .arg("--config")
+        .arg(&cfg)
+        .args(["config", "check"])
+        .env("CRCTL_CHECK_PW", "pw")
+        .output()
+        .unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+const USERS: &str = "[[users]]\nid = \"alice\"\nnumbers = [\"201\"]\n"; // lines 6-8
+
+#[test]
+fn an_announcement_that_cannot_be_played_is_refused_at_check_time() {
+    let body = format!(
+        "{USERS}[[recordings]]\nname = \"r\"\nusers = [\"alice\"]\nannouncement_incoming = \"ann/hello.wav\"\ntargets = [\"t\"]\n[[targets]]\nname = \"t\"\nkind = \"folder\"\npath = \"/tmp\"\n"
+    );
+    let (code, err) = check(&body, &[("ann/hello.wav", b"RIFF\x10\x00\x00\x00WAVEjunk")]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(":12: key `recordings[0].announcement_incoming`: cannot be played"), "{err}");
+}
+
+#[test]
+fn pbx_listen_addresses_and_port_ranges_are_checked() {
+    let body = "[pbx.siprec]\nlisten = [\"udp:127.0.0.1:5060\", \"sctp:1.2.3.4:5\"]\nrtp_ports = \"40000-30000\"\n[pbx.api]\nlisten = \"localhost\"\n";
+    let (code, err) = check(body, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(":7: key `pbx.siprec.listen[1]`"), "{err}");
+    assert!(err.contains(":8: key `pbx.siprec.rtp_ports`"), "{err}");
+    assert!(err.contains(":10: key `pbx.api.listen`"), "{err}");
+}
+
+#[test]
+fn bad_target_settings_are_named() {
+    let body = "[[targets]]\nname = \"nas\"\nkind = \"smb\"\nserver = \"smb://nas01\"\nshare = \"rec/sub\"\ndirectory = \"../up\"\n";
+    let (code, err) = check(body, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("targets[0]"), "{err}");
+    assert!(err.contains("..") || err.contains("directory"), "{err}");
+}
