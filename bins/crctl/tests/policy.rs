@@ -42,7 +42,7 @@ impl Install {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         std::fs::create_dir_all(data.join("announcements")).unwrap();
-        std::fs::write(data.join("announcements/incoming.wav"), b"RIFF").unwrap();
+        std::fs::write(data.join("announcements/incoming.wav"), tiny_wav()).unwrap();
         let config = dir.path().join("callrec.toml");
         std::fs::write(
             &config,
@@ -179,4 +179,24 @@ fn decide_logs_redacted_numbers_only() {
     for secret in ["4930555201", "555201", "4930999888", "555777"] {
         assert!(!err.contains(secret), "log leaks {secret}: {err}");
     }
+}
+
+/// 0.1 s of silence, 8 kHz mono 16-bit PCM: a playable announcement (config check loads it).
+fn tiny_wav() -> Vec<u8> {
+    let data = vec![0u8; 1600];
+    let mut w = Vec::new();
+    w.extend_from_slice(b"RIFF");
+    w.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    w.extend_from_slice(b"WAVEfmt ");
+    w.extend_from_slice(&16u32.to_le_bytes());
+    w.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    w.extend_from_slice(&1u16.to_le_bytes()); // mono
+    w.extend_from_slice(&8000u32.to_le_bytes());
+    w.extend_from_slice(&16000u32.to_le_bytes());
+    w.extend_from_slice(&2u16.to_le_bytes());
+    w.extend_from_slice(&16u16.to_le_bytes());
+    w.extend_from_slice(b"data");
+    w.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    w.extend_from_slice(&data);
+    w
 }
