@@ -68,7 +68,7 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
         up.add_target(s.build(), s.template.clone());
     }
     let (mailer, reminder, min_free) = match notify {
-        Some((m, r, f)) => (m, r, f),
+        Some(n) => (n.mailer, n.reminder, n.min_free_percent),
         None => (None, Duration::from_secs(3600), 10.0),
     };
     up.set_notifications(reminder, min_free);

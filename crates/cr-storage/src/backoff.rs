@@ -77,6 +77,7 @@ pub(crate) fn jitter(seed: u64) -> f64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -371,10 +371,22 @@ fn check_targets(cfg: &Config, only: Option<&str>) -> (Vec<TargetSpec>, Vec<Conf
     (out, errors)
 }
 
-/// The notification setup of `[notify]`: the mailer (when recipients are given), the
-/// reminder interval and the free-space threshold.
+/// What `[notify]` asks for.
 #[cfg(feature = "mail")]
-pub fn notifier_from_config(cfg: &Config) -> Result<Option<(Option<crate::mail::Mailer>, Duration, f64)>, Vec<ConfigError>> {
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct NotifySetup {
+    /// The mailer, when `email_to` names recipients.
+    pub mailer: Option<crate::mail::Mailer>,
+    /// `reminder_interval`.
+    pub reminder: Duration,
+    /// `min_free_percent`.
+    pub min_free_percent: f64,
+}
+
+/// The notification setup of `[notify]` (`None` when the section is absent).
+#[cfg(feature = "mail")]
+pub fn notifier_from_config(cfg: &Config) -> Result<Option<NotifySetup>, Vec<ConfigError>> {
     use crate::mail::{MailSettings, Mailer, SmtpSecurity};
     let Some(n) = &cfg.notify else { return Ok(None) };
     let mut errors = Vec::new();
@@ -421,5 +433,9 @@ pub fn notifier_from_config(cfg: &Config) -> Result<Option<(Option<crate::mail::
             }
         }
     }
-    if errors.is_empty() { Ok(Some((mailer, reminder, n.min_free_percent))) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(Some(NotifySetup { mailer, reminder, min_free_percent: n.min_free_percent }))
+    } else {
+        Err(errors)
+    }
 }

@@ -59,7 +59,7 @@ pub use backoff::Backoff;
 #[cfg(feature = "config")]
 pub use config::{TargetSpec, spool_from_config, target_from_config, targets_from_config, zone_from_config};
 #[cfg(all(feature = "config", feature = "mail"))]
-pub use config::notifier_from_config;
+pub use config::{NotifySetup, notifier_from_config};
 pub use error::{SpoolError, TargetError, TemplateError};
 pub use folder::FolderStore;
 #[cfg(feature = "mail")]

@@ -254,6 +254,7 @@ impl SpaceWatch {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

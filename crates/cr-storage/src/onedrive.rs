@@ -726,6 +726,7 @@ impl Target for OneDriveTarget {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -124,6 +124,7 @@ pub(crate) fn sha256_reader(mut r: impl Read) -> std::io::Result<[u8; 32]> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

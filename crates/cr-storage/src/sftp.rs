@@ -386,6 +386,7 @@ impl Store for SftpStore {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -342,6 +342,7 @@ fn copy_dir_synced(from: &Path, to: &Path) -> Result<(), SpoolError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

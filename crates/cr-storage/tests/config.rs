@@ -1,5 +1,6 @@
 //! Target settings from callrec.toml: bad templates and settings are refused with the file,
 //! line and key named.
+#![allow(clippy::unwrap_used)]
 
 use cr_config::Config;
 use cr_storage::{targets_from_config, zone_from_config};

@@ -1,6 +1,7 @@
 //! The folder target and the uploader's rules: every target gets every set, one target's
 //! outage holds back no other, the spool keeps a set until all confirmed, retries neither
 //! duplicate nor overwrite.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

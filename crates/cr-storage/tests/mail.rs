@@ -1,5 +1,6 @@
 //! Outage and disk-space mails through a real SMTP server (aiosmtpd, scripts/servers/smtpd.sh),
 //! read back from its Maildir.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -9,7 +10,7 @@ use std::process::Command;
 use common::*;
 use cr_storage::*;
 
-fn smtpd(tls: Option<(&Path, &Path)>) -> Option<(Server, tempfile::TempDir)> {
+fn smtpd(tls: Option<(&Path, &Path, &str)>) -> Option<(Server, tempfile::TempDir)> {
     if !have("/usr/bin/python3") {
         return None;
     }
@@ -21,7 +22,8 @@ fn smtpd(tls: Option<(&Path, &Path)>) -> Option<(Server, tempfile::TempDir)> {
     }
     let tmp = tempfile::tempdir().unwrap();
     let port = free_port();
-    let args: Vec<String> = tls.map(|(c, k)| vec![c.display().to_string(), k.display().to_string()]).unwrap_or_default();
+    let args: Vec<String> =
+        tls.map(|(c, k, mode)| vec![c.display().to_string(), k.display().to_string(), mode.to_owned()]).unwrap_or_default();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let s = Server::start("smtpd.sh", &tmp.path().join("smtp"), port, &args);
     Some((s, tmp))
@@ -39,7 +41,7 @@ fn mails(server: &Server, expect: usize) -> Vec<String> {
             })
             .unwrap_or_default();
         if v.len() >= expect {
-            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v.sort_by_key(|a| a.0);
             return v.into_iter().map(|x| x.1).collect();
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
@@ -125,33 +127,49 @@ fn low_disk_space_warns_once() {
     assert!(got.contains("spool disk space low") && got.contains("Free space"), "{got}");
 }
 
-#[test]
-fn starttls_with_a_private_ca() {
+/// A test CA and a leaf for localhost/127.0.0.1 signed by it (rustls refuses a
+/// self-signed CA used as the server certificate).
+fn pki() -> Option<tempfile::TempDir> {
     if !have("openssl") {
-        return;
+        return None;
     }
     let pki = tempfile::tempdir().unwrap();
-    let p = pki.path();
     let sh = format!(
         "set -e; cd {d}; \
          openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -subj /CN=test-ca -days 2 -addext basicConstraints=critical,CA:TRUE 2>/dev/null; \
          openssl req -newkey rsa:2048 -nodes -keyout leaf.key -out leaf.csr -subj /CN=localhost 2>/dev/null; \
          printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\n' > ext; \
          openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out leaf.pem -days 2 -extfile ext 2>/dev/null",
-        d = p.display()
+        d = pki.path().display()
     );
     assert!(Command::new("sh").arg("-c").arg(sh).status().unwrap().success());
-    let Some((server, _tmp)) = smtpd(Some((&p.join("leaf.pem"), &p.join("leaf.key")))) else { return };
+    Some(pki)
+}
+
+fn tls_round(mode: &str, security: SmtpSecurity) {
+    let Some(pki) = pki() else { return };
+    let p = pki.path();
+    let Some((server, _tmp)) = smtpd(Some((&p.join("leaf.pem"), &p.join("leaf.key"), mode))) else { return };
     let mut ms = MailSettings::new("localhost", "callrec@example.com", &["ops@example.com"], "pbx1");
     ms.port = Some(server.port);
-    ms.security = SmtpSecurity::StartTls;
+    ms.security = security;
     // Without the CA the server is not trusted ...
     let e = Mailer::new(ms.clone()).unwrap().send(&sample()).unwrap_err();
     assert!(e.to_string().contains("localhost"), "{e}");
-    // ... with it, the mail goes out over STARTTLS.
+    // ... with it, the mail goes out.
     ms.ca_file = Some(p.join("ca.pem"));
     Mailer::new(ms).unwrap().send(&sample()).unwrap();
     assert!(mails(&server, 1)[0].contains("upload to nas failing"));
+}
+
+#[test]
+fn starttls_with_a_private_ca() {
+    tls_round("starttls", SmtpSecurity::StartTls);
+}
+
+#[test]
+fn implicit_tls_with_a_private_ca() {
+    tls_round("smtps", SmtpSecurity::Tls);
 }
 
 fn sample() -> Notice {

@@ -1,5 +1,6 @@
 //! The OneDrive target against a strict local stand-in for the identity platform and Graph
 //! (tests/graph_fake); the product code only sees configurable endpoint URLs.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 mod graph_fake;

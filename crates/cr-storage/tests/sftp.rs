@@ -1,4 +1,5 @@
 //! The SFTP target against a real OpenSSH sshd on loopback (scripts/servers/sshd.sh).
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

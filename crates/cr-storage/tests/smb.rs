@@ -1,5 +1,6 @@
 //! The SMB target against a real Samba smbd on loopback (scripts/servers/smbd.sh); what
 //! arrived is fetched back with `smbclient` and checked with `shasum -a 256 -c`.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -131,7 +131,7 @@ fn handle(state: &Mutex<State>, base: &str, req: &tiny_http::Request, body: Vec<
                 f.get("refresh_token") == Some(&st.refresh_token) && f.get("client_id").map(String::as_str) == Some(CLIENT)
             }
             Some("authorization_code") => {
-                f.get("code").map(String::as_str) == Some("the-code") && f.get("redirect_uri").is_some()
+                f.get("code").map(String::as_str) == Some("the-code") && f.contains_key("redirect_uri")
             }
             _ => false,
         };
@@ -178,7 +178,7 @@ fn handle(state: &Mutex<State>, base: &str, req: &tiny_http::Request, body: Vec<
         let total = if total == u64::MAX { t } else { total };
         let len = body.len() as u64;
         let last = b + 1 == t;
-        if t != total || a != data.len() as u64 || b + 1 < a || b + 1 - a != len || (!last && len as usize % UNIT != 0) {
+        if t != total || a != data.len() as u64 || b + 1 < a || b + 1 - a != len || (!last && !(len as usize).is_multiple_of(UNIT)) {
             st.protocol_errors.push(format!("chunk {range} len {len} at {} of {total}", data.len()));
             return js(416, json!({"error": {"code": "invalidRange", "message": "range not expected"}}));
         }
