@@ -38,6 +38,17 @@ pub fn run(cfg: &cr_config::Config, cmd: PolicyCommand) -> anyhow::Result<ExitCo
                     list.join("\n")
                 )
             })?;
+            // Log-ins and log-outs made at run time (crctl group, the API) live in the
+            // journal: decide as the recorder would now.
+            if let Ok(journal) = cr_journal::Journal::open_url(
+                &cfg.journal.url,
+                &cfg.installation.data_dir,
+                &cr_journal::OpenOptions::new().create(false),
+            ) {
+                for m in journal.memberships().unwrap_or_default() {
+                    let _ = policy.set_active(&m.group, &m.user, m.active);
+                }
+            }
             let decision = policy.decide(&facts);
             tracing::info!(record = decision.record, reason = %decision.reason.redacted(), "decision");
             println!("{}", serde_json::to_string(&decision).context("cannot write the decision as JSON")?);

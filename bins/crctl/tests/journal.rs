@@ -415,3 +415,19 @@ fn search_reads_dates_in_the_installation_time_zone() {
     let (_, out, _) = inst.crctl(&["search", "--number", "030999888"]);
     assert!(out.contains("s2\t2026-11-28 00:30:00+01:00\t"), "{out}");
 }
+
+#[test]
+fn policy_decide_follows_log_outs_made_at_run_time() {
+    let inst = Install::new("UTC");
+    let decide = |inst: &Install| {
+        let (code, out, err) = inst.crctl(&["policy", "decide", "--call", r#"{"direction":"outgoing","caller":"201","callee":"+4930999888"}"#]);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()
+    };
+    inst.journal(); // the recorder created it
+    assert_eq!(decide(&inst)["record"], true);
+    assert_eq!(inst.crctl(&["group", "logout", "trading", "alice"]).0, 0);
+    let d = decide(&inst);
+    assert_eq!(d["record"], false, "{d}");
+    assert!(d["reason"].as_str().unwrap().contains("alice is logged out of group trading"), "{d}");
+}
