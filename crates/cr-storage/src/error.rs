@@ -146,3 +146,12 @@ pub enum TargetError {
         detail: String,
     },
 }
+
+impl TargetError {
+    /// Whether the error concerns only the set being delivered (a name conflict, an
+    /// unreadable local file), so the target can go on with other sets; otherwise the
+    /// target itself is failing (unreachable, sign-in, full, protocol).
+    pub fn is_set_specific(&self) -> bool {
+        matches!(self, TargetError::Conflict { .. } | TargetError::Local { .. })
+    }
+}

@@ -285,10 +285,13 @@ fn run_slot(
             return out;
         }
         let dir = slot.template.render(zone.local(m.started_at));
-        let result = spool
-            .open_set(&m.id)
-            .map_err(|e| e.to_string())
-            .and_then(|set| slot.target.deliver(&set, &dir, &mut |n| progress(n)).map_err(|e| e.to_string()));
+        let result = match spool.open_set(&m.id) {
+            Err(e) => Err((e.to_string(), true)),
+            Ok(set) => slot
+                .target
+                .deliver(&set, &dir, &mut |n| progress(n))
+                .map_err(|e| (e.to_string(), e.is_set_specific())),
+        };
         let at = clock();
         match result {
             Ok(d) => {
@@ -304,11 +307,17 @@ fn run_slot(
                 }
                 out.delivered += 1;
             }
-            Err(e) => {
+            Err((e, only_this_set)) => {
                 tracing::warn!(target: "cr_storage", set = %m.id, target_name = %name, error = %e, "delivery failed; will retry");
                 let _ = lock().record_failure(&m.id, &name, at, &e);
+                if out.failure.is_none() {
+                    out.failure = Some((m.id.clone(), e));
+                }
+                if only_this_set {
+                    // The target works; the other sets need not wait for this one.
+                    continue;
+                }
                 slot.target.disconnect();
-                out.failure = Some((m.id.clone(), e));
                 return out;
             }
         }

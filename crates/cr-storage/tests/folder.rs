@@ -62,9 +62,11 @@ fn retry_after_crash_completes_and_conflicts_are_refused() {
     shasum_check(&base.join("d"), "c1");
 
     enqueue(&up, "c2", &[(".wav", 5000)], 44, &["t"]);
+    enqueue(&up, "c3", &[(".wav", 5000)], 46, &["t"]);
     std::fs::write(base.join("d/c2.wav"), b"someone else's file").unwrap();
     let r = up.pass(&|| later(1), &|_| {});
-    assert_eq!(r.delivered, 0);
+    assert_eq!(r.delivered, 1, "c3 does not wait behind c2's conflict: {r:?}");
+    assert_eq!(r.removed, ["c3"]);
     assert!(r.failed[0].2.contains("not overwritten"), "{r:?}");
     assert_eq!(std::fs::read(base.join("d/c2.wav")).unwrap(), b"someone else's file");
     assert!(up.spool().set_dir("c2").exists());
