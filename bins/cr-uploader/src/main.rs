@@ -105,8 +105,11 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
             b.finish_and_clear();
         }
         handle_report(&report, mailer.as_ref(), &metrics);
-        if args.once {
+        if args.once && !report.more_work {
             return Ok(if report.pending_sets == 0 && report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        }
+        if report.more_work {
+            continue;
         }
         let now = Utc::now();
         let wait = report

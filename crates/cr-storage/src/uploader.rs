@@ -38,6 +38,8 @@ pub struct PassReport {
     pub next_due: Option<DateTime<Utc>>,
     /// Free space of the spool's file system, percent.
     pub free_percent: Option<f64>,
+    /// Some target stopped at the pass budget with sets left: start the next pass at once.
+    pub more_work: bool,
 }
 
 /// Delivers the spool to its targets: each target on its own thread within a pass, with its
@@ -51,6 +53,7 @@ pub struct Uploader {
     space: Option<SpaceWatch>,
     base_delay: Duration,
     max_delay: Duration,
+    budget: Duration,
     passes: u64,
 }
 
@@ -73,6 +76,7 @@ impl Uploader {
             space: None,
             base_delay: Duration::from_secs(10),
             max_delay: Duration::from_secs(900),
+            budget: Duration::from_secs(60),
             passes: 0,
         }
     }
@@ -90,6 +94,12 @@ impl Uploader {
         for s in &mut self.slots {
             s.backoff = Backoff::new(base, max);
         }
+    }
+
+    /// How long one target may keep starting new sets within a pass (default 60 s), so a
+    /// slow target with a long backlog does not delay new sets for the others.
+    pub fn set_pass_budget(&mut self, budget: Duration) {
+        self.budget = budget;
     }
 
     /// Turns on outage notices (reminders every `reminder`) and the free-space watch.
@@ -153,6 +163,8 @@ impl Uploader {
         let spool = &self.spool;
         let log = &self.log;
         let seed = (start.timestamp_nanos_opt().unwrap_or(0) as u64) ^ self.passes;
+        let deadline = start + chrono::Duration::from_std(self.budget).unwrap_or(chrono::Duration::MAX);
+        let cx = &PassCtx { spool, log, zone, deadline, clock, progress };
         let results: Vec<(usize, Option<SlotOutcome>)> = std::thread::scope(|scope| {
             let handles: Vec<_> = self
                 .slots
@@ -161,7 +173,7 @@ impl Uploader {
                 .filter(|(_, s)| s.backoff.due(start))
                 .map(|(i, slot)| {
                     let pending = &pending;
-                    (i, scope.spawn(move || run_slot(slot, pending, spool, log, zone, clock, progress)))
+                    (i, scope.spawn(move || run_slot(slot, pending, cx)))
                 })
                 .collect();
             handles.into_iter().map(|(i, h)| (i, h.join().ok())).collect()
@@ -174,8 +186,10 @@ impl Uploader {
                 delivered: 0,
                 failure: Some(("-".into(), "the upload thread panicked".into())),
                 attempted: true,
+                stopped_at_budget: false,
             });
             report.delivered += outcome.delivered;
+            report.more_work |= outcome.stopped_at_budget && outcome.failure.is_none();
             let backlog = backlog_of(&name, &pending, log);
             match outcome.failure {
                 Some((set, err)) => {
@@ -245,6 +259,7 @@ struct SlotOutcome {
     delivered: usize,
     failure: Option<(String, String)>,
     attempted: bool,
+    stopped_at_budget: bool,
 }
 
 fn backlog_of(target: &str, pending: &[SetMeta], log: &Mutex<Box<dyn DeliveryLog + Send>>) -> Backlog {
@@ -257,17 +272,20 @@ fn backlog_of(target: &str, pending: &[SetMeta], log: &Mutex<Box<dyn DeliveryLog
     Backlog::new(waiting.len(), waiting.iter().map(|m| m.enqueued_at).min())
 }
 
-fn run_slot(
-    slot: &mut Slot,
-    pending: &[SetMeta],
-    spool: &Spool,
-    log: &Mutex<Box<dyn DeliveryLog + Send>>,
+/// What every target's thread shares during a pass.
+struct PassCtx<'a> {
+    spool: &'a Spool,
+    log: &'a Mutex<Box<dyn DeliveryLog + Send>>,
     zone: Zone,
-    clock: &(dyn Fn() -> DateTime<Utc> + Sync),
-    progress: &(dyn Fn(u64) + Sync),
-) -> SlotOutcome {
+    deadline: DateTime<Utc>,
+    clock: &'a (dyn Fn() -> DateTime<Utc> + Sync),
+    progress: &'a (dyn Fn(u64) + Sync),
+}
+
+fn run_slot(slot: &mut Slot, pending: &[SetMeta], cx: &PassCtx<'_>) -> SlotOutcome {
+    let PassCtx { spool, log, zone, deadline, clock, progress } = *cx;
     let name = slot.target.name().to_owned();
-    let mut out = SlotOutcome { delivered: 0, failure: None, attempted: false };
+    let mut out = SlotOutcome { delivered: 0, failure: None, attempted: false, stopped_at_budget: false };
     let lock = || log.lock().unwrap_or_else(|p| p.into_inner());
     for m in pending.iter().filter(|m| m.targets.contains(&name)) {
         match lock().state(&m.id, &name) {
@@ -278,8 +296,12 @@ fn run_slot(
                 return out;
             }
         }
-        out.attempted = true;
         let at = clock();
+        if out.attempted && at >= deadline {
+            out.stopped_at_budget = true;
+            return out;
+        }
+        out.attempted = true;
         if let Err(e) = lock().record_attempt(&m.id, &name, at) {
             out.failure = Some((m.id.clone(), format!("delivery log: {e}")));
             return out;

@@ -85,3 +85,28 @@ fn unknown_target_in_a_set_keeps_it() {
     assert_eq!(r.pending_sets, 1);
     assert!(up.spool().set_dir("u1").exists());
 }
+
+#[test]
+fn a_target_yields_at_the_pass_budget_and_continues_next_pass() {
+    let w = tempfile::tempdir().unwrap();
+    let a = w.path().join("a");
+    std::fs::create_dir(&a).unwrap();
+    let mut up = uploader(w.path());
+    up.set_pass_budget(std::time::Duration::from_secs(60));
+    up.add_target(folder("a", &a), DirTemplate::parse("", PathRules::Folder).unwrap());
+    for (i, id) in ["b1", "b2", "b3"].iter().enumerate() {
+        enqueue(&up, id, &[(".wav", 100)], 50 + i as u64, &["a"]);
+    }
+    // A clock that moves 15 s per reading (two readings per set): the budget is spent
+    // after the second set.
+    let ticks = std::sync::atomic::AtomicI64::new(0);
+    let clock = || t0() + chrono::Duration::seconds(15 * ticks.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+    let r = up.pass(&clock, &|_| {});
+    assert_eq!(r.delivered, 2, "{r:?}");
+    assert!(r.more_work);
+    assert!(r.failed.is_empty());
+    let r = up.pass(&|| later(1), &|_| {});
+    assert_eq!(r.delivered, 1, "{r:?}");
+    assert!(!r.more_work);
+    assert_eq!(r.pending_sets, 0);
+}
