@@ -3,7 +3,8 @@
 # packets per stream, writes no audio) on loopback. For each N: N concurrent calls, two
 # G.711 streams of 50 packets/s each, DURATION of media.
 # Prints N, calls failed, packets sent, received, lost (sequence gaps + never arrived),
-# CPU seconds of the SRS and of the load generator, and the SRS's peak RSS.
+# the load generator's wall time (media duration + set-up + any lag of its pacer), CPU
+# seconds of the SRS and of the load generator, and the SRS's peak RSS.
 #
 #   crates/cr-pbx/bench/loadgen.sh [DURATION] [N...]      e.g. 20s 500 1000 2000
 set -euo pipefail
@@ -17,7 +18,7 @@ NS=${*:-500 1000 2000}
 PORT=${SIP_PORT:-25060}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
-printf '%6s %6s %10s %10s %8s %8s %8s %10s %12s\n' N failed sent received lost srs_cpu gen_cpu rss_MB cpu_ms/call/s
+printf '%6s %6s %10s %10s %8s %8s %8s %8s %10s %12s\n' N failed sent received lost gen_wall srs_cpu gen_cpu rss_MB cpu_ms/call/s
 for N in $NS; do
   "$BIN/examples/srs" --listen "udp:127.0.0.1:$PORT" --rtp-ports 2000-31999 --exit-after "$N" > "$TMP/srs.log" 2>&1 &
   SRS=$!
@@ -36,5 +37,5 @@ for N in $NS; do
   scpu=$(val "$srs" cpu_s); gcpu=$(val "$gen" cpu_s); rss=$(( $(val "$srs" peak_rss_kb) / 1024 ))
   secs=${DUR%s}
   per=$(awk -v c="$scpu" -v n="$N" -v d="$secs" 'BEGIN{printf "%.3f", 1000*c/n/d}')
-  printf '%6s %6s %10s %10s %8s %8s %8s %10s %12s\n' "$N" "$(val "$gen" failed)" "$sent" "$recv" "$lost" "$scpu" "$gcpu" "$rss" "$per"
+  printf '%6s %6s %10s %10s %8s %8s %8s %8s %10s %12s\n' "$N" "$(val "$gen" failed)" "$sent" "$recv" "$lost" "$(val "$gen" wall_s)" "$scpu" "$gcpu" "$rss" "$per"
 done

@@ -433,7 +433,9 @@ fn spawn_tcp_conn(
                             }
                             Ok(None) => break,
                             Err(e) => {
-                                tracing::info!("closing SIP TCP connection from {peer}: {e}");
+                                // the error text may quote SIP headers (personal data): debug only
+                                tracing::debug!("SIP TCP framing error from {peer}: {e}");
+                                tracing::info!("closing SIP TCP connection from {peer}: stream cannot be framed");
                                 if let Ok(mut m) = writers.lock() {
                                     m.remove(&peer);
                                 }
