@@ -13,6 +13,7 @@ struct Sshd {
     server: Server,
     user: String,
     _tmp: tempfile::TempDir,
+    _user: UserGuard,
 }
 
 fn sshd() -> Option<Sshd> {
@@ -23,7 +24,7 @@ fn sshd() -> Option<Sshd> {
     let port = free_port();
     let user = user("crsf", port);
     let server = Server::start("sshd.sh", &tmp.path().join("srv"), port, &[&user, "pw-Secret1"]);
-    Some(Sshd { server, user, _tmp: tmp })
+    Some(Sshd { server, _user: UserGuard(user.clone()), user, _tmp: tmp })
 }
 
 impl Sshd {

@@ -18,6 +18,7 @@ struct Smbd {
     server: Server,
     user: String,
     _tmp: tempfile::TempDir,
+    _user: UserGuard,
 }
 
 fn smbd() -> Option<Smbd> {
@@ -28,7 +29,7 @@ fn smbd() -> Option<Smbd> {
     let port = free_port();
     let user = user("crsm", port);
     let server = Server::start("smbd.sh", &tmp.path().join("srv"), port, &[&user, PW]);
-    Some(Smbd { server, user, _tmp: tmp })
+    Some(Smbd { server, _user: UserGuard(user.clone()), user, _tmp: tmp })
 }
 
 impl Smbd {

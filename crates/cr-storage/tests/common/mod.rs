@@ -303,3 +303,15 @@ pub fn t0() -> chrono::DateTime<chrono::Utc> {
 pub fn later(h: i64) -> chrono::DateTime<chrono::Utc> {
     t0() + chrono::Duration::hours(h)
 }
+
+/// Deletes a Unix user the server scripts created, when the test ends.
+pub struct UserGuard(pub String);
+
+impl Drop for UserGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("flock")
+            .args(["/tmp/callrec-useradd.lock", "userdel", "-f", &self.0])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
