@@ -18,7 +18,7 @@ work=$(mktemp -d /tmp/callrec-bench.XXXXXX)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do pkill -KILL -P "$p" 2>/dev/null || true; kill -KILL "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  for u in "${suser:-}" "${muser:-}"; do [ -n "$u" ] && userdel -f "$u" 2>/dev/null; done
+  for u in "${suser:-}" "${muser:-}"; do [ -n "$u" ] && { userdel -f "$u" 2>/dev/null || true; }; done
   [ -n "${KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
