@@ -110,6 +110,8 @@ struct Call {
     invite: SipMessage,
     ack: Option<Vec<u8>>,
     tx: Option<ClientTx>,
+    /// CANCEL sent: a 200 OK that crosses it is ACKed and ended with BYE at once.
+    cancelled: bool,
 }
 
 /// The SIPREC client core.
@@ -122,6 +124,7 @@ pub struct Src {
     out: VecDeque<SrcOutput>,
     next: u64,
     last_now: Option<Instant>,
+    pending_bye: Vec<SrcCallId>,
 }
 
 /// The RFC 7865 metadata the client sends: two participants (caller first), two streams
@@ -156,6 +159,7 @@ impl Src {
             out: VecDeque::new(),
             next: 1,
             last_now: None,
+            pending_bye: Vec::new(),
         }
     }
 
@@ -236,6 +240,7 @@ impl Src {
                 invite: m,
                 ack: None,
                 tx: Some(tx),
+                cancelled: false,
             },
         );
         id
@@ -281,9 +286,11 @@ impl Src {
             c.state = CallState::Terminating;
             c.tx = Some(tx);
         } else {
-            // keep the INVITE transaction; the CANCEL is fire-and-forget with retransmit
-            // folded into the INVITE's (the 487 ends the call).
+            // The CANCEL is sent once (not retransmitted); the INVITE transaction stays,
+            // and a 487 ends the call. If the CANCEL is lost and the SRS answers 200, the
+            // call is ACKed and ended with BYE right away.
             let _ = tx;
+            c.cancelled = true;
         }
     }
 
@@ -413,7 +420,11 @@ impl Src {
                                 .collect(),
                             Err(_) => Vec::new(),
                         };
-                        event = Some(SrcEvent::Answered { id, rtp });
+                        if c.cancelled {
+                            self.pending_bye.push(id);
+                        } else {
+                            event = Some(SrcEvent::Answered { id, rtp });
+                        }
                     } else {
                         // ACK the failure within the INVITE transaction (same branch).
                         let mut ack = SipMessage {
@@ -457,6 +468,9 @@ impl Src {
         }
         if let Some(e) = event {
             self.out.push_back(SrcOutput::Event(e));
+        }
+        for id in std::mem::take(&mut self.pending_bye) {
+            self.hangup(id, now);
         }
     }
 

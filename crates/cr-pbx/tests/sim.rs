@@ -209,3 +209,67 @@ fn total_loss_fails_with_timeout_and_leaves_nothing_behind() {
     assert_eq!(srs.session_count(), 0);
     assert_eq!(src.call_count(), 0);
 }
+
+/// Delivers every message between the two cores at once (no loss) until both are idle;
+/// `decide` answers NewSession (None = keep the SRS waiting).
+fn exchange(src: &mut Src, srs: &mut Srs, now: Instant, decide: bool, log: &mut Vec<String>) {
+    let src_addr: SocketAddr = "10.0.0.2:5060".parse().expect("addr");
+    let srs_addr: SocketAddr = "10.0.0.1:5060".parse().expect("addr");
+    for _ in 0..20 {
+        let mut moved = false;
+        loop {
+            match src.poll_output() {
+                SrcOutput::Transmit { bytes, .. } => {
+                    moved = true;
+                    srs.handle_input(Input::Datagram { source: src_addr, transport: Transport::Udp, bytes: &bytes }, now);
+                }
+                SrcOutput::Event(e) => log.push(format!("src {e:?}")),
+                SrcOutput::Timeout(_) => break,
+            }
+        }
+        loop {
+            match srs.poll_output() {
+                Output::Transmit { bytes, .. } => {
+                    moved = true;
+                    src.handle_input(Input::Datagram { source: srs_addr, transport: Transport::Udp, bytes: &bytes }, now);
+                }
+                Output::Event(Event::NewSession { id, .. }) => {
+                    log.push("srs NewSession".into());
+                    if decide {
+                        srs.accept(id, now);
+                    }
+                }
+                Output::Event(e) => log.push(format!("srs {e:?}")),
+                Output::Timeout(_) => break,
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+}
+
+#[test]
+fn src_cancel_before_answer_gets_487() {
+    let t0 = Instant::now();
+    let mut srs = Srs::new(SrsConfig::new("10.0.0.1".parse().expect("ip"), 5060));
+    let mut src = Src::new(SrcConfig { local: "10.0.0.2:5060".parse().expect("addr"), timers: Timers::default(), seed: 5 });
+    let spec = CallSpec {
+        target: "10.0.0.1:5060".parse().expect("addr"),
+        transport: Transport::Udp,
+        caller: "1".into(),
+        callee: "2".into(),
+        rtp_ports: [20000, 20002],
+        codec: Codec::Pcmu,
+    };
+    let id = src.start_call(spec.clone(), t0);
+    let mut log = Vec::new();
+    exchange(&mut src, &mut srs, t0, false, &mut log);
+    assert!(log.iter().any(|l| l == "srs NewSession"));
+    src.hangup(id, t0);
+    exchange(&mut src, &mut srs, t0, false, &mut log);
+    assert!(log.iter().any(|l| l.contains("Failed") && l.contains("487")), "{log:?}");
+    assert!(log.iter().any(|l| l.contains("SessionEnded") && l.contains("Cancelled")), "{log:?}");
+    assert_eq!(srs.session_count(), 0);
+    assert_eq!(src.call_count(), 0);
+}
