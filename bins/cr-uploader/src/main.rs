@@ -2,6 +2,8 @@
 //!
 //! Exit status: 0 nothing is pending (with `--once`: everything was delivered), 1 something
 //! is still pending or failed (`--once`), 2 it could not run (bad config, unusable spool).
+mod journal_log;
+
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -61,9 +63,18 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
         anyhow::anyhow!("[notify] has errors:\n{}", errs.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))
     })?;
     let spool = cr_storage::spool_from_config(&cfg).context("opening the spool")?;
-    let log = FileDeliveryLog::new(spool.root());
+    let files_log = FileDeliveryLog::new(spool.root());
+    // The journal mirrors every delivery for `crctl status` / `crctl search`.
+    let log: Box<dyn cr_storage::DeliveryLog + Send> =
+        match cr_journal::Journal::open_url(&cfg.journal.url, &cfg.installation.data_dir, &cr_journal::OpenOptions::new()) {
+            Ok(journal) => Box::new(journal_log::JournalDeliveryLog::new(files_log, journal)),
+            Err(e) => {
+                tracing::warn!("journal {}: {e}; deliveries are recorded in the spool only", cfg.journal.url);
+                Box::new(files_log)
+            }
+        };
     let metrics = spool.root().join("uploader.prom");
-    let mut up = Uploader::new(spool, Box::new(log), zone);
+    let mut up = Uploader::new(spool, log, zone);
     for s in &specs {
         up.add_target(s.build(), s.template.clone());
     }
