@@ -6,5 +6,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CALLREC_TEST_STRICT="${CALLREC_TEST_STRICT:-1}"
-cargo test --workspace --all-targets --locked "$@"
+cargo test --workspace --all-targets --locked --no-fail-fast "$@"
 cargo test --workspace --doc --locked
