@@ -48,8 +48,12 @@ fn main() -> ExitCode {
 }
 
 fn cpu_seconds() -> f64 {
-    let Ok(s) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
-    let Some(rest) = s.rsplit(')').next() else { return 0.0 };
+    let Ok(s) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    let Some(rest) = s.rsplit(')').next() else {
+        return 0.0;
+    };
     let f: Vec<&str> = rest.split_whitespace().collect();
     let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     (t(11) + t(12)) / 100.0
@@ -71,7 +75,9 @@ fn run() -> anyhow::Result<ExitCode> {
     let mut spec = LoadSpec::new(target.addr, args.calls, duration);
     spec.codec = codec;
     spec.local_ip = args.local_ip.parse().context("--local-ip")?;
-    spec.rate = args.rate.unwrap_or_else(|| (args.calls as f64 / 2.0).max(50.0));
+    spec.rate = args
+        .rate
+        .unwrap_or_else(|| (args.calls as f64 / 2.0).max(50.0));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -113,5 +119,9 @@ fn run() -> anyhow::Result<ExitCode> {
         wall.as_secs_f64(),
         cpu_seconds()
     );
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -6,10 +6,17 @@ use std::process::Command as Proc;
 
 #[test]
 fn three_calls_all_packets_arrive() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let lo = 46000 + (std::process::id() % 50) as u16 * 20;
     let mut h = rt
-        .block_on(start_srs(SrsDriverConfig::new(vec!["udp:127.0.0.1:0".into()], format!("{lo}-{}", lo + 19))))
+        .block_on(start_srs(SrsDriverConfig::new(
+            vec!["udp:127.0.0.1:0".into()],
+            format!("{lo}-{}", lo + 19),
+        )))
         .expect("srs");
     let target = h.local_addrs[0].addr;
     let counter = rt.spawn(async move {
@@ -36,13 +43,36 @@ fn three_calls_all_packets_arrive() {
         (packets, callers)
     });
     let out = Proc::new(env!("CARGO_BIN_EXE_cr-loadgen"))
-        .args(["--target", &format!("udp:{target}"), "--calls", "3", "--duration", "2s", "--rate", "10"])
+        .args([
+            "--target",
+            &format!("udp:{target}"),
+            "--calls",
+            "3",
+            "--duration",
+            "2s",
+            "--rate",
+            "10",
+        ])
         .output()
         .expect("run cr-loadgen");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "exit {:?}: {stdout} {}", out.status, String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("TOTAL calls=3 failed=0 packets_sent=600 "), "{stdout}");
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("call ") && l.contains(" OK ")).count(), 3);
+    assert!(
+        out.status.success(),
+        "exit {:?}: {stdout} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("TOTAL calls=3 failed=0 packets_sent=600 "),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.starts_with("call ") && l.contains(" OK "))
+            .count(),
+        3
+    );
     let (packets, mut callers) = rt.block_on(counter).expect("counter");
     assert_eq!(packets, 600, "2 streams x 3 calls x 100 packets received");
     callers.sort();
@@ -75,12 +105,22 @@ fn refused_calls_exit_1() {
         let _ = sock.recv_from(&mut buf);
     });
     let out = Proc::new(env!("CARGO_BIN_EXE_cr-loadgen"))
-        .args(["--target", &format!("udp:{addr}"), "--calls", "1", "--duration", "1s"])
+        .args([
+            "--target",
+            &format!("udp:{addr}"),
+            "--calls",
+            "1",
+            "--duration",
+            "1s",
+        ])
         .output()
         .expect("run cr-loadgen");
     responder.join().expect("responder");
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("call 0 FAILED 503"), "{stdout}");
-    assert!(stdout.contains("TOTAL calls=1 failed=1 packets_sent=0"), "{stdout}");
+    assert!(
+        stdout.contains("TOTAL calls=1 failed=1 packets_sent=0"),
+        "{stdout}"
+    );
 }

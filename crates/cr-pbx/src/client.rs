@@ -188,7 +188,10 @@ impl Src {
         let ipv = if ip.is_ipv4() { "IP4" } else { "IP6" };
         let pt = spec.codec.static_pt();
         let name = spec.codec.name();
-        let mut sdp = format!("v=0\r\no=src {} 1 IN {ipv} {ip}\r\ns=SIPREC\r\nc=IN {ipv} {ip}\r\nt=0 0\r\n", id.0);
+        let mut sdp = format!(
+            "v=0\r\no=src {} 1 IN {ipv} {ip}\r\ns=SIPREC\r\nc=IN {ipv} {ip}\r\nt=0 0\r\n",
+            id.0
+        );
         for (i, port) in spec.rtp_ports.iter().enumerate() {
             let _ = write!(
                 sdp,
@@ -207,23 +210,50 @@ impl Src {
         };
         let transport_param = spec.transport.as_str().to_ascii_lowercase();
         let mut m = SipMessage {
-            start: StartLine::Request { method: "INVITE".into(), uri: format!("{target};transport={transport_param}") },
+            start: StartLine::Request {
+                method: "INVITE".into(),
+                uri: format!("{target};transport={transport_param}"),
+            },
             headers: Vec::new(),
             body: body.into_bytes(),
         };
-        m.push_header("Via", format!("SIP/2.0/{} {host};branch={branch};rport", spec.transport.as_str()));
+        m.push_header(
+            "Via",
+            format!(
+                "SIP/2.0/{} {host};branch={branch};rport",
+                spec.transport.as_str()
+            ),
+        );
         m.push_header("Max-Forwards", "70");
         m.push_header("From", format!("<sip:src@{host}>;tag={from_tag}"));
         m.push_header("To", format!("<{target}>"));
         m.push_header("Call-ID", call_id.clone());
         m.push_header("CSeq", "1 INVITE");
-        m.push_header("Contact", format!("<sip:src@{host};transport={transport_param}>;+sip.src"));
+        m.push_header(
+            "Contact",
+            format!("<sip:src@{host};transport={transport_param}>;+sip.src"),
+        );
         m.push_header("Require", "siprec");
         m.push_header("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS");
-        m.push_header("Content-Type", format!("multipart/mixed;boundary={boundary}"));
+        m.push_header(
+            "Content-Type",
+            format!("multipart/mixed;boundary={boundary}"),
+        );
         let bytes = m.to_bytes();
-        let tx = ClientTx::new(branch, "INVITE", spec.target, spec.transport, bytes.clone(), &self.cfg.timers, now);
-        self.out.push_back(SrcOutput::Transmit { dest: spec.target, transport: spec.transport, bytes });
+        let tx = ClientTx::new(
+            branch,
+            "INVITE",
+            spec.target,
+            spec.transport,
+            bytes.clone(),
+            &self.cfg.timers,
+            now,
+        );
+        self.out.push_back(SrcOutput::Transmit {
+            dest: spec.target,
+            transport: spec.transport,
+            bytes,
+        });
         let to_hdr = format!("<{target}>");
         self.by_call_id.insert(call_id.clone(), id);
         self.calls.insert(
@@ -251,11 +281,19 @@ impl Src {
         self.last_now = Some(now);
         let branch = self.tags.branch();
         let host = self.host();
-        let Some(c) = self.calls.get_mut(&id) else { return };
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
         let (method, cseq, uri, to, via_branch) = match c.state {
             CallState::Established => {
                 c.cseq += 1;
-                ("BYE", c.cseq, c.remote_target.clone(), c.to_hdr.clone(), branch)
+                (
+                    "BYE",
+                    c.cseq,
+                    c.remote_target.clone(),
+                    c.to_hdr.clone(),
+                    branch,
+                )
             }
             CallState::Calling => {
                 // CANCEL uses the INVITE's branch, CSeq number and Request-URI.
@@ -269,19 +307,40 @@ impl Src {
             CallState::Terminating => return,
         };
         let mut m = SipMessage {
-            start: StartLine::Request { method: method.into(), uri },
+            start: StartLine::Request {
+                method: method.into(),
+                uri,
+            },
             headers: Vec::new(),
             body: Vec::new(),
         };
-        m.push_header("Via", format!("SIP/2.0/{} {host};branch={via_branch};rport", c.spec.transport.as_str()));
+        m.push_header(
+            "Via",
+            format!(
+                "SIP/2.0/{} {host};branch={via_branch};rport",
+                c.spec.transport.as_str()
+            ),
+        );
         m.push_header("Max-Forwards", "70");
         m.push_header("From", format!("<sip:src@{host}>;tag={}", c.from_tag));
         m.push_header("To", to);
         m.push_header("Call-ID", c.call_id.clone());
         m.push_header("CSeq", format!("{cseq} {method}"));
         let bytes = m.to_bytes();
-        let tx = ClientTx::new(via_branch, method, c.spec.target, c.spec.transport, bytes.clone(), &self.cfg.timers, now);
-        self.out.push_back(SrcOutput::Transmit { dest: c.spec.target, transport: c.spec.transport, bytes });
+        let tx = ClientTx::new(
+            via_branch,
+            method,
+            c.spec.target,
+            c.spec.transport,
+            bytes.clone(),
+            &self.cfg.timers,
+            now,
+        );
+        self.out.push_back(SrcOutput::Transmit {
+            dest: c.spec.target,
+            transport: c.spec.transport,
+            bytes,
+        });
         if method == "BYE" {
             c.state = CallState::Terminating;
             c.tx = Some(tx);
@@ -299,8 +358,14 @@ impl Src {
         self.last_now = Some(now);
         match input {
             Input::Timeout => self.on_timeout(now),
-            Input::Datagram { source, transport, bytes } => {
-                let Ok(msg) = SipMessage::parse(bytes) else { return };
+            Input::Datagram {
+                source,
+                transport,
+                bytes,
+            } => {
+                let Ok(msg) = SipMessage::parse(bytes) else {
+                    return;
+                };
                 if msg.is_request() {
                     self.on_request(msg, source, transport);
                 } else {
@@ -338,12 +403,19 @@ impl Src {
             _ => (200, "OK"),
         };
         let r = msg.response(code, reason, None);
-        self.out.push_back(SrcOutput::Transmit { dest: source, transport, bytes: r.to_bytes() });
+        self.out.push_back(SrcOutput::Transmit {
+            dest: source,
+            transport,
+            bytes: r.to_bytes(),
+        });
         if method == "BYE"
             && let Some(id) = id
         {
             self.finish(id);
-            self.out.push_back(SrcOutput::Event(SrcEvent::Ended { id, by_remote: true }));
+            self.out.push_back(SrcOutput::Event(SrcEvent::Ended {
+                id,
+                by_remote: true,
+            }));
         }
     }
 
@@ -354,16 +426,22 @@ impl Src {
     }
 
     fn on_response(&mut self, msg: SipMessage, now: Instant) {
-        let Some(&id) = msg.call_id().and_then(|c| self.by_call_id.get(c)) else { return };
+        let Some(&id) = msg.call_id().and_then(|c| self.by_call_id.get(c)) else {
+            return;
+        };
         let status = msg.status().unwrap_or(0);
-        let Some((_, method)) = msg.cseq() else { return };
+        let Some((_, method)) = msg.cseq() else {
+            return;
+        };
         let method = method.to_owned();
         let timers = self.cfg.timers;
         let host = self.host();
         let mut event = None;
         let mut ended = false;
         {
-            let Some(c) = self.calls.get_mut(&id) else { return };
+            let Some(c) = self.calls.get_mut(&id) else {
+                return;
+            };
             match method.as_str() {
                 "INVITE" => {
                     if status < 200 {
@@ -394,11 +472,20 @@ impl Src {
                         }
                         let branch = self.tags.branch();
                         let mut ack = SipMessage {
-                            start: StartLine::Request { method: "ACK".into(), uri: c.remote_target.clone() },
+                            start: StartLine::Request {
+                                method: "ACK".into(),
+                                uri: c.remote_target.clone(),
+                            },
                             headers: Vec::new(),
                             body: Vec::new(),
                         };
-                        ack.push_header("Via", format!("SIP/2.0/{} {host};branch={branch};rport", c.spec.transport.as_str()));
+                        ack.push_header(
+                            "Via",
+                            format!(
+                                "SIP/2.0/{} {host};branch={branch};rport",
+                                c.spec.transport.as_str()
+                            ),
+                        );
                         ack.push_header("Max-Forwards", "70");
                         ack.push_header("From", format!("<sip:src@{host}>;tag={}", c.from_tag));
                         ack.push_header("To", to);
@@ -406,7 +493,11 @@ impl Src {
                         ack.push_header("CSeq", format!("{} ACK", c.invite_cseq));
                         let bytes = ack.to_bytes();
                         c.ack = Some(bytes.clone());
-                        self.out.push_back(SrcOutput::Transmit { dest: c.spec.target, transport: c.spec.transport, bytes });
+                        self.out.push_back(SrcOutput::Transmit {
+                            dest: c.spec.target,
+                            transport: c.spec.transport,
+                            bytes,
+                        });
                         c.tx = None;
                         c.state = CallState::Established;
                         let rtp = match Sdp::parse(&msg.body) {
@@ -414,7 +505,10 @@ impl Src {
                                 .map(|i| {
                                     let m = &sdp.media[i];
                                     (m.port != 0)
-                                        .then(|| sdp.connection_of(i).map(|ip| SocketAddr::new(ip, m.port)))
+                                        .then(|| {
+                                            sdp.connection_of(i)
+                                                .map(|ip| SocketAddr::new(ip, m.port))
+                                        })
                                         .flatten()
                                 })
                                 .collect(),
@@ -457,7 +551,10 @@ impl Src {
                     }
                 }
                 "BYE" if status >= 200 => {
-                    event = Some(SrcEvent::Ended { id, by_remote: false });
+                    event = Some(SrcEvent::Ended {
+                        id,
+                        by_remote: false,
+                    });
                     ended = true;
                 }
                 _ => {}
@@ -480,16 +577,29 @@ impl Src {
         let mut ids: Vec<SrcCallId> = self.calls.keys().copied().collect();
         ids.sort();
         for id in ids {
-            let Some(c) = self.calls.get_mut(&id) else { continue };
+            let Some(c) = self.calls.get_mut(&id) else {
+                continue;
+            };
             let Some(tx) = &mut c.tx else { continue };
             match tx.on_timeout(&timers, now) {
-                Ok(Some(t)) => self.out.push_back(SrcOutput::Transmit { dest: t.dest, transport: t.transport, bytes: t.bytes }),
+                Ok(Some(t)) => self.out.push_back(SrcOutput::Transmit {
+                    dest: t.dest,
+                    transport: t.transport,
+                    bytes: t.bytes,
+                }),
                 Ok(None) => {}
                 Err(()) => {
                     let ev = if c.state == CallState::Calling {
-                        SrcEvent::Failed { id, status: 408, reason: "Request Timeout".into() }
+                        SrcEvent::Failed {
+                            id,
+                            status: 408,
+                            reason: "Request Timeout".into(),
+                        }
                     } else {
-                        SrcEvent::Ended { id, by_remote: false }
+                        SrcEvent::Ended {
+                            id,
+                            by_remote: false,
+                        }
                     };
                     done.push((id, ev));
                 }

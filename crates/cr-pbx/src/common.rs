@@ -141,7 +141,11 @@ impl ClientTx {
     }
 
     pub(crate) fn transmit(&self) -> Transmit {
-        Transmit { dest: self.dest, transport: self.transport, bytes: self.bytes.clone() }
+        Transmit {
+            dest: self.dest,
+            transport: self.transport,
+            bytes: self.bytes.clone(),
+        }
     }
 
     /// Handles a provisional response.
@@ -157,7 +161,11 @@ impl ClientTx {
     }
 
     /// Due retransmission, if any; `Err(())` when the transaction timed out.
-    pub(crate) fn on_timeout(&mut self, timers: &Timers, now: Instant) -> Result<Option<Transmit>, ()> {
+    pub(crate) fn on_timeout(
+        &mut self,
+        timers: &Timers,
+        now: Instant,
+    ) -> Result<Option<Transmit>, ()> {
         if now >= self.deadline {
             return Err(());
         }

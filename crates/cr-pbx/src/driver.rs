@@ -36,12 +36,21 @@ pub struct ListenAddr {
 
 /// Parses `udp:ADDR:PORT` / `tcp:ADDR:PORT` (as in `[pbx.siprec] listen`).
 pub fn parse_listen(value: &str) -> Result<ListenAddr, DriverError> {
-    let err = |reason: &str| DriverError::ListenAddress { value: value.to_owned(), reason: reason.to_owned() };
-    let (t, rest) = value.split_once(':').ok_or_else(|| err("missing transport prefix"))?;
+    let err = |reason: &str| DriverError::ListenAddress {
+        value: value.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let (t, rest) = value
+        .split_once(':')
+        .ok_or_else(|| err("missing transport prefix"))?;
     let transport = match t.to_ascii_lowercase().as_str() {
         "udp" => Transport::Udp,
         "tcp" => Transport::Tcp,
-        _ => return Err(err("transport must be udp or tcp (tls is not supported yet)")),
+        _ => {
+            return Err(err(
+                "transport must be udp or tcp (tls is not supported yet)",
+            ));
+        }
     };
     let addr: SocketAddr = rest.parse().map_err(|_| err("address must be IP:PORT"))?;
     Ok(ListenAddr { transport, addr })
@@ -49,13 +58,24 @@ pub fn parse_listen(value: &str) -> Result<ListenAddr, DriverError> {
 
 /// Parses `rtp_ports` (`30000-39999`): returns (low, high), low rounded up to even.
 pub fn parse_port_range(value: &str) -> Result<(u16, u16), DriverError> {
-    let err = |reason: &str| DriverError::PortRange { value: value.to_owned(), reason: reason.to_owned() };
+    let err = |reason: &str| DriverError::PortRange {
+        value: value.to_owned(),
+        reason: reason.to_owned(),
+    };
     let (a, b) = value.split_once('-').ok_or_else(|| err("missing '-'"))?;
-    let lo: u16 = a.trim().parse().map_err(|_| err("low end is not a port number"))?;
-    let hi: u16 = b.trim().parse().map_err(|_| err("high end is not a port number"))?;
+    let lo: u16 = a
+        .trim()
+        .parse()
+        .map_err(|_| err("low end is not a port number"))?;
+    let hi: u16 = b
+        .trim()
+        .parse()
+        .map_err(|_| err("high end is not a port number"))?;
     let lo = lo + lo % 2;
     if lo < 1024 || hi < lo + 1 {
-        return Err(err("range must lie above 1023 and hold at least one even port pair"));
+        return Err(err(
+            "range must lie above 1023 and hold at least one even port pair",
+        ));
     }
     Ok((lo, hi))
 }
@@ -233,9 +253,16 @@ type TcpWriters = Arc<Mutex<HashMap<SocketAddr, mpsc::UnboundedSender<Vec<u8>>>>
 
 /// Starts the SRS driver on the current tokio runtime.
 pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
-    let listens: Vec<ListenAddr> = cfg.listen.iter().map(|l| parse_listen(l)).collect::<Result<_, _>>()?;
+    let listens: Vec<ListenAddr> = cfg
+        .listen
+        .iter()
+        .map(|l| parse_listen(l))
+        .collect::<Result<_, _>>()?;
     if listens.is_empty() {
-        return Err(DriverError::ListenAddress { value: String::new(), reason: "no listen address".into() });
+        return Err(DriverError::ListenAddress {
+            value: String::new(),
+            reason: "no listen address".into(),
+        });
     }
     let rtp_ports = parse_port_range(&cfg.rtp_ports)?;
     let (sip_tx, mut sip_rx) = mpsc::unbounded_channel::<(SocketAddr, Transport, Vec<u8>)>();
@@ -247,9 +274,15 @@ pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
             Transport::Udp => {
                 let s = bind_udp(l.addr, 4 << 20)
                     .and_then(UdpSocket::from_std)
-                    .map_err(|e| DriverError::Bind { addr: l.addr.to_string(), source: e })?;
+                    .map_err(|e| DriverError::Bind {
+                        addr: l.addr.to_string(),
+                        source: e,
+                    })?;
                 let s = Arc::new(s);
-                bound.push(ListenAddr { transport: Transport::Udp, addr: s.local_addr()? });
+                bound.push(ListenAddr {
+                    transport: Transport::Udp,
+                    addr: s.local_addr()?,
+                });
                 let rx = s.clone();
                 let tx = sip_tx.clone();
                 tokio::spawn(async move {
@@ -272,8 +305,14 @@ pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
             Transport::Tcp => {
                 let lst = TcpListener::bind(l.addr)
                     .await
-                    .map_err(|e| DriverError::Bind { addr: l.addr.to_string(), source: e })?;
-                bound.push(ListenAddr { transport: Transport::Tcp, addr: lst.local_addr()? });
+                    .map_err(|e| DriverError::Bind {
+                        addr: l.addr.to_string(),
+                        source: e,
+                    })?;
+                bound.push(ListenAddr {
+                    transport: Transport::Tcp,
+                    addr: lst.local_addr()?,
+                });
                 let tx = sip_tx.clone();
                 let writers = writers.clone();
                 tokio::spawn(async move {
@@ -286,10 +325,23 @@ pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
     }
     let first = bound[0].addr;
     let advertise = cfg.advertise.unwrap_or_else(|| {
-        if first.ip().is_unspecified() { primary_ip() } else { first.ip() }
+        if first.ip().is_unspecified() {
+            primary_ip()
+        } else {
+            first.ip()
+        }
     });
-    let rtp_bind_ip = if first.ip().is_unspecified() { first.ip() } else { advertise };
-    let sip_port = bound.iter().find(|b| b.transport == Transport::Udp).unwrap_or(&bound[0]).addr.port();
+    let rtp_bind_ip = if first.ip().is_unspecified() {
+        first.ip()
+    } else {
+        advertise
+    };
+    let sip_port = bound
+        .iter()
+        .find(|b| b.transport == Transport::Udp)
+        .unwrap_or(&bound[0])
+        .addr
+        .port();
     let mut core_cfg = SrsConfig::new(advertise, sip_port);
     core_cfg.rtp_ports = rtp_ports;
     core_cfg.seed = seed();
@@ -331,7 +383,11 @@ pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
             }
             loop {
                 match srs.poll_output() {
-                    Output::Transmit { dest, transport, bytes } => match transport {
+                    Output::Transmit {
+                        dest,
+                        transport,
+                        bytes,
+                    } => match transport {
                         Transport::Udp => {
                             if let Some(u) = &udp {
                                 let _ = u.send_to(&bytes, dest).await;
@@ -343,17 +399,33 @@ pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
                                 Some(w) => {
                                     let _ = w.send(bytes);
                                 }
-                                None => tracing::debug!("no TCP connection to {dest}; message dropped"),
+                                None => {
+                                    tracing::debug!("no TCP connection to {dest}; message dropped")
+                                }
                             }
                         }
                     },
                     Output::Event(e) => {
                         match &e {
-                            Event::StreamsChanged { id, streams, drop_media } => {
-                                update_rtp(&mut rtp, *id, streams, *drop_media, rtp_bind_ip, &media_tx, &stats2, linger);
+                            Event::StreamsChanged {
+                                id,
+                                streams,
+                                drop_media,
+                            } => {
+                                update_rtp(
+                                    &mut rtp,
+                                    *id,
+                                    streams,
+                                    *drop_media,
+                                    rtp_bind_ip,
+                                    &media_tx,
+                                    &stats2,
+                                    linger,
+                                );
                             }
                             Event::SessionEnded { id, .. } => {
-                                let keys: Vec<_> = rtp.keys().filter(|k| k.0 == *id).copied().collect();
+                                let keys: Vec<_> =
+                                    rtp.keys().filter(|k| k.0 == *id).copied().collect();
                                 for k in keys {
                                     if let Some(t) = rtp.remove(&k) {
                                         t.close();
@@ -372,7 +444,14 @@ pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
             }
         }
     });
-    Ok(SrsHandle { events: ev_rx, media: media_rx, commands: cmd_tx, local_addrs: bound, stats, task })
+    Ok(SrsHandle {
+        events: ev_rx,
+        media: media_rx,
+        commands: cmd_tx,
+        local_addrs: bound,
+        stats,
+        task,
+    })
 }
 
 /// Binds an RTP socket with a 1 MiB receive buffer (capped by net.core.rmem_max): a
@@ -384,7 +463,11 @@ fn bind_rtp(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
 /// A non-blocking UDP socket with the given receive buffer (best effort; the kernel caps
 /// it at net.core.rmem_max). A SIP socket gets 4 MiB so call bursts are not dropped.
 fn bind_udp(addr: SocketAddr, rcvbuf: usize) -> std::io::Result<std::net::UdpSocket> {
-    let domain = if addr.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
+    let domain = if addr.is_ipv4() {
+        socket2::Domain::IPV4
+    } else {
+        socket2::Domain::IPV6
+    };
     let s = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
     let _ = s.set_recv_buffer_size(rcvbuf);
     s.bind(&addr.into())?;
@@ -435,7 +518,9 @@ fn spawn_tcp_conn(
                             Err(e) => {
                                 // the error text may quote SIP headers (personal data): debug only
                                 tracing::debug!("SIP TCP framing error from {peer}: {e}");
-                                tracing::info!("closing SIP TCP connection from {peer}: stream cannot be framed");
+                                tracing::info!(
+                                    "closing SIP TCP connection from {peer}: stream cannot be framed"
+                                );
                                 if let Ok(mut m) = writers.lock() {
                                     m.remove(&peer);
                                 }
@@ -464,7 +549,11 @@ fn update_rtp(
     linger: Duration,
 ) {
     // remove streams that are gone or changed port
-    let keep: Vec<(usize, u16)> = streams.iter().filter(|s| s.local_port != 0).map(|s| (s.index, s.local_port)).collect();
+    let keep: Vec<(usize, u16)> = streams
+        .iter()
+        .filter(|s| s.local_port != 0)
+        .map(|s| (s.index, s.local_port))
+        .collect();
     let stale: Vec<_> = rtp
         .iter()
         .filter(|(k, t)| k.0 == id && !keep.contains(&(k.1, t.port)))
@@ -494,8 +583,13 @@ fn update_rtp(
                 continue;
             }
         };
-        let Ok(sock) = UdpSocket::from_std(sock) else { continue };
-        let shared = Arc::new(StreamShared { role: AtomicU8::new(role_to_u8(s.role)), drop: AtomicBool::new(drop_media) });
+        let Ok(sock) = UdpSocket::from_std(sock) else {
+            continue;
+        };
+        let shared = Arc::new(StreamShared {
+            role: AtomicU8::new(role_to_u8(s.role)),
+            drop: AtomicBool::new(drop_media),
+        });
         let sh = shared.clone();
         let tx = media_tx.clone();
         let st = stats.clone();
@@ -547,9 +641,22 @@ fn update_rtp(
                     return;
                 }
             }
-            let _ = tx.send(MediaEvent::StreamClosed { session: id, stream_index: index, packets: count }).await;
+            let _ = tx
+                .send(MediaEvent::StreamClosed {
+                    session: id,
+                    stream_index: index,
+                    packets: count,
+                })
+                .await;
         });
-        rtp.insert((id, s.index), RtpTask { port: s.local_port, shared, stop: Some(stop_tx) });
+        rtp.insert(
+            (id, s.index),
+            RtpTask {
+                port: s.local_port,
+                shared,
+                stop: Some(stop_tx),
+            },
+        );
     }
 }
 
@@ -592,8 +699,14 @@ impl LoadSpec {
             duration,
             rate: 100.0,
             codec: Codec::Pcmu,
-            caller_source: PcmSource::Tone { freq: 440.0, amplitude: 8000.0 },
-            callee_source: PcmSource::Tone { freq: 880.0, amplitude: 8000.0 },
+            caller_source: PcmSource::Tone {
+                freq: 440.0,
+                amplitude: 8000.0,
+            },
+            callee_source: PcmSource::Tone {
+                freq: 880.0,
+                amplitude: 8000.0,
+            },
             local_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             caller_prefix: "+4930555".into(),
             callee_prefix: "2".into(),
@@ -634,10 +747,17 @@ pub async fn run_calls(spec: LoadSpec) -> Result<Vec<CallResult>, DriverError> {
     let sip = Arc::new(
         bind_udp(SocketAddr::new(spec.local_ip, 0), 4 << 20)
             .and_then(UdpSocket::from_std)
-            .map_err(|e| DriverError::Bind { addr: format!("{}:0", spec.local_ip), source: e })?,
+            .map_err(|e| DriverError::Bind {
+                addr: format!("{}:0", spec.local_ip),
+                source: e,
+            })?,
     );
     let local = sip.local_addr()?;
-    let mut src = Src::new(SrcConfig { local, timers: Timers::default(), seed: seed() });
+    let mut src = Src::new(SrcConfig {
+        local,
+        timers: Timers::default(),
+        seed: seed(),
+    });
     let threads = spec.pacer_threads.max(1);
     let (rtp_done_tx, mut rtp_done_rx) = mpsc::unbounded_channel::<(usize, usize, u64)>();
     let mut pacer_tx = Vec::new();
@@ -651,11 +771,19 @@ pub async fn run_calls(spec: LoadSpec) -> Result<Vec<CallResult>, DriverError> {
     drop(rtp_done_tx);
     let packets_per_stream = (spec.duration.as_millis() / 20) as u64;
     let pt = spec.codec.static_pt();
-    let audio = [encode_g711(&spec.caller_source, pt), encode_g711(&spec.callee_source, pt)];
+    let audio = [
+        encode_g711(&spec.caller_source, pt),
+        encode_g711(&spec.callee_source, pt),
+    ];
     let mut call_socks: HashMap<usize, [std::net::UdpSocket; 2]> = HashMap::new();
     let mut streams_of_call: Vec<usize> = vec![0; spec.calls];
     let mut id_of_call: Vec<Option<SrcCallId>> = vec![None; spec.calls];
-    let mut results: Vec<CallResult> = (0..spec.calls).map(|i| CallResult { index: i, ..Default::default() }).collect();
+    let mut results: Vec<CallResult> = (0..spec.calls)
+        .map(|i| CallResult {
+            index: i,
+            ..Default::default()
+        })
+        .collect();
     let mut by_id: HashMap<SrcCallId, (usize, Instant)> = HashMap::new();
     let start = Instant::now();
     let interval = Duration::from_secs_f64(1.0 / spec.rate.max(0.001));
@@ -672,8 +800,12 @@ pub async fn run_calls(spec: LoadSpec) -> Result<Vec<CallResult>, DriverError> {
         while started < spec.calls && start + interval.mul_f64(started as f64) <= now {
             let i = started;
             let bind = || {
-                std::net::UdpSocket::bind(SocketAddr::new(spec.local_ip, 0))
-                    .map_err(|e| DriverError::Bind { addr: format!("{}:0", spec.local_ip), source: e })
+                std::net::UdpSocket::bind(SocketAddr::new(spec.local_ip, 0)).map_err(|e| {
+                    DriverError::Bind {
+                        addr: format!("{}:0", spec.local_ip),
+                        source: e,
+                    }
+                })
             };
             let socks = [bind()?, bind()?];
             let ports = [socks[0].local_addr()?.port(), socks[1].local_addr()?.port()];
@@ -716,18 +848,25 @@ pub async fn run_calls(spec: LoadSpec) -> Result<Vec<CallResult>, DriverError> {
                             let mut legs = 0;
                             if let Some(socks) = socks {
                                 for (leg, sock) in socks.into_iter().enumerate() {
-                                    let Some(Some(dest)) = rtp.get(leg) else { continue };
+                                    let Some(Some(dest)) = rtp.get(leg) else {
+                                        continue;
+                                    };
                                     if sock.connect(dest).is_err() {
                                         continue;
                                     }
-                                    let ssrc = (i as u32).wrapping_mul(2654435761) ^ (leg as u32 + 1);
+                                    let ssrc =
+                                        (i as u32).wrapping_mul(2654435761) ^ (leg as u32 + 1);
                                     streams_expected += 1;
                                     legs += 1;
                                     let _ = pacer_tx[(2 * i + leg) % threads].send(TxStream {
                                         call: i,
                                         leg,
                                         sock,
-                                        sender: RtpSender::from_encoded(pt, ssrc, audio[leg].clone()),
+                                        sender: RtpSender::from_encoded(
+                                            pt,
+                                            ssrc,
+                                            audio[leg].clone(),
+                                        ),
                                         due: now,
                                         remaining: packets_per_stream,
                                         sent: 0,
@@ -780,7 +919,9 @@ pub async fn run_calls(spec: LoadSpec) -> Result<Vec<CallResult>, DriverError> {
         if let Some(h) = hangups.iter().map(|h| h.0).min() {
             wake = wake.min(h);
         }
-        let wake = wake.max(Instant::now()).min(Instant::now() + Duration::from_millis(200));
+        let wake = wake
+            .max(Instant::now())
+            .min(Instant::now() + Duration::from_millis(200));
         tokio::select! {
             r = sip.recv_from(&mut buf) => {
                 if let Ok((n, from)) = r {
@@ -816,7 +957,10 @@ pub async fn run_calls(spec: LoadSpec) -> Result<Vec<CallResult>, DriverError> {
 
 /// RTP pacing thread: every stream sends one 20 ms packet when due; a late thread
 /// catches up (never drops), so each stream sends exactly `remaining` packets.
-fn pace_rtp(cmds: std::sync::mpsc::Receiver<TxStream>, done: mpsc::UnboundedSender<(usize, usize, u64)>) {
+fn pace_rtp(
+    cmds: std::sync::mpsc::Receiver<TxStream>,
+    done: mpsc::UnboundedSender<(usize, usize, u64)>,
+) {
     let mut streams: Vec<TxStream> = Vec::new();
     let mut out = Vec::with_capacity(200);
     let mut closed = false;

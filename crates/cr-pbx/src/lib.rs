@@ -47,10 +47,13 @@ pub use common::{Input, Timers, Transmit, Transport};
 pub use error::{DriverError, ParseError};
 pub use metadata::{MetaStream, Metadata, Participant, Role};
 pub use multipart::{ContentType, Part, split_multipart};
-pub use rtp::{PcmSource, RtpHeader, RtpSender, encode_g711, linear_to_alaw, linear_to_ulaw, parse_rtp, write_rtp};
+pub use rtp::{
+    PcmSource, RtpHeader, RtpSender, encode_g711, linear_to_alaw, linear_to_ulaw, parse_rtp,
+    write_rtp,
+};
 pub use sdp::{AnswerMedia, Codec, Direction, MediaDesc, RtpMap, Sdp, write_answer};
 pub use sip::{SipMessage, StartLine, StreamFramer, expand_compact, param, uri_of, user_of};
 pub use srs::{
-    BodyParts, CallFacts, Decline, EndReason, Event, FactsSource, Output, SessionId, Srs, SrsConfig, StreamInfo,
-    split_body,
+    BodyParts, CallFacts, Decline, EndReason, Event, FactsSource, Output, SessionId, Srs,
+    SrsConfig, StreamInfo, split_body,
 };

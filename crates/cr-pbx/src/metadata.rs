@@ -77,7 +77,10 @@ fn attr(e: &quick_xml::events::BytesStart<'_>, names: &[&str]) -> Option<String>
         let key = a.key.local_name();
         let key: &str = key.as_ref();
         if names.iter().any(|n| n.eq_ignore_ascii_case(key)) {
-            return a.normalized_value(quick_xml::XmlVersion::Implicit1_0).ok().map(|v| v.trim().to_owned());
+            return a
+                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .ok()
+                .map(|v| v.trim().to_owned());
         }
     }
     None
@@ -121,9 +124,12 @@ impl Metadata {
         let mut text_buf = String::new();
         let mut saw_root = false;
         loop {
-            let ev = reader
-                .read_event()
-                .map_err(|e| ParseError::Metadata(format!("XML error at byte {}: {e}", reader.buffer_position())))?;
+            let ev = reader.read_event().map_err(|e| {
+                ParseError::Metadata(format!(
+                    "XML error at byte {}: {e}",
+                    reader.buffer_position()
+                ))
+            })?;
             match ev {
                 XmlEvent::Start(ref e) | XmlEvent::Empty(ref e) => {
                     let empty = matches!(ev, XmlEvent::Empty(_));
@@ -216,7 +222,9 @@ impl Metadata {
             return Err(ParseError::Metadata("no <recording> element".into()));
         }
         if !stack.is_empty() {
-            return Err(ParseError::Metadata("document ends inside an element".into()));
+            return Err(ParseError::Metadata(
+                "document ends inside an element".into(),
+            ));
         }
         Ok(md)
     }
@@ -227,7 +235,10 @@ impl Metadata {
         {
             return i;
         }
-        self.participants.push(Participant { id: id.to_owned(), ..Default::default() });
+        self.participants.push(Participant {
+            id: id.to_owned(),
+            ..Default::default()
+        });
         self.participants.len() - 1
     }
 
@@ -344,7 +355,10 @@ mod tests {
     fn rfc_example_roles() {
         let m = Metadata::parse(RFC.as_bytes()).expect("parse");
         assert_eq!(m.participants.len(), 2);
-        assert_eq!(m.participants[0].aor.as_deref(), Some("sip:+4930999888@example.com"));
+        assert_eq!(
+            m.participants[0].aor.as_deref(),
+            Some("sip:+4930999888@example.com")
+        );
         assert_eq!(m.participants[0].name.as_deref(), Some("Bob & Co"));
         assert_eq!(m.role_of_label("97"), Some(Role::Caller));
         assert_eq!(m.role_of_label("96"), Some(Role::Callee));

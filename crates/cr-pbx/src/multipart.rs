@@ -24,7 +24,10 @@ impl ContentType {
         for p in parts {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
             let v = v.trim();
-            let v = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v);
+            let v = v
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(v);
             params.push((k.trim().to_ascii_lowercase(), v.to_owned()));
         }
         Ok(ContentType { mime, params })
@@ -32,7 +35,10 @@ impl ContentType {
 
     /// A parameter by (lower-case) name.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -67,7 +73,10 @@ pub struct Part {
 impl Part {
     /// A part header (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// The part's MIME type in lower case (`text/plain` when absent, RFC 2046).
@@ -83,13 +92,18 @@ fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     if needle.is_empty() || from >= hay.len() {
         return None;
     }
-    hay[from..].windows(needle.len()).position(|w| w == needle).map(|p| p + from)
+    hay[from..]
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| p + from)
 }
 
 /// Splits a multipart body by `boundary`.
 pub fn split_multipart(body: &[u8], boundary: &str) -> Result<Vec<Part>, ParseError> {
     if boundary.is_empty() || boundary.len() > 200 {
-        return Err(ParseError::Body("missing or overlong multipart boundary".into()));
+        return Err(ParseError::Body(
+            "missing or overlong multipart boundary".into(),
+        ));
     }
     let delim = format!("--{boundary}");
     let delim = delim.as_bytes();
@@ -103,7 +117,9 @@ pub fn split_multipart(body: &[u8], boundary: &str) -> Result<Vec<Part>, ParseEr
         from = p + delim.len();
     }
     if positions.is_empty() {
-        return Err(ParseError::Body(format!("boundary {boundary:.40} not found in body")));
+        return Err(ParseError::Body(format!(
+            "boundary {boundary:.40} not found in body"
+        )));
     }
     let mut parts = Vec::new();
     for (i, &p) in positions.iter().enumerate() {
@@ -142,9 +158,15 @@ fn parse_part(raw: &[u8]) -> Result<Part, ParseError> {
             // no blank line: treat the rest as headers only if it looks like one, else body
             let line = &raw[pos..];
             if line.is_empty() {
-                return Ok(Part { headers, body: Vec::new() });
+                return Ok(Part {
+                    headers,
+                    body: Vec::new(),
+                });
             }
-            return Ok(Part { headers, body: line.to_vec() });
+            return Ok(Part {
+                headers,
+                body: line.to_vec(),
+            });
         };
         let line = &raw[pos..pos + nl];
         let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -164,13 +186,21 @@ fn parse_part(raw: &[u8]) -> Result<Part, ParseError> {
         let Some((n, v)) = text.split_once(':') else {
             // No headers at all: the part is body only (some SRCs omit the blank line).
             if headers.is_empty() {
-                return Ok(Part { headers, body: raw.to_vec() });
+                return Ok(Part {
+                    headers,
+                    body: raw.to_vec(),
+                });
             }
-            return Err(ParseError::Body(format!("bad part header line: {text:.40}")));
+            return Err(ParseError::Body(format!(
+                "bad part header line: {text:.40}"
+            )));
         };
         headers.push((n.trim().to_owned(), v.trim().to_owned()));
     }
-    Ok(Part { headers, body: raw[pos..].to_vec() })
+    Ok(Part {
+        headers,
+        body: raw[pos..].to_vec(),
+    })
 }
 
 #[cfg(test)]
@@ -186,7 +216,10 @@ mod tests {
         assert_eq!(parts[0].mime(), "application/sdp");
         assert_eq!(parts[0].body, b"v=0\r\n");
         assert_eq!(parts[1].body, b"<x/>");
-        assert_eq!(parts[1].header("content-disposition"), Some("recording-session"));
+        assert_eq!(
+            parts[1].header("content-disposition"),
+            Some("recording-session")
+        );
     }
 
     #[test]

@@ -118,7 +118,13 @@ pub enum PcmSource {
 /// Encodes a source to G.711 (`payload_type` 8: A-law, else µ-law): a tone as one second
 /// (a whole number of periods for integer frequencies), samples as they are.
 pub fn encode_g711(source: &PcmSource, payload_type: u8) -> std::sync::Arc<[u8]> {
-    let enc = |s: i16| if payload_type == 8 { linear_to_alaw(s) } else { linear_to_ulaw(s) };
+    let enc = |s: i16| {
+        if payload_type == 8 {
+            linear_to_alaw(s)
+        } else {
+            linear_to_ulaw(s)
+        }
+    };
     let v: Vec<u8> = match source {
         PcmSource::Tone { freq, amplitude } => (0..8000)
             .map(|i| {
@@ -192,7 +198,13 @@ mod tests {
 
     #[test]
     fn round_trip_header() {
-        let h = RtpHeader { payload_type: 8, sequence: 65535, timestamp: 42, ssrc: 7, marker: true };
+        let h = RtpHeader {
+            payload_type: 8,
+            sequence: 65535,
+            timestamp: 42,
+            ssrc: 7,
+            marker: true,
+        };
         let mut out = Vec::new();
         write_rtp(&h, b"abc", &mut out);
         let (back, payload) = parse_rtp(&out).expect("parse");

@@ -155,13 +155,18 @@ impl MediaDesc {
 
     /// The telephone-event payload type with its clock rate 8000, if offered.
     pub fn telephone_event(&self) -> Option<(u8, Option<&str>)> {
-        let r = self.rtpmap.iter().find(|r| {
-            r.encoding.eq_ignore_ascii_case("telephone-event") && r.clock_rate == 8000
-        })?;
+        let r = self
+            .rtpmap
+            .iter()
+            .find(|r| r.encoding.eq_ignore_ascii_case("telephone-event") && r.clock_rate == 8000)?;
         if !self.payload_types().any(|p| p == r.pt) {
             return None;
         }
-        let fmtp = self.fmtp.iter().find(|(p, _)| *p == r.pt).map(|(_, f)| f.as_str());
+        let fmtp = self
+            .fmtp
+            .iter()
+            .find(|(p, _)| *p == r.pt)
+            .map(|(_, f)| f.as_str());
         Some((r.pt, fmtp))
     }
 
@@ -190,7 +195,10 @@ fn parse_conn(v: &str, line: usize) -> Result<Option<IpAddr>, ParseError> {
     // c=IN IP4 10.0.0.1[/ttl]
     let mut it = v.split_whitespace();
     let (Some(_net), Some(_atype), Some(addr)) = (it.next(), it.next(), it.next()) else {
-        return Err(ParseError::Sdp { line, reason: "bad c= line".into() });
+        return Err(ParseError::Sdp {
+            line,
+            reason: "bad c= line".into(),
+        });
     };
     let addr = addr.split('/').next().unwrap_or(addr);
     Ok(addr.parse().ok())
@@ -199,9 +207,16 @@ fn parse_conn(v: &str, line: usize) -> Result<Option<IpAddr>, ParseError> {
 impl Sdp {
     /// Parses an SDP body (CRLF or LF lines). Unknown lines are skipped.
     pub fn parse(body: &[u8]) -> Result<Sdp, ParseError> {
-        let text = std::str::from_utf8(body)
-            .map_err(|_| ParseError::Sdp { line: 0, reason: "not UTF-8".into() })?;
-        let mut sdp = Sdp { origin: None, connection: None, direction: None, media: Vec::new() };
+        let text = std::str::from_utf8(body).map_err(|_| ParseError::Sdp {
+            line: 0,
+            reason: "not UTF-8".into(),
+        })?;
+        let mut sdp = Sdp {
+            origin: None,
+            connection: None,
+            direction: None,
+            media: Vec::new(),
+        };
         let mut saw_v = false;
         for (i, raw) in text.split('\n').enumerate() {
             let line_no = i + 1;
@@ -210,16 +225,25 @@ impl Sdp {
                 continue;
             }
             let Some((k, v)) = line.split_once('=') else {
-                return Err(ParseError::Sdp { line: line_no, reason: "line without '='".into() });
+                return Err(ParseError::Sdp {
+                    line: line_no,
+                    reason: "line without '='".into(),
+                });
             };
             if k.len() != 1 {
-                return Err(ParseError::Sdp { line: line_no, reason: format!("bad type {k:.10}") });
+                return Err(ParseError::Sdp {
+                    line: line_no,
+                    reason: format!("bad type {k:.10}"),
+                });
             }
             let v = v.trim();
             match (k, sdp.media.last_mut()) {
                 ("v", _) => {
                     if v != "0" {
-                        return Err(ParseError::Sdp { line: line_no, reason: "v= is not 0".into() });
+                        return Err(ParseError::Sdp {
+                            line: line_no,
+                            reason: "v= is not 0".into(),
+                        });
                     }
                     saw_v = true;
                 }
@@ -230,7 +254,10 @@ impl Sdp {
                     let mut it = v.split_whitespace();
                     let (Some(kind), Some(port), Some(proto)) = (it.next(), it.next(), it.next())
                     else {
-                        return Err(ParseError::Sdp { line: line_no, reason: "short m= line".into() });
+                        return Err(ParseError::Sdp {
+                            line: line_no,
+                            reason: "short m= line".into(),
+                        });
                     };
                     let port = port.split('/').next().unwrap_or(port);
                     let port: u16 = port.parse().map_err(|_| ParseError::Sdp {
@@ -273,7 +300,11 @@ impl Sdp {
                                         let encoding = e.next().unwrap_or("").to_owned();
                                         let clock_rate =
                                             e.next().and_then(|r| r.parse().ok()).unwrap_or(0);
-                                        m.rtpmap.push(RtpMap { pt, encoding, clock_rate });
+                                        m.rtpmap.push(RtpMap {
+                                            pt,
+                                            encoding,
+                                            clock_rate,
+                                        });
                                     }
                                 }
                                 "fmtp" => {
@@ -291,7 +322,10 @@ impl Sdp {
             }
         }
         if !saw_v {
-            return Err(ParseError::Sdp { line: 1, reason: "no v= line".into() });
+            return Err(ParseError::Sdp {
+                line: 1,
+                reason: "no v= line".into(),
+            });
         }
         Ok(sdp)
     }
@@ -308,7 +342,10 @@ impl Sdp {
 
     /// Effective connection address of media section `i`.
     pub fn connection_of(&self, i: usize) -> Option<IpAddr> {
-        self.media.get(i).and_then(|m| m.connection).or(self.connection)
+        self.media
+            .get(i)
+            .and_then(|m| m.connection)
+            .or(self.connection)
     }
 }
 

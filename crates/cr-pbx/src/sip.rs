@@ -130,14 +130,19 @@ impl SipMessage {
             if line.starts_with(' ') || line.starts_with('\t') {
                 // folded continuation
                 let Some(last) = headers.last_mut() else {
-                    return Err(ParseError::Sip("continuation line before any header".into()));
+                    return Err(ParseError::Sip(
+                        "continuation line before any header".into(),
+                    ));
                 };
                 last.1.push(' ');
                 last.1.push_str(line.trim());
                 continue;
             }
             let Some(colon) = line.find(':') else {
-                return Err(ParseError::Sip(format!("header line without colon: {:.40}", line)));
+                return Err(ParseError::Sip(format!(
+                    "header line without colon: {:.40}",
+                    line
+                )));
             };
             let name = line[..colon].trim();
             if name.is_empty() || name.contains(' ') {
@@ -146,7 +151,11 @@ impl SipMessage {
             let name = expand_compact(name).to_owned();
             headers.push((name, line[colon + 1..].trim().to_owned()));
         }
-        Ok(SipMessage { start, headers, body: Vec::new() })
+        Ok(SipMessage {
+            start,
+            headers,
+            body: Vec::new(),
+        })
     }
 
     /// The value of Content-Length, if present; an error if present but not a number.
@@ -182,7 +191,11 @@ impl SipMessage {
     /// Replaces (or appends) a header.
     pub fn set_header(&mut self, name: &str, value: impl Into<String>) {
         let value = value.into();
-        if let Some(h) = self.headers.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        if let Some(h) = self
+            .headers
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
             h.1 = value;
         } else {
             self.headers.push((name.to_owned(), value));
@@ -311,7 +324,10 @@ impl SipMessage {
             }
         }
         SipMessage {
-            start: StartLine::Response { code, reason: reason.to_owned() },
+            start: StartLine::Response {
+                code,
+                reason: reason.to_owned(),
+            },
             headers,
             body: Vec::new(),
         }
@@ -329,20 +345,32 @@ fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
         if !(100..=699).contains(&code) {
             return Err(ParseError::Sip(format!("status code out of range: {code}")));
         }
-        return Ok(StartLine::Response { code, reason: reason.to_owned() });
+        return Ok(StartLine::Response {
+            code,
+            reason: reason.to_owned(),
+        });
     }
     let mut it = line.split(' ').filter(|s| !s.is_empty());
-    let (Some(method), Some(uri), Some(version), None) = (it.next(), it.next(), it.next(), it.next())
+    let (Some(method), Some(uri), Some(version), None) =
+        (it.next(), it.next(), it.next(), it.next())
     else {
         return Err(ParseError::Sip(format!("bad start line: {line:.60}")));
     };
     if !version.eq_ignore_ascii_case("SIP/2.0") {
-        return Err(ParseError::Sip(format!("unsupported version: {version:.20}")));
+        return Err(ParseError::Sip(format!(
+            "unsupported version: {version:.20}"
+        )));
     }
-    if !method.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)) {
+    if !method
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
+    {
         return Err(ParseError::Sip(format!("bad method: {method:.20}")));
     }
-    Ok(StartLine::Request { method: method.to_owned(), uri: uri.to_owned() })
+    Ok(StartLine::Request {
+        method: method.to_owned(),
+        uri: uri.to_owned(),
+    })
 }
 
 /// A `;name=value` parameter of a header value (outside `<...>`), case-insensitive name.
@@ -404,7 +432,11 @@ impl StreamFramer {
     /// the stream cannot be framed any more (close the connection).
     pub fn next_message(&mut self) -> Result<Option<Vec<u8>>, ParseError> {
         // skip keep-alive CRLFs
-        let skip = self.buf.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+        let skip = self
+            .buf
+            .iter()
+            .take_while(|&&b| b == b'\r' || b == b'\n')
+            .count();
         if skip > 0 {
             self.buf.drain(..skip);
         }
@@ -444,7 +476,9 @@ impl StreamFramer {
             }
         }
         // RFC 3261 §18.3: Content-Length is mandatory on streams.
-        Err(ParseError::Sip("no Content-Length on a stream transport".into()))
+        Err(ParseError::Sip(
+            "no Content-Length on a stream transport".into(),
+        ))
     }
 }
 
@@ -509,7 +543,10 @@ mod tests {
 
     #[test]
     fn helpers() {
-        assert_eq!(uri_of("\"Bob\" <sip:bob@x;transport=udp>;tag=1"), "sip:bob@x;transport=udp");
+        assert_eq!(
+            uri_of("\"Bob\" <sip:bob@x;transport=udp>;tag=1"),
+            "sip:bob@x;transport=udp"
+        );
         assert_eq!(user_of("sip:+4930123@host;user=phone"), "+4930123");
         assert_eq!(user_of("tel:+4930123"), "+4930123");
         assert_eq!(param("<sip:a@b;tag=no>;tag=yes", "tag"), Some("yes"));

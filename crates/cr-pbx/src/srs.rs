@@ -300,7 +300,8 @@ pub struct Srs {
 }
 
 const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO";
-const ACCEPT: &str = "application/sdp, multipart/mixed, application/rs-metadata+xml, application/rs-metadata";
+const ACCEPT: &str =
+    "application/sdp, multipart/mixed, application/rs-metadata+xml, application/rs-metadata";
 
 /// What an offer (INVITE/UPDATE body) contained.
 struct Offer {
@@ -317,7 +318,11 @@ struct Refuse {
 
 impl Refuse {
     fn new(code: u16, reason: impl Into<String>) -> Self {
-        Refuse { code, reason: reason.into(), extra: Vec::new() }
+        Refuse {
+            code,
+            reason: reason.into(),
+            extra: Vec::new(),
+        }
     }
 }
 
@@ -347,7 +352,10 @@ pub fn split_body(content_type: Option<&str>, body: &[u8]) -> Result<BodyParts, 
             let mut md = None;
             for p in parts {
                 let mime = p.mime();
-                let disp = p.header("Content-Disposition").unwrap_or("").to_ascii_lowercase();
+                let disp = p
+                    .header("Content-Disposition")
+                    .unwrap_or("")
+                    .to_ascii_lowercase();
                 if mime == "application/sdp" && sdp.is_none() {
                     sdp = Some(p.body);
                 } else if (is_metadata_type(&mime) || disp.starts_with("recording-session"))
@@ -359,7 +367,9 @@ pub fn split_body(content_type: Option<&str>, body: &[u8]) -> Result<BodyParts, 
             }
             Ok((sdp, md))
         }
-        other => Err(crate::ParseError::Body(format!("unsupported content type {other}"))),
+        other => Err(crate::ParseError::Body(format!(
+            "unsupported content type {other}"
+        ))),
     }
 }
 
@@ -385,7 +395,7 @@ impl Srs {
     /// Keeps `port` out of RTP allocation (e.g. a SIP listen port inside `rtp_ports`).
     pub fn reserve_port(&mut self, port: u16) {
         let (lo, hi) = self.cfg.rtp_ports;
-        if port % 2 == 0 && (lo..=hi).contains(&port) {
+        if port.is_multiple_of(2) && (lo..=hi).contains(&port) {
             self.used_ports.insert(port);
         }
     }
@@ -405,7 +415,11 @@ impl Srs {
         self.last_now = Some(now);
         match input {
             Input::Timeout => self.on_timeout(now),
-            Input::Datagram { source, transport, bytes } => {
+            Input::Datagram {
+                source,
+                transport,
+                bytes,
+            } => {
                 self.on_message(source, transport, bytes, now);
             }
         }
@@ -447,7 +461,11 @@ impl Srs {
     }
 
     fn send(&mut self, dest: SocketAddr, transport: Transport, bytes: Vec<u8>) {
-        self.out.push_back(Output::Transmit { dest, transport, bytes });
+        self.out.push_back(Output::Transmit {
+            dest,
+            transport,
+            bytes,
+        });
     }
 
     fn emit(&mut self, e: Event) {
@@ -483,7 +501,13 @@ impl Srs {
         }
     }
 
-    fn answer_unparsable(&mut self, source: SocketAddr, transport: Transport, bytes: &[u8], why: &str) {
+    fn answer_unparsable(
+        &mut self,
+        source: SocketAddr,
+        transport: Transport,
+        bytes: &[u8],
+        why: &str,
+    ) {
         // Salvage the head: parse without the body check.
         let head_end = bytes
             .windows(2)
@@ -506,7 +530,10 @@ impl Srs {
             }
             if let Some((n, v)) = line.split_once(':') {
                 let n = crate::sip::expand_compact(n.trim()).to_owned();
-                if ["Via", "From", "To", "Call-ID", "CSeq"].iter().any(|h| h.eq_ignore_ascii_case(&n)) {
+                if ["Via", "From", "To", "Call-ID", "CSeq"]
+                    .iter()
+                    .any(|h| h.eq_ignore_ascii_case(&n))
+                {
                     headers.push((n, v.trim().to_owned()));
                 }
             }
@@ -522,7 +549,10 @@ impl Srs {
             return;
         }
         let r = SipMessage {
-            start: StartLine::Response { code: 400, reason: short(why) },
+            start: StartLine::Response {
+                code: 400,
+                reason: short(why),
+            },
             headers,
             body: Vec::new(),
         };
@@ -589,13 +619,23 @@ impl Srs {
             } else {
                 tx.state = TxState::Completed;
                 // Timer J
-                tx.end_at = Some(if transport.reliable() { now } else { now + t.t1 * 64 });
+                tx.end_at = Some(if transport.reliable() {
+                    now
+                } else {
+                    now + t.t1 * 64
+                });
             }
         }
         self.send(peer, transport, bytes);
     }
 
-    fn on_request(&mut self, msg: SipMessage, source: SocketAddr, transport: Transport, now: Instant) {
+    fn on_request(
+        &mut self,
+        msg: SipMessage,
+        source: SocketAddr,
+        transport: Transport,
+        now: Instant,
+    ) {
         let method = msg.method().unwrap_or("").to_owned();
         let key = Self::tx_key(&msg);
 
@@ -631,11 +671,25 @@ impl Srs {
             let unsupported: Vec<&str> = req
                 .split(',')
                 .map(str::trim)
-                .filter(|t| !t.is_empty() && !["siprec", "timer"].iter().any(|k| k.eq_ignore_ascii_case(t)))
+                .filter(|t| {
+                    !t.is_empty()
+                        && !["siprec", "timer"]
+                            .iter()
+                            .any(|k| k.eq_ignore_ascii_case(t))
+                })
                 .collect();
             if !unsupported.is_empty() && method != "CANCEL" {
                 let u = unsupported.join(", ");
-                self.respond(&msg, &key, 420, "Bad Extension", None, &[("Unsupported", u)], None, now);
+                self.respond(
+                    &msg,
+                    &key,
+                    420,
+                    "Bad Extension",
+                    None,
+                    &[("Unsupported", u)],
+                    None,
+                    now,
+                );
                 return;
             }
         }
@@ -662,10 +716,28 @@ impl Srs {
                 self.respond(&msg, &key, 200, "OK", Some(&tag), &extra, None, now);
             }
             "BYE" | "UPDATE" | "INFO" | "PRACK" => {
-                self.respond(&msg, &key, 481, "Call/Transaction Does Not Exist", None, &[], None, now);
+                self.respond(
+                    &msg,
+                    &key,
+                    481,
+                    "Call/Transaction Does Not Exist",
+                    None,
+                    &[],
+                    None,
+                    now,
+                );
             }
             _ => {
-                self.respond(&msg, &key, 405, "Method Not Allowed", None, &[("Allow", ALLOW.to_owned())], None, now);
+                self.respond(
+                    &msg,
+                    &key,
+                    405,
+                    "Method Not Allowed",
+                    None,
+                    &[("Allow", ALLOW.to_owned())],
+                    None,
+                    now,
+                );
             }
         }
     }
@@ -705,17 +777,48 @@ impl Srs {
             }
         };
         let Some(sdp) = offer.sdp else {
-            self.respond(&msg, key, 488, "No SDP offer (delayed offer is not supported)", None, &[], None, now);
+            self.respond(
+                &msg,
+                key,
+                488,
+                "No SDP offer (delayed offer is not supported)",
+                None,
+                &[],
+                None,
+                now,
+            );
             return;
         };
-        if !sdp.media.iter().any(|m| m.is_audio_rtp() && m.choose_codec().is_some()) {
-            self.respond(&msg, key, 488, "No usable audio stream (PCMU, PCMA or G722 over RTP/AVP)", None, &[], None, now);
+        if !sdp
+            .media
+            .iter()
+            .any(|m| m.is_audio_rtp() && m.choose_codec().is_some())
+        {
+            self.respond(
+                &msg,
+                key,
+                488,
+                "No usable audio stream (PCMU, PCMA or G722 over RTP/AVP)",
+                None,
+                &[],
+                None,
+                now,
+            );
             return;
         }
         let se = match self.session_expires(&msg) {
             Ok(se) => se,
             Err(min) => {
-                self.respond(&msg, key, 422, "Session Interval Too Small", None, &[("Min-SE", min.to_string())], None, now);
+                self.respond(
+                    &msg,
+                    key,
+                    422,
+                    "Session Interval Too Small",
+                    None,
+                    &[("Min-SE", min.to_string())],
+                    None,
+                    now,
+                );
                 return;
             }
         };
@@ -744,7 +847,10 @@ impl Srs {
             transport,
             remote_cseq: msg.cseq().map(|c| c.0).unwrap_or(0),
             local_cseq: 0,
-            remote_target: msg.header("Contact").map(|c| uri_of(c).to_owned()).unwrap_or_else(|| uri_of(msg.header("From").unwrap_or("")).to_owned()),
+            remote_target: msg
+                .header("Contact")
+                .map(|c| uri_of(c).to_owned())
+                .unwrap_or_else(|| uri_of(msg.header("From").unwrap_or("")).to_owned()),
             route_set: msg.headers_all("Record-Route").map(str::to_owned).collect(),
             from_hdr: msg.header("From").unwrap_or("").to_owned(),
             to_hdr,
@@ -781,7 +887,13 @@ impl Srs {
         let Some(v) = msg.header("Session-Expires") else {
             return Ok(None);
         };
-        let n: u32 = v.split(';').next().unwrap_or("").trim().parse().unwrap_or(1800);
+        let n: u32 = v
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .parse()
+            .unwrap_or(1800);
         if n < self.cfg.min_se {
             return Err(self.cfg.min_se);
         }
@@ -799,11 +911,17 @@ impl Srs {
         match how {
             Decline::AcceptDropMedia => self.answer(id, true, now),
             Decline::Reject(code) => {
-                let Some(s) = self.sessions.get(&id) else { return };
+                let Some(s) = self.sessions.get(&id) else {
+                    return;
+                };
                 if s.state != SessState::AwaitingDecision {
                     return;
                 }
-                let code = if (400..700).contains(&code) { code } else { 403 };
+                let code = if (400..700).contains(&code) {
+                    code
+                } else {
+                    403
+                };
                 let reason = match code {
                     403 => "Forbidden (not recorded by policy)",
                     480 => "Temporarily Unavailable",
@@ -814,41 +932,76 @@ impl Srs {
         }
     }
 
-    fn reject_pending(&mut self, id: SessionId, code: u16, reason: &str, why: EndReason, now: Instant) {
-        let Some(mut s) = self.sessions.remove(&id) else { return };
-        self.dialogs.remove(&(s.call_id.clone(), s.remote_tag.clone()));
+    fn reject_pending(
+        &mut self,
+        id: SessionId,
+        code: u16,
+        reason: &str,
+        why: EndReason,
+        now: Instant,
+    ) {
+        let Some(mut s) = self.sessions.remove(&id) else {
+            return;
+        };
+        self.dialogs
+            .remove(&(s.call_id.clone(), s.remote_tag.clone()));
         if let Some(inv) = s.invite.take() {
             let tag = s.local_tag.clone();
-            self.respond(&inv, &s.invite_tx.clone(), code, reason, Some(&tag), &[], None, now);
+            self.respond(
+                &inv,
+                &s.invite_tx.clone(),
+                code,
+                reason,
+                Some(&tag),
+                &[],
+                None,
+                now,
+            );
         }
         self.release_ports(&s.streams);
         self.emit(Event::SessionEnded { id, reason: why });
     }
 
     fn answer(&mut self, id: SessionId, drop_media: bool, now: Instant) {
-        let Some(s) = self.sessions.get(&id) else { return };
+        let Some(s) = self.sessions.get(&id) else {
+            return;
+        };
         if s.state != SessState::AwaitingDecision {
             return;
         }
         let mut streams = s.streams.clone();
         if !self.assign_ports(&mut streams) {
-            self.reject_pending(id, 503, "Service Unavailable (no free RTP port)", EndReason::NoPorts, now);
+            self.reject_pending(
+                id,
+                503,
+                "Service Unavailable (no free RTP port)",
+                EndReason::NoPorts,
+                now,
+            );
             return;
         }
-        let Some(s) = self.sessions.get_mut(&id) else { return };
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
         s.streams = streams.clone();
         s.drop_media = drop_media;
         s.state = SessState::Established;
         s.decide_by = None;
         let Some(inv) = s.invite.take() else { return };
-        self.emit(Event::StreamsChanged { id, streams, drop_media });
+        self.emit(Event::StreamsChanged {
+            id,
+            streams,
+            drop_media,
+        });
         self.send_answer(id, &inv, true, now);
     }
 
     /// Sends a 2xx with our current SDP answer to an INVITE/UPDATE of session `id`.
     fn send_answer(&mut self, id: SessionId, req: &SipMessage, is_invite: bool, now: Instant) {
         let key = Self::tx_key(req);
-        let Some(s) = self.sessions.get_mut(&id) else { return };
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
         let media: Vec<AnswerMedia> = s
             .offer
             .media
@@ -862,9 +1015,15 @@ impl Srs {
                         proto: m.proto.clone(),
                         port: st.local_port,
                         codec: st.codec,
-                        telephone_event: m.telephone_event().map(|(p, f)| (p, f.map(str::to_owned))),
+                        telephone_event: m
+                            .telephone_event()
+                            .map(|(p, f)| (p, f.map(str::to_owned))),
                         label: m.label.clone(),
-                        direction: if st.active { Direction::RecvOnly } else { Direction::Inactive },
+                        direction: if st.active {
+                            Direction::RecvOnly
+                        } else {
+                            Direction::Inactive
+                        },
                         offered_formats: m.formats.clone(),
                     },
                     _ => AnswerMedia {
@@ -901,9 +1060,22 @@ impl Srs {
         let tag = s.local_tag.clone();
         let cseq = req.cseq().map(|c| c.0).unwrap_or(0);
         let reliable = s.transport.reliable();
-        self.respond(req, &key, 200, "OK", Some(&tag), &extra, Some(("application/sdp", body)), now);
+        self.respond(
+            req,
+            &key,
+            200,
+            "OK",
+            Some(&tag),
+            &extra,
+            Some(("application/sdp", body)),
+            now,
+        );
         if is_invite {
-            let bytes = self.txs.get(&key).and_then(|t| t.last.clone()).unwrap_or_default();
+            let bytes = self
+                .txs
+                .get(&key)
+                .and_then(|t| t.last.clone())
+                .unwrap_or_default();
             let t1 = self.cfg.timers.t1;
             if let Some(s) = self.sessions.get_mut(&id) {
                 s.pending_2xx = Some(Pending2xx {
@@ -999,11 +1171,17 @@ impl Srs {
         {
             tx.state = TxState::Confirmed;
             tx.retx_at = None;
-            tx.end_at = Some(if tx.transport.reliable() { now } else { now + self.cfg.timers.t4 });
+            tx.end_at = Some(if tx.transport.reliable() {
+                now
+            } else {
+                now + self.cfg.timers.t4
+            });
             return;
         }
         // ACK for 2xx: in the dialog.
-        let Some(id) = self.find_dialog(msg) else { return };
+        let Some(id) = self.find_dialog(msg) else {
+            return;
+        };
         if let Some(s) = self.sessions.get_mut(&id)
             && let Some(p) = &s.pending_2xx
             && msg.cseq().map(|c| c.0) == Some(p.cseq)
@@ -1013,7 +1191,10 @@ impl Srs {
     }
 
     fn find_dialog(&self, msg: &SipMessage) -> Option<SessionId> {
-        let k = (msg.call_id()?.to_owned(), msg.from_tag().unwrap_or("").to_owned());
+        let k = (
+            msg.call_id()?.to_owned(),
+            msg.from_tag().unwrap_or("").to_owned(),
+        );
         let id = *self.dialogs.get(&k)?;
         let s = self.sessions.get(&id)?;
         match msg.to_tag() {
@@ -1025,16 +1206,31 @@ impl Srs {
 
     fn on_cancel(&mut self, msg: &SipMessage, key: &str, now: Instant) {
         let inv_key = key.replace("|CANCEL", "|INVITE");
-        let target = self.txs.get(&inv_key).map(|t| (t.state, t.session, t.last.is_some()));
+        let target = self
+            .txs
+            .get(&inv_key)
+            .map(|t| (t.state, t.session, t.last.is_some()));
         match target {
             None => {
-                self.respond(msg, key, 481, "Call/Transaction Does Not Exist", None, &[], None, now);
+                self.respond(
+                    msg,
+                    key,
+                    481,
+                    "Call/Transaction Does Not Exist",
+                    None,
+                    &[],
+                    None,
+                    now,
+                );
             }
             Some((state, session, _)) => {
                 self.respond(msg, key, 200, "OK", None, &[], None, now);
                 if state == TxState::Proceeding
                     && let Some(id) = session
-                    && self.sessions.get(&id).is_some_and(|s| s.state == SessState::AwaitingDecision)
+                    && self
+                        .sessions
+                        .get(&id)
+                        .is_some_and(|s| s.state == SessState::AwaitingDecision)
                 {
                     self.reject_pending(id, 487, "Request Terminated", EndReason::Cancelled, now);
                 }
@@ -1045,15 +1241,35 @@ impl Srs {
     fn on_in_dialog(&mut self, msg: SipMessage, key: &str, method: &str, now: Instant) {
         let Some(id) = self.find_dialog(&msg) else {
             if method == "OPTIONS" {
-                self.respond(&msg, key, 200, "OK", None, &[("Allow", ALLOW.to_owned())], None, now);
+                self.respond(
+                    &msg,
+                    key,
+                    200,
+                    "OK",
+                    None,
+                    &[("Allow", ALLOW.to_owned())],
+                    None,
+                    now,
+                );
             } else {
-                self.respond(&msg, key, 481, "Call/Transaction Does Not Exist", None, &[], None, now);
+                self.respond(
+                    &msg,
+                    key,
+                    481,
+                    "Call/Transaction Does Not Exist",
+                    None,
+                    &[],
+                    None,
+                    now,
+                );
             }
             return;
         };
         let cseq = msg.cseq().map(|c| c.0).unwrap_or(0);
         {
-            let Some(s) = self.sessions.get_mut(&id) else { return };
+            let Some(s) = self.sessions.get_mut(&id) else {
+                return;
+            };
             if cseq <= s.remote_cseq && s.state == SessState::Established {
                 self.respond(&msg, key, 500, "CSeq Out of Order", None, &[], None, now);
                 return;
@@ -1067,15 +1283,40 @@ impl Srs {
             }
             "INVITE" | "UPDATE" => self.on_reoffer(id, msg, key, method == "INVITE", now),
             "OPTIONS" | "INFO" => {
-                self.respond(&msg, key, 200, "OK", None, &[("Allow", ALLOW.to_owned())], None, now);
+                self.respond(
+                    &msg,
+                    key,
+                    200,
+                    "OK",
+                    None,
+                    &[("Allow", ALLOW.to_owned())],
+                    None,
+                    now,
+                );
             }
             _ => {
-                self.respond(&msg, key, 405, "Method Not Allowed", None, &[("Allow", ALLOW.to_owned())], None, now);
+                self.respond(
+                    &msg,
+                    key,
+                    405,
+                    "Method Not Allowed",
+                    None,
+                    &[("Allow", ALLOW.to_owned())],
+                    None,
+                    now,
+                );
             }
         }
     }
 
-    fn on_reoffer(&mut self, id: SessionId, msg: SipMessage, key: &str, is_invite: bool, now: Instant) {
+    fn on_reoffer(
+        &mut self,
+        id: SessionId,
+        msg: SipMessage,
+        key: &str,
+        is_invite: bool,
+        now: Instant,
+    ) {
         let (state, pending) = match self.sessions.get(&id) {
             Some(s) => (s.state, s.pending_2xx.is_some()),
             None => return,
@@ -1102,7 +1343,9 @@ impl Srs {
         let sdp_in_request = offer.sdp.is_some();
         let mut events = Vec::new();
         let (old_ports, mut streams, drop_media) = {
-            let Some(s) = self.sessions.get_mut(&id) else { return };
+            let Some(s) = self.sessions.get_mut(&id) else {
+                return;
+            };
             if let Some(se) = se {
                 s.session_expires = Some(se);
             }
@@ -1115,13 +1358,22 @@ impl Srs {
                 let mut facts = s.facts.clone();
                 apply_metadata(&mut facts, s.metadata.as_ref());
                 s.facts = facts.clone();
-                events.push(Event::MetadataUpdated { id, facts: Box::new(facts), metadata_xml: x.clone() });
+                events.push(Event::MetadataUpdated {
+                    id,
+                    facts: Box::new(facts),
+                    metadata_xml: x.clone(),
+                });
             }
             // no SDP: a session refresh or metadata-only update; streams stay
             if let Some(sdp) = offer.sdp {
                 s.offer = sdp;
             }
-            let old: Vec<u16> = s.streams.iter().map(|st| st.local_port).filter(|p| *p != 0).collect();
+            let old: Vec<u16> = s
+                .streams
+                .iter()
+                .map(|st| st.local_port)
+                .filter(|p| *p != 0)
+                .collect();
             let new_streams = build_streams(&s.offer, s.metadata.as_ref(), &s.streams);
             (old, new_streams, s.drop_media)
         };
@@ -1140,14 +1392,20 @@ impl Srs {
             }
         }
         {
-            let Some(s) = self.sessions.get_mut(&id) else { return };
+            let Some(s) = self.sessions.get_mut(&id) else {
+                return;
+            };
             let changed = s.streams != streams;
             s.streams = streams.clone();
             if let Some(se) = s.session_expires {
                 s.expires_at = Some(now + Duration::from_secs(se as u64));
             }
             if changed || !events.is_empty() {
-                events.push(Event::StreamsChanged { id, streams, drop_media });
+                events.push(Event::StreamsChanged {
+                    id,
+                    streams,
+                    drop_media,
+                });
             }
         }
         for e in events {
@@ -1162,7 +1420,8 @@ impl Srs {
 
     fn end_session(&mut self, id: SessionId, reason: EndReason) {
         if let Some(s) = self.sessions.remove(&id) {
-            self.dialogs.remove(&(s.call_id.clone(), s.remote_tag.clone()));
+            self.dialogs
+                .remove(&(s.call_id.clone(), s.remote_tag.clone()));
             self.release_ports(&s.streams);
             self.client_txs.retain(|(sid, _)| *sid != id);
             self.emit(Event::SessionEnded { id, reason });
@@ -1178,10 +1437,15 @@ impl Srs {
 
     fn send_bye(&mut self, id: SessionId, now: Instant) {
         let branch = self.tags.branch();
-        let Some(s) = self.sessions.get_mut(&id) else { return };
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
         s.local_cseq += 1;
         let mut m = SipMessage {
-            start: StartLine::Request { method: "BYE".into(), uri: s.remote_target.clone() },
+            start: StartLine::Request {
+                method: "BYE".into(),
+                uri: s.remote_target.clone(),
+            },
             headers: Vec::new(),
             body: Vec::new(),
         };
@@ -1204,15 +1468,31 @@ impl Srs {
         m.push_header("Call-ID", s.call_id.clone());
         m.push_header("CSeq", format!("{} BYE", s.local_cseq + 100));
         let bytes = m.to_bytes();
-        let tx = ClientTx::new(branch, "BYE", s.peer, s.transport, bytes, &self.cfg.timers, now);
-        self.out.push_back(Output::Transmit { dest: tx.dest, transport: tx.transport, bytes: tx.bytes.clone() });
+        let tx = ClientTx::new(
+            branch,
+            "BYE",
+            s.peer,
+            s.transport,
+            bytes,
+            &self.cfg.timers,
+            now,
+        );
+        self.out.push_back(Output::Transmit {
+            dest: tx.dest,
+            transport: tx.transport,
+            bytes: tx.bytes.clone(),
+        });
         // Detached from the session so it survives end_session.
         self.client_txs.push((SessionId(0), tx));
     }
 
     fn on_response(&mut self, msg: &SipMessage, now: Instant) {
-        let Some(branch) = msg.top_branch() else { return };
-        let Some(pos) = self.client_txs.iter().position(|(_, t)| t.branch == branch) else { return };
+        let Some(branch) = msg.top_branch() else {
+            return;
+        };
+        let Some(pos) = self.client_txs.iter().position(|(_, t)| t.branch == branch) else {
+            return;
+        };
         if msg.status().unwrap_or(0) < 200 {
             let timers = self.cfg.timers;
             self.client_txs[pos].1.on_provisional(&timers, now);
@@ -1254,7 +1534,11 @@ impl Srs {
                     self.client_txs.remove(i);
                 }
                 Ok(Some(tr)) => {
-                    self.out.push_back(Output::Transmit { dest: tr.dest, transport: tr.transport, bytes: tr.bytes });
+                    self.out.push_back(Output::Transmit {
+                        dest: tr.dest,
+                        transport: tr.transport,
+                        bytes: tr.bytes,
+                    });
                     i += 1;
                 }
                 Ok(None) => i += 1,
@@ -1294,7 +1578,13 @@ impl Srs {
             self.send(p, tr, b);
         }
         for id in undecided {
-            self.reject_pending(id, 480, "Temporarily Unavailable (no recording decision)", EndReason::DecisionTimeout, now);
+            self.reject_pending(
+                id,
+                480,
+                "Temporarily Unavailable (no recording decision)",
+                EndReason::DecisionTimeout,
+                now,
+            );
         }
         ended.sort_by_key(|(id, _)| *id);
         for (id, why) in ended {
@@ -1321,7 +1611,9 @@ fn host_of(ip: IpAddr) -> String {
 /// Ports of `old` streams with the same m-line index are kept.
 fn build_streams(sdp: &Sdp, md: Option<&Metadata>, old: &[StreamInfo]) -> Vec<StreamInfo> {
     let mut out = Vec::new();
-    let audio: Vec<usize> = (0..sdp.media.len()).filter(|&i| sdp.media[i].is_audio_rtp()).collect();
+    let audio: Vec<usize> = (0..sdp.media.len())
+        .filter(|&i| sdp.media[i].is_audio_rtp())
+        .collect();
     for (n, &i) in audio.iter().enumerate() {
         let m = &sdp.media[i];
         let codec = m.choose_codec();
@@ -1350,7 +1642,8 @@ fn build_streams(sdp: &Sdp, md: Option<&Metadata>, old: &[StreamInfo]) -> Vec<St
             telephone_event: m.telephone_event().map(|t| t.0),
             local_port: if codec.is_some() { local_port } else { 0 },
             remote,
-            active: sdp.direction_of(i) != Direction::Inactive && sdp.direction_of(i) != Direction::RecvOnly,
+            active: sdp.direction_of(i) != Direction::Inactive
+                && sdp.direction_of(i) != Direction::RecvOnly,
         });
     }
     out
@@ -1360,7 +1653,9 @@ fn make_facts(msg: &SipMessage, md: Option<&Metadata>, source: SocketAddr) -> Ca
     let from_uri = uri_of(msg.header("From").unwrap_or("")).to_owned();
     let to_uri = uri_of(msg.header("To").unwrap_or("")).to_owned();
     let contact = msg.header("Contact").map(str::to_owned);
-    let src_feature = contact.as_deref().is_some_and(|c| c.to_ascii_lowercase().contains("+sip.src"));
+    let src_feature = contact
+        .as_deref()
+        .is_some_and(|c| c.to_ascii_lowercase().contains("+sip.src"));
     let mut f = CallFacts {
         call_id: msg.call_id().unwrap_or("").to_owned(),
         caller: Some(user_of(&from_uri).to_owned()).filter(|s| !s.is_empty()),
@@ -1414,5 +1709,165 @@ mod tests {
         assert_eq!(srs.alloc_ports(2), Some(vec![30004, 30006]));
         assert_eq!(srs.alloc_ports(1), Some(vec![30000]));
         assert_eq!(srs.alloc_ports(1), None, "range exhausted");
+    }
+
+    fn sdp(ports: &[u16], dir: &str) -> String {
+        let mut s =
+            "v=0\r\no=s 1 1 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\n".to_owned();
+        for (i, p) in ports.iter().enumerate() {
+            s.push_str(&format!(
+                "m=audio {p} RTP/AVP 0\r\na=label:{}\r\na={dir}\r\n",
+                i + 1
+            ));
+        }
+        s
+    }
+
+    fn request(method: &str, cseq: u32, to_tag: Option<&str>, branch: &str, body: &str) -> Vec<u8> {
+        let to = match to_tag {
+            Some(t) => format!("<sip:srs@10.0.0.1>;tag={t}"),
+            None => "<sip:srs@10.0.0.1>".to_owned(),
+        };
+        format!(
+            "{method} sip:srs@10.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.2;branch=z9hG4bK{branch}\r\nFrom: <sip:+4930123@pbx>;tag=f\r\nTo: {to}\r\nCall-ID: c1\r\nCSeq: {cseq} {method}\r\nContact: <sip:src@10.0.0.2>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    }
+
+    fn drain(srs: &mut Srs) -> (Vec<Event>, Vec<SipMessage>) {
+        let (mut ev, mut tx) = (Vec::new(), Vec::new());
+        loop {
+            match srs.poll_output() {
+                Output::Event(e) => ev.push(e),
+                Output::Transmit { bytes, .. } => {
+                    tx.push(SipMessage::parse(&bytes).expect("we print valid SIP"))
+                }
+                Output::Timeout(_) => return (ev, tx),
+            }
+        }
+    }
+
+    #[test]
+    fn reinvite_adds_and_removes_streams_and_frees_ports() {
+        let now = Instant::now();
+        let mut cfg = SrsConfig::new("10.0.0.1".parse().expect("ip"), 5060);
+        cfg.rtp_ports = (40000, 40011);
+        let mut srs = Srs::new(cfg);
+        let src: SocketAddr = "10.0.0.2:5060".parse().expect("addr");
+        let input = |srs: &mut Srs, b: &[u8]| {
+            srs.handle_input(
+                Input::Datagram {
+                    source: src,
+                    transport: Transport::Udp,
+                    bytes: b,
+                },
+                now,
+            )
+        };
+        input(
+            &mut srs,
+            &request("INVITE", 1, None, "a", &sdp(&[7000, 7002], "sendonly")),
+        );
+        let (ev, _) = drain(&mut srs);
+        let Some(Event::NewSession { id, facts, .. }) = ev.first() else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(
+            facts.caller.as_deref(),
+            Some("+4930123"),
+            "fallback: From user"
+        );
+        let id = *id;
+        srs.accept(id, now);
+        let (_, tx) = drain(&mut srs);
+        let ok = tx.iter().find(|m| m.status() == Some(200)).expect("200");
+        let tag = ok.to_tag().expect("to-tag").to_owned();
+        input(&mut srs, &request("ACK", 1, Some(&tag), "b", ""));
+        // add a third stream
+        input(
+            &mut srs,
+            &request(
+                "INVITE",
+                2,
+                Some(&tag),
+                "c",
+                &sdp(&[7000, 7002, 7004], "sendonly"),
+            ),
+        );
+        let (ev, tx) = drain(&mut srs);
+        let Some(Event::StreamsChanged { streams, .. }) = ev
+            .iter()
+            .find(|e| matches!(e, Event::StreamsChanged { .. }))
+        else {
+            panic!("{ev:?}")
+        };
+        let ports: Vec<u16> = streams.iter().map(|s| s.local_port).collect();
+        assert_eq!(ports, vec![40000, 40002, 40004]);
+        let answer = Sdp::parse(
+            &tx.iter()
+                .find(|m| m.status() == Some(200))
+                .expect("200")
+                .body,
+        )
+        .expect("sdp");
+        assert_eq!(answer.media.len(), 3);
+        input(&mut srs, &request("ACK", 2, Some(&tag), "d", ""));
+        // remove the second (port 0), hold the rest
+        input(
+            &mut srs,
+            &request(
+                "INVITE",
+                3,
+                Some(&tag),
+                "e",
+                &sdp(&[7000, 0, 7004], "inactive"),
+            ),
+        );
+        let (ev, tx) = drain(&mut srs);
+        let Some(Event::StreamsChanged { streams, .. }) = ev
+            .iter()
+            .find(|e| matches!(e, Event::StreamsChanged { .. }))
+        else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(
+            streams.iter().map(|s| s.local_port).collect::<Vec<_>>(),
+            vec![40000, 40004]
+        );
+        assert!(streams.iter().all(|s| !s.active));
+        let answer = Sdp::parse(
+            &tx.iter()
+                .find(|m| m.status() == Some(200))
+                .expect("200")
+                .body,
+        )
+        .expect("sdp");
+        assert_eq!(
+            answer.media[1].port, 0,
+            "removed stream answered with port 0"
+        );
+        assert_eq!(answer.direction_of(0), Direction::Inactive);
+        assert!(
+            !srs.used_ports.contains(&40002),
+            "port of the removed stream is free"
+        );
+        // stale CSeq is refused
+        input(
+            &mut srs,
+            &request("INVITE", 2, Some(&tag), "f", &sdp(&[7000], "sendonly")),
+        );
+        let (_, tx) = drain(&mut srs);
+        assert!(tx.iter().any(|m| m.status() == Some(500)));
+        input(&mut srs, &request("BYE", 4, Some(&tag), "g", ""));
+        let (ev, _) = drain(&mut srs);
+        assert!(ev.iter().any(|e| matches!(
+            e,
+            Event::SessionEnded {
+                reason: EndReason::Bye,
+                ..
+            }
+        )));
+        assert!(srs.used_ports.is_empty());
     }
 }

@@ -13,7 +13,10 @@ const INVITE: &str = "INVITE sip:srs@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0
 const BODY: &str = "--bb\r\nContent-Type: application/sdp\r\n\r\nv=0\r\no=s 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\na=label:1\r\na=sendonly\r\nm=audio 7002 RTP/AVP 8\r\na=label:2\r\na=sendonly\r\n\r\n--bb\r\nContent-Type: application/rs-metadata+xml\r\n\r\n<recording xmlns=\"urn:ietf:params:xml:ns:recording:1\"><participant participant_id=\"a\"><nameID aor=\"sip:1@x\"/></participant><participant participant_id=\"b\"><nameID aor=\"sip:2@x\"/></participant><stream stream_id=\"s1\"><label>1</label></stream><stream stream_id=\"s2\"><label>2</label></stream><participantstreamassoc participant_id=\"a\"><send>s1</send></participantstreamassoc><participantstreamassoc participant_id=\"b\"><send>s2</send></participantstreamassoc></recording>\r\n--bb--\r\n";
 
 fn invite() -> Vec<u8> {
-    INVITE.replace("@LEN@", &BODY.len().to_string()).replace("@BODY@", BODY).into_bytes()
+    INVITE
+        .replace("@LEN@", &BODY.len().to_string())
+        .replace("@BODY@", BODY)
+        .into_bytes()
 }
 
 /// Applies byte mutations: (position, new byte) pairs, plus optional truncation.
@@ -60,7 +63,14 @@ fn drive_srs(messages: &[Vec<u8>]) {
     let src = "127.0.0.1:5070".parse().expect("addr");
     let mut now = Instant::now();
     for m in messages {
-        srs.handle_input(Input::Datagram { source: src, transport: Transport::Udp, bytes: m }, now);
+        srs.handle_input(
+            Input::Datagram {
+                source: src,
+                transport: Transport::Udp,
+                bytes: m,
+            },
+            now,
+        );
         loop {
             match srs.poll_output() {
                 Output::Event(Event::NewSession { id, .. }) => srs.accept(id, now),
@@ -107,7 +117,14 @@ fn valid_invite_is_recognised() {
     // guards the mutation tests above: the unmutated INVITE must reach NewSession
     let mut srs = Srs::new(SrsConfig::new("127.0.0.1".parse().expect("ip"), 5060));
     let src = "127.0.0.1:5070".parse().expect("addr");
-    srs.handle_input(Input::Datagram { source: src, transport: Transport::Udp, bytes: &invite() }, Instant::now());
+    srs.handle_input(
+        Input::Datagram {
+            source: src,
+            transport: Transport::Udp,
+            bytes: &invite(),
+        },
+        Instant::now(),
+    );
     let mut saw = false;
     loop {
         match srs.poll_output() {

@@ -45,7 +45,8 @@ impl Net {
             // 1..80 ms of jitter reorders messages sent close together
             let at = now + Duration::from_millis(self.rng.range(1, 80));
             self.seq += 1;
-            self.queue.insert((at, self.seq), (to_srs, from, bytes.clone()));
+            self.queue
+                .insert((at, self.seq), (to_srs, from, bytes.clone()));
         }
     }
 }
@@ -69,8 +70,18 @@ fn run(seed: u64, calls: usize, loss: f64, dup: f64, hangup_after: Duration) -> 
     cfg.rtp_ports = (40000, 40999);
     cfg.seed = seed;
     let mut srs = Srs::new(cfg);
-    let mut src = Src::new(SrcConfig { local: src_addr, timers: Timers::default(), seed: seed ^ 0xabc });
-    let mut net = Net { rng: Rng(seed | 1), loss, dup, queue: BTreeMap::new(), seq: 0 };
+    let mut src = Src::new(SrcConfig {
+        local: src_addr,
+        timers: Timers::default(),
+        seed: seed ^ 0xabc,
+    });
+    let mut net = Net {
+        rng: Rng(seed | 1),
+        loss,
+        dup,
+        queue: BTreeMap::new(),
+        seq: 0,
+    };
     let mut seen = Seen::default();
     let mut hangups: BTreeMap<(Instant, u64), SrcCallId> = BTreeMap::new();
     for i in 0..calls {
@@ -110,13 +121,30 @@ fn run(seed: u64, calls: usize, loss: f64, dup: f64, hangup_after: Duration) -> 
         let srs_next = loop {
             match srs.poll_output() {
                 Output::Transmit { bytes, .. } => net.send(now, false, srs_addr, bytes),
-                Output::Event(Event::NewSession { id, facts, streams, metadata_xml, .. }) => {
+                Output::Event(Event::NewSession {
+                    id,
+                    facts,
+                    streams,
+                    metadata_xml,
+                    ..
+                }) => {
                     seen.new_sessions += 1;
                     assert!(metadata_xml.is_some());
-                    assert!(facts.caller.as_deref().is_some_and(|c| c.starts_with("+49301")));
+                    assert!(
+                        facts
+                            .caller
+                            .as_deref()
+                            .is_some_and(|c| c.starts_with("+49301"))
+                    );
                     assert!(facts.callee.as_deref().is_some_and(|c| c.starts_with("20")));
-                    let l1 = streams.iter().find(|s| s.label.as_deref() == Some("1")).expect("label 1");
-                    let l2 = streams.iter().find(|s| s.label.as_deref() == Some("2")).expect("label 2");
+                    let l1 = streams
+                        .iter()
+                        .find(|s| s.label.as_deref() == Some("1"))
+                        .expect("label 1");
+                    let l2 = streams
+                        .iter()
+                        .find(|s| s.label.as_deref() == Some("2"))
+                        .expect("label 2");
                     if l1.role == Role::Caller && l2.role == Role::Callee {
                         seen.roles_ok += 1;
                     }
@@ -138,7 +166,11 @@ fn run(seed: u64, calls: usize, loss: f64, dup: f64, hangup_after: Duration) -> 
         if let Some(d) = due_net {
             next = next.min(d);
         }
-        if src.call_count() == 0 && srs.session_count() == 0 && net.queue.is_empty() && hangups.is_empty() {
+        if src.call_count() == 0
+            && srs.session_count() == 0
+            && net.queue.is_empty()
+            && hangups.is_empty()
+        {
             break;
         }
         now = next.max(now);
@@ -147,9 +179,23 @@ fn run(seed: u64, calls: usize, loss: f64, dup: f64, hangup_after: Duration) -> 
         {
             let (_, (to_srs, from, bytes)) = net.queue.pop_first().expect("non-empty");
             if to_srs {
-                srs.handle_input(Input::Datagram { source: from, transport: Transport::Udp, bytes: &bytes }, now);
+                srs.handle_input(
+                    Input::Datagram {
+                        source: from,
+                        transport: Transport::Udp,
+                        bytes: &bytes,
+                    },
+                    now,
+                );
             } else {
-                src.handle_input(Input::Datagram { source: from, transport: Transport::Udp, bytes: &bytes }, now);
+                src.handle_input(
+                    Input::Datagram {
+                        source: from,
+                        transport: Transport::Udp,
+                        bytes: &bytes,
+                    },
+                    now,
+                );
             }
             continue;
         }
@@ -175,9 +221,16 @@ fn clean_network_all_calls_complete() {
     let (seen, srs, src) = run(1, 20, 0.0, 0.0, Duration::from_secs(5));
     assert_eq!(seen.answered, 20);
     assert_eq!(seen.new_sessions, 20);
-    assert_eq!(seen.roles_ok, 20, "caller stream = label 1, callee = label 2");
+    assert_eq!(
+        seen.roles_ok, 20,
+        "caller stream = label 1, callee = label 2"
+    );
     assert_eq!(seen.ended.len(), 20);
-    assert!(seen.ended.values().all(|r| *r == EndReason::Bye), "{:?}", seen.ended);
+    assert!(
+        seen.ended.values().all(|r| *r == EndReason::Bye),
+        "{:?}",
+        seen.ended
+    );
     assert_eq!(srs.session_count(), 0);
     assert_eq!(src.call_count(), 0);
 }
@@ -188,7 +241,11 @@ fn lossy_duplicating_reordering_network_still_completes() {
         let (seen, srs, _src) = run(seed, 30, 0.2, 0.15, Duration::from_secs(3));
         // Loss of 20% per message: INVITE and BYE retransmissions must carry every call
         // through; a session is never created twice for a duplicated INVITE.
-        assert!(seen.failed.is_empty(), "seed {seed}: failures {:?}", seen.failed);
+        assert!(
+            seen.failed.is_empty(),
+            "seed {seed}: failures {:?}",
+            seen.failed
+        );
         assert_eq!(seen.new_sessions, 30, "seed {seed}");
         assert_eq!(seen.answered, 30, "seed {seed}");
         assert_eq!(seen.ended.len(), 30, "seed {seed}");
@@ -221,7 +278,14 @@ fn exchange(src: &mut Src, srs: &mut Srs, now: Instant, decide: bool, log: &mut 
             match src.poll_output() {
                 SrcOutput::Transmit { bytes, .. } => {
                     moved = true;
-                    srs.handle_input(Input::Datagram { source: src_addr, transport: Transport::Udp, bytes: &bytes }, now);
+                    srs.handle_input(
+                        Input::Datagram {
+                            source: src_addr,
+                            transport: Transport::Udp,
+                            bytes: &bytes,
+                        },
+                        now,
+                    );
                 }
                 SrcOutput::Event(e) => log.push(format!("src {e:?}")),
                 SrcOutput::Timeout(_) => break,
@@ -231,7 +295,14 @@ fn exchange(src: &mut Src, srs: &mut Srs, now: Instant, decide: bool, log: &mut 
             match srs.poll_output() {
                 Output::Transmit { bytes, .. } => {
                     moved = true;
-                    src.handle_input(Input::Datagram { source: srs_addr, transport: Transport::Udp, bytes: &bytes }, now);
+                    src.handle_input(
+                        Input::Datagram {
+                            source: srs_addr,
+                            transport: Transport::Udp,
+                            bytes: &bytes,
+                        },
+                        now,
+                    );
                 }
                 Output::Event(Event::NewSession { id, .. }) => {
                     log.push("srs NewSession".into());
@@ -253,7 +324,11 @@ fn exchange(src: &mut Src, srs: &mut Srs, now: Instant, decide: bool, log: &mut 
 fn src_cancel_before_answer_gets_487() {
     let t0 = Instant::now();
     let mut srs = Srs::new(SrsConfig::new("10.0.0.1".parse().expect("ip"), 5060));
-    let mut src = Src::new(SrcConfig { local: "10.0.0.2:5060".parse().expect("addr"), timers: Timers::default(), seed: 5 });
+    let mut src = Src::new(SrcConfig {
+        local: "10.0.0.2:5060".parse().expect("addr"),
+        timers: Timers::default(),
+        seed: 5,
+    });
     let spec = CallSpec {
         target: "10.0.0.1:5060".parse().expect("addr"),
         transport: Transport::Udp,
@@ -268,8 +343,16 @@ fn src_cancel_before_answer_gets_487() {
     assert!(log.iter().any(|l| l == "srs NewSession"));
     src.hangup(id, t0);
     exchange(&mut src, &mut srs, t0, false, &mut log);
-    assert!(log.iter().any(|l| l.contains("Failed") && l.contains("487")), "{log:?}");
-    assert!(log.iter().any(|l| l.contains("SessionEnded") && l.contains("Cancelled")), "{log:?}");
+    assert!(
+        log.iter()
+            .any(|l| l.contains("Failed") && l.contains("487")),
+        "{log:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.contains("SessionEnded") && l.contains("Cancelled")),
+        "{log:?}"
+    );
     assert_eq!(srs.session_count(), 0);
     assert_eq!(src.call_count(), 0);
 }

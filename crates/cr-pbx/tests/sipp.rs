@@ -26,7 +26,9 @@ fn sipp_available() -> bool {
         if std::env::var("CALLREC_TEST_STRICT").as_deref() == Ok("1") {
             panic!("sipp is not installed (package sip-tester) and CALLREC_TEST_STRICT=1");
         }
-        eprintln!("SKIPPED: sipp is not installed (apt-get install sip-tester); SIPREC interop not tested");
+        eprintln!(
+            "SKIPPED: sipp is not installed (apt-get install sip-tester); SIPREC interop not tested"
+        );
     }
     ok
 }
@@ -45,7 +47,10 @@ fn rtp_range() -> String {
 }
 
 fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).map(|a| a.port()).expect("free port")
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 /// Kills sipp when the test ends, however it ends.
@@ -72,7 +77,11 @@ struct Server {
 }
 
 fn start_server() -> Server {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let seen = Arc::new(Mutex::new(Seen::default()));
     let h: SrsHandle = rt
         .block_on(start_srs(SrsDriverConfig::new(
@@ -106,7 +115,12 @@ fn start_server() -> Server {
             }
         }
     });
-    Server { _rt: rt, udp, tcp, seen }
+    Server {
+        _rt: rt,
+        udp,
+        tcp,
+        seen,
+    }
 }
 
 /// Runs a scenario; returns sipp's exit status (0 = scenario passed) and its error log.
@@ -123,8 +137,22 @@ fn run_sipp(srv: &Server, scenario: &str, tcp: bool, pcap: Option<&Path>) -> (i3
     let child = std::process::Command::new("sipp")
         .arg("-sf")
         .arg(&file)
-        .args(["-m", "1", "-i", "127.0.0.1", "-nostdin", "-timeout", "60", "-timeout_error"])
-        .args(["-p", &free_port().to_string(), "-mp", &(free_port() & !1).to_string()])
+        .args([
+            "-m",
+            "1",
+            "-i",
+            "127.0.0.1",
+            "-nostdin",
+            "-timeout",
+            "60",
+            "-timeout_error",
+        ])
+        .args([
+            "-p",
+            &free_port().to_string(),
+            "-mp",
+            &(free_port() & !1).to_string(),
+        ])
         .args(["-t", if tcp { "t1" } else { "u1" }])
         .arg("-trace_err")
         .arg("-error_file")
@@ -161,19 +189,38 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("fewer than {n} sessions ended; events: {:?}", self.seen.lock().expect("lock").events);
+        panic!(
+            "fewer than {n} sessions ended; events: {:?}",
+            self.seen.lock().expect("lock").events
+        );
     }
 
-    fn new_sessions(&self) -> Vec<(SessionId, cr_pbx::CallFacts, Vec<StreamInfo>, Option<String>)> {
+    fn new_sessions(
+        &self,
+    ) -> Vec<(
+        SessionId,
+        cr_pbx::CallFacts,
+        Vec<StreamInfo>,
+        Option<String>,
+    )> {
         self.seen
             .lock()
             .expect("lock")
             .events
             .iter()
             .filter_map(|e| match e {
-                Event::NewSession { id, facts, streams, metadata_xml, .. } => {
-                    Some((*id, (**facts).clone(), streams.clone(), metadata_xml.clone()))
-                }
+                Event::NewSession {
+                    id,
+                    facts,
+                    streams,
+                    metadata_xml,
+                    ..
+                } => Some((
+                    *id,
+                    (**facts).clone(),
+                    streams.clone(),
+                    metadata_xml.clone(),
+                )),
                 _ => None,
             })
             .collect()
@@ -223,13 +270,21 @@ fn power(x: &[f64], freq: f64) -> f64 {
 
 /// A-law encoding for the fixture, straight from the G.711 segment table.
 fn fixture_alaw(s: i16) -> u8 {
-    let (mask, mut v) = if s >= 0 { (0xd5u8, s as i32) } else { (0x55u8, -(s as i32) - 1) };
+    let (mask, mut v) = if s >= 0 {
+        (0xd5u8, s as i32)
+    } else {
+        (0x55u8, -(s as i32) - 1)
+    };
     if v > 32767 {
         v = 32767;
     }
     let ends = [0xff, 0x1ff, 0x3ff, 0x7ff, 0xfff, 0x1fff, 0x3fff, 0x7fff];
     let seg = ends.iter().position(|&e| v <= e).unwrap_or(7) as i32;
-    let aval = if seg < 2 { (v >> 4) & 0x0f } else { (v >> (seg + 3)) & 0x0f } | (seg << 4);
+    let aval = if seg < 2 {
+        (v >> 4) & 0x0f
+    } else {
+        (v >> (seg + 3)) & 0x0f
+    } | (seg << 4);
     (aval as u8) ^ mask
 }
 
@@ -261,7 +316,28 @@ fn write_pcap(path: &Path, base: u16, tone_a: f64, tone_b: f64, packets: u16, sk
             }
             let udp_len = 8 + rtp.len();
             let ip_len = 20 + udp_len;
-            let mut ip = vec![0x45, 0, (ip_len >> 8) as u8, ip_len as u8, 0, 0, 0x40, 0, 64, 17, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1];
+            let mut ip = vec![
+                0x45,
+                0,
+                (ip_len >> 8) as u8,
+                ip_len as u8,
+                0,
+                0,
+                0x40,
+                0,
+                64,
+                17,
+                0,
+                0,
+                127,
+                0,
+                0,
+                1,
+                127,
+                0,
+                0,
+                1,
+            ];
             let mut sum: u32 = 0;
             for c in ip.chunks(2) {
                 sum += u16::from_be_bytes([c[0], c[1]]) as u32;
@@ -292,7 +368,10 @@ fn write_pcap(path: &Path, base: u16, tone_a: f64, tone_b: f64, packets: u16, sk
 }
 
 fn dominant(packets: &[MediaPacket]) -> (f64, f64) {
-    let x: Vec<f64> = packets.iter().flat_map(|p| p.payload.iter().map(|&b| alaw_to_linear(b) as f64)).collect();
+    let x: Vec<f64> = packets
+        .iter()
+        .flat_map(|p| p.payload.iter().map(|&b| alaw_to_linear(b) as f64))
+        .collect();
     (power(&x, 440.0), power(&x, 1000.0))
 }
 
@@ -316,17 +395,36 @@ fn two_stream_call(tcp: bool, skip: &[u16]) {
     assert_eq!(facts.callee.as_deref(), Some("300"));
     assert_eq!(facts.source, FactsSource::Metadata);
     assert!(facts.src_feature, "+sip.src seen in Contact");
-    assert!(md.as_deref().is_some_and(|m| m.contains("participantstreamassoc")), "original XML kept");
-    let role = |l: &str| streams.iter().find(|s| s.label.as_deref() == Some(l)).map(|s| s.role);
-    assert_eq!(role("2"), Some(Role::Caller), "metadata: participant 1 sends label 2");
+    assert!(
+        md.as_deref()
+            .is_some_and(|m| m.contains("participantstreamassoc")),
+        "original XML kept"
+    );
+    let role = |l: &str| {
+        streams
+            .iter()
+            .find(|s| s.label.as_deref() == Some(l))
+            .map(|s| s.role)
+    };
+    assert_eq!(
+        role("2"),
+        Some(Role::Caller),
+        "metadata: participant 1 sends label 2"
+    );
     assert_eq!(role("1"), Some(Role::Callee));
     let changed = srv.streams_changed();
     let ports: Vec<u16> = changed[0].iter().map(|s| s.local_port).collect();
     assert_eq!(ports[0] % 2, 0);
     assert_eq!(ports[1], ports[0] + 2, "consecutive even ports");
     let seen = srv.seen.lock().expect("lock");
-    let caller = seen.media.get(&(*id, "2".into())).expect("RTP on the caller's stream");
-    let callee = seen.media.get(&(*id, "1".into())).expect("RTP on the callee's stream");
+    let caller = seen
+        .media
+        .get(&(*id, "2".into()))
+        .expect("RTP on the caller's stream");
+    let callee = seen
+        .media
+        .get(&(*id, "1".into()))
+        .expect("RTP on the callee's stream");
     let expect = 100 - skip.len();
     assert_eq!(caller.len(), expect, "caller packets");
     assert_eq!(callee.len(), expect, "callee packets");
@@ -334,12 +432,21 @@ fn two_stream_call(tcp: bool, skip: &[u16]) {
     assert!(callee.iter().all(|p| p.role == Role::Callee));
     // The caller's audio (what goes left in stereo) is the 1000 Hz tone sent on label 2.
     let (c440, c1000) = dominant(caller);
-    assert!(c1000 > 100.0 * c440, "caller stream carries 1000 Hz: {c440} vs {c1000}");
+    assert!(
+        c1000 > 100.0 * c440,
+        "caller stream carries 1000 Hz: {c440} vs {c1000}"
+    );
     let (d440, d1000) = dominant(callee);
-    assert!(d440 > 100.0 * d1000, "callee stream carries 440 Hz: {d440} vs {d1000}");
+    assert!(
+        d440 > 100.0 * d1000,
+        "callee stream carries 440 Hz: {d440} vs {d1000}"
+    );
     // sequence gaps are visible to the consumer
     let seqs: Vec<u16> = caller.iter().map(|p| p.header.sequence).collect();
-    let gaps = seqs.windows(2).filter(|w| w[1].wrapping_sub(w[0]) != 1).count();
+    let gaps = seqs
+        .windows(2)
+        .filter(|w| w[1].wrapping_sub(w[0]) != 1)
+        .count();
     assert_eq!(gaps > 0, !skip.is_empty());
 }
 
@@ -367,14 +474,23 @@ fn sipp_hold_reinvite() {
     }
     let srv = start_server();
     let (code, log) = run_sipp(&srv, "siprec_hold.xml", false, None);
-    assert_eq!(code, 0, "sipp failed (hold answer must carry a=inactive, resume a=recvonly): {log}");
+    assert_eq!(
+        code, 0,
+        "sipp failed (hold answer must carry a=inactive, resume a=recvonly): {log}"
+    );
     srv.wait_ended(1);
     let changed = srv.streams_changed();
     assert!(changed.len() >= 3, "accept, hold, resume: {changed:?}");
     assert!(changed[0].iter().all(|s| s.active));
-    assert!(changed[1].iter().all(|s| !s.active), "hold: streams inactive");
+    assert!(
+        changed[1].iter().all(|s| !s.active),
+        "hold: streams inactive"
+    );
     assert!(changed[2].iter().all(|s| s.active), "resumed");
-    assert_eq!(changed[1][0].local_port, changed[0][0].local_port, "ports kept over hold");
+    assert_eq!(
+        changed[1][0].local_port, changed[0][0].local_port,
+        "ports kept over hold"
+    );
 }
 
 #[test]
@@ -384,7 +500,10 @@ fn sipp_cancel_before_answer() {
     }
     let srv = start_server();
     let (code, log) = run_sipp(&srv, "siprec_cancel.xml", false, None);
-    assert_eq!(code, 0, "sipp failed (expects 200 to CANCEL and 487): {log}");
+    assert_eq!(
+        code, 0,
+        "sipp failed (expects 200 to CANCEL and 487): {log}"
+    );
     let ended = srv.wait_ended(1);
     assert_eq!(ended[0].1, EndReason::Cancelled);
 }
@@ -415,7 +534,9 @@ fn variant(scenario: &str) -> Option<(Server, cr_pbx::CallFacts, Vec<StreamInfo>
 
 #[test]
 fn sipp_variant_cisco_gtd_part_ignored() {
-    let Some((_, facts, streams)) = variant("variant_cisco_gtd.xml") else { return };
+    let Some((_, facts, streams)) = variant("variant_cisco_gtd.xml") else {
+        return;
+    };
     assert_eq!(facts.caller.as_deref(), Some("+4930999888"));
     assert_eq!(streams.len(), 2);
     assert_eq!(streams[1].role, Role::Caller);
@@ -423,7 +544,9 @@ fn sipp_variant_cisco_gtd_part_ignored() {
 
 #[test]
 fn sipp_variant_no_metadata_falls_back() {
-    let Some((_, facts, streams)) = variant("variant_no_metadata.xml") else { return };
+    let Some((_, facts, streams)) = variant("variant_no_metadata.xml") else {
+        return;
+    };
     assert_eq!(facts.source, FactsSource::Fallback);
     assert_eq!(facts.caller.as_deref(), Some("+4930111222"), "From user");
     assert_eq!(streams[0].role, Role::Caller, "first m-line");
@@ -432,7 +555,9 @@ fn sipp_variant_no_metadata_falls_back() {
 
 #[test]
 fn sipp_variant_broadworks_metadata_first_mixed_stream() {
-    let Some((_, facts, streams)) = variant("variant_broadworks.xml") else { return };
+    let Some((_, facts, streams)) = variant("variant_broadworks.xml") else {
+        return;
+    };
     assert_eq!(facts.caller.as_deref(), Some("+4930777666"));
     assert_eq!(facts.callee.as_deref(), Some("2001"));
     assert_eq!(streams.len(), 1);
@@ -441,7 +566,9 @@ fn sipp_variant_broadworks_metadata_first_mixed_stream() {
 
 #[test]
 fn sipp_variant_sonus_prefix_old_namespace() {
-    let Some((_, facts, streams)) = variant("variant_sonus.xml") else { return };
+    let Some((_, facts, streams)) = variant("variant_sonus.xml") else {
+        return;
+    };
     assert_eq!(facts.caller.as_deref(), Some("+4930222333"));
     assert_eq!(facts.callee.as_deref(), Some("301"));
     assert_eq!(streams[1].role, Role::Caller);
@@ -450,7 +577,9 @@ fn sipp_variant_sonus_prefix_old_namespace() {
 
 #[test]
 fn sipp_variant_audiocodes_rs_metadata_without_xml_suffix() {
-    let Some((_, facts, streams)) = variant("variant_audiocodes.xml") else { return };
+    let Some((_, facts, streams)) = variant("variant_audiocodes.xml") else {
+        return;
+    };
     assert_eq!(facts.source, FactsSource::Metadata);
     assert_eq!(facts.caller.as_deref(), Some("+4930444555"));
     assert_eq!(streams[1].role, Role::Caller);
@@ -458,7 +587,9 @@ fn sipp_variant_audiocodes_rs_metadata_without_xml_suffix() {
 
 #[test]
 fn sipp_variant_avaya_placeholder_then_update() {
-    let Some((srv, facts, _)) = variant("variant_avaya_update.xml") else { return };
+    let Some((srv, facts, _)) = variant("variant_avaya_update.xml") else {
+        return;
+    };
     assert_eq!(facts.caller.as_deref(), Some("anonymous"));
     let updated: Vec<_> = srv
         .seen
@@ -493,7 +624,8 @@ fn sipp_malformed_bodies_are_answered() {
 fn lf_only_invite_and_garbage_over_raw_udp() {
     let srv = start_server();
     let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    sock.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    sock.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
     let me = sock.local_addr().expect("addr");
     let recv = |want: &str| -> String {
         let mut buf = [0u8; 65536];
@@ -506,22 +638,33 @@ fn lf_only_invite_and_garbage_over_raw_udp() {
         }
     };
     // garbage: no answer, no crash
-    sock.send_to(b"\x00\x01garbage\r\n\r\n", srv.udp).expect("send");
-    sock.send_to(b"INVITE sip:x SIP/2.0\r\nContent-Length: 99999\r\n\r\n", srv.udp).expect("send");
+    sock.send_to(b"\x00\x01garbage\r\n\r\n", srv.udp)
+        .expect("send");
+    sock.send_to(
+        b"INVITE sip:x SIP/2.0\r\nContent-Length: 99999\r\n\r\n",
+        srv.udp,
+    )
+    .expect("send");
     // missing headers: 400
-    let bad = format!("OPTIONS sip:srs@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKbad1\r\nCSeq: 1 OPTIONS\r\n\r\n");
+    let bad = format!(
+        "OPTIONS sip:srs@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKbad1\r\nCSeq: 1 OPTIONS\r\n\r\n"
+    );
     sock.send_to(bad.as_bytes(), srv.udp).expect("send");
     let r = recv("400");
     assert!(r.starts_with("SIP/2.0 400"), "{r}");
     // Content-Length larger than the datagram: 400
-    let bad = format!("OPTIONS sip:srs@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKbad2\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 500\r\n\r\nshort");
+    let bad = format!(
+        "OPTIONS sip:srs@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKbad2\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 500\r\n\r\nshort"
+    );
     sock.send_to(bad.as_bytes(), srv.udp).expect("send");
     let r = recv("400");
     assert!(r.starts_with("SIP/2.0 400"), "{r}");
 
     let md = "<?xml version=\"1.0\"?>\n<recording xmlns=\"urn:ietf:params:xml:ns:recording:1\">\n<participant participant_id=\"a\"><nameID aor=\"sip:+4930888999@ac\"/></participant>\n<participant participant_id=\"b\"><nameID aor=\"sip:305@ac\"/></participant>\n<stream stream_id=\"s1\"><label>10</label></stream><stream stream_id=\"s2\"><label>11</label></stream>\n<participantstreamassoc participant_id=\"a\"><send>s1</send></participantstreamassoc>\n<participantstreamassoc participant_id=\"b\"><send>s2</send></participantstreamassoc>\n</recording>\n";
     let sdp = "v=0\no=AC 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio 7000 RTP/AVP 0\na=label:10\na=sendonly\nm=audio 7002 RTP/AVP 0\na=label:11\na=sendonly\n";
-    let body = format!("--b1\nContent-Type: application/sdp\n\n{sdp}\n--b1\nContent-Type: application/rs-metadata\nContent-Disposition: recording-session\n\n{md}\n--b1--\n");
+    let body = format!(
+        "--b1\nContent-Type: application/sdp\n\n{sdp}\n--b1\nContent-Type: application/rs-metadata\nContent-Disposition: recording-session\n\n{md}\n--b1--\n"
+    );
     let inv = format!(
         "INVITE sip:srs@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP {me};branch=z9hG4bKlf1\nFrom: <sip:ac@127.0.0.1>;tag=lf\nTo: <sip:srs@127.0.0.1>\nCall-ID: lf-only-1\nCSeq: 1 INVITE\nContact: <sip:ac@{me}>;+sip.src\nRequire: siprec\nContent-Type: multipart/mixed;boundary=b1\nContent-Length: {}\n\n{body}",
         body.len()
@@ -529,7 +672,10 @@ fn lf_only_invite_and_garbage_over_raw_udp() {
     sock.send_to(inv.as_bytes(), srv.udp).expect("send");
     let r = recv("200 OK");
     assert!(r.starts_with("SIP/2.0 200 OK"), "{r}");
-    assert!(r.contains("Content-Type: application/sdp"), "plain SDP answer: {r}");
+    assert!(
+        r.contains("Content-Type: application/sdp"),
+        "plain SDP answer: {r}"
+    );
     assert!(r.contains("a=recvonly"));
     let news = srv.new_sessions();
     assert_eq!(news[0].1.caller.as_deref(), Some("+4930888999"));
