@@ -67,7 +67,7 @@ pub use mail::{MailError, MailSettings, Mailer, SmtpSecurity};
 pub use notify::{Backlog, Notice, NoticeKind, Notifier, SpaceWatch};
 #[cfg(feature = "onedrive")]
 pub use onedrive::{
-    Cloud, OneDriveAuth, OneDriveSettings, OneDriveTarget, TokenStore, authorize_url, redeem_code,
+    Cloud, OneDriveAuth, OneDriveSettings, OneDriveTarget, QuickXorHash, TokenStore, authorize_url, redeem_code,
 };
 pub use set::{RecordingSet, SetFile, sha256_file};
 #[cfg(feature = "sftp")]

@@ -458,12 +458,13 @@ impl OneDriveTarget {
         if there != size {
             return Ok(Existing::Different(format!("{there} bytes there, {size} bytes here")));
         }
-        let here = hex::encode_upper(sha256_file(local).map_err(|e| self.local(local, e))?);
-        if let Some(h) = v["file"]["hashes"]["sha256Hash"].as_str() {
-            return Ok(if h.eq_ignore_ascii_case(&here) { Existing::Same } else { Existing::Different(format!("SHA-256 {h} there")) });
+        match hashes_match(&v, local).map_err(|e| self.local(local, e))? {
+            Some(Ok(())) => return Ok(Existing::Same),
+            Some(Err(d)) => return Ok(Existing::Different(d)),
+            None => {}
         }
-        // No SHA-256 from this drive (OneDrive for Business offers quickXorHash only):
-        // read the file back and compare.
+        // The drive reports no hash: read the file back and compare.
+        let here = hex::encode_upper(sha256_file(local).map_err(|e| self.local(local, e))?);
         let curl = format!("{url}/content");
         let r = self.authorized(&|c| c.get(&curl), &curl)?;
         if !r.status().is_success() {
@@ -620,6 +621,83 @@ impl OneDriveTarget {
     }
 }
 
+/// Microsoft's QuickXorHash (what OneDrive for Business reports instead of SHA-256): every
+/// byte is XORed into a 160-bit register at bit `11 * index mod 160` (wrapping), then the
+/// length (little-endian u64) is XORed into the last 8 of the 20 bytes.
+#[derive(Debug, Clone, Default)]
+pub struct QuickXorHash {
+    cells: [u64; 3],
+    len: u64,
+}
+
+impl QuickXorHash {
+    /// A fresh hash.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds bytes.
+    pub fn update(&mut self, data: &[u8]) {
+        for &b in data {
+            let pos = ((self.len % 160) * 11 % 160) as u32;
+            let (cell, off) = ((pos / 64) as usize, pos % 64);
+            let width = if cell == 2 { 32 } else { 64 };
+            self.cells[cell] ^= u64::from(b) << off;
+            if off + 8 > width {
+                let next = if cell == 2 { 0 } else { cell + 1 };
+                self.cells[next] ^= u64::from(b) >> (width - off);
+            }
+            self.len += 1;
+        }
+    }
+
+    /// The 20-byte digest.
+    pub fn finish(&self) -> [u8; 20] {
+        let mut out = [0u8; 20];
+        out[..8].copy_from_slice(&self.cells[0].to_le_bytes());
+        out[8..16].copy_from_slice(&self.cells[1].to_le_bytes());
+        out[16..].copy_from_slice(&self.cells[2].to_le_bytes()[..4]);
+        for (o, l) in out[12..].iter_mut().zip(self.len.to_le_bytes()) {
+            *o ^= l;
+        }
+        out
+    }
+
+    /// The digest in base64, as Graph reports it.
+    pub fn finish_base64(&self) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(self.finish())
+    }
+}
+
+fn quick_xor_file(path: &Path) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = QuickXorHash::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(h.finish_base64());
+        }
+        h.update(&buf[..n]);
+    }
+}
+
+/// Compares what the drive reports about a file with the local file: SHA-256 where the
+/// drive gives one, else QuickXorHash; `None` when the drive gives neither.
+fn hashes_match(v: &Value, local: &Path) -> std::io::Result<Option<Result<(), String>>> {
+    let hashes = &v["file"]["hashes"];
+    if let Some(h) = hashes["sha256Hash"].as_str() {
+        let here = hex::encode_upper(sha256_file(local)?);
+        return Ok(Some(if h.eq_ignore_ascii_case(&here) { Ok(()) } else { Err(format!("SHA-256 {here} here, {h} there")) }));
+    }
+    if let Some(h) = hashes["quickXorHash"].as_str() {
+        let here = quick_xor_file(local)?;
+        return Ok(Some(if h == here { Ok(()) } else { Err(format!("QuickXorHash {here} here, {h} there")) }));
+    }
+    Ok(None)
+}
+
 fn next_expected(v: &Value) -> Option<u64> {
     let first = v["nextExpectedRanges"].as_array()?.first()?.as_str()?;
     first.split('-').next()?.parse().ok()
@@ -696,15 +774,8 @@ impl Target for OneDriveTarget {
             };
             match uploaded {
                 Some(v) => {
-                    if let Some(h) = v["file"]["hashes"]["sha256Hash"].as_str() {
-                        let here = hex::encode_upper(sha256_file(&f.path).map_err(|e| self.local(&f.path, e))?);
-                        if !h.eq_ignore_ascii_case(&here) {
-                            return Err(TargetError::Verify {
-                                target: self.s.name.clone(),
-                                path: strip(&url),
-                                detail: format!("SHA-256 {here} sent, the drive reports {h}"),
-                            });
-                        }
+                    if let Some(Err(detail)) = hashes_match(&v, &f.path).map_err(|e| self.local(&f.path, e))? {
+                        return Err(TargetError::Verify { target: self.s.name.clone(), path: strip(&url), detail });
                     }
                     done.files_written += 1;
                     done.bytes_written += f.size;
@@ -770,6 +841,39 @@ mod tests {
         assert_eq!(mode & 0o077, 0);
         std::fs::write(d.path().join("token.key"), [7u8; 32]).unwrap();
         assert!(st.load().is_err());
+    }
+
+    /// Vectors published with rclone's independent implementation (Go).
+    #[test]
+    fn quick_xor_hash_matches_published_vectors() {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        for (input, want) in [
+            ("", "AAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+            ("Sg==", "SgAAAAAAAAAAAAAAAQAAAAAAAAA="),
+            ("n6Neh7p6fFgm", "nxiFFw6hCz3wAQsmCQAAAAAAAAA="),
+            ("XoJ1AsoR4fDYJrDqYs4=", "XhBEHQSgjAiEAx7YPgEs1CEGZwA="),
+            ("T6LYJIfDh81JrAK309H2JMJTXis=", "zBTHrspn3mEcohlJdIUAbjGNaNg="),
+            (
+                "Mb7EGva2rEE5fENDL85P+BsapHEEjv2/siVhKjvAQe02feExVOQSkfmuYzU/kTF1MaKjPmKF/w+cbvwfdWL8aQ==",
+                "n1anP5NfvD4XDYWIeRPW3ZkPv1Y=",
+            ),
+            (
+                "jyibxJSzO6ZiZ0O1qe3tG/bvIAYssvukh9suIT5wEy1JBINVgPiqdsTW0cOpP0aUfP7mgqLfADkzI/m/GgCuVhr8oFLrOCoTx1/psBOWwhltCbhUx51Icm9aH8tY4Z3ccU+6BKpYQkLCy0B/A9Zc",
+                "hZfLIilSITC6N3e3tQ/iSgEzkto=",
+            ),
+        ] {
+            let data = b64.decode(input).unwrap();
+            let mut h = QuickXorHash::new();
+            h.update(&data);
+            assert_eq!(h.finish_base64(), want, "{} bytes", data.len());
+            // Fed in pieces, the same.
+            let mut h = QuickXorHash::new();
+            for c in data.chunks(7) {
+                h.update(c);
+            }
+            assert_eq!(h.finish_base64(), want);
+        }
     }
 
     #[test]

@@ -91,6 +91,8 @@ fn onedrive_interrupted_chunk_resumes_from_next_expected_ranges() {
 #[test]
 fn onedrive_never_overwrites_a_different_file_but_accepts_its_own_earlier_copy() {
     let fake = Fake::start(100);
+    // A drive that reports no hashes: the target compares by reading the file back.
+    fake.state().no_hashes = true;
     let work = tempfile::tempdir().unwrap();
     let mut up = uploader(work.path());
     up.add_target(Box::new(OneDriveTarget::new(settings(&fake, SECRET))), DirTemplate::parse("c", PathRules::OneDrive).unwrap());
@@ -106,6 +108,7 @@ fn onedrive_never_overwrites_a_different_file_but_accepts_its_own_earlier_copy()
     fake.state().files.insert("c/od3.wav".into(), wav);
     let r = up.pass(&|| later(1), &|_| {});
     assert_eq!(r.delivered, 1, "{r:?}");
+    assert!(fake.state().downloads >= 2, "compared by reading back");
     let out = work.path().join("drive");
     export(&fake, "c/", &out);
     shasum_check(&out, "od3");

@@ -39,6 +39,9 @@ pub struct State {
     pub refresh_token: String,
     pub protocol_errors: Vec<String>,
     pub with_sha256: bool,
+    /// Report no hashes at all (the client must read files back to compare).
+    pub no_hashes: bool,
+    pub downloads: u32,
 }
 
 pub struct Fake {
@@ -65,9 +68,37 @@ fn js(code: u16, v: Value) -> Resp {
         .with_header(Header::from_bytes("Content-Type", "application/json").unwrap())
 }
 
+/// QuickXorHash, written bit by bit (independent of the product's word-wise version): bit j
+/// of byte i goes to bit (11 i + j) mod 160; the length is XORed into bytes 12..20.
+fn quick_xor(data: &[u8]) -> String {
+    use base64::Engine as _;
+    let mut bits = [false; 160];
+    for (i, b) in data.iter().enumerate() {
+        for j in 0..8 {
+            if b >> j & 1 == 1 {
+                let pos = (11 * (i % 160) + j) % 160;
+                bits[pos] = !bits[pos];
+            }
+        }
+    }
+    let mut out = [0u8; 20];
+    for (k, bit) in bits.iter().enumerate() {
+        if *bit {
+            out[k / 8] |= 1 << (k % 8);
+        }
+    }
+    for (o, l) in out[12..].iter_mut().zip((data.len() as u64).to_le_bytes()) {
+        *o ^= l;
+    }
+    base64::engine::general_purpose::STANDARD.encode(out)
+}
+
 fn item(path: &str, data: &[u8], sha: bool) -> Value {
     let name = path.rsplit('/').next().unwrap_or(path);
-    let mut hashes = json!({"quickXorHash": "not-checked-by-this-fake"});
+    if NO_HASHES.with(|c| c.get()) {
+        return json!({"id": format!("item-{path}"), "name": name, "size": data.len(), "file": {}});
+    }
+    let mut hashes = json!({"quickXorHash": quick_xor(data)});
     if sha {
         use sha2::Digest;
         hashes["sha256Hash"] = json!(hex::encode_upper(sha2::Sha256::digest(data)));
@@ -111,8 +142,13 @@ fn header<'a>(req: &'a tiny_http::Request, name: &str) -> Option<&'a str> {
     req.headers().iter().find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name)).map(|h| h.value.as_str())
 }
 
+thread_local! {
+    static NO_HASHES: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 fn handle(state: &Mutex<State>, base: &str, req: &tiny_http::Request, body: Vec<u8>) -> Resp {
     let mut st = state.lock().unwrap();
+    NO_HASHES.with(|c| c.set(st.no_hashes));
     let url = req.url().to_owned();
     let (path, query) = url.split_once('?').unwrap_or((&url, ""));
     let method = req.method().as_str().to_owned();
@@ -236,8 +272,11 @@ fn handle(state: &Mutex<State>, base: &str, req: &tiny_http::Request, body: Vec<
             Some(d) => js(200, item(&ipath, d, sha)),
             None => js(404, json!({"error": {"code": "itemNotFound", "message": "The resource could not be found."}})),
         },
-        ("GET", "/content") => match st.files.get(&ipath) {
-            Some(d) => Response::from_data(d.clone()).with_status_code(200),
+        ("GET", "/content") => match st.files.get(&ipath).cloned() {
+            Some(d) => {
+                st.downloads += 1;
+                Response::from_data(d).with_status_code(200)
+            }
             None => js(404, json!({"error": {"code": "itemNotFound", "message": "not found"}})),
         },
         ("PUT", "/content") => {
