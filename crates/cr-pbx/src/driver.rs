@@ -516,8 +516,9 @@ fn spawn_tcp_conn(
                             }
                             Ok(None) => break,
                             Err(e) => {
-                                // the error text may quote SIP headers (personal data): debug only
-                                tracing::debug!("SIP TCP framing error from {peer}: {e}");
+                                // the error text may quote SIP headers (numbers, URIs: personal
+                                // data), so it is not logged
+                                let _ = e;
                                 tracing::info!(
                                     "closing SIP TCP connection from {peer}: stream cannot be framed"
                                 );
