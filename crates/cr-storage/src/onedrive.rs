@@ -775,6 +775,11 @@ impl Target for OneDriveTarget {
             match uploaded {
                 Some(v) => {
                     if let Some(Err(detail)) = hashes_match(&v, &f.path).map_err(|e| self.local(&f.path, e))? {
+                        // We created this item a moment ago (conflictBehavior=fail), so the
+                        // damaged copy is ours: remove it, so the next attempt can put it again.
+                        let r = self.authorized(&|c| c.delete(&url), &url);
+                        let removed = matches!(&r, Ok(r) if r.status().is_success());
+                        let detail = if removed { format!("{detail}; the damaged copy was removed") } else { detail };
                         return Err(TargetError::Verify { target: self.s.name.clone(), path: strip(&url), detail });
                     }
                     done.files_written += 1;

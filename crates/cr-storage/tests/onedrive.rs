@@ -142,3 +142,22 @@ fn onedrive_delegated_sign_in_stores_and_rotates_the_refresh_token() {
     assert_ne!(rt1, rt2, "the rotated refresh token was stored");
     assert_eq!(rt2, fake.state().refresh_token);
 }
+
+#[test]
+fn onedrive_damaged_upload_is_detected_removed_and_sent_again() {
+    let fake = Fake::start(100);
+    fake.state().corrupt_next = true;
+    let work = tempfile::tempdir().unwrap();
+    let mut up = uploader(work.path());
+    up.add_target(Box::new(OneDriveTarget::new(settings(&fake, SECRET))), DirTemplate::parse("v", PathRules::OneDrive).unwrap());
+    enqueue(&up, "od4", &[(".wav", 5 << 20)], 24, &["m365"]);
+    let r = up.pass(&t0, &|_| {});
+    assert_eq!(r.delivered, 0, "{r:?}");
+    assert!(r.failed[0].2.contains("QuickXorHash") && r.failed[0].2.contains("removed"), "{r:?}");
+    assert!(!fake.state().files.contains_key("v/od4.json"), "the damaged first file was removed");
+    let r = up.pass(&|| later(1), &|_| {});
+    assert_eq!(r.delivered, 1, "{r:?}");
+    let out = work.path().join("drive");
+    export(&fake, "v/", &out);
+    shasum_check(&out, "od4");
+}

@@ -42,6 +42,8 @@ pub struct State {
     /// Report no hashes at all (the client must read files back to compare).
     pub no_hashes: bool,
     pub downloads: u32,
+    /// Damage the next file that completes (one flipped bit), as a faulty store would.
+    pub corrupt_next: bool,
 }
 
 pub struct Fake {
@@ -233,6 +235,10 @@ fn handle(state: &Mutex<State>, base: &str, req: &tiny_http::Request, body: Vec<
             if st.files.contains_key(&ipath) {
                 return js(409, json!({"error": {"code": "nameAlreadyExists", "message": "exists"}}));
             }
+            let mut data = data;
+            if std::mem::take(&mut st.corrupt_next) {
+                data[0] ^= 1;
+            }
             let v = item(&ipath, &data, st.with_sha256);
             st.files.insert(ipath, data);
             return js(201, v);
@@ -291,10 +297,18 @@ fn handle(state: &Mutex<State>, base: &str, req: &tiny_http::Request, body: Vec<
             if st.files.contains_key(&ipath) {
                 return js(409, json!({"error": {"code": "nameAlreadyExists", "message": "The specified item name already exists."}}));
             }
+            let mut body = body;
+            if std::mem::take(&mut st.corrupt_next) && !body.is_empty() {
+                body[0] ^= 1;
+            }
             let v = item(&ipath, &body, sha);
             st.files.insert(ipath, body);
             js(201, v)
         }
+        ("DELETE", "") => match st.files.remove(&ipath) {
+            Some(_) => js(204, json!({})),
+            None => js(404, json!({"error": {"code": "itemNotFound", "message": "not found"}})),
+        },
         ("POST", "/createUploadSession") => {
             let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             if v["item"]["@microsoft.graph.conflictBehavior"] != "fail" {
