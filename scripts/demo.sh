@@ -23,7 +23,7 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 sip_port=$(free_port); api_port=$(free_port)
-rtp_low=$(( 20000 + (RANDOM % 10000) * 2 ))
+rtp_low=$(( 20000 + (RANDOM % 5000) * 2 ))  # below the kernel's ephemeral range (32768-60999)
 
 cat > "$work/callrec.toml" <<TOML
 [installation]

@@ -44,7 +44,8 @@ impl Install {
         let root = dir.path().to_str().unwrap().to_owned();
         let api_port = free_port();
         let sip_port = free_udp_port();
-        let rtp = 20_000 + (std::process::id() % 5_000) as u16 * 4;
+        // Below the kernel's ephemeral ports (32768-60999), which the SIPREC client uses.
+        let rtp = 20_000 + (std::process::id() % 2_500) as u16 * 4;
         let mut text = format!(
             "[installation]\nmodule_id = \"e2e\"\ndata_dir = \"{root}/data\"\n\n[keystore]\npassword_env = \"CR_E2E_PW\"\n\n[pbx.api]\nlisten = \"127.0.0.1:{api_port}\"\n\n"
         );
