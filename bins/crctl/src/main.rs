@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 mod check;
 mod journal_cmds;
 mod keys;
+mod onedrive;
 mod policy;
 
 /// Administer a callrec installation: keys and certificate, configuration checks, policy
@@ -60,6 +61,9 @@ enum Command {
     Group(journal_cmds::GroupCommand),
     /// Active calls, spool backlog per target, last errors (from the journal).
     Status,
+    /// Delegated sign-in for OneDrive targets.
+    #[command(subcommand)]
+    Onedrive(onedrive::OneDriveCommand),
     /// Find recordings by party number and time range.
     Search(journal_cmds::SearchArgs),
 }
@@ -109,6 +113,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policy(cmd) => policy::run(&cfg, cmd),
         Command::Group(cmd) => journal_cmds::group(&cfg, cmd),
         Command::Status => journal_cmds::status(&cfg),
+        Command::Onedrive(cmd) => onedrive::run(&cfg, cmd),
         Command::Search(args) => journal_cmds::search(&cfg, args),
         Command::Config(_) => unreachable!("handled above"),
     }
