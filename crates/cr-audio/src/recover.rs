@@ -71,8 +71,12 @@ pub fn recover(dir: &Path) -> Result<Vec<Recovered>> {
 
 fn looks_like_leg(path: &Path) -> bool {
     // A leg whose header is cut off still starts with our fixed prefix and may hold "cral".
-    std::fs::read(path)
-        .map(|b| b.starts_with(b"RIFF") && b.windows(4).take(120).any(|w| w == b"cral"))
+    // Only the head is read: a leg can be many gigabytes.
+    use std::io::Read;
+    let mut head = Vec::with_capacity(124);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(124).read_to_end(&mut head))
+        .map(|_| head.starts_with(b"RIFF") && head.windows(4).take(120).any(|w| w == b"cral"))
         .unwrap_or(false)
 }
 
