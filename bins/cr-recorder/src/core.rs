@@ -495,7 +495,7 @@ fn open_identity(cfg: &Config) -> anyhow::Result<cr_sign::Identity> {
 pub fn new_set_id(started_at: DateTime<Utc>) -> String {
     let mut r = [0u8; 4];
     let _ = getrandom::fill(&mut r);
-    format!("{}-{}", started_at.format("%Y%m%dT%H%M%S%.3fZ").to_string().replace('.', ""), hex4(r))
+    format!("{}-{}", started_at.format("%Y%m%dT%H%M%S%3fZ"), hex4(r))
 }
 
 fn hex4(b: [u8; 4]) -> String {
@@ -506,4 +506,19 @@ fn hex4(b: [u8; 4]) -> String {
 pub fn redact_id(id: &str) -> String {
     let keep: String = id.chars().take(6).collect();
     format!("{keep}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn set_ids_sort_by_start_and_are_safe_file_names() {
+        let a = new_set_id(Utc.with_ymd_and_hms(2026, 11, 26, 9, 30, 0).unwrap());
+        let b = new_set_id(Utc.with_ymd_and_hms(2026, 11, 26, 9, 30, 1).unwrap());
+        assert!(a.starts_with("20261126T093000000Z-"), "{a}");
+        assert!(a < b);
+        assert!(cr_sign::is_valid_id(&a));
+    }
 }

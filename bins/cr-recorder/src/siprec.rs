@@ -25,8 +25,7 @@ use crate::core::{CallRecord, Recorder, SealJob};
 const END_GRACE: Duration = Duration::from_secs(2);
 
 /// Starts the SIPREC server of `[pbx.siprec]`.
-pub async fn start(recorder: Arc<Recorder>, cfg: &SipRecConfig) -> anyhow::Result<SrsHandle> {
-    let _ = recorder;
+pub async fn start(cfg: &SipRecConfig) -> anyhow::Result<SrsHandle> {
     let handle = cr_pbx::driver::start_srs(SrsDriverConfig::new(cfg.listen.clone(), cfg.rtp_ports.clone()))
         .await
         .map_err(|e| anyhow::anyhow!("[pbx.siprec]: {e}"))?;
