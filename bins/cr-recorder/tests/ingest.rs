@@ -102,6 +102,10 @@ fn each_channel_mode_lands_on_its_targets_and_the_journal_holds_it() {
     let (_, metrics) = rec.http("GET", "/metrics", "");
     assert!(metrics.contains("callrec_recorded_total 4"), "{metrics}");
     rec.stop();
+    // Phone numbers are personal data: the INFO log shows only their last digits.
+    let log = recorder_log(&inst);
+    assert!(log.contains("recording") && log.contains("***888"), "{log}");
+    assert!(!log.contains("4930999888"), "a phone number leaked into the log:\n{log}");
 
     // 201, 202 -> archive; 203 -> offsite; 204 -> archive and offsite.
     assert_eq!(inst.deliver(&[("archive", "archive"), ("offsite", "offsite")]), 5);
@@ -201,4 +205,15 @@ fn bad_requests_get_a_json_error_and_lose_nothing() {
     assert_eq!(status, 404);
     let (status, _) = rec.http("GET", "/v1/health", "");
     assert_eq!(status, 200);
+}
+
+fn recorder_log(inst: &Install) -> String {
+    let mut all = String::new();
+    for e in std::fs::read_dir(inst.dir.path()).unwrap() {
+        let p = e.unwrap().path();
+        if p.file_name().unwrap().to_string_lossy().starts_with("recorder-") {
+            all.push_str(&std::fs::read_to_string(p).unwrap());
+        }
+    }
+    all
 }
