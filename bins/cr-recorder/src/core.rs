@@ -285,15 +285,17 @@ impl Recorder {
         let ended_at = job
             .ended_at
             .unwrap_or_else(|| call.started_at + chrono::Duration::milliseconds(duration_ms as i64));
-        let mut files: Vec<PathBuf> = Vec::new();
         let meta_path = staging.join(format!("{id}.json"));
-        files.push(meta_path.clone());
-        files.extend(audio.iter().cloned());
+        let mut files: Vec<PathBuf> = audio.clone();
         if let Some(xml) = &job.metadata_xml {
             let p = staging.join(format!("{id}.siprec.xml"));
             std::fs::write(&p, xml).with_context(|| format!("writing {}", p.display()))?;
             files.push(p);
         }
+        // Hash the audio before taking the chain link: other calls wait for the link only
+        // while the small metadata file is written, hashed and signed.
+        let mut hashed = cr_sign::HashedFiles::new(id)?;
+        hashed.add(&files)?;
         let targets: Vec<String> = decision.targets.iter().map(|t| t.to_string()).collect();
         let now = Utc::now();
         let cert = self.identity.certificate();
@@ -323,7 +325,8 @@ impl Recorder {
         });
         std::fs::write(&meta_path, serde_json::to_vec_pretty(&meta)?)
             .with_context(|| format!("writing {}", meta_path.display()))?;
-        let sealed = cr_sign::seal(id, &files, &self.identity)?;
+        hashed.add(std::slice::from_ref(&meta_path))?;
+        let sealed = cr_sign::seal_hashed(hashed, &self.identity)?;
         let location = self.spool.set_dir(id);
         reservation.commit(
             &sealed.checksum_sha256,

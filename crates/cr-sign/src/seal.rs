@@ -61,34 +61,65 @@ pub fn is_valid_id(id: &str) -> bool {
 /// `<id>.sha256` in shasum format and `<id>.sha256.SHA256withRSA.sig` beside them (S17,
 /// S18). Files are hashed streaming; both outputs appear complete or not at all.
 pub fn seal(id: &str, files: &[PathBuf], identity: &Identity) -> Result<SealedSet, SignError> {
-    if !is_valid_id(id) {
-        return Err(SignError::BadId(id.to_owned()));
-    }
-    let first = files.first().ok_or_else(|| SignError::BadSetFile(PathBuf::from("(no files given)")))?;
-    let dir = parent_dir(first);
-    let canonical_dir = dir.canonicalize().map_err(|e| SignError::io(&dir, e))?;
-    let mut entries = Vec::with_capacity(files.len());
-    let mut sealed = Vec::with_capacity(files.len());
-    for path in files {
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .filter(|n| is_plain_file_name(n))
-            .ok_or_else(|| SignError::BadSetFile(path.clone()))?;
-        let parent = parent_dir(path).canonicalize().map_err(|e| SignError::io(path, e))?;
-        if parent != canonical_dir || name == checksum_file_name(id) || name == signature_file_name(id) {
-            return Err(SignError::BadSetFile(path.clone()));
+    let mut hashed = HashedFiles::new(id)?;
+    hashed.add(files)?;
+    seal_hashed(hashed, identity)
+}
+
+/// Files of one set, checked and hashed, waiting to be sealed by [`seal_hashed`]. Hash
+/// the large audio files first and add a small metadata file last, so that whatever must
+/// be held while sealing (e.g. the journal's chain link) is held only briefly.
+#[derive(Debug, Clone)]
+pub struct HashedFiles {
+    id: String,
+    dir: Option<(PathBuf, PathBuf)>,
+    entries: Vec<ManifestEntry>,
+    sealed: Vec<SealedFile>,
+}
+
+impl HashedFiles {
+    /// An empty list for set `id` (checked to be a usable file name).
+    pub fn new(id: &str) -> Result<Self, SignError> {
+        if !is_valid_id(id) {
+            return Err(SignError::BadId(id.to_owned()));
         }
-        if entries.iter().any(|e: &ManifestEntry| e.name == name) {
-            return Err(SignError::BadSetFile(path.clone()));
-        }
-        let (sha256, size) = sha256_file(path).map_err(|e| SignError::io(path, e))?;
-        entries.push(ManifestEntry { sha256, name: name.to_owned() });
-        sealed.push(SealedFile { name: name.to_owned(), size, sha256: hex::encode(sha256) });
+        Ok(Self { id: id.to_owned(), dir: None, entries: Vec::new(), sealed: Vec::new() })
     }
+
+    /// Hashes `files` (streaming) and adds them in this order. All files of a set must lie
+    /// in one directory, with plain names, each once.
+    pub fn add(&mut self, files: &[PathBuf]) -> Result<(), SignError> {
+        for path in files {
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .filter(|n| is_plain_file_name(n))
+                .ok_or_else(|| SignError::BadSetFile(path.clone()))?;
+            let parent = parent_dir(path);
+            let canonical = parent.canonicalize().map_err(|e| SignError::io(path, e))?;
+            let (_, set_dir) = self.dir.get_or_insert_with(|| (parent.clone(), canonical.clone()));
+            if *set_dir != canonical
+                || name == checksum_file_name(&self.id)
+                || name == signature_file_name(&self.id)
+                || self.entries.iter().any(|e| e.name == name)
+            {
+                return Err(SignError::BadSetFile(path.clone()));
+            }
+            let (sha256, size) = sha256_file(path).map_err(|e| SignError::io(path, e))?;
+            self.entries.push(ManifestEntry { sha256, name: name.to_owned() });
+            self.sealed.push(SealedFile { name: name.to_owned(), size, sha256: hex::encode(sha256) });
+        }
+        Ok(())
+    }
+}
+
+/// Writes the checksum file and its signature for files hashed by [`HashedFiles`].
+pub fn seal_hashed(hashed: HashedFiles, identity: &Identity) -> Result<SealedSet, SignError> {
+    let HashedFiles { id, dir, entries, sealed } = hashed;
+    let (dir, _) = dir.ok_or_else(|| SignError::BadSetFile(PathBuf::from("(no files given)")))?;
     let text = Manifest::new(entries).to_text();
-    let checksum_file = dir.join(checksum_file_name(id));
-    let signature_file = dir.join(signature_file_name(id));
+    let checksum_file = dir.join(checksum_file_name(&id));
+    let signature_file = dir.join(signature_file_name(&id));
     let signature = base64::engine::general_purpose::STANDARD.encode(identity.sign(text.as_bytes()));
     write_atomic(&checksum_file, text.as_bytes())?;
     write_atomic(&signature_file, signature.as_bytes())?;
@@ -96,7 +127,7 @@ pub fn seal(id: &str, files: &[PathBuf], identity: &Identity) -> Result<SealedSe
         let _ = d.sync_all();
     }
     Ok(SealedSet {
-        id: id.to_owned(),
+        id,
         dir,
         checksum_sha256: crate::hash::sha256_hex(text.as_bytes()),
         checksum_file,
