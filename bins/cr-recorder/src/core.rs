@@ -25,6 +25,8 @@ pub struct Metrics {
     pub declined: AtomicU64,
     /// Recordings that failed to finalize or seal.
     pub failed: AtomicU64,
+    /// RTP packets written into leg files.
+    pub rtp_packets: AtomicU64,
 }
 
 /// What the recorder knows of a call from its start; kept as `call.json` beside the legs so
@@ -440,6 +442,7 @@ impl Recorder {
              # HELP callrec_recorded_total Recording sets sealed.\n# TYPE callrec_recorded_total counter\ncallrec_recorded_total {}\n\
              # HELP callrec_declined_total Calls no configuration records.\n# TYPE callrec_declined_total counter\ncallrec_declined_total {}\n\
              # HELP callrec_failed_total Recordings that could not be sealed.\n# TYPE callrec_failed_total counter\ncallrec_failed_total {}\n\
+             # HELP callrec_rtp_packets_total RTP packets written into leg files.\n# TYPE callrec_rtp_packets_total counter\ncallrec_rtp_packets_total {}\n\
              # HELP callrec_spool_sets Sets waiting in the spool.\n# TYPE callrec_spool_sets gauge\ncallrec_spool_sets {}\n\
              # HELP callrec_spool_oldest_seconds Age of the oldest set in the spool.\n# TYPE callrec_spool_oldest_seconds gauge\ncallrec_spool_oldest_seconds {}\n\
              # HELP callrec_spool_free_percent Free space on the spool's file system.\n# TYPE callrec_spool_free_percent gauge\ncallrec_spool_free_percent {:.1}\n",
@@ -447,6 +450,7 @@ impl Recorder {
             m.recorded.load(Ordering::Relaxed),
             m.declined.load(Ordering::Relaxed),
             m.failed.load(Ordering::Relaxed),
+            m.rtp_packets.load(Ordering::Relaxed),
             spool_sets,
             oldest,
             free,

@@ -287,16 +287,17 @@ fn on_event(
     }
 }
 
-fn on_media(sessions: &mut HashMap<SessionId, Session>, m: MediaEvent) {
+/// Feeds one media event to its leg; true when a packet was written.
+fn on_media(sessions: &mut HashMap<SessionId, Session>, m: MediaEvent) -> bool {
     match m {
         MediaEvent::Packet(p) => {
-            let Some(s) = sessions.get_mut(&p.session) else { return };
-            let Some(leg) = s.legs.get_mut(&p.stream_index) else { return };
+            let Some(s) = sessions.get_mut(&p.session) else { return false };
+            let Some(leg) = s.legs.get_mut(&p.stream_index) else { return false };
             let codec = match p.codec {
                 cr_pbx::Codec::Pcmu => cr_audio::Codec::Pcmu,
                 cr_pbx::Codec::Pcma => cr_audio::Codec::Pcma,
                 cr_pbx::Codec::G722 => cr_audio::Codec::G722,
-                _ => return,
+                _ => return false,
             };
             let frame = RtpFrame {
                 seq: p.header.sequence,
@@ -309,14 +310,17 @@ fn on_media(sessions: &mut HashMap<SessionId, Session>, m: MediaEvent) {
             if let Err(e) = leg.push_rtp(frame, since) {
                 tracing::error!(set = %s.record.id, "leg write failed: {e}");
                 s.failed = true;
+                return false;
             }
+            true
         }
         MediaEvent::StreamClosed { session, stream_index, .. } => {
             if let Some(s) = sessions.get_mut(&session) {
                 s.open.remove(&stream_index);
             }
+            false
         }
-        _ => {}
+        _ => false,
     }
 }
 
