@@ -140,7 +140,9 @@ pub async fn run(
             }
             m = handle.media.recv() => {
                 let Some(m) = m else { break };
-                on_media(&mut sessions, m);
+                if on_media(&mut sessions, m) {
+                    recorder.metrics.rtp_packets.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
             }
             _ = tick.tick() => {
                 let now = Instant::now();

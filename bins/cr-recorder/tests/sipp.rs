@@ -63,6 +63,8 @@ fn sipp_siprec_call_is_sealed_with_the_callers_stream_left() {
     loop {
         let (_, m) = rec.http("GET", "/metrics", "");
         if m.contains("callrec_recorded_total 1\n") {
+            // 100 packets on each of the two streams, none lost on loopback.
+            assert!(m.contains("callrec_rtp_packets_total 200\n"), "{m}");
             break;
         }
         assert!(Instant::now() < deadline, "the call was not sealed: {m}");
