@@ -406,6 +406,14 @@ impl Recorder {
         }
         // Not sealed: start over from the legs.
         let _ = std::fs::remove_dir_all(self.spool.root().join(".incoming").join(&call.id));
+        let (caller_leg, callee_leg) = crate::siprec::leg_paths(dir);
+        if !caller_leg.exists() && !callee_leg.exists() {
+            // Stopped before any audio was written: nothing to seal.
+            let _ = lock(&self.journal).end_call(CallId(call.journal_call), call.started_at);
+            std::fs::remove_dir_all(dir)?;
+            tracing::warn!(set = %call.id, "call ended by the crash before any audio was recorded");
+            return Ok(());
+        }
         let repaired = cr_audio::recover(dir)?;
         for r in &repaired {
             tracing::info!(set = %call.id, leg = %r.path.display(), action = ?r.action, samples = r.samples, "leg recovered");
@@ -415,8 +423,8 @@ impl Recorder {
         let metadata_xml = std::fs::read_to_string(dir.join("metadata.xml")).ok();
         self.seal_call(SealJob {
             call: &call,
-            caller_leg: crate::siprec::leg_paths(dir).0,
-            callee_leg: crate::siprec::leg_paths(dir).1,
+            caller_leg,
+            callee_leg,
             metadata_xml,
             flags: vec!["recovered".to_owned()],
             ended_at: None,

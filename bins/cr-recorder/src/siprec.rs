@@ -71,6 +71,25 @@ struct Session {
 }
 
 impl Session {
+    /// Opens the leg writer of stream `index` unless it is open already.
+    fn ensure_leg(&mut self, index: usize, codec: cr_pbx::Codec) {
+        if self.legs.contains_key(&index) || self.failed {
+            return;
+        }
+        let rate = if codec == cr_pbx::Codec::G722 { 16_000 } else { 8_000 };
+        let path = self.dir.join(format!("stream{index}.wav"));
+        match LegWriter::create(&path, LegOptions::new(rate, self.started_wall)) {
+            Ok(w) => {
+                self.legs.insert(index, w);
+                self.open.insert(index);
+            }
+            Err(e) => {
+                tracing::error!(set = %self.record.id, "cannot create leg {}: {e}", path.display());
+                self.failed = true;
+            }
+        }
+    }
+
     fn assign_roles(&mut self, streams: &[StreamInfo]) {
         let name = |i: usize| format!("stream{i}.wav");
         let mut roles = Roles::default();
@@ -132,11 +151,14 @@ pub async fn run(
     let mut sessions: HashMap<SessionId, Session> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut sealing = tokio::task::JoinSet::new();
+    let mut deciding: tokio::task::JoinSet<Admission> = tokio::task::JoinSet::new();
+    let mut pending = std::collections::HashSet::new();
+    let mut ended_early = std::collections::HashSet::new();
     loop {
         tokio::select! {
             ev = handle.events.recv() => {
                 let Some(ev) = ev else { break };
-                on_event(&recorder, &handle, &mut sessions, decline, ev);
+                on_event(&recorder, &mut sessions, &mut deciding, &mut pending, &mut ended_early, ev);
             }
             m = handle.media.recv() => {
                 let Some(m) = m else { break };
@@ -170,10 +192,27 @@ pub async fn run(
                 }
             }
             Some(_) = sealing.join_next(), if !sealing.is_empty() => {}
+            Some(done) = deciding.join_next(), if !deciding.is_empty() => {
+                match done {
+                    Ok(a) => {
+                        pending.remove(&a.id);
+                        admit(&recorder, &handle, &mut sessions, &mut ended_early, decline, a);
+                    }
+                    Err(e) => tracing::error!("deciding a session failed: {e}"),
+                }
+            }
             _ = shutdown.changed() => break,
         }
     }
-    // Shutting down: the calls in progress are sealed as they are.
+    // Shutting down: calls still being decided were never answered; the calls in progress
+    // are sealed as they are.
+    while let Some(done) = deciding.join_next().await {
+        if let Ok(Admission { id, outcome: Ok(Some((record, dir))), .. }) = done {
+            let _ = handle.commands.send(Command::Decline(id, Decline::Reject(480)));
+            recorder.abandon_call(&record, "the recorder is stopping");
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
     for (id, s) in sessions.drain() {
         let _ = handle.commands.send(Command::Hangup(id));
         let r = recorder.clone();
@@ -184,11 +223,68 @@ pub async fn run(
     Ok(())
 }
 
-fn on_event(
-    recorder: &Arc<Recorder>,
+/// What deciding a new session came to (computed off the event loop).
+struct Admission {
+    id: SessionId,
+    outcome: Result<Option<(CallRecord, PathBuf)>, String>,
+    metadata_xml: Option<String>,
+}
+
+/// Answers the SRC once a new session is decided.
+fn admit(
+    recorder: &Recorder,
     handle: &SrsHandle,
     sessions: &mut HashMap<SessionId, Session>,
+    ended_early: &mut std::collections::HashSet<SessionId>,
     decline: Decline,
+    a: Admission,
+) {
+    let id = a.id;
+    let (record, dir) = match a.outcome {
+        Ok(Some(x)) => x,
+        Ok(None) => {
+            ended_early.remove(&id);
+            let _ = handle.commands.send(Command::Decline(id, decline));
+            return;
+        }
+        Err(e) => {
+            ended_early.remove(&id);
+            tracing::error!(session = %id, "refusing the call: {e}");
+            let _ = handle.commands.send(Command::Decline(id, Decline::Reject(500)));
+            return;
+        }
+    };
+    if ended_early.remove(&id) {
+        // Cancelled while we decided.
+        recorder.abandon_call(&record, "cancelled before the answer");
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
+    sessions.insert(
+        id,
+        Session {
+            record,
+            dir,
+            started: Instant::now(),
+            started_wall: SystemTime::now(),
+            legs: HashMap::new(),
+            open: Default::default(),
+            roles: Roles::default(),
+            metadata_xml: a.metadata_xml,
+            ended: None,
+            failed: false,
+        },
+    );
+    let _ = handle.commands.send(Command::Accept(id));
+}
+
+#[allow(clippy::too_many_arguments)]
+fn on_event(
+    recorder: &Arc<Recorder>,
+    sessions: &mut HashMap<SessionId, Session>,
+    deciding: &mut tokio::task::JoinSet<Admission>,
+    pending: &mut std::collections::HashSet<SessionId>,
+    ended_early: &mut std::collections::HashSet<SessionId>,
     ev: Event,
 ) {
     match ev {
@@ -196,48 +292,30 @@ fn on_event(
             if let Some(e) = &metadata_error {
                 tracing::warn!(session = %id, "metadata not usable, falling back to From/To: {e}");
             }
-            let call_facts = classify(recorder, &facts);
-            let now = Utc::now();
-            let outcome = recorder.begin_call(&facts.call_id, &call_facts, now, "siprec");
-            let record = match outcome {
-                Ok((_, Some(record))) => record,
-                Ok((_, None)) => {
-                    let _ = handle.commands.send(Command::Decline(id, decline));
-                    return;
-                }
-                Err(e) => {
-                    tracing::error!(session = %id, "cannot journal the call, refusing it: {e:#}");
-                    let _ = handle.commands.send(Command::Decline(id, Decline::Reject(500)));
-                    return;
-                }
-            };
-            let dir = match recorder.persist_call(&record) {
-                Ok(d) => d,
-                Err(e) => {
-                    recorder.abandon_call(&record, &format!("{e:#}"));
-                    let _ = handle.commands.send(Command::Decline(id, Decline::Reject(500)));
-                    return;
-                }
-            };
-            if let Some(xml) = &metadata_xml {
-                let _ = std::fs::write(dir.join("metadata.xml"), xml);
-            }
-            sessions.insert(
-                id,
-                Session {
-                    record,
-                    dir,
-                    started: Instant::now(),
-                    started_wall: SystemTime::now(),
-                    legs: HashMap::new(),
-                    open: Default::default(),
-                    roles: Roles::default(),
-                    metadata_xml,
-                    ended: None,
-                    failed: false,
-                },
-            );
-            let _ = handle.commands.send(Command::Accept(id));
+            // The decision writes the journal (durably): off the event loop, so that media
+            // keeps flowing while many calls start at once.
+            let recorder = recorder.clone();
+            pending.insert(id);
+            deciding.spawn_blocking(move || {
+                let call_facts = classify(&recorder, &facts);
+                let outcome = match recorder.begin_call(&facts.call_id, &call_facts, Utc::now(), "siprec") {
+                    Ok((_, Some(record))) => match recorder.persist_call(&record) {
+                        Ok(dir) => {
+                            if let Some(xml) = &metadata_xml {
+                                let _ = std::fs::write(dir.join("metadata.xml"), xml);
+                            }
+                            Ok(Some((record, dir)))
+                        }
+                        Err(e) => {
+                            recorder.abandon_call(&record, &format!("{e:#}"));
+                            Err(format!("{e:#}"))
+                        }
+                    },
+                    Ok((_, None)) => Ok(None),
+                    Err(e) => Err(format!("cannot journal the call: {e:#}")),
+                };
+                Admission { id, outcome, metadata_xml }
+            });
         }
         Event::StreamsChanged { id, streams, drop_media } => {
             let Some(s) = sessions.get_mut(&id) else { return };
@@ -245,24 +323,9 @@ fn on_event(
                 return;
             }
             s.assign_roles(&streams);
-            for st in streams.iter().filter(|st| st.codec.is_some() && st.local_port != 0) {
-                if s.legs.contains_key(&st.index) {
-                    continue;
-                }
-                let rate = match st.codec.map(|c| c.0) {
-                    Some(cr_pbx::Codec::G722) => 16_000,
-                    _ => 8_000,
-                };
-                let path = s.dir.join(format!("stream{}.wav", st.index));
-                match LegWriter::create(&path, LegOptions::new(rate, s.started_wall)) {
-                    Ok(w) => {
-                        s.legs.insert(st.index, w);
-                        s.open.insert(st.index);
-                    }
-                    Err(e) => {
-                        tracing::error!(set = %s.record.id, "cannot create leg {}: {e}", path.display());
-                        s.failed = true;
-                    }
+            for st in streams.iter().filter(|st| st.local_port != 0) {
+                if let Some((codec, _)) = st.codec {
+                    s.ensure_leg(st.index, codec);
                 }
             }
         }
@@ -273,6 +336,9 @@ fn on_event(
             }
         }
         Event::SessionEnded { id, reason } => {
+            if pending.contains(&id) {
+                ended_early.insert(id);
+            }
             if let Some(s) = sessions.get_mut(&id) {
                 tracing::debug!(set = %s.record.id, ?reason, "session ended");
                 if s.legs.is_empty() {
@@ -294,6 +360,8 @@ fn on_media(sessions: &mut HashMap<SessionId, Session>, m: MediaEvent) -> bool {
     match m {
         MediaEvent::Packet(p) => {
             let Some(s) = sessions.get_mut(&p.session) else { return false };
+            // RTP can overtake the StreamsChanged event right after our 200 OK.
+            s.ensure_leg(p.stream_index, p.codec);
             let Some(leg) = s.legs.get_mut(&p.stream_index) else { return false };
             let codec = match p.codec {
                 cr_pbx::Codec::Pcmu => cr_audio::Codec::Pcmu,
