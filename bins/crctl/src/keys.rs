@@ -57,6 +57,25 @@ pub fn init(cfg: &Config) -> anyhow::Result<ExitCode> {
         std::fs::write(&pem_path, cert.pem()).with_context(|| format!("writing {}", pem_path.display()))?;
     }
     tracing::info!(keystore = %path.display(), fingerprint = %cert.fingerprint_sha256(), "key pair created");
+    // The audit trail starts with the key: which certificate, when, by whom.
+    match cr_journal::Journal::open_url(&cfg.journal.url, &cfg.installation.data_dir, &cr_journal::OpenOptions::new()) {
+        Ok(journal) => {
+            let actor = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into());
+            journal.audit(
+                &cr_journal::AuditKind::KeyCreated,
+                chrono::Utc::now(),
+                Some(&format!("crctl:{actor}")),
+                None,
+                &serde_json::json!({
+                    "subject": cert.subject_cn(),
+                    "fingerprint_sha256": cert.fingerprint_sha256(),
+                    "keystore": path,
+                    "cipher": format!("{:?}", cfg.keystore.cipher),
+                }),
+            )?;
+        }
+        Err(e) => tracing::warn!("key created, but the journal could not record it: {e}"),
+    }
     eprintln!("created keystore {} and certificate {}", path.display(), pem_path.display());
     print_cert(cert);
     Ok(ExitCode::SUCCESS)

@@ -62,6 +62,12 @@ fn keys_init_creates_once_and_cert_prints_pem_and_fingerprint() {
     let (code, _, err) = inst.crctl(&["keys", "init"]);
     assert_eq!(code, 2);
     assert!(err.contains("exists already"), "{err}");
+    // The journal's audit trail starts with the key.
+    let journal = cr_journal::Journal::open_sqlite(&inst.data().join("journal.sqlite"), &cr_journal::OpenOptions::new()).unwrap();
+    let events = journal.audit_events(0, 10).unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, cr_journal::AuditKind::KeyCreated);
+    assert_eq!(events[0].details["subject"], "Call Recording pbx-test");
 
     let (code, out, err) = inst.crctl(&["--log", "info", "cert"]);
     assert_eq!(code, 0, "{err}");
