@@ -491,19 +491,8 @@ pub async fn housekeeping(
 
 /// Opens the keystore and logs the certificate at INFO (S14, S19).
 fn open_identity(cfg: &Config) -> anyhow::Result<cr_sign::Identity> {
-    let path = cfg.keystore_path();
-    let pw = cfg.keystore_password().resolve().map_err(|e| anyhow::anyhow!("{}: {e}", cfg.path.display()))?;
-    let identity = cr_sign::Identity::open_keystore(&path, &pw)
-        .map_err(|e| anyhow::anyhow!("{e} (create it with `crctl --config {} keys init`)", cfg.path.display()))?;
-    let cert = identity.certificate();
-    tracing::info!(
-        keystore = %path.display(),
-        fingerprint = %cert.fingerprint_sha256(),
-        "verification certificate \"{}\":\n{}",
-        cert.subject_cn(),
-        cert.pem()
-    );
-    Ok(identity)
+    cr_sign::open_configured(cfg)
+        .map_err(|e| anyhow::anyhow!("{e} (create it with `crctl --config {} keys init`)", cfg.path.display()))
 }
 
 /// A set id: start time (UTC, sortable) and 32 random bits, ASCII-safe on every target.

@@ -12,30 +12,9 @@ fn cipher(cfg: &Config) -> cr_sign::Cipher {
     }
 }
 
-fn password(cfg: &Config) -> anyhow::Result<String> {
-    let pw = cfg.keystore_password().resolve().map_err(|e| anyhow::anyhow!("{}: {e}", cfg.path.display()))?;
-    if pw.is_empty() {
-        anyhow::bail!("{}: the keystore password is empty", cfg.path.display());
-    }
-    if let Some(w) = cr_sign::password_warning(&pw) {
-        tracing::warn!("{w}");
-    }
-    Ok(pw)
-}
-
 /// Opens the keystore and logs the certificate (PEM and fingerprint) at INFO (S14, S19).
 pub fn open_identity(cfg: &Config) -> anyhow::Result<cr_sign::Identity> {
-    let path = cfg.keystore_path();
-    let identity = cr_sign::Identity::open_keystore(&path, &password(cfg)?).map_err(anyhow::Error::new)?;
-    let cert = identity.certificate();
-    tracing::info!(
-        keystore = %path.display(),
-        fingerprint = %cert.fingerprint_sha256(),
-        "verification certificate \"{}\":\n{}",
-        cert.subject_cn(),
-        cert.pem()
-    );
-    Ok(identity)
+    Ok(cr_sign::open_configured(cfg)?)
 }
 
 /// `crctl keys init`: creates the key pair, the keystore and the certificate; refuses to
@@ -45,7 +24,7 @@ pub fn init(cfg: &Config) -> anyhow::Result<ExitCode> {
     if path.exists() {
         return Err(cr_sign::SignError::KeystoreExists(path).into());
     }
-    let pw = password(cfg)?;
+    let pw = cr_sign::configured_password(cfg)?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }

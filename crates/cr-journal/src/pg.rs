@@ -1170,16 +1170,7 @@ impl Reservation for PgReservation<'_> {
             at_t,
             None,
             Some(&set_id),
-            &serde_json::json!({
-                "seq": entry.seq,
-                "prev_sha256": entry.prev_sha256,
-                "sha256": entry.sha256,
-                "configuration": rec.configuration,
-                "call": rec.call.0,
-                "files": rec.files.len(),
-                "flags": rec.flags,
-                "targets": rec.targets,
-            }),
+            &crate::store::sealed_details(&entry, rec),
         )
         .map_err(&err)?;
         self.finish()?;

@@ -95,3 +95,17 @@ pub(crate) trait Reservation {
         rec: &NewRecording,
     ) -> Result<ChainEntry, JournalError>;
 }
+
+/// The details of the `set_sealed` audit event, the same for every backend.
+pub(crate) fn sealed_details(entry: &ChainEntry, rec: &NewRecording) -> serde_json::Value {
+    serde_json::json!({
+        "seq": entry.seq,
+        "prev_sha256": entry.prev_sha256,
+        "sha256": entry.sha256,
+        "configuration": rec.configuration,
+        "call": rec.call.0,
+        "files": rec.files.len(),
+        "flags": rec.flags,
+        "targets": rec.targets,
+    })
+}

@@ -43,6 +43,9 @@ pub enum SignError {
     /// The set id is not usable as a file name.
     #[error("set id {0:?} is not usable as a file name (letters, digits, '-', '_', '.' only)")]
     BadId(String),
+    /// The keystore password could not be had (variable unset, file unreadable, empty).
+    #[error("keystore password: {0}")]
+    Password(String),
     /// A cryptographic operation failed.
     #[error("cryptographic operation failed: {0}")]
     Crypto(String),

@@ -40,6 +40,8 @@
 #![deny(missing_docs)]
 
 mod chain;
+#[cfg(feature = "config")]
+mod config;
 mod error;
 mod hash;
 mod identity;
@@ -47,6 +49,8 @@ mod manifest;
 mod seal;
 mod verify;
 
+#[cfg(feature = "config")]
+pub use config::{configured_password, open_configured};
 pub use chain::{ChainMember, ChainProblem, GENESIS_SHA256, check_chain};
 pub use error::SignError;
 pub use hash::{sha256_file, sha256_hex};
