@@ -32,12 +32,16 @@ fn three_calls_all_packets_arrive() {
                     Some(_) => {}
                     None => break,
                 },
-                m = h.media.recv() => match m {
-                    Some(MediaEvent::Packet(_)) => packets += 1,
-                    Some(MediaEvent::StreamClosed { .. }) => closed += 1,
-                    Some(_) => {}
-                    None => break,
-                },
+                m = h.media.recv() => {
+                    let Some(batch) = m else { break };
+                    for m in batch {
+                        match m {
+                            MediaEvent::Packet(_) => packets += 1,
+                            MediaEvent::StreamClosed { .. } => closed += 1,
+                            _ => {}
+                        }
+                    }
+                }
             }
         }
         (packets, callers)

@@ -27,6 +27,14 @@ pub struct Metrics {
     pub failed: AtomicU64,
     /// RTP packets written into leg files.
     pub rtp_packets: AtomicU64,
+    /// RTP packets the SIPREC driver received on accepted streams.
+    pub rtp_received: AtomicU64,
+    /// RTP packets the SIPREC driver dropped: telephone-event, other payload types,
+    /// malformed, media of declined-but-accepted sessions.
+    pub rtp_ignored: AtomicU64,
+    /// Received packets no open recording took (its call already sealed, or its leg
+    /// could not be written).
+    pub rtp_unrouted: AtomicU64,
 }
 
 /// What the recorder knows of a call from its start; kept as `call.json` beside the legs so
@@ -451,6 +459,9 @@ impl Recorder {
              # HELP callrec_declined_total Calls no configuration records.\n# TYPE callrec_declined_total counter\ncallrec_declined_total {}\n\
              # HELP callrec_failed_total Recordings that could not be sealed.\n# TYPE callrec_failed_total counter\ncallrec_failed_total {}\n\
              # HELP callrec_rtp_packets_total RTP packets written into leg files.\n# TYPE callrec_rtp_packets_total counter\ncallrec_rtp_packets_total {}\n\
+             # HELP callrec_rtp_received_total RTP packets received on accepted SIPREC streams.\n# TYPE callrec_rtp_received_total counter\ncallrec_rtp_received_total {}\n\
+             # HELP callrec_rtp_ignored_total RTP packets dropped on receipt (telephone-event, other payload types, malformed, declined media).\n# TYPE callrec_rtp_ignored_total counter\ncallrec_rtp_ignored_total {}\n\
+             # HELP callrec_rtp_unrouted_total Received RTP packets no open recording took.\n# TYPE callrec_rtp_unrouted_total counter\ncallrec_rtp_unrouted_total {}\n\
              # HELP callrec_spool_sets Sets waiting in the spool.\n# TYPE callrec_spool_sets gauge\ncallrec_spool_sets {}\n\
              # HELP callrec_spool_oldest_seconds Age of the oldest set in the spool.\n# TYPE callrec_spool_oldest_seconds gauge\ncallrec_spool_oldest_seconds {}\n\
              # HELP callrec_spool_free_percent Free space on the spool's file system.\n# TYPE callrec_spool_free_percent gauge\ncallrec_spool_free_percent {:.1}\n",
@@ -459,6 +470,9 @@ impl Recorder {
             m.declined.load(Ordering::Relaxed),
             m.failed.load(Ordering::Relaxed),
             m.rtp_packets.load(Ordering::Relaxed),
+            m.rtp_received.load(Ordering::Relaxed),
+            m.rtp_ignored.load(Ordering::Relaxed),
+            m.rtp_unrouted.load(Ordering::Relaxed),
             spool_sets,
             oldest,
             free,

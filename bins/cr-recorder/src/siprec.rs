@@ -21,8 +21,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::{CallRecord, Recorder, SealJob};
 
-/// How long after BYE we wait for the last streams to close before sealing anyway.
-const END_GRACE: Duration = Duration::from_secs(2);
+/// How long after BYE we wait for the last streams to close before sealing anyway. The
+/// driver reports each stream closed about 300 ms after BYE, behind the stream's last
+/// packet; this only bounds a driver that fell far behind under overload.
+const END_GRACE: Duration = Duration::from_secs(15);
 
 /// Starts the SIPREC server of `[pbx.siprec]`.
 pub async fn start(cfg: &SipRecConfig) -> anyhow::Result<SrsHandle> {
@@ -62,7 +64,8 @@ struct Session {
     dir: PathBuf,
     started: Instant,
     started_wall: SystemTime,
-    legs: HashMap<usize, LegWriter>,
+    /// Open leg writers by stream index (two, usually: a list beats a map here).
+    legs: Vec<(usize, LegWriter)>,
     open: std::collections::HashSet<usize>,
     roles: Roles,
     metadata_xml: Option<String>,
@@ -71,21 +74,26 @@ struct Session {
 }
 
 impl Session {
-    /// Opens the leg writer of stream `index` unless it is open already.
-    fn ensure_leg(&mut self, index: usize, codec: cr_pbx::Codec) {
-        if self.legs.contains_key(&index) || self.failed {
-            return;
+    /// The leg writer of stream `index`, opened at its first use.
+    fn leg(&mut self, index: usize, codec: cr_pbx::Codec) -> Option<&mut LegWriter> {
+        if let Some(at) = self.legs.iter().position(|(i, _)| *i == index) {
+            return Some(&mut self.legs[at].1);
+        }
+        if self.failed {
+            return None;
         }
         let rate = if codec == cr_pbx::Codec::G722 { 16_000 } else { 8_000 };
         let path = self.dir.join(format!("stream{index}.wav"));
         match LegWriter::create(&path, LegOptions::new(rate, self.started_wall)) {
             Ok(w) => {
-                self.legs.insert(index, w);
                 self.open.insert(index);
+                self.legs.push((index, w));
+                self.legs.last_mut().map(|(_, w)| w)
             }
             Err(e) => {
                 tracing::error!(set = %self.record.id, "cannot create leg {}: {e}", path.display());
                 self.failed = true;
+                None
             }
         }
     }
@@ -160,11 +168,21 @@ pub async fn run(
                 let Some(ev) = ev else { break };
                 on_event(&recorder, &mut sessions, &mut deciding, &mut pending, &mut ended_early, ev);
             }
-            m = handle.media.recv() => {
-                let Some(m) = m else { break };
-                if on_media(&mut sessions, m) {
-                    recorder.metrics.rtp_packets.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            batch = handle.media.recv() => {
+                let Some(batch) = batch else { break };
+                let (mut written, mut unrouted) = (0, 0);
+                for m in batch {
+                    match on_media(&mut sessions, m) {
+                        Some(true) => written += 1,
+                        Some(false) => unrouted += 1,
+                        None => {}
+                    }
                 }
+                let (m, st, relaxed) = (&recorder.metrics, &handle.stats, std::sync::atomic::Ordering::Relaxed);
+                m.rtp_packets.fetch_add(written, relaxed);
+                m.rtp_unrouted.fetch_add(unrouted, relaxed);
+                m.rtp_received.store(st.rtp_packets.load(relaxed), relaxed);
+                m.rtp_ignored.store(st.rtp_ignored.load(relaxed), relaxed);
             }
             _ = tick.tick() => {
                 let now = Instant::now();
@@ -172,7 +190,7 @@ pub async fn run(
                     .iter_mut()
                     .filter_map(|(id, s)| {
                         let since = now.saturating_duration_since(s.started);
-                        for leg in s.legs.values_mut() {
+                        for (_, leg) in &mut s.legs {
                             if let Err(e) = leg.tick(since) {
                                 tracing::error!(set = %s.record.id, "leg write failed: {e}");
                                 s.failed = true;
@@ -267,7 +285,7 @@ fn admit(
             dir,
             started: Instant::now(),
             started_wall: SystemTime::now(),
-            legs: HashMap::new(),
+            legs: Vec::new(),
             open: Default::default(),
             roles: Roles::default(),
             metadata_xml: a.metadata_xml,
@@ -325,7 +343,7 @@ fn on_event(
             s.assign_roles(&streams);
             for st in streams.iter().filter(|st| st.local_port != 0) {
                 if let Some((codec, _)) = st.codec {
-                    s.ensure_leg(st.index, codec);
+                    let _ = s.leg(st.index, codec);
                 }
             }
         }
@@ -355,19 +373,19 @@ fn on_event(
     }
 }
 
-/// Feeds one media event to its leg; true when a packet was written.
-fn on_media(sessions: &mut HashMap<SessionId, Session>, m: MediaEvent) -> bool {
+/// Feeds one media event to its leg: for a packet, whether it was written.
+fn on_media(sessions: &mut HashMap<SessionId, Session>, m: MediaEvent) -> Option<bool> {
     match m {
         MediaEvent::Packet(p) => {
-            let Some(s) = sessions.get_mut(&p.session) else { return false };
+            let Some(s) = sessions.get_mut(&p.session) else { return Some(false) };
+            let since = p.arrival.saturating_duration_since(s.started);
             // RTP can overtake the StreamsChanged event right after our 200 OK.
-            s.ensure_leg(p.stream_index, p.codec);
-            let Some(leg) = s.legs.get_mut(&p.stream_index) else { return false };
+            let Some(leg) = s.leg(p.stream_index, p.codec) else { return Some(false) };
             let codec = match p.codec {
                 cr_pbx::Codec::Pcmu => cr_audio::Codec::Pcmu,
                 cr_pbx::Codec::Pcma => cr_audio::Codec::Pcma,
                 cr_pbx::Codec::G722 => cr_audio::Codec::G722,
-                _ => return false,
+                _ => return Some(false),
             };
             let frame = RtpFrame {
                 seq: p.header.sequence,
@@ -376,27 +394,26 @@ fn on_media(sessions: &mut HashMap<SessionId, Session>, m: MediaEvent) -> bool {
                 codec,
                 payload: &p.payload,
             };
-            let since = p.arrival.saturating_duration_since(s.started);
             if let Err(e) = leg.push_rtp(frame, since) {
                 tracing::error!(set = %s.record.id, "leg write failed: {e}");
                 s.failed = true;
-                return false;
+                return Some(false);
             }
-            true
+            Some(true)
         }
         MediaEvent::StreamClosed { session, stream_index, .. } => {
             if let Some(s) = sessions.get_mut(&session) {
                 s.open.remove(&stream_index);
             }
-            false
+            None
         }
-        _ => false,
+        _ => None,
     }
 }
 
 /// Finishes the legs and seals the call; the legs directory goes once the set is spooled.
 fn finish(recorder: &Recorder, mut s: Session, flags: Vec<String>) {
-    for (_, leg) in s.legs.drain() {
+    for (_, leg) in s.legs.drain(..) {
         if let Err(e) = leg.finish() {
             tracing::error!(set = %s.record.id, "cannot finish a leg: {e}");
         }

@@ -331,14 +331,10 @@ impl LegWriter {
             if end > self.committed + cap as u64 {
                 self.commit_to(end - cap as u64)?;
             }
-            let mut idx = (self.head + (start - self.committed) as usize) % cap;
-            for &s in chunk {
-                self.ring[idx] = s;
-                idx += 1;
-                if idx == cap {
-                    idx = 0;
-                }
-            }
+            let idx = (self.head + (start - self.committed) as usize) % cap;
+            let (tail, wrapped) = chunk.split_at(chunk.len().min(cap - idx));
+            self.ring[idx..idx + tail.len()].copy_from_slice(tail);
+            self.ring[..wrapped.len()].copy_from_slice(wrapped);
             self.high = self.high.max(end);
             pos += chunk.len() as i64;
         }

@@ -281,9 +281,9 @@ impl WavWriter {
     /// Appends interleaved samples (`channels` per frame).
     pub fn write_samples(&mut self, samples: &[i16]) -> Result<()> {
         for chunk in samples.chunks(SCRATCH_SAMPLES) {
-            self.scratch.clear();
-            for s in chunk {
-                self.scratch.extend_from_slice(&s.to_le_bytes());
+            self.scratch.resize(chunk.len() * 2, 0);
+            for (b, s) in self.scratch.chunks_exact_mut(2).zip(chunk) {
+                b.copy_from_slice(&s.to_le_bytes());
             }
             self.file
                 .write_all(&self.scratch)
@@ -325,14 +325,9 @@ impl WavWriter {
         self.file
             .flush()
             .map_err(|e| AudioError::io("write", path, e))?;
-        let f = self.file.get_mut();
-        f.seek(SeekFrom::Start(0))
-            .map_err(|e| AudioError::io("seek", path, e))?;
-        f.write_all(&h)
-            .map_err(|e| AudioError::io("write header", path, e))?;
-        f.seek(SeekFrom::End(0))
-            .map_err(|e| AudioError::io("seek", path, e))?;
-        Ok(())
+        // A positioned write leaves the file offset at the end, where samples go on.
+        std::os::unix::fs::FileExt::write_all_at(self.file.get_ref(), &h, 0)
+            .map_err(|e| AudioError::io("write header", path, e))
     }
 
     /// Writes data to stable storage (`fsync`); call after [`WavWriter::update_header`]

@@ -124,7 +124,7 @@ async fn main() {
     }
     let mut counts: HashMap<(SessionId, usize), StreamCount> = HashMap::new();
     let (mut total_packets, mut total_lost, mut ended, mut live) = (0u64, 0i64, 0usize, 0usize);
-    loop {
+    'main: loop {
         tokio::select! {
             e = h.events.recv() => {
                 let Some(e) = e else { break };
@@ -164,8 +164,8 @@ async fn main() {
                 let _ = o.flush();
             }
             m = h.media.recv() => {
-                let Some(m) = m else { break };
-                match m {
+                let Some(batch) = m else { break };
+                for m in batch { match m {
                     MediaEvent::Packet(p) => {
                         let c = counts.entry((p.session, p.stream_index)).or_default();
                         if c.label.is_empty() {
@@ -187,11 +187,11 @@ async fn main() {
                         }
                         let _ = o.flush();
                         if exit_after.is_some_and(|n| ended >= n) && counts.is_empty() {
-                            break;
+                            break 'main;
                         }
                     }
                     _ => {}
-                }
+                } }
             }
         }
     }

@@ -11,7 +11,7 @@ use crate::client::{CallSpec, Src, SrcCallId, SrcConfig, SrcEvent, SrcOutput};
 use crate::common::{Input, Timers, Transport};
 use crate::error::DriverError;
 use crate::metadata::Role;
-use crate::rtp::{PcmSource, RtpHeader, RtpSender, encode_g711, parse_rtp};
+use crate::rtp::{PcmSource, RtpHeader, RtpSender, encode_g711};
 use crate::sdp::Codec;
 use crate::sip::StreamFramer;
 use crate::srs::{Decline, Event, Output, SessionId, Srs, SrsConfig, StreamInfo};
@@ -24,6 +24,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+
+mod pump;
+use pump::{Pump, StreamRx};
 
 /// A listen address: `udp:0.0.0.0:5060` or `tcp:127.0.0.1:5060`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,7 +146,8 @@ pub struct SrsDriverConfig {
     /// Address to write into SDP/Contact; default: the first listen IP if it is not
     /// unspecified, else the host's primary IP, else 127.0.0.1.
     pub advertise: Option<IpAddr>,
-    /// Capacity of the media channel (packets); the RTP tasks wait when it is full.
+    /// Capacity of the media channel in batches (one batch per 10 ms round of the RTP
+    /// receiver); when it is full the receiver waits and packets queue in the sockets.
     pub media_queue: usize,
     /// How long a stream's socket keeps receiving after its session ended (BYE) or the
     /// stream was removed, for packets still in flight. Default 300 ms.
@@ -151,13 +155,13 @@ pub struct SrsDriverConfig {
 }
 
 impl SrsDriverConfig {
-    /// Settings with a media queue of 65536 packets.
+    /// Settings with a media queue of 256 batches (2.5 s).
     pub fn new(listen: Vec<String>, rtp_ports: impl Into<String>) -> Self {
         SrsDriverConfig {
             listen,
             rtp_ports: rtp_ports.into(),
             advertise: None,
-            media_queue: 65536,
+            media_queue: 256,
             linger: Duration::from_millis(300),
         }
     }
@@ -168,9 +172,9 @@ impl SrsDriverConfig {
 pub struct SrsHandle {
     /// Events of the core (NewSession must be answered with a [`Command`]).
     pub events: mpsc::UnboundedReceiver<Event>,
-    /// RTP of accepted streams (telephone-event and media of declined-but-accepted
-    /// sessions are dropped here already).
-    pub media: mpsc::Receiver<MediaEvent>,
+    /// RTP of accepted streams in batches, in arrival order (telephone-event and media of
+    /// declined-but-accepted sessions are dropped here already).
+    pub media: mpsc::Receiver<Vec<MediaEvent>>,
     /// Commands.
     pub commands: mpsc::UnboundedSender<Command>,
     /// Bound SIP addresses (useful with port 0).
@@ -226,15 +230,7 @@ fn u8_to_role(v: u8) -> Role {
 struct RtpTask {
     port: u16,
     shared: Arc<StreamShared>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl RtpTask {
-    fn close(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-    }
+    key: u64,
 }
 
 fn primary_ip() -> IpAddr {
@@ -346,10 +342,10 @@ pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
     core_cfg.rtp_ports = rtp_ports;
     core_cfg.seed = seed();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
-    let (media_tx, media_rx) = mpsc::channel(cfg.media_queue.max(16));
-    let linger = cfg.linger;
-    let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<Command>();
+    let (media_tx, media_rx) = mpsc::channel(cfg.media_queue.max(4));
     let stats = Arc::new(DriverStats::default());
+    let mut pump = Pump::start(media_tx, cfg.linger, stats.clone())?;
+    let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<Command>();
     let stats2 = stats.clone();
     let bound2 = bound.clone();
     let task = tokio::spawn(async move {
@@ -414,13 +410,12 @@ pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
                             } => {
                                 update_rtp(
                                     &mut rtp,
+                                    &mut pump,
                                     *id,
                                     streams,
                                     *drop_media,
                                     rtp_bind_ip,
-                                    &media_tx,
                                     &stats2,
-                                    linger,
                                 );
                             }
                             Event::SessionEnded { id, .. } => {
@@ -428,7 +423,7 @@ pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
                                     rtp.keys().filter(|k| k.0 == *id).copied().collect();
                                 for k in keys {
                                     if let Some(t) = rtp.remove(&k) {
-                                        t.close();
+                                        pump.close(t.key);
                                     }
                                 }
                             }
@@ -538,16 +533,14 @@ fn spawn_tcp_conn(
     });
 }
 
-#[allow(clippy::too_many_arguments)]
 fn update_rtp(
     rtp: &mut HashMap<(SessionId, usize), RtpTask>,
+    pump: &mut Pump,
     id: SessionId,
     streams: &[StreamInfo],
     drop_media: bool,
     bind_ip: IpAddr,
-    media_tx: &mpsc::Sender<MediaEvent>,
-    stats: &Arc<DriverStats>,
-    linger: Duration,
+    stats: &DriverStats,
 ) {
     // remove streams that are gone or changed port
     let keep: Vec<(usize, u16)> = streams
@@ -562,7 +555,7 @@ fn update_rtp(
         .collect();
     for k in stale {
         if let Some(t) = rtp.remove(&k) {
-            t.close();
+            pump.close(t.key);
         }
     }
     for s in streams {
@@ -584,78 +577,25 @@ fn update_rtp(
                 continue;
             }
         };
-        let Ok(sock) = UdpSocket::from_std(sock) else {
-            continue;
-        };
         let shared = Arc::new(StreamShared {
             role: AtomicU8::new(role_to_u8(s.role)),
             drop: AtomicBool::new(drop_media),
         });
-        let sh = shared.clone();
-        let tx = media_tx.clone();
-        let st = stats.clone();
-        let label: Option<Arc<str>> = s.label.as_deref().map(Arc::from);
-        let index = s.index;
-        let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 2048];
-            let mut count = 0u64;
-            let mut deadline: Option<tokio::time::Instant> = None;
-            loop {
-                let r = match deadline {
-                    None => tokio::select! {
-                        r = sock.recv_from(&mut buf) => r,
-                        _ = &mut stop_rx => {
-                            deadline = Some(tokio::time::Instant::now() + linger);
-                            continue;
-                        }
-                    },
-                    Some(d) => match tokio::time::timeout_at(d, sock.recv_from(&mut buf)).await {
-                        Ok(r) => r,
-                        Err(_) => break,
-                    },
-                };
-                let Ok((n, from)) = r else { continue };
-                let arrival = Instant::now();
-                let Ok((h, payload)) = parse_rtp(&buf[..n]) else {
-                    st.rtp_ignored.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                };
-                if h.payload_type != pt || sh.drop.load(Ordering::Relaxed) {
-                    st.rtp_ignored.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-                let p = MediaPacket {
-                    session: id,
-                    stream_index: index,
-                    stream_label: label.clone(),
-                    role: u8_to_role(sh.role.load(Ordering::Relaxed)),
-                    codec,
-                    header: h,
-                    payload: payload.to_vec(),
-                    arrival,
-                    source: from,
-                };
-                st.rtp_packets.fetch_add(1, Ordering::Relaxed);
-                count += 1;
-                if tx.send(MediaEvent::Packet(p)).await.is_err() {
-                    return;
-                }
-            }
-            let _ = tx
-                .send(MediaEvent::StreamClosed {
-                    session: id,
-                    stream_index: index,
-                    packets: count,
-                })
-                .await;
+        let key = pump.open(StreamRx {
+            sock,
+            session: id,
+            index: s.index,
+            label: s.label.as_deref().map(Arc::from),
+            codec,
+            payload_type: pt,
+            shared: shared.clone(),
         });
         rtp.insert(
             (id, s.index),
             RtpTask {
                 port: s.local_port,
                 shared,
-                stop: Some(stop_tx),
+                key,
             },
         );
     }
@@ -962,13 +902,25 @@ fn pace_rtp(
     cmds: std::sync::mpsc::Receiver<TxStream>,
     done: mpsc::UnboundedSender<(usize, usize, u64)>,
 ) {
-    let mut streams: Vec<TxStream> = Vec::new();
+    // Streams sit in one of 20 one-millisecond slots by their send time (a stream sends
+    // every 20 ms, so it keeps its slot): each wake-up looks only at the streams now due.
+    const SLOTS: u64 = 20;
+    let base = Instant::now();
+    let ms_of = |t: Instant| t.saturating_duration_since(base).as_millis() as u64;
+    let mut slots: Vec<Vec<TxStream>> = (0..SLOTS).map(|_| Vec::new()).collect();
+    let mut live = 0usize;
+    let mut next = 0u64;
     let mut out = Vec::with_capacity(200);
     let mut closed = false;
     loop {
         loop {
             match cmds.try_recv() {
-                Ok(s) => streams.push(s),
+                Ok(s) => {
+                    // Never into a slot already passed in this round.
+                    let at = ms_of(s.due).max(next);
+                    slots[(at % SLOTS) as usize].push(s);
+                    live += 1;
+                }
                 Err(std::sync::mpsc::TryRecvError::Empty) => break,
                 Err(std::sync::mpsc::TryRecvError::Disconnected) => {
                     closed = true;
@@ -976,27 +928,32 @@ fn pace_rtp(
                 }
             }
         }
-        if closed && streams.is_empty() {
+        if closed && live == 0 {
             return;
         }
-        let now = Instant::now();
-        let mut i = 0;
-        while i < streams.len() {
-            let s = &mut streams[i];
-            while s.due <= now && s.remaining > 0 {
-                s.sender.next_packet(&mut out);
-                if s.sock.send(&out).is_ok() {
-                    s.sent += 1;
+        let now = ms_of(Instant::now());
+        while next <= now {
+            let slot = &mut slots[(next % SLOTS) as usize];
+            let mut i = 0;
+            while i < slot.len() {
+                let s = &mut slot[i];
+                while ms_of(s.due) <= now && s.remaining > 0 {
+                    s.sender.next_packet(&mut out);
+                    if s.sock.send(&out).is_ok() {
+                        s.sent += 1;
+                    }
+                    s.remaining -= 1;
+                    s.due += Duration::from_millis(20);
                 }
-                s.remaining -= 1;
-                s.due += Duration::from_millis(20);
+                if s.remaining == 0 {
+                    let _ = done.send((s.call, s.leg, s.sent));
+                    slot.swap_remove(i);
+                    live -= 1;
+                    continue;
+                }
+                i += 1;
             }
-            if s.remaining == 0 {
-                let _ = done.send((s.call, s.leg, s.sent));
-                streams.swap_remove(i);
-                continue;
-            }
-            i += 1;
+            next += 1;
         }
         std::thread::sleep(Duration::from_millis(1));
     }

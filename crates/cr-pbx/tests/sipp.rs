@@ -110,11 +110,14 @@ fn start_server() -> Server {
                     }
                     s2.lock().expect("lock").events.push(e);
                 }
-                p = h.media.recv() => {
-                    let Some(p) = p else { break };
-                    let MediaEvent::Packet(p) = p else { continue };
-                    let label = p.stream_label.as_deref().unwrap_or("-").to_owned();
-                    s2.lock().expect("lock").media.entry((p.session, label)).or_default().push(p);
+                batch = h.media.recv() => {
+                    let Some(batch) = batch else { break };
+                    let mut st = s2.lock().expect("lock");
+                    for p in batch {
+                        let MediaEvent::Packet(p) = p else { continue };
+                        let label = p.stream_label.as_deref().unwrap_or("-").to_owned();
+                        st.media.entry((p.session, label)).or_default().push(p);
+                    }
                 }
             }
         }
