@@ -74,6 +74,6 @@ read -r ob2 t_our_smb < <("$bin" smb 127.0.0.1 "$mport" "$muser" "$pass" rec "$w
 
 printf '%-28s %10s %8s\n' "upload of $((bytes/1000000)) MB" "MB/s" "ratio"
 printf '%-28s %10s\n' "OpenSSH sftp" "$(mbps "$bytes" "$t_ref_sftp")"
-printf '%-28s %10s %8s\n' "cr-storage sftp (ssh2)" "$(mbps "$ob" "$t_our_sftp")" "$(python3 -c "print(f'{($ob/$t_our_sftp)/($bytes/$t_ref_sftp):.2f}')")"
+printf '%-28s %10s %8s\n' "cr-storage sftp (russh)" "$(mbps "$ob" "$t_our_sftp")" "$(python3 -c "print(f'{($ob/$t_our_sftp)/($bytes/$t_ref_sftp):.2f}')")"
 printf '%-28s %10s\n' "smbclient" "$(mbps "$bytes" "$t_ref_smb")"
 printf '%-28s %10s %8s\n' "cr-storage smb (pavao)" "$(mbps "$ob2" "$t_our_smb")" "$(python3 -c "print(f'{($ob2/$t_our_smb)/($bytes/$t_ref_smb):.2f}')")"

@@ -21,12 +21,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "sftp" => {
             let mut s = SftpSettings::new("bench", &a[2], &a[4], SftpAuth::Key { file: a[5].clone().into(), passphrase: None }, &a[6]);
             s.port = port;
-            if let Ok(c) = std::env::var("CR_SFTP_CIPHERS") {
-                s.ciphers = c;
-            }
-            if let Ok(n) = std::env::var("CR_SFTP_STREAMS") {
-                s.streams = n.parse()?;
-            }
             Box::new(StoreTarget::new(SftpStore::new(s)))
         }
         "smb" => {

@@ -187,21 +187,61 @@ fn sftp_disk_full_then_space_added() {
     assert_eq!(tree(&s.home().join("full/2026")).len(), 4);
 }
 
+/// Regression guard: many write requests in flight must land at the right offsets, also for
+/// a size that is no multiple of the request or buffer size.
 #[test]
-fn sftp_two_streams_split_a_large_file_correctly() {
+fn sftp_large_file_of_odd_size_arrives_intact_with_pipelined_writes() {
     let Some(s) = sshd() else { return };
     let work = tempfile::tempdir().unwrap();
-    let mut settings = s.settings(s.key());
-    settings.streams = 2;
     let mut up = uploader(work.path());
-    up.add_target(Box::new(StoreTarget::new(SftpStore::new(settings)).verify(Verify::Content)), DirTemplate::parse("two", PathRules::Sftp).unwrap());
-    enqueue(&up, "two1", &[(".wav", (40 << 20) + 12345)], 8, &["offsite"]);
+    up.add_target(Box::new(StoreTarget::new(SftpStore::new(s.settings(s.key()))).verify(Verify::Content)), DirTemplate::parse("big", PathRules::Sftp).unwrap());
+    enqueue(&up, "odd1", &[(".wav", (40 << 20) + 12345)], 8, &["offsite"]);
     let total = std::sync::atomic::AtomicU64::new(0);
     let r = up.pass(&t0, &|n| {
         total.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
     });
     assert_eq!(r.delivered, 1, "{r:?}");
-    shasum_check(&s.home().join("two"), "two1");
-    assert_eq!(tree(&s.home().join("two")).len(), 4);
+    shasum_check(&s.home().join("big"), "odd1");
+    assert_eq!(tree(&s.home().join("big")).len(), 4);
     assert!(total.into_inner() >= (40 << 20) + 12345);
+}
+
+/// Key files besides the plain ed25519 one: RSA in the OpenSSH, PEM (PKCS#1) and PKCS#8
+/// formats, ECDSA in PEM, and passphrase-protected keys; a wrong passphrase is a sign-in
+/// error that names the key file.
+#[test]
+fn sftp_key_files_rsa_pem_pkcs8_ecdsa_and_passphrases_sign_in() {
+    let Some(s) = sshd() else { return };
+    let keys = tempfile::tempdir().unwrap();
+    let authorized = s.server.dir.join("authorized_keys");
+    let cases: &[(&str, &[&str], Option<&str>)] = &[
+        ("rsa_openssh", &["-t", "rsa", "-b", "2048"], None),
+        ("rsa_pem", &["-t", "rsa", "-b", "2048", "-m", "PEM"], None),
+        ("rsa_pkcs8", &["-t", "rsa", "-b", "2048", "-m", "PKCS8"], None),
+        ("rsa_openssh_pass", &["-t", "rsa", "-b", "2048"], Some("key-Secret2")),
+        ("ed25519_pass", &["-t", "ed25519"], Some("key-Secret3")),
+        ("ecdsa_pem", &["-t", "ecdsa", "-m", "PEM"], None),
+    ];
+    for (name, args, pass) in cases {
+        let file = keys.path().join(name);
+        let ok = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-N", pass.unwrap_or(""), "-f"])
+            .arg(&file)
+            .args(*args)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "ssh-keygen {name}");
+        let public = std::fs::read_to_string(file.with_extension("pub")).unwrap();
+        let mut all = std::fs::read_to_string(&authorized).unwrap();
+        all.push_str(&public);
+        std::fs::write(&authorized, all).unwrap();
+        let auth = SftpAuth::Key { file: file.clone(), passphrase: pass.map(str::to_owned) };
+        let mut t = StoreTarget::new(SftpStore::new(s.settings(auth)));
+        t.check().unwrap_or_else(|e| panic!("{name}: {e}"));
+        t.disconnect();
+    }
+    let wrong = SftpAuth::Key { file: keys.path().join("ed25519_pass"), passphrase: Some("wrong".into()) };
+    let e = StoreTarget::new(SftpStore::new(s.settings(wrong))).check().unwrap_err();
+    assert!(matches!(e, TargetError::Auth { .. }), "{e}");
+    assert!(e.to_string().contains("ed25519_pass"), "names the key file: {e}");
 }
