@@ -153,6 +153,14 @@ impl Conn {
 /// OpenSSH's `sftp` (seven runs), ChaCha20-Poly1305 0.82x (one run).
 const CIPHERS: &[russh::cipher::Name] =
     &[russh::cipher::AES_256_GCM, russh::cipher::AES_128_GCM, russh::cipher::CHACHA20_POLY1305, russh::cipher::AES_256_CTR, russh::cipher::AES_128_CTR];
+/// Host-key types we verify. Not RSA: russh checks RSA signatures only with its `rsa`
+/// feature, which pins an `rsa` release candidate that cannot share a build with ours.
+const HOST_KEYS: &[russh::keys::Algorithm] = &[
+    russh::keys::Algorithm::Ed25519,
+    russh::keys::Algorithm::Ecdsa { curve: russh::keys::EcdsaCurve::NistP256 },
+    russh::keys::Algorithm::Ecdsa { curve: russh::keys::EcdsaCurve::NistP384 },
+    russh::keys::Algorithm::Ecdsa { curve: russh::keys::EcdsaCurve::NistP521 },
+];
 /// Bytes per SFTP write request: 32 KiB, as OpenSSH's `sftp` sends, fits every server (the
 /// protocol promises only packets of about 34000 bytes). 64 and 128 KiB were no faster
 /// here within the noise.
@@ -258,7 +266,7 @@ impl SftpStore {
             let tcp = tcp.ok_or_else(|| cerr(last))?;
             let _ = tcp.set_nodelay(true);
             let config = client::Config {
-                preferred: russh::Preferred { cipher: Cow::Borrowed(CIPHERS), ..Default::default() },
+                preferred: russh::Preferred { cipher: Cow::Borrowed(CIPHERS), key: Cow::Borrowed(HOST_KEYS), ..Default::default() },
                 nodelay: true,
                 ..Default::default()
             };
@@ -270,7 +278,12 @@ impl SftpStore {
                         Some(f) if f != self.s.host_key => {
                             TargetError::HostKeyMismatch { target: name.clone(), expected: self.s.host_key.clone(), found: f }
                         }
-                        _ => cerr(format!("SSH handshake: {e}")),
+                        _ => match e {
+                            russh::Error::NoCommonAlgo { kind: russh::AlgorithmKind::Key, theirs, .. } => cerr(format!(
+                                "SSH handshake: the server offers only host keys of type {theirs:?}; this client verifies Ed25519 and ECDSA host keys (give the server one: ssh-keygen -t ed25519 -f /etc/ssh/ssh_host_ed25519_key)"
+                            )),
+                            e => cerr(format!("SSH handshake: {e}")),
+                        },
                     });
                 }
                 Err(_) => return Err(cerr(format!("SSH handshake: {secs}"))),

@@ -17,12 +17,23 @@ struct Sshd {
 }
 
 fn sshd() -> Option<Sshd> {
+    sshd_with_host_key(None)
+}
+
+/// An sshd whose host key is of this `ssh-keygen -t` type (default ed25519).
+fn sshd_with_host_key(kind: Option<&str>) -> Option<Sshd> {
     if !have("sshd") || !root() {
         return None;
     }
     let tmp = tempfile::tempdir().unwrap();
     let port = free_port();
     let user = user("crsf", port);
+    if let Some(kind) = kind {
+        let srv = tmp.path().join("srv");
+        std::fs::create_dir_all(&srv).unwrap();
+        let st = std::process::Command::new("ssh-keygen").args(["-q", "-N", "", "-t", kind, "-f"]).arg(srv.join("hostkey")).status().unwrap();
+        assert!(st.success());
+    }
     let server = Server::start("sshd.sh", &tmp.path().join("srv"), port, &[&user, "pw-Secret1"]);
     Some(Sshd { server, _user: UserGuard(user.clone()), user, _tmp: tmp })
 }
@@ -244,4 +255,16 @@ fn sftp_key_files_rsa_pem_pkcs8_ecdsa_and_passphrases_sign_in() {
     let e = StoreTarget::new(SftpStore::new(s.settings(wrong))).check().unwrap_err();
     assert!(matches!(e, TargetError::Auth { .. }), "{e}");
     assert!(e.to_string().contains("ed25519_pass"), "names the key file: {e}");
+}
+
+/// An ECDSA host key is pinned like an Ed25519 one; a server with only an RSA host key is
+/// refused with a message that says what to do (not a misleading "wrong signature").
+#[test]
+fn sftp_ecdsa_host_key_works_and_rsa_only_host_key_is_refused_with_advice() {
+    let Some(s) = sshd_with_host_key(Some("ecdsa")) else { return };
+    StoreTarget::new(SftpStore::new(s.settings(s.key()))).check().unwrap();
+    let Some(s) = sshd_with_host_key(Some("rsa")) else { return };
+    let e = StoreTarget::new(SftpStore::new(s.settings(s.key()))).check().unwrap_err();
+    assert!(matches!(e, TargetError::Connect { .. }), "{e}");
+    assert!(e.to_string().contains("Ed25519 and ECDSA host keys"), "{e}");
 }
