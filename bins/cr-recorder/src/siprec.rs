@@ -19,7 +19,7 @@ use cr_pbx::{Decline, Event, Role, SessionId, StreamInfo};
 use cr_policy::{CallFacts, Direction};
 use serde::{Deserialize, Serialize};
 
-use crate::core::{CallRecord, Recorder, SealJob};
+use crate::core::{CallRecord, CallStart, Recorder, SealJob};
 
 /// How long after BYE we wait for the last streams to close before sealing anyway. The
 /// driver reports each stream closed about 300 ms after BYE, behind the stream's last
@@ -159,14 +159,14 @@ pub async fn run(
     let mut sessions: HashMap<SessionId, Session> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut sealing = tokio::task::JoinSet::new();
-    let mut deciding: tokio::task::JoinSet<Admission> = tokio::task::JoinSet::new();
+    let (decide, mut admissions) = start_decider(recorder.clone())?;
     let mut pending = std::collections::HashSet::new();
     let mut ended_early = std::collections::HashSet::new();
     loop {
         tokio::select! {
             ev = handle.events.recv() => {
                 let Some(ev) = ev else { break };
-                on_event(&recorder, &mut sessions, &mut deciding, &mut pending, &mut ended_early, ev);
+                on_event(&recorder, &mut sessions, &decide, &mut pending, &mut ended_early, ev);
             }
             batch = handle.media.recv() => {
                 let Some(batch) = batch else { break };
@@ -210,22 +210,18 @@ pub async fn run(
                 }
             }
             Some(_) = sealing.join_next(), if !sealing.is_empty() => {}
-            Some(done) = deciding.join_next(), if !deciding.is_empty() => {
-                match done {
-                    Ok(a) => {
-                        pending.remove(&a.id);
-                        admit(&recorder, &handle, &mut sessions, &mut ended_early, decline, a);
-                    }
-                    Err(e) => tracing::error!("deciding a session failed: {e}"),
-                }
+            Some(a) = admissions.recv() => {
+                pending.remove(&a.id);
+                admit(&recorder, &handle, &mut sessions, &mut ended_early, decline, a);
             }
             _ = shutdown.changed() => break,
         }
     }
     // Shutting down: calls still being decided were never answered; the calls in progress
     // are sealed as they are.
-    while let Some(done) = deciding.join_next().await {
-        if let Ok(Admission { id, outcome: Ok(Some((record, dir))), .. }) = done {
+    drop(decide);
+    while let Some(a) = admissions.recv().await {
+        if let Admission { id, outcome: Ok(Some((record, dir))), .. } = a {
             let _ = handle.commands.send(Command::Decline(id, Decline::Reject(480)));
             recorder.abandon_call(&record, "the recorder is stopping");
             let _ = std::fs::remove_dir_all(&dir);
@@ -239,6 +235,67 @@ pub async fn run(
     while sealing.join_next().await.is_some() {}
     handle.shutdown();
     Ok(())
+}
+
+/// A new session to decide.
+struct DecideRequest {
+    id: SessionId,
+    facts: Box<cr_pbx::CallFacts>,
+    metadata_xml: Option<String>,
+}
+
+/// Sessions decided at most in one journal transaction.
+const DECIDE_BATCH: usize = 512;
+
+/// Starts the thread that decides new sessions. It takes every request waiting and
+/// journals them in one transaction: call set-up then costs one disk sync per batch, not
+/// per call, when hundreds of calls start within a second.
+fn start_decider(
+    recorder: Arc<Recorder>,
+) -> anyhow::Result<(std::sync::mpsc::Sender<DecideRequest>, tokio::sync::mpsc::UnboundedReceiver<Admission>)> {
+    let (req_tx, req_rx) = std::sync::mpsc::channel::<DecideRequest>();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::Builder::new().name("cr-decide".into()).spawn(move || {
+        while let Ok(first) = req_rx.recv() {
+            let mut batch = vec![first];
+            while batch.len() < DECIDE_BATCH {
+                match req_rx.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
+            }
+            let now = Utc::now();
+            let starts: Vec<CallStart> = batch
+                .iter()
+                .map(|r| CallStart { pbx_call_id: r.facts.call_id.clone(), facts: classify(&recorder, &r.facts), started_at: now })
+                .collect();
+            let decided = recorder.begin_calls(&starts, "siprec");
+            for (i, r) in batch.into_iter().enumerate() {
+                let outcome = match &decided {
+                    Ok(all) => match all.get(i).and_then(|(_, rec)| rec.clone()) {
+                        Some(record) => match recorder.persist_call(&record) {
+                            Ok(dir) => {
+                                if let Some(xml) = &r.metadata_xml {
+                                    let _ = std::fs::write(dir.join("metadata.xml"), xml);
+                                }
+                                Ok(Some((record, dir)))
+                            }
+                            Err(e) => {
+                                recorder.abandon_call(&record, &format!("{e:#}"));
+                                Err(format!("{e:#}"))
+                            }
+                        },
+                        None => Ok(None),
+                    },
+                    Err(e) => Err(format!("cannot journal the call: {e:#}")),
+                };
+                if tx.send(Admission { id: r.id, outcome, metadata_xml: r.metadata_xml }).is_err() {
+                    return;
+                }
+            }
+        }
+    })?;
+    Ok((req_tx, rx))
 }
 
 /// What deciding a new session came to (computed off the event loop).
@@ -300,7 +357,7 @@ fn admit(
 fn on_event(
     recorder: &Arc<Recorder>,
     sessions: &mut HashMap<SessionId, Session>,
-    deciding: &mut tokio::task::JoinSet<Admission>,
+    decide: &std::sync::mpsc::Sender<DecideRequest>,
     pending: &mut std::collections::HashSet<SessionId>,
     ended_early: &mut std::collections::HashSet<SessionId>,
     ev: Event,
@@ -312,28 +369,10 @@ fn on_event(
             }
             // The decision writes the journal (durably): off the event loop, so that media
             // keeps flowing while many calls start at once.
-            let recorder = recorder.clone();
             pending.insert(id);
-            deciding.spawn_blocking(move || {
-                let call_facts = classify(&recorder, &facts);
-                let outcome = match recorder.begin_call(&facts.call_id, &call_facts, Utc::now(), "siprec") {
-                    Ok((_, Some(record))) => match recorder.persist_call(&record) {
-                        Ok(dir) => {
-                            if let Some(xml) = &metadata_xml {
-                                let _ = std::fs::write(dir.join("metadata.xml"), xml);
-                            }
-                            Ok(Some((record, dir)))
-                        }
-                        Err(e) => {
-                            recorder.abandon_call(&record, &format!("{e:#}"));
-                            Err(format!("{e:#}"))
-                        }
-                    },
-                    Ok((_, None)) => Ok(None),
-                    Err(e) => Err(format!("cannot journal the call: {e:#}")),
-                };
-                Admission { id, outcome, metadata_xml }
-            });
+            if decide.send(DecideRequest { id, facts, metadata_xml }).is_err() {
+                tracing::error!(session = %id, "the decider thread is gone; the session times out");
+            }
         }
         Event::StreamsChanged { id, streams, drop_media } => {
             let Some(s) = sessions.get_mut(&id) else { return };

@@ -196,7 +196,20 @@ impl Journal {
     /// Records a call and the decision about it — recorded or not. The caller's and
     /// callee's digits are stored normalized for [`search`](Self::search).
     pub fn record_call(&self, call: &NewCall) -> Result<CallId, JournalError> {
-        self.store.record_call(call)
+        let ids = self.store.record_calls(std::slice::from_ref(call), false)?;
+        ids.first().copied().ok_or_else(|| JournalError::Invalid {
+            what: "call",
+            value: call.pbx_call_id.clone(),
+            reason: "the store returned no id".to_owned(),
+        })
+    }
+
+    /// Records several calls as [`record_call`](Self::record_call) does, in one
+    /// transaction: one disk sync for all, so a recorder that many calls reach at once
+    /// decides them at the disk's pace per batch, not per call. A call not recorded is
+    /// ended at its start. The ids come in the order of `calls`; on an error none is kept.
+    pub fn record_calls(&self, calls: &[NewCall]) -> Result<Vec<CallId>, JournalError> {
+        self.store.record_calls(calls, true)
     }
 
     /// Marks a call ended. Ending an ended call keeps the first end time.

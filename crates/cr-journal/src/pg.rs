@@ -20,7 +20,7 @@ use crate::model::{
 };
 use crate::number::{SUFFIX_MIN_DIGITS, normalize_number};
 use crate::sqlite::{check_set_id, check_sha256};
-use crate::store::{Reservation, Store};
+use crate::store::{Reservation, Store, check_new_call, diversions_json};
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[V1];
@@ -378,37 +378,41 @@ impl Store for PgStore {
         self.get(&r, 0, "read the schema version")
     }
 
-    fn record_call(&self, call: &NewCall) -> R<CallId> {
-        if call.record && call.configuration.is_none() {
-            return Err(JournalError::Invalid {
-                what: "call decision",
-                value: call.pbx_call_id.clone(),
-                reason: "a recorded call must name its configuration".to_owned(),
-            });
+    fn record_calls(&self, calls: &[NewCall], end_declined: bool) -> R<Vec<CallId>> {
+        for call in calls {
+            check_new_call(call)?;
         }
-        let diversions = serde_json::Value::from(call.diversions.clone()).to_string();
+        let op = "record a call";
         let mut c = self.lock()?;
-        let r = c
-            .query_one(
-                "INSERT INTO calls (pbx_call_id, direction, caller, callee, caller_digits, callee_digits, \
-                 diversions, started_at, record, configuration, reason) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
-                &[
-                    &call.pbx_call_id,
-                    &call.direction.as_str(),
-                    &call.caller,
-                    &call.callee,
-                    &normalize_number(&call.caller),
-                    &normalize_number(&call.callee),
-                    &diversions,
-                    &ms(call.started_at),
-                    &call.record,
-                    &call.configuration,
-                    &call.reason,
-                ],
-            )
-            .map_err(self.err("record a call"))?;
-        Ok(CallId(self.get(&r, 0, "record a call")?))
+        let mut tx = c.transaction().map_err(self.err(op))?;
+        let mut ids = Vec::with_capacity(calls.len());
+        for call in calls {
+            let ended = (end_declined && !call.record).then(|| ms(call.started_at));
+            let r = tx
+                .query_one(
+                    "INSERT INTO calls (pbx_call_id, direction, caller, callee, caller_digits, callee_digits, \
+                     diversions, started_at, ended_at, record, configuration, reason) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+                    &[
+                        &call.pbx_call_id,
+                        &call.direction.as_str(),
+                        &call.caller,
+                        &call.callee,
+                        &normalize_number(&call.caller),
+                        &normalize_number(&call.callee),
+                        &diversions_json(call),
+                        &ms(call.started_at),
+                        &ended,
+                        &call.record,
+                        &call.configuration,
+                        &call.reason,
+                    ],
+                )
+                .map_err(self.err(op))?;
+            ids.push(CallId(self.get(&r, 0, op)?));
+        }
+        tx.commit().map_err(self.err(op))?;
+        Ok(ids)
     }
 
     fn end_call(&self, id: CallId, at: DateTime<Utc>) -> R<()> {

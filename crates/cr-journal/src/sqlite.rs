@@ -22,7 +22,7 @@ use crate::model::{
 };
 use crate::number::{SUFFIX_MIN_DIGITS, normalize_number};
 use crate::schema::{MIGRATIONS, SCHEMA_VERSION};
-use crate::store::{Reservation, Store};
+use crate::store::{Reservation, Store, check_new_call, diversions_json};
 
 pub(crate) struct SqliteStore {
     conn: Mutex<Connection>,
@@ -330,36 +330,46 @@ impl Store for SqliteStore {
             .map_err(self.err("read the schema version"))
     }
 
-    fn record_call(&self, call: &NewCall) -> Result<CallId, JournalError> {
-        if call.record && call.configuration.is_none() {
-            return Err(JournalError::Invalid {
-                what: "call decision",
-                value: call.pbx_call_id.clone(),
-                reason: "a recorded call must name its configuration".to_owned(),
-            });
+    fn record_calls(&self, calls: &[NewCall], end_declined: bool) -> Result<Vec<CallId>, JournalError> {
+        for call in calls {
+            check_new_call(call)?;
         }
-        let diversions = serde_json::Value::from(call.diversions.clone()).to_string();
-        let conn = self.lock()?;
-        conn.execute(
-            "INSERT INTO calls (pbx_call_id, direction, caller, callee, caller_digits, callee_digits, \
-             diversions, started_at, record, configuration, reason) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            params![
-                call.pbx_call_id,
-                call.direction.as_str(),
-                call.caller,
-                call.callee,
-                normalize_number(&call.caller),
-                normalize_number(&call.callee),
-                diversions,
-                ms(call.started_at),
-                i64::from(call.record),
-                call.configuration,
-                call.reason
-            ],
-        )
-        .map_err(self.err("record a call"))?;
-        Ok(CallId(conn.last_insert_rowid()))
+        let mut conn = self.lock()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(self.err("record a call"))?;
+        let mut ids = Vec::with_capacity(calls.len());
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO calls (pbx_call_id, direction, caller, callee, caller_digits, callee_digits, \
+                     diversions, started_at, ended_at, record, configuration, reason) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                )
+                .map_err(self.err("record a call"))?;
+            for call in calls {
+                let ended = (end_declined && !call.record).then(|| ms(call.started_at));
+                insert
+                    .execute(params![
+                        call.pbx_call_id,
+                        call.direction.as_str(),
+                        call.caller,
+                        call.callee,
+                        normalize_number(&call.caller),
+                        normalize_number(&call.callee),
+                        diversions_json(call),
+                        ms(call.started_at),
+                        ended,
+                        i64::from(call.record),
+                        call.configuration,
+                        call.reason
+                    ])
+                    .map_err(self.err("record a call"))?;
+                ids.push(CallId(tx.last_insert_rowid()));
+            }
+        }
+        tx.commit().map_err(self.err("record a call"))?;
+        Ok(ids)
     }
 
     fn end_call(&self, id: CallId, at: DateTime<Utc>) -> Result<(), JournalError> {

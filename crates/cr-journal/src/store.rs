@@ -15,7 +15,8 @@ pub(crate) trait Store: Send + Sync {
     fn name(&self) -> &str;
     fn schema_version(&self) -> Result<i64, JournalError>;
 
-    fn record_call(&self, call: &NewCall) -> Result<CallId, JournalError>;
+    /// All in one transaction; `end_declined`: calls not recorded get `ended_at = started_at`.
+    fn record_calls(&self, calls: &[NewCall], end_declined: bool) -> Result<Vec<CallId>, JournalError>;
     fn end_call(&self, id: CallId, at: DateTime<Utc>) -> Result<(), JournalError>;
     fn call(&self, id: CallId) -> Result<Option<CallRecord>, JournalError>;
     fn open_calls(&self) -> Result<Vec<CallRecord>, JournalError>;
@@ -108,4 +109,21 @@ pub(crate) fn sealed_details(entry: &ChainEntry, rec: &NewRecording) -> serde_js
         "flags": rec.flags,
         "targets": rec.targets,
     })
+}
+
+/// What every backend checks of a call before storing it.
+pub(crate) fn check_new_call(call: &NewCall) -> Result<(), JournalError> {
+    if call.record && call.configuration.is_none() {
+        return Err(JournalError::Invalid {
+            what: "call decision",
+            value: call.pbx_call_id.clone(),
+            reason: "a recorded call must name its configuration".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// The diversions column: a JSON array of the numbers.
+pub(crate) fn diversions_json(call: &NewCall) -> String {
+    serde_json::Value::from(call.diversions.clone()).to_string()
 }

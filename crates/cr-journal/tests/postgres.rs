@@ -262,6 +262,7 @@ fn postgres_backend_behaves_like_sqlite() {
     common::queries::search_by_time_range_and_limit(&j);
     common::queries::search_hits_carry_duration_and_deliveries(&j);
     common::queries::status_shows_active_calls_backlog_and_last_errors(&j);
+    common::queries::record_calls_batch(&j);
 
     // The chain under 8 threads, each with its own connection (as recorder nodes would).
     let url = pg.database("chain");

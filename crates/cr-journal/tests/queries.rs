@@ -31,3 +31,8 @@ fn search_duration_and_deliveries() {
 fn status_calls_backlog_errors() {
     status_shows_active_calls_backlog_and_last_errors(&fixture());
 }
+
+#[test]
+fn record_calls_in_one_batch() {
+    record_calls_batch(&fixture());
+}

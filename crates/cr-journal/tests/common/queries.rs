@@ -201,3 +201,31 @@ pub fn status_shows_active_calls_backlog_and_last_errors(j: &Journal) {
         "only the failed s3 remains"
     );
 }
+
+/// `record_calls`: one transaction, ids in order, declined calls ended at their start;
+/// an invalid call anywhere in the batch keeps none of it.
+pub fn record_calls_batch(j: &Journal) {
+    let batch = [
+        call("+4930700001", "300", t(30000), true),
+        call("+4930700002", "999", t(30001), false),
+        call("+4930700003", "301", t(30002), true),
+    ];
+    let ids = j.record_calls(&batch).unwrap();
+    assert_eq!(ids.len(), 3);
+    for (id, c) in ids.iter().zip(&batch) {
+        let got = j.call(*id).unwrap().unwrap();
+        assert_eq!(got.pbx_call_id, c.pbx_call_id);
+        assert_eq!(got.record, c.record);
+        let want_end = (!c.record).then_some(c.started_at);
+        assert_eq!(got.ended_at, want_end, "{}", c.pbx_call_id);
+    }
+    let open_before = j.open_calls().unwrap().len();
+    let mut bad = call("+4930700004", "302", t(30003), true);
+    bad.configuration = None;
+    let err = j
+        .record_calls(&[call("+4930700005", "303", t(30004), true), bad])
+        .unwrap_err();
+    assert!(err.to_string().contains("configuration"), "{err}");
+    assert_eq!(j.open_calls().unwrap().len(), open_before, "nothing of the bad batch kept");
+    assert_eq!(j.record_calls(&[]).unwrap(), vec![]);
+}
