@@ -676,7 +676,10 @@ pub struct CallResult {
 struct TxStream {
     call: usize,
     leg: usize,
-    sock: std::net::UdpSocket,
+    /// The socket whose port the SDP offer named (kept bound while the stream runs; the
+    /// packets go out through the pacer's socket, several per system call).
+    _port: std::net::UdpSocket,
+    dest: rustix::net::SocketAddrAny,
     sender: RtpSender,
     due: Instant,
     remaining: u64,
@@ -706,8 +709,12 @@ pub async fn run_calls(spec: LoadSpec) -> Result<Vec<CallResult>, DriverError> {
     for _ in 0..threads {
         let (tx, rx) = std::sync::mpsc::channel::<TxStream>();
         let done = rtp_done_tx.clone();
+        let sock = bind_pacer(spec.local_ip).map_err(|e| DriverError::Bind {
+            addr: format!("{}:0", spec.local_ip),
+            source: e,
+        })?;
         pacer_tx.push(tx);
-        pacers.push(std::thread::spawn(move || pace_rtp(rx, done)));
+        pacers.push(std::thread::spawn(move || pace_rtp(rx, done, sock)));
     }
     drop(rtp_done_tx);
     let packets_per_stream = (spec.duration.as_millis() / 20) as u64;
@@ -802,7 +809,8 @@ pub async fn run_calls(spec: LoadSpec) -> Result<Vec<CallResult>, DriverError> {
                                     let _ = pacer_tx[(2 * i + leg) % threads].send(TxStream {
                                         call: i,
                                         leg,
-                                        sock,
+                                        _port: sock,
+                                        dest: rustix::net::SocketAddrAny::from(*dest),
                                         sender: RtpSender::from_encoded(
                                             pt,
                                             ssrc,
@@ -898,19 +906,93 @@ pub async fn run_calls(spec: LoadSpec) -> Result<Vec<CallResult>, DriverError> {
 
 /// RTP pacing thread: every stream sends one 20 ms packet when due; a late thread
 /// catches up (never drops), so each stream sends exactly `remaining` packets.
+/// The socket a pacer thread sends all its streams' packets from.
+fn bind_pacer(ip: IpAddr) -> std::io::Result<std::net::UdpSocket> {
+    let domain = if ip.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
+    let s = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    let _ = s.set_send_buffer_size(4 << 20);
+    s.bind(&SocketAddr::new(ip, 0).into())?;
+    Ok(s.into())
+}
+
+/// Packets sent with one `sendmmsg`.
+const SEND_BATCH: usize = 128;
+
+/// Packets waiting for the next `sendmmsg`, and which stream each belongs to.
+struct SendBatch {
+    bufs: Vec<Vec<u8>>,
+    dests: Vec<rustix::net::SocketAddrAny>,
+    owners: Vec<(usize, usize)>,
+    /// Streams (call, leg) of packets the kernel refused.
+    refused: Vec<(usize, usize)>,
+}
+
+impl SendBatch {
+    fn push(&mut self, sock: &std::net::UdpSocket, s: &mut TxStream) {
+        let n = self.owners.len();
+        if self.bufs.len() == n {
+            self.bufs.push(Vec::with_capacity(200));
+        }
+        s.sender.next_packet(&mut self.bufs[n]);
+        self.dests.push(s.dest.clone());
+        self.owners.push((s.call, s.leg));
+        if self.owners.len() == SEND_BATCH {
+            self.flush(sock);
+        }
+    }
+
+    fn flush(&mut self, sock: &std::net::UdpSocket) {
+        use rustix::net::{MMsgHdr, SendAncillaryBuffer, SendFlags, sendmmsg};
+        let n = self.owners.len();
+        if n == 0 {
+            return;
+        }
+        let iovs: Vec<[std::io::IoSlice<'_>; 1]> =
+            self.bufs[..n].iter().map(|b| [std::io::IoSlice::new(b)]).collect();
+        let mut controls: Vec<SendAncillaryBuffer<'_, '_, '_>> =
+            (0..n).map(|_| SendAncillaryBuffer::default()).collect();
+        let mut msgs: Vec<MMsgHdr<'_>> = self
+            .dests
+            .iter()
+            .zip(&iovs)
+            .zip(controls.iter_mut())
+            .map(|((d, iov), c)| MMsgHdr::new_with_addr(d, iov, c))
+            .collect();
+        let mut done = 0;
+        while done < n {
+            match sendmmsg(sock, &mut msgs[done..], SendFlags::empty()) {
+                Ok(0) => break,
+                Ok(k) => done += k,
+                // Interrupted: try again; any other error refuses the first packet.
+                Err(rustix::io::Errno::INTR) => {}
+                Err(_) => {
+                    self.refused.push(self.owners[done]);
+                    done += 1;
+                }
+            }
+        }
+        self.refused.extend_from_slice(&self.owners[done..]);
+        drop(msgs);
+        self.dests.clear();
+        self.owners.clear();
+    }
+}
+
 fn pace_rtp(
     cmds: std::sync::mpsc::Receiver<TxStream>,
     done: mpsc::UnboundedSender<(usize, usize, u64)>,
+    sock: std::net::UdpSocket,
 ) {
     // Streams sit in one of 20 one-millisecond slots by their send time (a stream sends
-    // every 20 ms, so it keeps its slot): each wake-up looks only at the streams now due.
+    // every 20 ms, so it keeps its slot): each wake-up looks only at the streams now due,
+    // and their packets leave in batches of up to 128 per system call.
     const SLOTS: u64 = 20;
     let base = Instant::now();
     let ms_of = |t: Instant| t.saturating_duration_since(base).as_millis() as u64;
     let mut slots: Vec<Vec<TxStream>> = (0..SLOTS).map(|_| Vec::new()).collect();
+    let mut batch = SendBatch { bufs: Vec::new(), dests: Vec::new(), owners: Vec::new(), refused: Vec::new() };
     let mut live = 0usize;
     let mut next = 0u64;
-    let mut out = Vec::with_capacity(200);
     let mut closed = false;
     loop {
         loop {
@@ -934,20 +1016,26 @@ fn pace_rtp(
         let now = ms_of(Instant::now());
         while next <= now {
             let slot = &mut slots[(next % SLOTS) as usize];
-            let mut i = 0;
-            while i < slot.len() {
-                let s = &mut slot[i];
+            for s in slot.iter_mut() {
                 while ms_of(s.due) <= now && s.remaining > 0 {
-                    s.sender.next_packet(&mut out);
-                    if s.sock.send(&out).is_ok() {
-                        s.sent += 1;
-                    }
+                    batch.push(&sock, s);
+                    s.sent += 1;
                     s.remaining -= 1;
                     s.due += Duration::from_millis(20);
                 }
-                if s.remaining == 0 {
+            }
+            // Every packet of this slot is out before a stream reports its count.
+            batch.flush(&sock);
+            for (call, leg) in batch.refused.drain(..) {
+                if let Some(s) = slot.iter_mut().find(|s| s.call == call && s.leg == leg) {
+                    s.sent -= 1;
+                }
+            }
+            let mut i = 0;
+            while i < slot.len() {
+                if slot[i].remaining == 0 {
+                    let s = slot.swap_remove(i);
                     let _ = done.send((s.call, s.leg, s.sent));
-                    slot.swap_remove(i);
                     live -= 1;
                     continue;
                 }
