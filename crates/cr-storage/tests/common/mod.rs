@@ -38,8 +38,18 @@ pub fn root() -> bool {
     is_root
 }
 
+/// A free loopback port never handed out before in this test process: tests run in
+/// parallel, and the kernel may give a just-released port to the next caller.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 pub fn repo() -> PathBuf {
@@ -247,8 +257,17 @@ pub fn tree(dir: &Path) -> Vec<String> {
 
 pub fn fingerprint(pubkey: &Path) -> String {
     let out = Command::new("ssh-keygen").arg("-lf").arg(pubkey).output().unwrap();
-    let s = String::from_utf8(out.stdout).unwrap();
-    s.split_whitespace().nth(1).unwrap().to_owned()
+    let s = String::from_utf8_lossy(&out.stdout);
+    match s.split_whitespace().nth(1) {
+        Some(fp) => fp.to_owned(),
+        None => panic!(
+            "ssh-keygen -lf {} ({}, file exists: {}): {}",
+            pubkey.display(),
+            out.status,
+            pubkey.exists(),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
 }
 
 /// A unique Unix user name for a server instance.
