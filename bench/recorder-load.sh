@@ -54,9 +54,10 @@ cpu0=$(awk '{print $14+$15}' /proc/$pid/stat)
 "$bin/cr-loadgen" --target "udp:127.0.0.1:$sip" --calls "$n" --duration "$dur" --quiet ${LOADGEN_ARGS:-} > "$work/load.txt" & lg=$!
 # Steady state: the CPU both processes use over the middle half of the calls.
 secs=${dur%s}
+metrics() { (exec 3<>/dev/tcp/127.0.0.1/$api; printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3; cat <&3); }
+metric() { metrics | awk -v k="$1" '$1 == k {print $2}'; }
 jiffies() { awk '{print $14+$15}' /proc/$1/stat 2>/dev/null || echo 0; }
 sleep "$(echo "$secs / 4 + 2" | bc -l)"
-metric() { (exec 3<>/dev/tcp/127.0.0.1/$api; printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3; cat <&3) | awk -v k="$1" '$1 == k {print $2}'; }
 r0=$(jiffies $pid); l0=$(jiffies $lg); t0=$(date +%s.%N); p0=$(metric callrec_rtp_received_total); o0=$(udp_out)
 sleep "$(echo "$secs / 2" | bc -l)"
 r1=$(jiffies $pid); l1=$(jiffies $lg); t1=$(date +%s.%N); p1=$(metric callrec_rtp_received_total); o1=$(udp_out)
@@ -65,7 +66,7 @@ grep "^TOTAL" "$work/load.txt"
 # Wait until every call is sealed.
 failed=$(sed -n 's/.*failed=\([0-9]*\).*/\1/p' "$work/load.txt")
 for _ in $(seq 600); do
-  m=$(exec 3<>/dev/tcp/127.0.0.1/$api; printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3; cat <&3)
+  m=$(metrics)
   rec=$(echo "$m" | awk '/^callrec_recorded_total/ {print $2}')
   [ "${rec:-0}" -ge "$((n - ${failed:-0}))" ] && break
   sleep 0.5

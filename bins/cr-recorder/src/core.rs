@@ -27,11 +27,8 @@ pub struct Metrics {
     pub failed: AtomicU64,
     /// RTP packets written into leg files.
     pub rtp_packets: AtomicU64,
-    /// RTP packets the SIPREC driver received on accepted streams.
-    pub rtp_received: AtomicU64,
-    /// RTP packets the SIPREC driver dropped: telephone-event, other payload types,
-    /// malformed, media of declined-but-accepted sessions.
-    pub rtp_ignored: AtomicU64,
+    /// The SIPREC driver's own counters (received and ignored RTP), once it runs.
+    pub siprec: std::sync::OnceLock<std::sync::Arc<cr_pbx::driver::DriverStats>>,
     /// Received packets no open recording took (its call already sealed, or its leg
     /// could not be written).
     pub rtp_unrouted: AtomicU64,
@@ -503,8 +500,8 @@ impl Recorder {
             m.declined.load(Ordering::Relaxed),
             m.failed.load(Ordering::Relaxed),
             m.rtp_packets.load(Ordering::Relaxed),
-            m.rtp_received.load(Ordering::Relaxed),
-            m.rtp_ignored.load(Ordering::Relaxed),
+            m.siprec.get().map_or(0, |s| s.rtp_packets.load(Ordering::Relaxed)),
+            m.siprec.get().map_or(0, |s| s.rtp_ignored.load(Ordering::Relaxed)),
             m.rtp_unrouted.load(Ordering::Relaxed),
             spool_sets,
             oldest,

@@ -160,6 +160,7 @@ pub async fn run(
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut sealing = tokio::task::JoinSet::new();
     let (decide, mut admissions) = start_decider(recorder.clone())?;
+    let _ = recorder.metrics.siprec.set(handle.stats.clone());
     let mut pending = std::collections::HashSet::new();
     let mut ended_early = std::collections::HashSet::new();
     loop {
@@ -178,11 +179,9 @@ pub async fn run(
                         None => {}
                     }
                 }
-                let (m, st, relaxed) = (&recorder.metrics, &handle.stats, std::sync::atomic::Ordering::Relaxed);
+                let (m, relaxed) = (&recorder.metrics, std::sync::atomic::Ordering::Relaxed);
                 m.rtp_packets.fetch_add(written, relaxed);
                 m.rtp_unrouted.fetch_add(unrouted, relaxed);
-                m.rtp_received.store(st.rtp_packets.load(relaxed), relaxed);
-                m.rtp_ignored.store(st.rtp_ignored.load(relaxed), relaxed);
             }
             _ = tick.tick() => {
                 let now = Instant::now();

@@ -904,15 +904,12 @@ pub async fn run_calls(spec: LoadSpec) -> Result<Vec<CallResult>, DriverError> {
     Ok(results)
 }
 
-/// RTP pacing thread: every stream sends one 20 ms packet when due; a late thread
-/// catches up (never drops), so each stream sends exactly `remaining` packets.
-/// The socket a pacer thread sends all its streams' packets from.
+/// The socket a pacer thread sends all its streams' packets from (4 MiB send buffer,
+/// best effort).
 fn bind_pacer(ip: IpAddr) -> std::io::Result<std::net::UdpSocket> {
-    let domain = if ip.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
-    let s = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
-    let _ = s.set_send_buffer_size(4 << 20);
-    s.bind(&SocketAddr::new(ip, 0).into())?;
-    Ok(s.into())
+    let s = std::net::UdpSocket::bind(SocketAddr::new(ip, 0))?;
+    let _ = socket2::SockRef::from(&s).set_send_buffer_size(4 << 20);
+    Ok(s)
 }
 
 /// Packets sent with one `sendmmsg`.
@@ -978,6 +975,8 @@ impl SendBatch {
     }
 }
 
+/// RTP pacing thread: every stream sends one 20 ms packet when due; a late thread
+/// catches up (never drops), so each stream sends exactly `remaining` packets.
 fn pace_rtp(
     cmds: std::sync::mpsc::Receiver<TxStream>,
     done: mpsc::UnboundedSender<(usize, usize, u64)>,

@@ -76,7 +76,6 @@ impl Pump {
 struct Stream {
     rx: StreamRx,
     packets: u64,
-    closing: Option<Instant>,
 }
 
 fn run(
@@ -90,7 +89,8 @@ fn run(
     let mut events: Vec<epoll::Event> = Vec::with_capacity(EVENTS);
     let mut buf = vec![0u8; 2048];
     let mut batch: Vec<MediaEvent> = Vec::new();
-    let mut closing: Vec<u64> = Vec::new();
+    // Streams told to close, with the end of their linger time.
+    let mut closing: Vec<(u64, Instant)> = Vec::new();
     let zero = rustix::event::Timespec { tv_sec: 0, tv_nsec: 0 };
     let mut round = Instant::now();
     loop {
@@ -102,16 +102,9 @@ fn run(
                         tracing::warn!("cannot watch the RTP socket of session {}: {e}", rx.session);
                         continue;
                     }
-                    streams.insert(key, Stream { rx, packets: 0, closing: None });
+                    streams.insert(key, Stream { rx, packets: 0 });
                 }
-                Ok(PumpCmd::Close(key)) => {
-                    if let Some(s) = streams.get_mut(&key)
-                        && s.closing.is_none()
-                    {
-                        s.closing = Some(Instant::now() + linger);
-                        closing.push(key);
-                    }
-                }
+                Ok(PumpCmd::Close(key)) => closing.push((key, Instant::now() + linger)),
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => return,
             }
@@ -134,11 +127,11 @@ fn run(
         }
         // Streams whose linger time is over: take all that is still queued (when the
         // application fell behind, that can be seconds of audio), then close.
-        closing.retain(|key| {
-            let Some(s) = streams.get_mut(key) else { return false };
-            if s.closing.is_some_and(|d| d > now) {
+        closing.retain(|(key, until)| {
+            if *until > now {
                 return true;
             }
+            let Some(s) = streams.get_mut(key) else { return false };
             // Bounded by what a socket buffer holds, in case a sender never stops.
             for _ in 0..DRAIN_MAX {
                 match receive_one(s, &mut buf, now, &stats) {
