@@ -71,6 +71,8 @@ struct Seen {
     events: Vec<Event>,
     /// (session, label) -> packets
     media: HashMap<(SessionId, String), Vec<MediaPacket>>,
+    /// Streams reported closed (no packet of theirs follows).
+    closed: Vec<SessionId>,
 }
 
 struct Server {
@@ -113,10 +115,15 @@ fn start_server() -> Server {
                 batch = h.media.recv() => {
                     let Some(batch) = batch else { break };
                     let mut st = s2.lock().expect("lock");
-                    for p in batch {
-                        let MediaEvent::Packet(p) = p else { continue };
-                        let label = p.stream_label.as_deref().unwrap_or("-").to_owned();
-                        st.media.entry((p.session, label)).or_default().push(p);
+                    for m in batch {
+                        match m {
+                            MediaEvent::Packet(p) => {
+                                let label = p.stream_label.as_deref().unwrap_or("-").to_owned();
+                                st.media.entry((p.session, label)).or_default().push(p);
+                            }
+                            MediaEvent::StreamClosed { session, .. } => st.closed.push(session),
+                            _ => {}
+                        }
                     }
                 }
             }
@@ -177,6 +184,18 @@ fn run_sipp(srv: &Server, scenario: &str, tcp: bool, pcap: Option<&Path>) -> (i3
 }
 
 impl Server {
+    /// Waits until `n` streams of session `id` are closed: the media channel then holds
+    /// every packet of theirs (SessionEnded comes on the other channel, possibly earlier).
+    fn wait_closed(&self, id: SessionId, n: usize) {
+        for _ in 0..200 {
+            if self.seen.lock().expect("lock").closed.iter().filter(|s| **s == id).count() >= n {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("fewer than {n} streams of session {id} closed");
+    }
+
     /// Waits until `n` sessions ended (the driver runs on its own threads).
     fn wait_ended(&self, n: usize) -> Vec<(SessionId, EndReason)> {
         for _ in 0..200 {
@@ -324,6 +343,7 @@ fn two_stream_call(tcp: bool, skip: &[u16]) {
     let ports: Vec<u16> = changed[0].iter().map(|s| s.local_port).collect();
     assert_eq!(ports[0] % 2, 0);
     assert_eq!(ports[1], ports[0] + 2, "consecutive even ports");
+    srv.wait_closed(*id, 2);
     let seen = srv.seen.lock().expect("lock");
     let caller = seen
         .media
