@@ -1,4 +1,4 @@
-//! `cr-recorder`: the recording daemon (CONTRACT §4, §5). It composes the crates:
+//! `cr-recorder`: the recording daemon (reference §4, §5). It composes the crates:
 //! PBX adapters (SIPREC, the decision/ingest API) → cr-policy → cr-audio leg writers →
 //! finalize → cr-sign seal with the journal's chain link → cr-storage spool → cr-journal.
 use std::path::PathBuf;
@@ -25,7 +25,7 @@ mod siprec;
 #[derive(Parser)]
 #[command(version, about, long_about)]
 struct Args {
-    /// The configuration file (CONTRACT §1).
+    /// The configuration file (reference §1).
     #[arg(long, short = 'c', default_value = "callrec.toml")]
     config: PathBuf,
     /// Log level filter (e.g. `info`, `debug`); `RUST_LOG` overrides it.

@@ -1,4 +1,4 @@
-//! `cr-uploader --config F [--once]`: delivers the spool to every target (CONTRACT §4).
+//! `cr-uploader --config F [--once]`: delivers the spool to every target (reference §4).
 //!
 //! Exit status: 0 nothing is pending (with `--once`: everything was delivered), 1 something
 //! is still pending or failed (`--once`), 2 it could not run (bad config, unusable spool).

@@ -1,4 +1,4 @@
-//! `cr-verify`: the auditor's verifier (CONTRACT §4). Needs nothing but the certificate.
+//! `cr-verify`: the auditor's verifier (reference §4). Needs nothing but the certificate.
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,4 +1,4 @@
-//! `crctl`: the administrator's command line (CONTRACT §4).
+//! `crctl`: the administrator's command line (reference §4).
 //!
 //! Each sub-command lives in its own module; `main` only parses the arguments, loads the
 //! configuration and maps the outcome to an exit code (0 ok, 1 a problem was found,
@@ -23,7 +23,7 @@ mod policy;
 #[derive(Parser)]
 #[command(version, about, long_about)]
 struct Cli {
-    /// The configuration file (CONTRACT §1).
+    /// The configuration file (reference §1).
     #[arg(long, short = 'c', global = true, default_value = "callrec.toml")]
     config: PathBuf,
     /// Log level filter (e.g. `info`, `debug`); `RUST_LOG` overrides it.
