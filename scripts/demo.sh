@@ -9,8 +9,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 keep=0; [ "${1:-}" = "--keep" ] && keep=1
 
+# SMB targets link libsmbclient (C). The demo delivers to a folder, so on a machine without
+# libsmbclient's headers it builds the binaries without their `smb` feature; the tests,
+# release builds and packages always have it.
+features=()
+if ! pkg-config --exists smbclient 2>/dev/null; then
+  features=(--no-default-features)
+  echo "== libsmbclient is not installed: building without SMB targets (the demo does not need them)"
+fi
 echo "== building (cargo build: the debug profile that the tests use too)"
-cargo build -q -p cr-recorder -p cr-uploader -p cr-verify -p crctl -p cr-loadgen
+cargo build -q -p cr-recorder -p cr-uploader -p cr-verify -p crctl -p cr-loadgen "${features[@]}"
 bin=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug
 
 work=$(mktemp -d /tmp/callrec-demo.XXXXXX)

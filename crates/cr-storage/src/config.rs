@@ -358,7 +358,7 @@ fn check_targets(cfg: &Config, only: Option<&str>) -> (Vec<TargetSpec>, Vec<Conf
                 })
             }
             other => {
-                err("kind", format!("kind {other:?} is not built into this program"));
+                err("kind", format!("kind {other:?} is not built into this program (build it with the cargo feature {other:?})"));
                 None
             }
         };
