@@ -25,7 +25,7 @@ for a in "$@"; do
   esac
 done
 [ "$(id -u)" = 0 ] || { echo "check-bare-machine: needs root (debootstrap, chroot, mount)" >&2; exit 2; }
-command -v debootstrap >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap; }
+command -v debootstrap >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap > /dev/null; }
 
 # The mirror this machine's apt uses (deb822 or one-line form).
 mirror=$(grep -h -m1 '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v security | head -n1 || true)
@@ -67,7 +67,12 @@ if [ ! -x "$root/opt/rust/bin/cargo" ]; then
 fi
 in_root apt-get update -qq
 in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-  gcc libc6-dev python3 ca-certificates > /dev/null
+  gcc libc6-dev python3 ca-certificates > /dev/null 2>&1
+# The site's own CA certificates (a proxy's, say), as any machine on this network has them.
+if compgen -G "/usr/local/share/ca-certificates/*.crt" > /dev/null; then
+  cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+  in_root update-ca-certificates > /dev/null 2>&1
+fi
 in_root cargo --version
 
 echo "== a clean clone of $(git -C "$repo" rev-parse --short HEAD)"
