@@ -38,6 +38,9 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = cr_clidoc::generate_if_asked(<Args as clap::CommandFactory>::command) {
+        return code;
+    }
     match run() {
         Ok(code) => code,
         Err(e) => {

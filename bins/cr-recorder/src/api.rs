@@ -1,4 +1,4 @@
-//! The decision and ingest API (reference §5) for PBXs that record themselves.
+//! The decision and ingest API (docs/reference.md §5) for PBXs that record themselves.
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! `cr-recorder`: the recording daemon (reference §4, §5). It composes the crates:
+//! `cr-recorder`: the recording daemon (docs/reference.md §4, §5). It composes the crates:
 //! PBX adapters (SIPREC, the decision/ingest API) → cr-policy → cr-audio leg writers →
 //! finalize → cr-sign seal with the journal's chain link → cr-storage spool → cr-journal.
 use std::path::PathBuf;
@@ -23,9 +23,9 @@ mod siprec;
 /// Exit status: 0 stopped normally, 2 could not start (configuration, keystore, journal,
 /// listen address).
 #[derive(Parser)]
-#[command(version, about, long_about)]
+#[command(version, about, long_about, after_long_help = cr_clidoc::REFERENCE)]
 struct Args {
-    /// The configuration file (reference §1).
+    /// The configuration file (docs/reference.md §1).
     #[arg(long, short = 'c', default_value = "callrec.toml")]
     config: PathBuf,
     /// Log level filter (e.g. `info`, `debug`); `RUST_LOG` overrides it.
@@ -34,6 +34,9 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = cr_clidoc::generate_if_asked(<Args as clap::CommandFactory>::command) {
+        return code;
+    }
     let args = Args::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&args.log));

@@ -1,4 +1,4 @@
-//! `cr-uploader --config F [--once]`: delivers the spool to every target (reference §4).
+//! `cr-uploader --config F [--once]`: delivers the spool to every target (docs/reference.md §4).
 //!
 //! Exit status: 0 nothing is pending (with `--once`: everything was delivered), 1 something
 //! is still pending or failed (`--once`), 2 it could not run (bad config, unusable spool).
@@ -24,7 +24,7 @@ use tracing::{error, info, warn};
 /// Exit status: 0 nothing pending; 1 (with --once) something is still pending or failed;
 /// 2 could not run (bad configuration, unusable spool).
 #[derive(Parser)]
-#[command(version, about, long_about)]
+#[command(version, about, long_about, after_long_help = cr_clidoc::REFERENCE)]
 struct Args {
     /// The configuration file (callrec.toml).
     #[arg(long)]
@@ -39,6 +39,9 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = cr_clidoc::generate_if_asked(<Args as clap::CommandFactory>::command) {
+        return code;
+    }
     let args = Args::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();

@@ -1,4 +1,4 @@
-//! `cr-verify`: the auditor's verifier (reference §4). Needs nothing but the certificate.
+//! `cr-verify`: the auditor's verifier (docs/reference.md §4). Needs nothing but the certificate.
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,7 +26,7 @@ use rayon::prelude::*;
 /// chain has a gap or broken link, or no set was found, 2 could not run (bad arguments,
 /// unreadable certificate or path).
 #[derive(Parser)]
-#[command(version, about, long_about)]
+#[command(version, about, long_about, after_long_help = cr_clidoc::REFERENCE)]
 struct Args {
     /// The installation's certificate (PEM or DER), as `crctl cert` prints it.
     #[arg(long)]
@@ -46,6 +46,9 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = cr_clidoc::generate_if_asked(<Args as clap::CommandFactory>::command) {
+        return code;
+    }
     let args = Args::parse();
     match run(args) {
         Ok(code) => code,

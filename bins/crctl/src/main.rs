@@ -1,4 +1,4 @@
-//! `crctl`: the administrator's command line (reference §4).
+//! `crctl`: the administrator's command line (docs/reference.md §4).
 //!
 //! Each sub-command lives in its own module; `main` only parses the arguments, loads the
 //! configuration and maps the outcome to an exit code (0 ok, 1 a problem was found,
@@ -21,9 +21,9 @@ mod policy;
 /// Exit status: 0 success, 1 a problem was found (e.g. `config check` found an error),
 /// 2 could not run (bad arguments, unreadable configuration or keystore).
 #[derive(Parser)]
-#[command(version, about, long_about)]
+#[command(version, about, long_about, after_long_help = cr_clidoc::REFERENCE)]
 struct Cli {
-    /// The configuration file (reference §1).
+    /// The configuration file (docs/reference.md §1).
     #[arg(long, short = 'c', global = true, default_value = "callrec.toml")]
     config: PathBuf,
     /// Log level filter (e.g. `info`, `debug`); `RUST_LOG` overrides it.
@@ -81,6 +81,9 @@ enum ConfigCommand {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = cr_clidoc::generate_if_asked(<Cli as clap::CommandFactory>::command) {
+        return code;
+    }
     let cli = Cli::parse();
     init_logging(&cli.log);
     match run(cli) {

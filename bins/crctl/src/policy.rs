@@ -8,7 +8,7 @@ use cr_policy::{CallFacts, Policy};
 /// Policy sub-commands.
 #[derive(Subcommand)]
 pub enum PolicyCommand {
-    /// Print the decision for a call (reference §2) as one JSON object on stdout.
+    /// Print the decision for a call (docs/reference.md §2) as one JSON object on stdout.
     ///
     /// Exits 0 whether or not the call is recorded (see "record"); 2 when the call facts
     /// are not valid JSON or the configuration has errors. Group memberships are taken as

@@ -1,6 +1,6 @@
 //! # cr-config
 //!
-//! The configuration file `callrec.toml` (reference §1), read by every callrec binary with
+//! The configuration file `callrec.toml` (docs/reference.md §1), read by every callrec binary with
 //! `--config FILE`. [`Config::load`] parses the file into plain structs; every error it
 //! returns is a [`ConfigError`] naming the file, the line and the key, so an operator can go
 //! straight to the mistake.

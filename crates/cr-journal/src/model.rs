@@ -9,7 +9,7 @@ pub const FLAG_RECOVERED: &str = "recovered";
 /// The `prev_sha256` of the first set of an installation: 64 zeros.
 pub const GENESIS_SHA256: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// Direction of a call (reference §2).
+/// Direction of a call (docs/reference.md §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {

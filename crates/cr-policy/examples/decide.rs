@@ -1,6 +1,6 @@
 //! Builds a small policy in code (no configuration file) and decides a few calls.
 //!
-//! `cargo run -p cr-policy --example decide` prints each decision as reference §2 JSON and
+//! `cargo run -p cr-policy --example decide` prints each decision as docs/reference.md §2 JSON and
 //! the redacted reason a log line would carry.
 
 use cr_policy::{CallFacts, Channels, GroupSpec, NumberPlan, Policy, RecordingSpec, UserSpec};

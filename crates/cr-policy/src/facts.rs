@@ -1,4 +1,4 @@
-//! Call facts in, decisions out (reference §2).
+//! Call facts in, decisions out (docs/reference.md §2).
 
 use std::fmt;
 use std::sync::Arc;
@@ -31,7 +31,7 @@ impl Direction {
     }
 }
 
-/// A call as a PBX adapter describes it (reference §2):
+/// A call as a PBX adapter describes it (docs/reference.md §2):
 /// `{"direction": "incoming", "caller": "+4930999888", "callee": "300", "diversions": ["301"]}`.
 ///
 /// Numbers are kept as the PBX reported them; the policy normalises them. `callee` is the
@@ -213,7 +213,7 @@ impl<'de> Deserialize<'de> for Reason {
     }
 }
 
-/// The outcome for one call (reference §2):
+/// The outcome for one call (docs/reference.md §2):
 ///
 /// ```json
 /// {"record": true, "configuration": "trading-desk", "channels": "stereo",

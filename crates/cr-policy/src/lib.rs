@@ -2,7 +2,7 @@
 //!
 //! Which calls are recorded, by which configuration, and why (SPEC S1–S9, S12–S13): a
 //! directory of users and groups with active or logged-out memberships, recording
-//! configurations evaluated in order, and call facts in → [`Decision`] out (reference §2).
+//! configurations evaluated in order, and call facts in → [`Decision`] out (docs/reference.md §2).
 //! No I/O and no configuration file needed: build a [`Policy`] with [`PolicyBuilder`]
 //! (or, with the `config` feature, `Policy::from_config(&cr_config::Config)`).
 //!

@@ -252,7 +252,7 @@ fn decision_json_is_exactly_the_contract_shape() {
             "announcement": null, "targets": [],
             "reason": "incoming call: no configuration records 301: no user or group has this number"})
     );
-    // Key order as in reference §2.
+    // Key order as in docs/reference.md §2.
     let text = serde_json::to_string(&d).unwrap();
     let order: Vec<usize> = ["\"record\"", "\"configuration\"", "\"channels\"", "\"announcement\"", "\"targets\"", "\"reason\""]
         .iter()
