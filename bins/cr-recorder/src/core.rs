@@ -92,6 +92,8 @@ pub struct Recorder {
     membership_stamp: AtomicI64,
     /// Counters.
     pub metrics: Metrics,
+    /// Held while the recorder runs: one recorder per data directory.
+    _instance: cr_storage::InstanceLock,
 }
 
 fn lock(j: &Mutex<Journal>) -> std::sync::MutexGuard<'_, Journal> {
@@ -104,7 +106,9 @@ impl Recorder {
     /// Loads keystore, journal, policy and spool, and seals what a crash left behind.
     pub fn start(cfg: Config) -> anyhow::Result<Self> {
         let data_dir = cfg.installation.data_dir.clone();
-        std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+        // Before anything else, and above all before recovery: a second recorder on the
+        // same data directory would otherwise seal and delete the first one's live legs.
+        let instance = cr_storage::InstanceLock::acquire(&data_dir, "cr-recorder")?;
         let identity = open_identity(&cfg)?;
         let journal = Journal::open_url(&cfg.journal.url, &data_dir, &cr_journal::OpenOptions::new())
             .with_context(|| format!("{}: [journal] url", cfg.path.display()))?;
@@ -113,7 +117,7 @@ impl Recorder {
         })?;
         let spool = cr_storage::Spool::open(data_dir.join("spool"))?;
         let legs_root = data_dir.join("legs");
-        std::fs::create_dir_all(&legs_root).with_context(|| format!("creating {}", legs_root.display()))?;
+        cr_storage::private_dir(&legs_root).with_context(|| format!("creating {}", legs_root.display()))?;
         journal.audit(
             &cr_journal::AuditKind::ConfigLoaded,
             Utc::now(),
@@ -130,6 +134,7 @@ impl Recorder {
             legs_root,
             membership_stamp: AtomicI64::new(-1),
             metrics: Metrics::default(),
+            _instance: instance,
         };
         recorder.sync_memberships();
         recorder.recover_leftovers();
@@ -483,7 +488,7 @@ impl Recorder {
             Err(_) => (0, 0),
         };
         let free = self.spool.free_percent().unwrap_or(-1.0);
-        format!(
+        let mut text = format!(
             "# HELP callrec_active_calls Calls being recorded now.\n# TYPE callrec_active_calls gauge\ncallrec_active_calls {}\n\
              # HELP callrec_recorded_total Recording sets sealed.\n# TYPE callrec_recorded_total counter\ncallrec_recorded_total {}\n\
              # HELP callrec_declined_total Calls no configuration records.\n# TYPE callrec_declined_total counter\ncallrec_declined_total {}\n\
@@ -506,7 +511,17 @@ impl Recorder {
             spool_sets,
             oldest,
             free,
-        )
+        );
+        if let Some(s) = m.siprec.get() {
+            let counter = |text: &mut String, name: &str, help: &str, v: &AtomicU64| {
+                let v = v.load(Ordering::Relaxed);
+                text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"));
+            };
+            counter(&mut text, "callrec_sip_tcp_accept_errors_total", "SIP/TCP accepts that failed (e.g. no descriptor left); the listener retries.", &s.tcp_accept_errors);
+            counter(&mut text, "callrec_sip_tcp_refused_total", "SIP/TCP connections closed at once: tcp_max_connections were open.", &s.tcp_refused);
+            counter(&mut text, "callrec_sip_tcp_idle_closed_total", "SIP/TCP connections closed after tcp_idle_timeout without a SIP message.", &s.tcp_idle_closed);
+        }
+        text
     }
 
     /// True when the recorder can record: journal answers, spool writable.

@@ -37,6 +37,7 @@ fn main() -> ExitCode {
     if let Some(code) = cr_clidoc::generate_if_asked(<Args as clap::CommandFactory>::command) {
         return code;
     }
+    cr_storage::private_umask();
     let args = Args::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&args.log));

@@ -55,3 +55,51 @@ fn bad_target_settings_are_named() {
     assert!(err.contains("targets[0]"), "{err}");
     assert!(err.contains("..") || err.contains("directory"), "{err}");
 }
+
+#[test]
+fn a_folder_target_whose_path_does_not_exist_is_refused() {
+    // Regression: config check said OK, and every set then waited in the spool.
+    let body = "[[targets]]\nname = \"nas\"\nkind = \"folder\"\npath = \"/nonexistent/callrec-archive\"\n";
+    let (code, err) = check(body, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(":9: key `targets[0].path`: /nonexistent/callrec-archive is not an existing folder"), "{err}");
+}
+
+#[test]
+fn siprec_without_a_listen_address_and_bad_tcp_limits_are_refused() {
+    // Regression: `listen = []` passed config check; the recorder then took no call.
+    let body = "[pbx.siprec]\nlisten = []\ntcp_idle_timeout = \"soon\"\ntcp_max_connections = 0\n";
+    let (code, err) = check(body, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(":7: key `pbx.siprec.listen`: no listen address"), "{err}");
+    assert!(err.contains(":8: key `pbx.siprec.tcp_idle_timeout`"), "{err}");
+    assert!(err.contains(":9: key `pbx.siprec.tcp_max_connections`"), "{err}");
+}
+
+#[test]
+fn rtp_ports_inside_the_ephemeral_range_are_warned_about() {
+    let Ok(range) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range") else {
+        eprintln!("SKIPPED: no /proc/sys/net/ipv4/ip_local_port_range");
+        return;
+    };
+    let lo: u16 = range.split_whitespace().next().unwrap().parse().unwrap();
+    let body = format!("[pbx.siprec]\nlisten = [\"udp:127.0.0.1:5060\"]\nrtp_ports = \"{}-{}\"\n", lo + 2, lo + 100);
+    let (code, err) = check(&body, &[]);
+    assert_eq!(code, 0, "a warning, not an error: {err}");
+    assert!(err.contains("warning") && err.contains("overlaps the kernel's ephemeral ports"), "{err}");
+    // The default range (16384-32766) does not, where the kernel has its usual range.
+    if lo > 32766 {
+        let (code, err) = check("[pbx.siprec]\nlisten = [\"udp:127.0.0.1:5060\"]\n", &[]);
+        assert_eq!(code, 0, "{err}");
+        assert!(!err.contains("ephemeral"), "{err}");
+    }
+}
+
+#[test]
+fn a_directory_template_with_an_unknown_placeholder_is_refused_by_config_check() {
+    // Reported: `$Q` was refused by the uploader only, when it first delivered.
+    let body = "[[targets]]\nname = \"t\"\nkind = \"folder\"\npath = \"/tmp\"\ndirectory = \"$Y/$Q\"\n";
+    let (code, err) = check(body, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(":10: key `targets[0].directory`") && err.contains("unknown placeholder $Q"), "{err}");
+}

@@ -220,6 +220,8 @@ pub struct TargetConfig {
     pub directory: String,
     /// folder: the base path.
     pub path: Option<PathBuf>,
+    /// folder: the group (name or number) the written files and directories get.
+    pub group: Option<String>,
     /// smb/sftp: host name or IP only.
     pub server: Option<String>,
     /// smb/sftp: port.
@@ -343,10 +345,26 @@ pub struct SipRecConfig {
     /// What to do with a call no configuration records: "reject" or "accept".
     #[serde(default = "default_decline")]
     pub decline: String,
+    /// A SIP/TCP connection without a SIP message for this long is closed.
+    #[serde(default = "default_tcp_idle_timeout")]
+    pub tcp_idle_timeout: String,
+    /// SIP/TCP connections open at once.
+    #[serde(default = "default_tcp_max_connections")]
+    pub tcp_max_connections: usize,
 }
 
+/// Below Linux's ephemeral ports (32768-60999), so outgoing connections of the host
+/// never take a port a call needs.
 fn default_rtp_ports() -> String {
-    "30000-39999".to_owned()
+    "16384-32766".to_owned()
+}
+
+fn default_tcp_idle_timeout() -> String {
+    "120s".to_owned()
+}
+
+fn default_tcp_max_connections() -> usize {
+    1024
 }
 
 fn default_decline() -> String {

@@ -212,6 +212,14 @@ impl SqliteStore {
                 let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
                 if opts.create {
                     flags |= OpenFlags::SQLITE_OPEN_CREATE;
+                    // The journal holds phone numbers: create it readable by its owner
+                    // only (SQLite gives its -wal and -shm files the same mode).
+                    use std::os::unix::fs::OpenOptionsExt;
+                    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(p) {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                        Err(e) => return Err(open_err(e.into())),
+                    }
                 }
                 Connection::open_with_flags(p, flags).map_err(|e| open_err(e.into()))?
             }

@@ -44,8 +44,12 @@ impl Install {
         let root = dir.path().to_str().unwrap().to_owned();
         let api_port = free_port();
         let sip_port = free_udp_port();
-        // Below the kernel's ephemeral ports (32768-60999), which the SIPREC client uses.
-        let rtp = 20_000 + (std::process::id() % 2_500) as u16 * 4;
+        // Below the kernel's ephemeral ports (32768-60999), which the SIPREC client uses;
+        // a range of its own for every installation of this process (tests of one file
+        // run in parallel) and, as far as it goes, of other test processes.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let slot = (std::process::id().wrapping_mul(7) + NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) % 30;
+        let rtp = 20_000 + slot as u16 * 420;
         let mut text = format!(
             "[installation]\nmodule_id = \"e2e\"\ndata_dir = \"{root}/data\"\n\n[keystore]\npassword_env = \"CR_E2E_PW\"\n\n[pbx.api]\nlisten = \"127.0.0.1:{api_port}\"\n\n"
         );
@@ -75,8 +79,23 @@ impl Install {
 
     /// Starts cr-recorder and waits until /v1/health answers 200.
     pub fn start(&self) -> Recorder {
+        self.start_wrapped(&[])
+    }
+
+    /// Starts cr-recorder under `wrapper` (e.g. `["prlimit", "--nofile=64"]`) and waits
+    /// until /v1/health answers 200.
+    pub fn start_wrapped(&self, wrapper: &[&str]) -> Recorder {
         let log = std::fs::File::create(self.path(&format!("recorder-{}.log", free_port()))).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_cr-recorder"))
+        let bin = env!("CARGO_BIN_EXE_cr-recorder");
+        let mut cmd = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        let child = cmd
             .arg("--config")
             .arg(&self.config)
             .env("CR_E2E_PW", PASSWORD)
