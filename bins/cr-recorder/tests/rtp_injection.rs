@@ -2,11 +2,11 @@
 //! sipp is the real SRC (tones from the ports its SDP announces), a plain UDP socket is the
 //! attacker, aiming at the recorder's RTP sockets of the call. What is sealed is judged by
 //! sox: only the SRC's tones, in step, and the set and /metrics say what was refused.
-
-#[path = "../../../crates/cr-pbx/tests/pcap/mod.rs"]
-mod pcap;// A test that cannot set up panics; unwrap says so as well as expect would.
+// A test that cannot set up panics; unwrap says so as well as expect would.
 #![allow(clippy::unwrap_used)]
 
+#[path = "../../../crates/cr-pbx/tests/pcap/mod.rs"]
+mod pcap;
 mod support;
 
 use std::net::{SocketAddr, UdpSocket};
