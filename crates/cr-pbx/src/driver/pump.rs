@@ -116,6 +116,22 @@ struct SeqCount {
 }
 
 impl SeqCount {
+    /// Counting starts at the first packet of an SSRC.
+    fn start(seq: u16) -> Self {
+        SeqCount { base: 0, max: 0, last: seq, received: 1 }
+    }
+
+    /// One more packet of the SSRC: extends the highest sequence number (across the wrap
+    /// at 65535); an older one (reordered, duplicated) only counts as received.
+    fn record(&mut self, seq: u16) {
+        let delta = seq.wrapping_sub(self.last) as i16;
+        if delta > 0 {
+            self.max += delta as i64;
+            self.last = seq;
+        }
+        self.received += 1;
+    }
+
     fn lost(&self) -> u64 {
         if self.received == 0 {
             return 0;
@@ -334,14 +350,7 @@ fn receive_one(s: &mut Stream, buf: &mut [u8], now: Instant, stats: &DriverStats
             return Received::Ignored;
         }
         // Every packet of the sender (telephone-event too) counts in its sequence.
-        Some(_) => {
-            let delta = header.sequence.wrapping_sub(s.seq.last) as i16;
-            if delta > 0 {
-                s.seq.max += delta as i64;
-                s.seq.last = header.sequence;
-            }
-            s.seq.received += 1;
-        }
+        Some(_) => s.seq.record(header.sequence),
         // The first packet of a negotiated payload type sets the SSRC (and, where the SDP
         // address was unusable, the source).
         None if audio || event => {
@@ -349,7 +358,7 @@ fn receive_one(s: &mut Stream, buf: &mut [u8], now: Instant, stats: &DriverStats
             if s.source == Source::Latched(None) {
                 s.source = Source::Latched(Some(from));
             }
-            s.seq = SeqCount { base: 0, max: 0, last: header.sequence, received: 1 };
+            s.seq = SeqCount::start(header.sequence);
         }
         None => {}
     }
@@ -375,4 +384,27 @@ fn receive_one(s: &mut Stream, buf: &mut [u8], now: Instant, stats: &DriverStats
         arrival: now,
         source: from,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SeqCount;
+
+    fn count(seqs: &[u16]) -> u64 {
+        let mut c = SeqCount::start(seqs[0]);
+        for &s in &seqs[1..] {
+            c.record(s);
+        }
+        c.lost()
+    }
+
+    // Guards against a sequence wrap (65535 -> 0) read as 65,535 lost packets, and against
+    // reordering or duplicates read as loss.
+    #[test]
+    fn lost_packets_are_counted_across_the_sequence_wrap() {
+        assert_eq!(count(&[65533, 65534, 65535, 0, 2, 3]), 1, "1 is missing");
+        assert_eq!(count(&[10, 12, 11, 13]), 0, "reordered, none missing");
+        assert_eq!(count(&[10, 11, 11, 12]), 0, "a duplicate hides nothing lost");
+        assert_eq!(count(&[7]), 0);
+    }
 }
