@@ -149,6 +149,7 @@ async fn ingest(State(app): State<App>, body: Bytes) -> Response {
             callee_leg,
             metadata_xml: None,
             flags: Vec::new(),
+            streams: Vec::new(),
             ended_at,
         })
     })

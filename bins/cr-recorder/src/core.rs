@@ -65,6 +65,59 @@ pub struct CallRecord {
     pub source: String,
 }
 
+/// Flag: packets from another source or SSRC were sent to a stream's port and refused.
+pub const FLAG_RTP_REJECTED: &str = "rtp_rejected";
+/// Flag: packets of a stream's real source never arrived or came too late (the leg has
+/// silence where they belonged).
+pub const FLAG_MEDIA_LOST: &str = "media_lost";
+/// Flag: a stream of the call received no packet from its source at all.
+pub const FLAG_NO_MEDIA: &str = "no_media";
+
+/// One received stream in the set's metadata (`streams`): what the RTP receiver passed
+/// on, refused and missed. Counts the receiver reports when the stream closes are `null`
+/// when the set was sealed before (shutdown).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StreamReport {
+    /// m-line index of the stream in the SRC's SDP.
+    pub index: usize,
+    /// `caller` or `callee`: the side of the set whose audio it is (null: not in the set).
+    pub side: Option<String>,
+    /// Packets written into the leg.
+    pub packets: u64,
+    /// Packets of the real source that came too late to be placed (dropped).
+    pub late: u64,
+    /// Packets of the accepted SSRC missing from the sequence (lost on the way, or by an
+    /// overflowing socket buffer).
+    pub lost: Option<u64>,
+    /// Packets refused on the stream's port, all reasons.
+    pub rtp_rejected: Option<u64>,
+    /// Refused: another source address or port than the SDP announced.
+    pub rejected_source: Option<u64>,
+    /// Refused: another SSRC than the one locked.
+    pub rejected_ssrc: Option<u64>,
+    /// Refused: unexpected payload type.
+    pub rejected_payload_type: Option<u64>,
+    /// Refused: not RTP.
+    pub rejected_malformed: Option<u64>,
+}
+
+impl StreamReport {
+    /// The set flags this stream calls for.
+    pub fn flags(&self) -> Vec<&'static str> {
+        let mut f = Vec::new();
+        if self.rejected_source.unwrap_or(0) + self.rejected_ssrc.unwrap_or(0) > 0 {
+            f.push(FLAG_RTP_REJECTED);
+        }
+        if self.lost.unwrap_or(0) > 0 || self.late > 0 {
+            f.push(FLAG_MEDIA_LOST);
+        }
+        if self.packets == 0 {
+            f.push(FLAG_NO_MEDIA);
+        }
+        f
+    }
+}
+
 /// Input of [`Recorder::seal_call`].
 pub struct SealJob<'a> {
     /// The call.
@@ -75,8 +128,11 @@ pub struct SealJob<'a> {
     pub callee_leg: PathBuf,
     /// The SIPREC metadata XML, kept in the set as `<id>.siprec.xml`.
     pub metadata_xml: Option<String>,
-    /// Flags for metadata and journal (`recovered`, `shutdown`).
+    /// Flags for metadata and journal (`recovered`, `shutdown`, `rtp_rejected`,
+    /// `media_lost`, `no_media`; docs/reference.md).
     pub flags: Vec<String>,
+    /// What each received stream got (SIPREC; empty for legs recorded elsewhere).
+    pub streams: Vec<StreamReport>,
     /// End of the call, when known (else start + audio length).
     pub ended_at: Option<DateTime<Utc>>,
 }
@@ -364,6 +420,7 @@ impl Recorder {
             "duration_ms": duration_ms,
             "audio": audio.iter().filter_map(|p| p.file_name()).map(|n| n.to_string_lossy()).collect::<Vec<_>>(),
             "flags": job.flags,
+            "streams": job.streams,
             "chain": {"seq": link.seq, "prev_sha256": link.prev_sha256},
             "certificate_sha256": cert.fingerprint_sha256(),
             "sealed_at": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -470,6 +527,7 @@ impl Recorder {
             callee_leg,
             metadata_xml,
             flags: vec!["recovered".to_owned()],
+            streams: Vec::new(),
             ended_at: None,
         })?;
         std::fs::remove_dir_all(dir)?;
@@ -495,7 +553,9 @@ impl Recorder {
              # HELP callrec_failed_total Recordings that could not be sealed.\n# TYPE callrec_failed_total counter\ncallrec_failed_total {}\n\
              # HELP callrec_rtp_packets_total RTP packets written into leg files.\n# TYPE callrec_rtp_packets_total counter\ncallrec_rtp_packets_total {}\n\
              # HELP callrec_rtp_received_total RTP packets received on accepted SIPREC streams.\n# TYPE callrec_rtp_received_total counter\ncallrec_rtp_received_total {}\n\
-             # HELP callrec_rtp_ignored_total RTP packets dropped on receipt (telephone-event, other payload types, malformed, declined media).\n# TYPE callrec_rtp_ignored_total counter\ncallrec_rtp_ignored_total {}\n\
+             # HELP callrec_rtp_ignored_total RTP packets dropped on receipt (telephone-event, declined media, and all of callrec_rtp_rejected_total).\n# TYPE callrec_rtp_ignored_total counter\ncallrec_rtp_ignored_total {}\n\
+             # HELP callrec_rtp_rejected_total RTP packets refused on a stream's port, by reason: source (not the address and port of the SDP), ssrc (another SSRC than the stream's), payload_type, malformed.\n# TYPE callrec_rtp_rejected_total counter\n\
+             callrec_rtp_rejected_total{{reason=\"source\"}} {}\ncallrec_rtp_rejected_total{{reason=\"ssrc\"}} {}\ncallrec_rtp_rejected_total{{reason=\"payload_type\"}} {}\ncallrec_rtp_rejected_total{{reason=\"malformed\"}} {}\n\
              # HELP callrec_rtp_unrouted_total Received RTP packets no open recording took.\n# TYPE callrec_rtp_unrouted_total counter\ncallrec_rtp_unrouted_total {}\n\
              # HELP callrec_spool_sets Sets waiting in the spool.\n# TYPE callrec_spool_sets gauge\ncallrec_spool_sets {}\n\
              # HELP callrec_spool_oldest_seconds Age of the oldest set in the spool.\n# TYPE callrec_spool_oldest_seconds gauge\ncallrec_spool_oldest_seconds {}\n\
@@ -507,6 +567,10 @@ impl Recorder {
             m.rtp_packets.load(Ordering::Relaxed),
             m.siprec.get().map_or(0, |s| s.rtp_packets.load(Ordering::Relaxed)),
             m.siprec.get().map_or(0, |s| s.rtp_ignored.load(Ordering::Relaxed)),
+            m.siprec.get().map_or(0, |s| s.rtp_rejected_source.load(Ordering::Relaxed)),
+            m.siprec.get().map_or(0, |s| s.rtp_rejected_ssrc.load(Ordering::Relaxed)),
+            m.siprec.get().map_or(0, |s| s.rtp_rejected_payload_type.load(Ordering::Relaxed)),
+            m.siprec.get().map_or(0, |s| s.rtp_rejected_malformed.load(Ordering::Relaxed)),
             m.rtp_unrouted.load(Ordering::Relaxed),
             spool_sets,
             oldest,

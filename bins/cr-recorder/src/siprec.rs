@@ -14,12 +14,12 @@ use std::time::{Duration, Instant, SystemTime};
 use chrono::Utc;
 use cr_audio::{LegOptions, LegWriter, RtpFrame};
 use cr_config::SipRecConfig;
-use cr_pbx::driver::{Command, MediaEvent, SrsDriverConfig, SrsHandle};
+use cr_pbx::driver::{Command, MediaEvent, SrsDriverConfig, SrsHandle, StreamStats};
 use cr_pbx::{Decline, Event, Role, SessionId, StreamInfo};
 use cr_policy::{CallFacts, Direction};
 use serde::{Deserialize, Serialize};
 
-use crate::core::{CallRecord, CallStart, Recorder, SealJob};
+use crate::core::{CallRecord, CallStart, Recorder, SealJob, StreamReport};
 
 /// How long after BYE we wait for the last streams to close before sealing anyway. The
 /// driver reports each stream closed about 300 ms after BYE, behind the stream's last
@@ -75,6 +75,8 @@ struct Session {
     metadata_xml: Option<String>,
     ended: Option<Instant>,
     failed: bool,
+    /// What the RTP receiver reported for each closed stream (by m-line index).
+    received: HashMap<usize, StreamStats>,
 }
 
 impl Session {
@@ -351,6 +353,7 @@ fn admit(
             metadata_xml: a.metadata_xml,
             ended: None,
             failed: false,
+            received: HashMap::new(),
         },
     );
     let _ = handle.commands.send(Command::Accept(id));
@@ -443,9 +446,17 @@ fn on_media(sessions: &mut HashMap<SessionId, Session>, m: MediaEvent) -> Option
             }
             Some(true)
         }
-        MediaEvent::StreamClosed { session, stream_index, .. } => {
+        MediaEvent::StreamClosed { session, stream_index, stats, .. } => {
             if let Some(s) = sessions.get_mut(&session) {
                 s.open.remove(&stream_index);
+                // A stream removed and added again (re-INVITE) adds up.
+                let r = s.received.entry(stream_index).or_default();
+                r.packets += stats.packets;
+                r.rejected_source += stats.rejected_source;
+                r.rejected_ssrc += stats.rejected_ssrc;
+                r.rejected_payload_type += stats.rejected_payload_type;
+                r.rejected_malformed += stats.rejected_malformed;
+                r.lost += stats.lost;
             }
             None
         }
@@ -454,11 +465,48 @@ fn on_media(sessions: &mut HashMap<SessionId, Session>, m: MediaEvent) -> Option
 }
 
 /// Finishes the legs and seals the call; the legs directory goes once the set is spooled.
-fn finish(recorder: &Recorder, mut s: Session, flags: Vec<String>) {
-    for (_, leg) in s.legs.drain(..) {
-        if let Err(e) = leg.finish() {
-            tracing::error!(set = %s.record.id, "cannot finish a leg: {e}");
+/// Each stream's counts go into the metadata, and a stream that received foreign packets,
+/// lost real ones or got none flags the set (docs/reference.md, section 3).
+fn finish(recorder: &Recorder, mut s: Session, mut flags: Vec<String>) {
+    let mut streams = Vec::new();
+    for (index, leg) in s.legs.drain(..) {
+        let name = format!("stream{index}.wav");
+        let side = if s.roles.caller.as_deref() == Some(name.as_str()) {
+            Some("caller".to_owned())
+        } else if s.roles.callee.as_deref() == Some(name.as_str()) {
+            Some("callee".to_owned())
+        } else {
+            None
+        };
+        let (packets, late) = match leg.finish() {
+            Ok(summary) => (summary.packets, summary.late_packets),
+            Err(e) => {
+                tracing::error!(set = %s.record.id, "cannot finish a leg: {e}");
+                (0, 0)
+            }
+        };
+        let got = s.received.get(&index);
+        streams.push(StreamReport {
+            index,
+            side,
+            packets,
+            late,
+            lost: got.map(|g| g.lost),
+            rtp_rejected: got.map(|g| g.rejected()),
+            rejected_source: got.map(|g| g.rejected_source),
+            rejected_ssrc: got.map(|g| g.rejected_ssrc),
+            rejected_payload_type: got.map(|g| g.rejected_payload_type),
+            rejected_malformed: got.map(|g| g.rejected_malformed),
+        });
+    }
+    streams.sort_by_key(|r| r.index);
+    for f in streams.iter().flat_map(StreamReport::flags) {
+        if !flags.iter().any(|x| x == f) {
+            flags.push(f.to_owned());
         }
+    }
+    if !flags.is_empty() {
+        tracing::warn!(set = %s.record.id, ?flags, ?streams, "recording flagged");
     }
     let (caller, callee) = leg_paths(&s.dir);
     // A missing side (one mixed stream, or a stream never offered) becomes silence.
@@ -475,6 +523,7 @@ fn finish(recorder: &Recorder, mut s: Session, flags: Vec<String>) {
         callee_leg: callee,
         metadata_xml: s.metadata_xml.take(),
         flags,
+        streams,
         ended_at: Some(Utc::now()),
     });
     if result.is_ok() {

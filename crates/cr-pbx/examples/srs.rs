@@ -181,9 +181,10 @@ async fn main() {
                         let _ = writeln!(o, "STREAM {session} label={} role={} packets={} lost={} ssrc_changes={}",
                             c.label, c.role, c.packets, c.lost(), c.ssrc_changes);
                         if live == 0 && counts.is_empty() {
-                            let _ = writeln!(o, "TOTAL ended={ended} packets={total_packets} lost={total_lost} cpu_s={:.2} peak_rss_kb={} ignored={} bind_failures={}",
-                                cpu_seconds(), peak_rss_kb(), h.stats.rtp_ignored.load(std::sync::atomic::Ordering::Relaxed),
-                                h.stats.bind_failures.load(std::sync::atomic::Ordering::Relaxed));
+                            let n = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+                            let _ = writeln!(o, "TOTAL ended={ended} packets={total_packets} lost={total_lost} cpu_s={:.2} peak_rss_kb={} ignored={} bind_failures={} rejected_source={} rejected_ssrc={}",
+                                cpu_seconds(), peak_rss_kb(), n(&h.stats.rtp_ignored), n(&h.stats.bind_failures),
+                                n(&h.stats.rtp_rejected_source), n(&h.stats.rtp_rejected_ssrc));
                         }
                         let _ = o.flush();
                         if exit_after.is_some_and(|n| ended >= n) && counts.is_empty() {

@@ -101,6 +101,63 @@ impl TagGen {
     }
 }
 
+/// Where a core takes unpredictable numbers from (the RTP ports it hands out).
+///
+/// The cores read no randomness of their own: [`OsRandom`] (the operating system's CSPRNG)
+/// is what the driver passes; tests pass a fixed sequence.
+pub trait RandomSource: Send + std::fmt::Debug {
+    /// The next 64 uniformly random bits.
+    fn next_u64(&mut self) -> u64;
+}
+
+/// A uniformly random number in `0..bound` (`bound` > 0) by rejection sampling, so that
+/// no value is more likely than another.
+pub(crate) fn random_below(rng: &mut dyn RandomSource, bound: u64) -> u64 {
+    if bound <= 1 {
+        return 0;
+    }
+    // Largest multiple of `bound` that fits: values above it would skew the result.
+    let zone = u64::MAX - (u64::MAX % bound);
+    loop {
+        let v = rng.next_u64();
+        if v < zone {
+            return v % bound;
+        }
+    }
+}
+
+/// The operating system's CSPRNG (`getrandom`). Should it ever fail, the numbers come from
+/// a generator seeded with the time and the process id, and a warning is logged once.
+#[derive(Debug, Default)]
+pub struct OsRandom {
+    fallback: Option<TagGen>,
+}
+
+impl OsRandom {
+    /// The OS source.
+    pub fn new() -> Self {
+        OsRandom::default()
+    }
+}
+
+impl RandomSource for OsRandom {
+    fn next_u64(&mut self) -> u64 {
+        if self.fallback.is_none() {
+            let mut b = [0u8; 8];
+            if getrandom::fill(&mut b).is_ok() {
+                return u64::from_le_bytes(b);
+            }
+            tracing::warn!("the OS random source failed; RTP ports come from a time-seeded generator");
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0);
+            self.fallback = Some(TagGen::new(t ^ ((std::process::id() as u64) << 32)));
+        }
+        self.fallback.as_mut().map_or(0, TagGen::next_u64)
+    }
+}
+
 /// A client transaction (RFC 3261 §17.1) — INVITE (Timer A/B) or non-INVITE (Timer E/F).
 #[derive(Debug, Clone)]
 pub(crate) struct ClientTx {

@@ -120,9 +120,45 @@ pub enum MediaEvent {
         session: SessionId,
         /// m-line index.
         stream_index: usize,
-        /// Packets passed on for this stream in total.
+        /// Packets passed on for this stream in total (= `stats.packets`).
         packets: u64,
+        /// What the stream received and refused.
+        stats: StreamStats,
     },
+}
+
+/// What one stream's socket received over its life: packets passed on, packets refused by
+/// reason (see `callrec_rtp_rejected_total` in docs/reference.md), and packets of the
+/// accepted SSRC that never came (sequence gaps: lost on the way, or dropped by an
+/// overflowing socket buffer).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StreamStats {
+    /// Packets passed on to the application.
+    pub packets: u64,
+    /// Refused: not from the source the SDP announced (or the latched one).
+    pub rejected_source: u64,
+    /// Refused: from the right source, but another SSRC than the one locked.
+    pub rejected_ssrc: u64,
+    /// Refused: a payload type neither the stream's codec nor telephone-event.
+    pub rejected_payload_type: u64,
+    /// Refused: not an RTP packet.
+    pub rejected_malformed: u64,
+    /// Packets of the accepted SSRC missing from the sequence.
+    pub lost: u64,
+}
+
+impl StreamStats {
+    /// Packets refused for coming from elsewhere (source or SSRC): someone else sent to
+    /// this stream's port.
+    pub fn foreign(&self) -> u64 {
+        self.rejected_source + self.rejected_ssrc
+    }
+
+    /// All packets refused.
+    pub fn rejected(&self) -> u64 {
+        self.foreign() + self.rejected_payload_type + self.rejected_malformed
+    }
 }
 
 /// Commands to the SRS task.
@@ -203,8 +239,17 @@ impl SrsHandle {
 pub struct DriverStats {
     /// RTP packets passed on.
     pub rtp_packets: AtomicU64,
-    /// RTP packets dropped: telephone-event, unexpected payload type, malformed, dropped media.
+    /// RTP packets dropped for any reason: telephone-event, dropped media, and everything
+    /// counted in the `rtp_rejected_*` counters.
     pub rtp_ignored: AtomicU64,
+    /// Refused: not from the stream's announced (or latched) source.
+    pub rtp_rejected_source: AtomicU64,
+    /// Refused: another SSRC than the stream's locked one.
+    pub rtp_rejected_ssrc: AtomicU64,
+    /// Refused: unexpected payload type.
+    pub rtp_rejected_payload_type: AtomicU64,
+    /// Refused: not an RTP packet.
+    pub rtp_rejected_malformed: AtomicU64,
     /// SIP messages received.
     pub sip_in: AtomicU64,
     /// RTP sockets that could not be bound.
@@ -244,6 +289,14 @@ struct RtpTask {
     port: u16,
     shared: Arc<StreamShared>,
     key: u64,
+    /// The SDP offer the receiver follows (see [`StreamInfo::offer`]).
+    offer: u32,
+}
+
+/// The SRC's announced RTP source, when it can be pinned: an unspecified address
+/// (`0.0.0.0`, `::`) or port 0 cannot, and the receiver latches instead.
+fn usable_remote(remote: Option<SocketAddr>) -> Option<SocketAddr> {
+    remote.filter(|a| !a.ip().is_unspecified() && a.port() != 0)
 }
 
 fn primary_ip() -> IpAddr {
@@ -651,9 +704,13 @@ fn update_rtp(
         if s.local_port == 0 {
             continue;
         }
-        if let Some(t) = rtp.get(&(id, s.index)) {
+        if let Some(t) = rtp.get_mut(&(id, s.index)) {
             t.shared.role.store(role_to_u8(s.role), Ordering::Relaxed);
             t.shared.drop.store(drop_media, Ordering::Relaxed);
+            if t.offer != s.offer {
+                t.offer = s.offer;
+                pump.repin(t.key, usable_remote(s.remote));
+            }
             continue;
         }
         let addr = SocketAddr::new(bind_ip, s.local_port);
@@ -676,6 +733,8 @@ fn update_rtp(
             label: s.label.as_deref().map(Arc::from),
             codec,
             payload_type: pt,
+            telephone_event: s.telephone_event,
+            remote: usable_remote(s.remote),
             shared: shared.clone(),
         });
         rtp.insert(
@@ -684,6 +743,7 @@ fn update_rtp(
                 port: s.local_port,
                 shared,
                 key,
+                offer: s.offer,
             },
         );
     }
@@ -715,7 +775,9 @@ pub struct LoadSpec {
     pub caller_prefix: String,
     /// Callee number of call `i` is `callee_prefix` + i.
     pub callee_prefix: String,
-    /// Threads that pace and send RTP (each stream has its own connected socket).
+    /// Threads that pace and send RTP. Each thread sends from two sockets, one for the
+    /// caller's streams and one for the callee's, and the SDP offer of a call names the
+    /// ports of those it uses: the SRS sees RTP from exactly the announced source.
     pub pacer_threads: usize,
 }
 
@@ -763,10 +825,8 @@ pub struct CallResult {
 
 struct TxStream {
     call: usize,
+    /// 0 (caller) or 1 (callee): which of the pacer's two sockets sends it.
     leg: usize,
-    /// The socket whose port the SDP offer named (kept bound while the stream runs; the
-    /// packets go out through the pacer's socket, several per system call).
-    _port: std::net::UdpSocket,
     dest: rustix::net::SocketAddrAny,
     sender: RtpSender,
     due: Instant,
@@ -794,15 +854,21 @@ pub async fn run_calls(spec: LoadSpec) -> Result<Vec<CallResult>, DriverError> {
     let (rtp_done_tx, mut rtp_done_rx) = mpsc::unbounded_channel::<(usize, usize, u64)>();
     let mut pacer_tx = Vec::new();
     let mut pacers = Vec::new();
+    // The source ports of each pacer's caller and callee sockets: what the offers name.
+    let mut pacer_ports: Vec<[u16; 2]> = Vec::new();
     for _ in 0..threads {
         let (tx, rx) = std::sync::mpsc::channel::<TxStream>();
         let done = rtp_done_tx.clone();
-        let sock = bind_pacer(spec.local_ip).map_err(|e| DriverError::Bind {
-            addr: format!("{}:0", spec.local_ip),
-            source: e,
-        })?;
+        let bind = || {
+            bind_pacer(spec.local_ip).map_err(|e| DriverError::Bind {
+                addr: format!("{}:0", spec.local_ip),
+                source: e,
+            })
+        };
+        let socks = [bind()?, bind()?];
+        pacer_ports.push([socks[0].local_addr()?.port(), socks[1].local_addr()?.port()]);
         pacer_tx.push(tx);
-        pacers.push(std::thread::spawn(move || pace_rtp(rx, done, sock)));
+        pacers.push(std::thread::spawn(move || pace_rtp(rx, done, socks)));
     }
     drop(rtp_done_tx);
     let packets_per_stream = (spec.duration.as_millis() / 20) as u64;
@@ -811,7 +877,6 @@ pub async fn run_calls(spec: LoadSpec) -> Result<Vec<CallResult>, DriverError> {
         encode_g711(&spec.caller_source, pt),
         encode_g711(&spec.callee_source, pt),
     ];
-    let mut call_socks: HashMap<usize, [std::net::UdpSocket; 2]> = HashMap::new();
     let mut streams_of_call: Vec<usize> = vec![0; spec.calls];
     let mut id_of_call: Vec<Option<SrcCallId>> = vec![None; spec.calls];
     let mut results: Vec<CallResult> = (0..spec.calls)
@@ -835,17 +900,8 @@ pub async fn run_calls(spec: LoadSpec) -> Result<Vec<CallResult>, DriverError> {
         // start calls
         while started < spec.calls && start + interval.mul_f64(started as f64) <= now {
             let i = started;
-            let bind = || {
-                std::net::UdpSocket::bind(SocketAddr::new(spec.local_ip, 0)).map_err(|e| {
-                    DriverError::Bind {
-                        addr: format!("{}:0", spec.local_ip),
-                        source: e,
-                    }
-                })
-            };
-            let socks = [bind()?, bind()?];
-            let ports = [socks[0].local_addr()?.port(), socks[1].local_addr()?.port()];
-            call_socks.insert(i, socks);
+            // Leg `l` of call `i` is sent by pacer (2i + l) % threads from its socket `l`.
+            let ports = [pacer_ports[(2 * i) % threads][0], pacer_ports[(2 * i + 1) % threads][1]];
             let cs = CallSpec {
                 target: spec.target,
                 transport: Transport::Udp,
@@ -880,35 +936,23 @@ pub async fn run_calls(spec: LoadSpec) -> Result<Vec<CallResult>, DriverError> {
                             let now = Instant::now();
                             results[i].answered = true;
                             results[i].setup = Some(now - t0);
-                            let socks = call_socks.remove(&i);
                             let mut legs = 0;
-                            if let Some(socks) = socks {
-                                for (leg, sock) in socks.into_iter().enumerate() {
-                                    let Some(Some(dest)) = rtp.get(leg) else {
-                                        continue;
-                                    };
-                                    if sock.connect(dest).is_err() {
-                                        continue;
-                                    }
-                                    let ssrc =
-                                        (i as u32).wrapping_mul(2654435761) ^ (leg as u32 + 1);
-                                    streams_expected += 1;
-                                    legs += 1;
-                                    let _ = pacer_tx[(2 * i + leg) % threads].send(TxStream {
-                                        call: i,
-                                        leg,
-                                        _port: sock,
-                                        dest: rustix::net::SocketAddrAny::from(*dest),
-                                        sender: RtpSender::from_encoded(
-                                            pt,
-                                            ssrc,
-                                            audio[leg].clone(),
-                                        ),
-                                        due: now,
-                                        remaining: packets_per_stream,
-                                        sent: 0,
-                                    });
-                                }
+                            for leg in 0..2 {
+                                let Some(Some(dest)) = rtp.get(leg) else {
+                                    continue;
+                                };
+                                let ssrc = (i as u32).wrapping_mul(2654435761) ^ (leg as u32 + 1);
+                                streams_expected += 1;
+                                legs += 1;
+                                let _ = pacer_tx[(2 * i + leg) % threads].send(TxStream {
+                                    call: i,
+                                    leg,
+                                    dest: rustix::net::SocketAddrAny::from(*dest),
+                                    sender: RtpSender::from_encoded(pt, ssrc, audio[leg].clone()),
+                                    due: now,
+                                    remaining: packets_per_stream,
+                                    sent: 0,
+                                });
                             }
                             streams_of_call[i] = legs;
                             if legs == 0 {
@@ -1064,11 +1108,12 @@ impl SendBatch {
 }
 
 /// RTP pacing thread: every stream sends one 20 ms packet when due; a late thread
-/// catches up (never drops), so each stream sends exactly `remaining` packets.
+/// catches up (never drops), so each stream sends exactly `remaining` packets. Caller
+/// streams leave from `socks[0]`, callee streams from `socks[1]`.
 fn pace_rtp(
     cmds: std::sync::mpsc::Receiver<TxStream>,
     done: mpsc::UnboundedSender<(usize, usize, u64)>,
-    sock: std::net::UdpSocket,
+    socks: [std::net::UdpSocket; 2],
 ) {
     // Streams sit in one of 20 one-millisecond slots by their send time (a stream sends
     // every 20 ms, so it keeps its slot): each wake-up looks only at the streams now due,
@@ -1077,7 +1122,8 @@ fn pace_rtp(
     let base = Instant::now();
     let ms_of = |t: Instant| t.saturating_duration_since(base).as_millis() as u64;
     let mut slots: Vec<Vec<TxStream>> = (0..SLOTS).map(|_| Vec::new()).collect();
-    let mut batch = SendBatch { bufs: Vec::new(), dests: Vec::new(), owners: Vec::new(), refused: Vec::new() };
+    let new_batch = || SendBatch { bufs: Vec::new(), dests: Vec::new(), owners: Vec::new(), refused: Vec::new() };
+    let mut batches = [new_batch(), new_batch()];
     let mut live = 0usize;
     let mut next = 0u64;
     let mut closed = false;
@@ -1105,15 +1151,19 @@ fn pace_rtp(
             let slot = &mut slots[(next % SLOTS) as usize];
             for s in slot.iter_mut() {
                 while ms_of(s.due) <= now && s.remaining > 0 {
-                    batch.push(&sock, s);
+                    let leg = s.leg.min(1);
+                    batches[leg].push(&socks[leg], s);
                     s.sent += 1;
                     s.remaining -= 1;
                     s.due += Duration::from_millis(20);
                 }
             }
             // Every packet of this slot is out before a stream reports its count.
-            batch.flush(&sock);
-            for (call, leg) in batch.refused.drain(..) {
+            for (batch, sock) in batches.iter_mut().zip(&socks) {
+                batch.flush(sock);
+            }
+            let refused: Vec<(usize, usize)> = batches.iter_mut().flat_map(|b| b.refused.drain(..)).collect();
+            for (call, leg) in refused {
                 if let Some(s) = slot.iter_mut().find(|s| s.call == call && s.leg == leg) {
                     s.sent -= 1;
                 }

@@ -43,7 +43,7 @@ mod sip;
 mod srs;
 
 pub use client::{CallSpec, Src, SrcCallId, SrcConfig, SrcEvent, SrcOutput};
-pub use common::{Input, Timers, Transmit, Transport};
+pub use common::{Input, OsRandom, RandomSource, Timers, Transmit, Transport};
 pub use error::{DriverError, ParseError};
 pub use metadata::{MetaStream, Metadata, Participant, Role};
 pub use multipart::{ContentType, Part, split_multipart};

@@ -3,7 +3,7 @@
 //! Feed it SIP messages with [`Srs::handle_input`], answer each [`Event::NewSession`] with
 //! [`Srs::accept`] or [`Srs::decline`], and drain [`Srs::poll_output`] after every call.
 
-use crate::common::{ClientTx, Input, TagGen, Timers, Transport};
+use crate::common::{ClientTx, Input, OsRandom, RandomSource, TagGen, Timers, Transport, random_below};
 use crate::metadata::{Metadata, Participant, Role};
 use crate::multipart::{ContentType, split_multipart};
 use crate::sdp::{AnswerMedia, Codec, Direction, Sdp, write_answer};
@@ -76,6 +76,10 @@ pub struct StreamInfo {
     pub remote: Option<SocketAddr>,
     /// False while the stream is on hold (`a=inactive`).
     pub active: bool,
+    /// Which SDP offer of the session this description comes from (1 = the INVITE, one
+    /// more for each re-INVITE/UPDATE that carries SDP). The RTP receiver accepts a new
+    /// SSRC on a stream only after a new offer (see docs/security.md).
+    pub offer: u32,
 }
 
 /// Where the caller/callee facts came from.
@@ -276,6 +280,8 @@ struct Session {
     metadata: Option<Metadata>,
     facts: CallFacts,
     sdp_version: u64,
+    /// SDP offers received (see [`StreamInfo::offer`]).
+    offers: u32,
     drop_media: bool,
     pending_2xx: Option<Pending2xx>,
     session_expires: Option<u32>,
@@ -294,7 +300,8 @@ pub struct Srs {
     sessions: HashMap<SessionId, Session>,
     dialogs: HashMap<(String, String), SessionId>,
     used_ports: BTreeSet<u16>,
-    port_cursor: u16,
+    /// Chooses RTP ports (unpredictable, so an attacker cannot aim at a call's port).
+    random: Box<dyn RandomSource>,
     next_id: u64,
     last_now: Option<Instant>,
 }
@@ -374,12 +381,17 @@ pub fn split_body(content_type: Option<&str>, body: &[u8]) -> Result<BodyParts, 
 }
 
 impl Srs {
-    /// A new core.
+    /// A new core whose RTP ports come from the operating system's CSPRNG ([`OsRandom`]).
     pub fn new(cfg: SrsConfig) -> Self {
-        let (lo, _) = cfg.rtp_ports;
+        Self::with_random(cfg, Box::new(OsRandom::new()))
+    }
+
+    /// A new core that takes its RTP port choices from `random` (tests pass a fixed
+    /// sequence; production wants [`OsRandom`], which [`Srs::new`] uses).
+    pub fn with_random(cfg: SrsConfig, random: Box<dyn RandomSource>) -> Self {
         Srs {
             tags: TagGen::new(cfg.seed),
-            port_cursor: lo + (lo % 2),
+            random,
             cfg,
             out: VecDeque::new(),
             txs: HashMap::new(),
@@ -834,7 +846,7 @@ impl Srs {
         let local_tag = self.tags.tag();
         let call_id = msg.call_id().unwrap_or("").to_owned();
         let remote_tag = msg.from_tag().unwrap_or("").to_owned();
-        let streams = build_streams(&sdp, metadata.as_ref(), &[]);
+        let streams = build_streams(&sdp, metadata.as_ref(), &[], 1);
         let facts = make_facts(&msg, metadata.as_ref(), source);
         let mut to_hdr = msg.header("To").unwrap_or("").to_owned();
         to_hdr.push_str(";tag=");
@@ -862,6 +874,7 @@ impl Srs {
             metadata,
             facts: facts.clone(),
             sdp_version: 1,
+            offers: 1,
             drop_media: false,
             pending_2xx: None,
             session_expires: se,
@@ -1108,47 +1121,57 @@ impl Srs {
         true
     }
 
-    /// `n` consecutive even ports if possible, else any free even ports.
+    /// `n` free even ports of the range for the streams of one session: a run of `n`
+    /// consecutive even ports starting at a random free place, so the ports of a call
+    /// cannot be guessed from those of the call before (issue 11, probe 1). Consecutive
+    /// within the session because SRCs such as sipp derive the second stream's port from
+    /// the first. When no run is free, each port is chosen at random among the free ones.
     fn alloc_ports(&mut self, n: usize) -> Option<Vec<u16>> {
         let (lo, hi) = self.cfg.rtp_ports;
         let lo = lo + (lo % 2);
-        if hi < lo {
+        if hi < lo || n == 0 {
+            return (n == 0).then(Vec::new);
+        }
+        let slots = ((hi - lo) / 2 + 1) as u64;
+        let port = |i: u64| lo + (i * 2) as u16;
+        let free = slots - self.used_ports.range(lo..=hi).count() as u64;
+        if free < n as u64 {
             return None;
         }
-        let slots = ((hi - lo) / 2 + 1) as usize;
-        let free = slots.saturating_sub(self.used_ports.range(lo..=hi).count());
-        if free < n {
-            return None;
-        }
-        let idx = |p: u16| ((p - lo) / 2) as usize;
-        let port = |i: usize| lo + (i * 2) as u16;
-        let start = idx(self.port_cursor.clamp(lo, hi));
-        // consecutive run
-        for k in 0..slots {
-            let base = (start + k) % slots;
-            if base + n > slots {
-                continue;
-            }
-            if (0..n).all(|j| !self.used_ports.contains(&port(base + j))) {
-                let ports: Vec<u16> = (0..n).map(|j| port(base + j)).collect();
-                for p in &ports {
-                    self.used_ports.insert(*p);
-                }
-                self.port_cursor = port((base + n) % slots);
-                return Some(ports);
-            }
-        }
-        // scattered
-        let mut ports = Vec::new();
-        for k in 0..slots {
-            let p = port((start + k) % slots);
-            if !self.used_ports.contains(&p) {
-                ports.push(p);
-                if ports.len() == n {
+        let n64 = n as u64;
+        let run_free = |used: &BTreeSet<u16>, base: u64| (base..base + n64).all(|i| !used.contains(&port(i)));
+        let mut base = None;
+        if n64 <= slots {
+            let starts = slots - n64 + 1;
+            // A random start, tried again while taken (cheap while the range is mostly
+            // free); then the k-th free run for a random k (uniform, bounded work).
+            for _ in 0..64 {
+                let b = random_below(self.random.as_mut(), starts);
+                if run_free(&self.used_ports, b) {
+                    base = Some(b);
                     break;
                 }
             }
+            if base.is_none() {
+                let runs: Vec<u64> = (0..starts).filter(|&b| run_free(&self.used_ports, b)).collect();
+                if !runs.is_empty() {
+                    base = Some(runs[random_below(self.random.as_mut(), runs.len() as u64) as usize]);
+                }
+            }
         }
+        let ports: Vec<u16> = match base {
+            Some(b) => (b..b + n64).map(port).collect(),
+            None => {
+                let mut ports = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let free: Vec<u16> =
+                        (0..slots).map(port).filter(|p| !self.used_ports.contains(p) && !ports.contains(p)).collect();
+                    let k = random_below(self.random.as_mut(), free.len() as u64) as usize;
+                    ports.push(*free.get(k)?);
+                }
+                ports
+            }
+        };
         for p in &ports {
             self.used_ports.insert(*p);
         }
@@ -1367,6 +1390,7 @@ impl Srs {
             // no SDP: a session refresh or metadata-only update; streams stay
             if let Some(sdp) = offer.sdp {
                 s.offer = sdp;
+                s.offers += 1;
             }
             let old: Vec<u16> = s
                 .streams
@@ -1374,7 +1398,7 @@ impl Srs {
                 .map(|st| st.local_port)
                 .filter(|p| *p != 0)
                 .collect();
-            let new_streams = build_streams(&s.offer, s.metadata.as_ref(), &s.streams);
+            let new_streams = build_streams(&s.offer, s.metadata.as_ref(), &s.streams, s.offers);
             (old, new_streams, s.drop_media)
         };
         if !self.assign_ports(&mut streams) {
@@ -1609,7 +1633,7 @@ fn host_of(ip: IpAddr) -> String {
 /// Streams of an offer. Roles: from metadata by label when it says; otherwise the
 /// fallback: first audio stream = caller, second = callee, a single stream = mixed.
 /// Ports of `old` streams with the same m-line index are kept.
-fn build_streams(sdp: &Sdp, md: Option<&Metadata>, old: &[StreamInfo]) -> Vec<StreamInfo> {
+fn build_streams(sdp: &Sdp, md: Option<&Metadata>, old: &[StreamInfo], offer: u32) -> Vec<StreamInfo> {
     let mut out = Vec::new();
     let audio: Vec<usize> = (0..sdp.media.len())
         .filter(|&i| sdp.media[i].is_audio_rtp())
@@ -1644,6 +1668,7 @@ fn build_streams(sdp: &Sdp, md: Option<&Metadata>, old: &[StreamInfo]) -> Vec<St
             remote,
             active: sdp.direction_of(i) != Direction::Inactive
                 && sdp.direction_of(i) != Direction::RecvOnly,
+            offer,
         });
     }
     out
@@ -1700,15 +1725,66 @@ fn apply_metadata(f: &mut CallFacts, md: Option<&Metadata>) {
 mod tests {
     use super::*;
 
+    /// Replays a fixed list of numbers (then zeros): the port choice can be predicted by
+    /// the test, and only by the test.
+    #[derive(Debug)]
+    struct Fixed(Vec<u64>);
+
+    impl RandomSource for Fixed {
+        fn next_u64(&mut self) -> u64 {
+            if self.0.is_empty() { 0 } else { self.0.remove(0) }
+        }
+    }
+
+    /// SplitMix64 over a seed, for the exhaustion test.
+    #[derive(Debug)]
+    struct Mix(TagGen);
+
+    impl RandomSource for Mix {
+        fn next_u64(&mut self) -> u64 {
+            self.0.next_u64()
+        }
+    }
+
+    // Guards against ports handed out in order from the bottom of the range (issue 11,
+    // probe 1: the next call's port was easy to guess).
     #[test]
-    fn ports_are_even_consecutive_and_skip_reserved() {
+    fn ports_follow_the_injected_random_source_not_the_order_of_the_range() {
         let mut cfg = SrsConfig::new("127.0.0.1".parse().expect("ip"), 30002);
-        cfg.rtp_ports = (30000, 30007);
-        let mut srs = Srs::new(cfg);
+        cfg.rtp_ports = (30000, 30099); // 50 even ports, 49 starts for a run of two
+        // Runs starting at slots 37, 0 (holds the reserved 30002: drawn again), 3, 20.
+        let mut srs = Srs::with_random(cfg, Box::new(Fixed(vec![37, 0, 3, 20])));
         srs.reserve_port(30002); // the SIP port inside the range
-        assert_eq!(srs.alloc_ports(2), Some(vec![30004, 30006]));
-        assert_eq!(srs.alloc_ports(1), Some(vec![30000]));
+        assert_eq!(srs.alloc_ports(2), Some(vec![30074, 30076]));
+        // Slot 0 would take 30000 and the reserved 30002: drawn again.
+        assert_eq!(srs.alloc_ports(2), Some(vec![30006, 30008]));
+        assert_eq!(srs.alloc_ports(2), Some(vec![30040, 30042]));
+    }
+
+    // Guards against a random choice that lands on a port in use or reserved.
+    #[test]
+    fn random_ports_are_even_free_and_exhaust_the_range_exactly() {
+        let mut cfg = SrsConfig::new("127.0.0.1".parse().expect("ip"), 30002);
+        cfg.rtp_ports = (30000, 30199); // 100 even ports
+        let mut srs = Srs::with_random(cfg, Box::new(Mix(TagGen::new(7))));
+        srs.reserve_port(30002);
+        let mut seen = BTreeSet::new();
+        let mut starts = Vec::new();
+        while let Some(ports) = srs.alloc_ports(3) {
+            starts.push(ports[0]);
+            for p in ports {
+                assert!(p % 2 == 0 && (30000..=30199).contains(&p) && p != 30002, "{p}");
+                assert!(seen.insert(p), "port {p} handed out twice");
+            }
+        }
+        // 99 free ports: 33 calls of 3 (scattered once no run is left), then nothing.
+        assert_eq!(seen.len(), 99);
         assert_eq!(srs.alloc_ports(1), None, "range exhausted");
+        let ascending = starts.windows(2).filter(|w| w[1] > w[0]).count();
+        assert!((5..28).contains(&ascending), "{ascending} of 32 calls start above the one before: {starts:?}");
+        // A port released is found again.
+        srs.used_ports.remove(&30100);
+        assert_eq!(srs.alloc_ports(1), Some(vec![30100]));
     }
 
     fn sdp(ports: &[u16], dir: &str) -> String {
@@ -1803,7 +1879,10 @@ mod tests {
             panic!("{ev:?}")
         };
         let ports: Vec<u16> = streams.iter().map(|s| s.local_port).collect();
-        assert_eq!(ports, vec![40000, 40002, 40004]);
+        let kept: Vec<u16> = srs.used_ports.iter().copied().collect();
+        assert_eq!(ports.len(), 3);
+        assert!(ports.iter().all(|p| p % 2 == 0 && (40000..=40011).contains(p)), "{ports:?}");
+        assert_eq!(kept.len(), 3, "three distinct ports: {ports:?}");
         let answer = Sdp::parse(
             &tx.iter()
                 .find(|m| m.status() == Some(200))
@@ -1833,7 +1912,8 @@ mod tests {
         };
         assert_eq!(
             streams.iter().map(|s| s.local_port).collect::<Vec<_>>(),
-            vec![40000, 40004]
+            vec![ports[0], ports[2]],
+            "kept streams keep their ports"
         );
         assert!(streams.iter().all(|s| !s.active));
         let answer = Sdp::parse(
@@ -1849,7 +1929,7 @@ mod tests {
         );
         assert_eq!(answer.direction_of(0), Direction::Inactive);
         assert!(
-            !srs.used_ports.contains(&40002),
+            !srs.used_ports.contains(&ports[1]),
             "port of the removed stream is free"
         );
         // stale CSeq is refused

@@ -3,14 +3,20 @@
 
 use cr_pbx::{
     CallSpec, Codec, EndReason, Event, Input, Output, Role, SessionId, Src, SrcCallId, SrcConfig,
-    SrcEvent, SrcOutput, Srs, SrsConfig, Timers, Transport,
+    RandomSource, SrcEvent, SrcOutput, Srs, SrsConfig, Timers, Transport,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-/// xorshift64*: deterministic randomness for the network.
+/// xorshift64*: deterministic randomness for the network (and the SRS's port choice).
+#[derive(Debug)]
 struct Rng(u64);
+impl RandomSource for Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.next()
+    }
+}
 impl Rng {
     fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
@@ -69,7 +75,7 @@ fn run(seed: u64, calls: usize, loss: f64, dup: f64, hangup_after: Duration) -> 
     let mut cfg = SrsConfig::new(srs_addr.ip(), 5060);
     cfg.rtp_ports = (40000, 40999);
     cfg.seed = seed;
-    let mut srs = Srs::new(cfg);
+    let mut srs = Srs::with_random(cfg, Box::new(Rng(seed.rotate_left(17) | 1)));
     let mut src = Src::new(SrcConfig {
         local: src_addr,
         timers: Timers::default(),
@@ -107,8 +113,10 @@ fn run(seed: u64, calls: usize, loss: f64, dup: f64, hangup_after: Duration) -> 
                     assert_eq!(rtp.len(), 2, "two RTP destinations");
                     let p0 = rtp[0].expect("stream 1 accepted").port();
                     let p1 = rtp[1].expect("stream 2 accepted").port();
-                    assert_eq!(p0 % 2, 0);
-                    assert_eq!(p1, p0 + 2, "consecutive even ports");
+                    for p in [p0, p1] {
+                        assert!(p % 2 == 0 && (40000..=40999).contains(&p), "even port of the range: {p}");
+                    }
+                    assert_eq!(p1, p0 + 2, "consecutive even ports within a session");
                     seen.answered += 1;
                     hangups.insert((now + hangup_after, id.0), id);
                 }

@@ -342,7 +342,7 @@ fn two_stream_call(tcp: bool, skip: &[u16]) {
     let changed = srv.streams_changed();
     let ports: Vec<u16> = changed[0].iter().map(|s| s.local_port).collect();
     assert_eq!(ports[0] % 2, 0);
-    assert_eq!(ports[1], ports[0] + 2, "consecutive even ports");
+    assert_eq!(ports[1], ports[0] + 2, "consecutive even ports within a session");
     srv.wait_closed(*id, 2);
     let seen = srv.seen.lock().expect("lock");
     let caller = seen

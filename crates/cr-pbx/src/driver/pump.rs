@@ -3,18 +3,27 @@
 //! A recorder at 2,000 calls receives 200,000 datagrams a second on 4,000 sockets, one
 //! packet per socket every 20 ms. A task per socket costs a reactor wake-up, a task switch
 //! and a channel hop per packet; here one thread wakes every [`TICK`], asks a
-//! level-triggered epoll set which sockets hold data (hundreds at once), reads one datagram
-//! from each and hands the whole round to the application as one [`MediaEvent`] batch. A
-//! socket with more than one datagram waiting stays ready and is read again at once.
+//! level-triggered epoll set which sockets hold data (hundreds at once), reads each ready
+//! socket until it is empty — at most [`RECV_PER_ROUND`] datagrams, so that one flooded
+//! port cannot starve the others — and hands the whole round to the application as one
+//! [`MediaEvent`] batch. When a socket still held data after its share, the next round
+//! starts at once instead of sleeping: a port flooded with junk is read as fast as the
+//! junk comes, and the real packets among it are taken in order, in time.
 //! The sockets' kernel buffers (1 MiB each) hold the packets in between; nothing is lost by
 //! waiting a tick, and the leg writers reorder over 200 ms anyway.
+//!
+//! Each stream takes packets only from the address and port the SRC announced in its SDP
+//! (or, where that address is unusable, from the first source that sends a valid packet:
+//! symmetric-RTP latching), and only of one SSRC, locked at the first packet and released
+//! by a new SDP offer. Everything else is counted by reason and dropped
+//! (docs/security.md, "RTP injection and floods").
 
-use super::{DriverStats, MediaEvent, MediaPacket, StreamShared, u8_to_role};
+use super::{DriverStats, MediaEvent, MediaPacket, StreamShared, StreamStats, u8_to_role};
 use crate::rtp::parse_rtp;
 use crate::sdp::Codec;
 use crate::srs::SessionId;
 use rustix::event::epoll;
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
@@ -27,6 +36,9 @@ pub(super) const TICK: Duration = Duration::from_millis(10);
 const EVENTS: usize = 4096;
 /// Datagrams read at most from a socket when it closes (more than its buffer holds).
 const DRAIN_MAX: usize = 1 << 16;
+/// Datagrams read at most from one socket in one round (a stream sends one per 20 ms; a
+/// flooded socket gets this share, then the others get theirs, then it is read again).
+pub(super) const RECV_PER_ROUND: usize = 64;
 
 /// A stream to receive.
 pub(super) struct StreamRx {
@@ -36,11 +48,17 @@ pub(super) struct StreamRx {
     pub label: Option<Arc<str>>,
     pub codec: Codec,
     pub payload_type: u8,
+    /// telephone-event payload type (dropped without counting it as rejected).
+    pub telephone_event: Option<u8>,
+    /// The source announced in the SDP, when usable (else: latch to the first source).
+    pub remote: Option<SocketAddr>,
     pub shared: Arc<StreamShared>,
 }
 
 pub(super) enum PumpCmd {
     Open(u64, StreamRx),
+    /// A new SDP offer: its source (when usable) and a fresh SSRC lock.
+    Repin(u64, Option<SocketAddr>),
     /// Keep receiving for the linger time, then close and report [`MediaEvent::StreamClosed`].
     Close(u64),
 }
@@ -71,11 +89,90 @@ impl Pump {
     pub fn close(&self, key: u64) {
         let _ = self.cmds.send(PumpCmd::Close(key));
     }
+
+    /// A new SDP offer for stream `key`: follow its source, accept a new SSRC.
+    pub fn repin(&self, key: u64, remote: Option<SocketAddr>) {
+        let _ = self.cmds.send(PumpCmd::Repin(key, remote));
+    }
+}
+
+/// Where a stream takes packets from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// The address and port of the SDP.
+    Announced(SocketAddr),
+    /// The SDP's address is unusable: the first source of a valid packet, once seen.
+    Latched(Option<SocketAddr>),
+}
+
+/// Sequence bookkeeping of the locked SSRC (RFC 3550 A.3): packets expected minus
+/// received is what was lost on the way or in an overflowing socket buffer.
+#[derive(Debug, Default, Clone, Copy)]
+struct SeqCount {
+    base: i64,
+    max: i64,
+    last: u16,
+    received: u64,
+}
+
+impl SeqCount {
+    /// Counting starts at the first packet of an SSRC.
+    fn start(seq: u16) -> Self {
+        SeqCount { base: 0, max: 0, last: seq, received: 1 }
+    }
+
+    /// One more packet of the SSRC: extends the highest sequence number (across the wrap
+    /// at 65535); an older one (reordered, duplicated) only counts as received.
+    fn record(&mut self, seq: u16) {
+        let delta = seq.wrapping_sub(self.last) as i16;
+        if delta > 0 {
+            self.max += delta as i64;
+            self.last = seq;
+        }
+        self.received += 1;
+    }
+
+    fn lost(&self) -> u64 {
+        if self.received == 0 {
+            return 0;
+        }
+        ((self.max - self.base + 1).max(0) as u64).saturating_sub(self.received)
+    }
 }
 
 struct Stream {
     rx: StreamRx,
-    packets: u64,
+    source: Source,
+    ssrc: Option<u32>,
+    seq: SeqCount,
+    stats: StreamStats,
+}
+
+impl Stream {
+    fn new(rx: StreamRx) -> Self {
+        let source = match rx.remote {
+            Some(a) => Source::Announced(a),
+            None => Source::Latched(None),
+        };
+        Stream { rx, source, ssrc: None, seq: SeqCount::default(), stats: StreamStats::default() }
+    }
+
+    /// A new offer: a usable address replaces the source; an unusable one (hold with
+    /// 0.0.0.0) keeps the source we had. Either way the next packet sets the SSRC.
+    fn repin(&mut self, remote: Option<SocketAddr>) {
+        if let Some(a) = remote {
+            self.source = Source::Announced(a);
+        }
+        self.stats.lost += self.seq.lost();
+        self.seq = SeqCount::default();
+        self.ssrc = None;
+    }
+
+    fn closed_stats(&self) -> StreamStats {
+        let mut s = self.stats;
+        s.lost += self.seq.lost();
+        s
+    }
 }
 
 fn run(
@@ -102,7 +199,12 @@ fn run(
                         tracing::warn!("cannot watch the RTP socket of session {}: {e}", rx.session);
                         continue;
                     }
-                    streams.insert(key, Stream { rx, packets: 0 });
+                    streams.insert(key, Stream::new(rx));
+                }
+                Ok(PumpCmd::Repin(key, remote)) => {
+                    if let Some(s) = streams.get_mut(&key) {
+                        s.repin(remote);
+                    }
                 }
                 Ok(PumpCmd::Close(key)) => closing.push((key, Instant::now() + linger)),
                 Err(TryRecvError::Empty) => break,
@@ -118,12 +220,23 @@ fn run(
             continue;
         }
         let now = Instant::now();
+        // A socket left with data after its share: no sleep before the next round.
+        let mut busy = false;
         for ev in &events {
             let key = ev.data.u64();
             let Some(s) = streams.get_mut(&key) else { continue };
-            if let Received::Packet(p) = receive_one(s, &mut buf, now, &stats) {
-                batch.push(MediaEvent::Packet(p));
+            let mut emptied = false;
+            for _ in 0..RECV_PER_ROUND {
+                match receive_one(s, &mut buf, now, &stats) {
+                    Received::Packet(p) => batch.push(MediaEvent::Packet(p)),
+                    Received::Ignored => {}
+                    Received::Nothing => {
+                        emptied = true;
+                        break;
+                    }
+                }
             }
+            busy |= !emptied;
         }
         // Streams whose linger time is over: take all that is still queued (when the
         // application fell behind, that can be seconds of audio), then close.
@@ -141,7 +254,8 @@ fn run(
                 }
             }
             let _ = epoll::delete(&ep, &s.rx.sock);
-            batch.push(MediaEvent::StreamClosed { session: s.rx.session, stream_index: s.rx.index, packets: s.packets });
+            let stats = s.closed_stats();
+            batch.push(MediaEvent::StreamClosed { session: s.rx.session, stream_index: s.rx.index, packets: stats.packets, stats });
             streams.remove(key);
             false
         });
@@ -152,8 +266,9 @@ fn run(
             }
         }
         // Caught up: sleep out the rest of the tick so the next round finds many sockets
-        // ready at once. A full event list means more are waiting: go on at once.
-        if events.len() < EVENTS {
+        // ready at once. A full event list, or a socket not emptied, means more are
+        // waiting: go on at once.
+        if events.len() < EVENTS && !busy {
             let next = round + TICK;
             let now = Instant::now();
             if next > now {
@@ -170,7 +285,40 @@ enum Received {
     Nothing,
 }
 
-/// Reads one datagram of `s` (the socket is non-blocking).
+/// Why a datagram was refused (the `reason` label of `callrec_rtp_rejected_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reject {
+    Source,
+    Ssrc,
+    PayloadType,
+    Malformed,
+}
+
+fn count_reject(s: &mut Stream, stats: &DriverStats, why: Reject) {
+    stats.rtp_ignored.fetch_add(1, Ordering::Relaxed);
+    let (total, mine) = match why {
+        Reject::Source => (&stats.rtp_rejected_source, &mut s.stats.rejected_source),
+        Reject::Ssrc => (&stats.rtp_rejected_ssrc, &mut s.stats.rejected_ssrc),
+        Reject::PayloadType => (&stats.rtp_rejected_payload_type, &mut s.stats.rejected_payload_type),
+        Reject::Malformed => (&stats.rtp_rejected_malformed, &mut s.stats.rejected_malformed),
+    };
+    total.fetch_add(1, Ordering::Relaxed);
+    *mine += 1;
+}
+
+/// An IPv4 peer seen through an IPv6 socket compares equal to its IPv4 form.
+fn canonical(a: SocketAddr) -> SocketAddr {
+    match a {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(v4.into(), v6.port()),
+            None => a,
+        },
+        v4 => v4,
+    }
+}
+
+/// Reads one datagram of `s` (the socket is non-blocking) and applies the stream's rules:
+/// source, RTP syntax, payload type, SSRC, in that order.
 fn receive_one(s: &mut Stream, buf: &mut [u8], now: Instant, stats: &DriverStats) -> Received {
     let (n, from) = match s.rx.sock.recv_from(buf) {
         Ok(r) => r,
@@ -178,17 +326,53 @@ fn receive_one(s: &mut Stream, buf: &mut [u8], now: Instant, stats: &DriverStats
         // ICMP errors and the like: the socket is still good.
         Err(_) => return Received::Ignored,
     };
-    let rx = &s.rx;
+    let from = canonical(from);
+    match s.source {
+        Source::Announced(a) | Source::Latched(Some(a)) if canonical(a) != from => {
+            count_reject(s, stats, Reject::Source);
+            return Received::Ignored;
+        }
+        _ => {}
+    }
     let Ok((header, payload)) = parse_rtp(&buf[..n]) else {
-        stats.rtp_ignored.fetch_add(1, Ordering::Relaxed);
+        count_reject(s, stats, Reject::Malformed);
         return Received::Ignored;
     };
-    if header.payload_type != rx.payload_type || rx.shared.drop.load(Ordering::Relaxed) {
+    if s.rx.shared.drop.load(Ordering::Relaxed) {
         stats.rtp_ignored.fetch_add(1, Ordering::Relaxed);
         return Received::Ignored;
     }
+    let event = Some(header.payload_type) == s.rx.telephone_event;
+    let audio = header.payload_type == s.rx.payload_type;
+    match s.ssrc {
+        Some(locked) if locked != header.ssrc => {
+            count_reject(s, stats, Reject::Ssrc);
+            return Received::Ignored;
+        }
+        // Every packet of the sender (telephone-event too) counts in its sequence.
+        Some(_) => s.seq.record(header.sequence),
+        // The first packet of a negotiated payload type sets the SSRC (and, where the SDP
+        // address was unusable, the source).
+        None if audio || event => {
+            s.ssrc = Some(header.ssrc);
+            if s.source == Source::Latched(None) {
+                s.source = Source::Latched(Some(from));
+            }
+            s.seq = SeqCount::start(header.sequence);
+        }
+        None => {}
+    }
+    if event {
+        stats.rtp_ignored.fetch_add(1, Ordering::Relaxed);
+        return Received::Ignored;
+    }
+    if !audio {
+        count_reject(s, stats, Reject::PayloadType);
+        return Received::Ignored;
+    }
     stats.rtp_packets.fetch_add(1, Ordering::Relaxed);
-    s.packets += 1;
+    s.stats.packets += 1;
+    let rx = &s.rx;
     Received::Packet(MediaPacket {
         session: rx.session,
         stream_index: rx.index,
@@ -200,4 +384,27 @@ fn receive_one(s: &mut Stream, buf: &mut [u8], now: Instant, stats: &DriverStats
         arrival: now,
         source: from,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SeqCount;
+
+    fn count(seqs: &[u16]) -> u64 {
+        let mut c = SeqCount::start(seqs[0]);
+        for &s in &seqs[1..] {
+            c.record(s);
+        }
+        c.lost()
+    }
+
+    // Guards against a sequence wrap (65535 -> 0) read as 65,535 lost packets, and against
+    // reordering or duplicates read as loss.
+    #[test]
+    fn lost_packets_are_counted_across_the_sequence_wrap() {
+        assert_eq!(count(&[65533, 65534, 65535, 0, 2, 3]), 1, "1 is missing");
+        assert_eq!(count(&[10, 12, 11, 13]), 0, "reordered, none missing");
+        assert_eq!(count(&[10, 11, 11, 12]), 0, "a duplicate hides nothing lost");
+        assert_eq!(count(&[7]), 0);
+    }
 }
