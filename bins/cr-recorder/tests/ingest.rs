@@ -672,3 +672,53 @@ fn connections_beyond_max_connections_wait_until_a_slot_is_free() {
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
     drop(rec);
 }
+
+// Guards against: slowloris on the body — headers at once, then a body byte now and then.
+#[test]
+fn a_body_that_trickles_past_body_timeout_gets_408() {
+    use std::io::{Read, Write};
+    let inst = Install::with_api(CONFIG, false, "body_timeout = \"1s\"");
+    let rec = inst.start();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", inst.api_port)).unwrap();
+    write!(
+        s,
+        "POST /v1/decide HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {API_TOKEN}\r\nContent-Length: 1000\r\n\r\n{{"
+    )
+    .unwrap();
+    let mut answer = Vec::new();
+    s.set_read_timeout(Some(std::time::Duration::from_millis(200))).unwrap();
+    for _ in 0..3000 {
+        let _ = s.write_all(b" ");
+        let mut buf = [0u8; 1024];
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => break,
+        }
+        if answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    drop(rec);
+}
+
+// Guards against: a recorder that starts with its API open to the network (issue 11).
+#[test]
+fn the_recorder_refuses_to_start_with_a_network_api_without_tokens() {
+    let inst = Install::with_api(CONFIG, false, "listen = \"0.0.0.0:$API_PORT\"");
+    // The installation's token variable is left unset: no token at all.
+    let text = std::fs::read_to_string(&inst.config).unwrap().replace("token_env = \"CR_E2E_API_TOKENS\"\n", "");
+    std::fs::write(&inst.config, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cr-recorder"))
+        .arg("--config")
+        .arg(&inst.config)
+        .env("CR_E2E_PW", PASSWORD)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("pbx.api.listen") && err.contains("bearer token"), "{err}");
+}
