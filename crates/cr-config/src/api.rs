@@ -161,8 +161,7 @@ impl Config {
                 );
             }
         }
-        let data_dir = std::fs::canonicalize(&self.installation.data_dir)
-            .unwrap_or_else(|_| self.installation.data_dir.clone());
+        let data_dir = canonical_even_if_missing(&self.installation.data_dir);
         let mut leg_dirs = Vec::new();
         for (i, d) in a.leg_dirs.iter().enumerate() {
             let key = format!("pbx.api.leg_dirs[{i}]");
@@ -255,6 +254,21 @@ impl Config {
             max_connections: a.max_connections as usize,
             notes,
         }))
+    }
+}
+
+/// `p` with symbolic links resolved; for a directory not made yet (before `keys init`),
+/// its parent's resolved path and its name.
+fn canonical_even_if_missing(p: &Path) -> PathBuf {
+    if let Ok(c) = std::fs::canonicalize(p) {
+        return c;
+    }
+    match (
+        p.parent().and_then(|d| std::fs::canonicalize(d).ok()),
+        p.file_name(),
+    ) {
+        (Some(d), Some(name)) => d.join(name),
+        _ => p.to_path_buf(),
     }
 }
 
@@ -518,6 +532,26 @@ mod tests {
             "{:?}",
             s.notes
         );
+    }
+
+    // Guards against: legs from the recorder's own files through a symlinked path to
+    // data_dir before it exists (crctl config check before keys init).
+    #[test]
+    fn data_dir_is_resolved_even_before_it_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("real")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("real"), dir.path().join("link")).unwrap();
+        let text = format!(
+            "[installation]\nmodule_id = \"m\"\ndata_dir = \"{}/link/data\"\n[pbx.api]\nlisten = \"127.0.0.1:1\"\n",
+            dir.path().display()
+        );
+        let s = Config::parse(&text, "c.toml")
+            .unwrap()
+            .api_settings()
+            .unwrap()
+            .unwrap();
+        let real = std::fs::canonicalize(dir.path().join("real")).unwrap();
+        assert_eq!(s.forbidden_dirs, vec![real.join("data")]);
     }
 
     #[test]
