@@ -36,6 +36,10 @@ pub struct ApiState {
     unauthorized_wrong: AtomicU64,
     /// Connections being served now.
     connections_open: AtomicU64,
+    /// Ingest requests refused: a leg, a time, a call id recorded already.
+    refused_leg: AtomicU64,
+    refused_time: AtomicU64,
+    refused_duplicate: AtomicU64,
 }
 
 type App = Arc<ApiState>;
@@ -61,6 +65,9 @@ pub async fn serve(
         unauthorized_missing: AtomicU64::new(0),
         unauthorized_wrong: AtomicU64::new(0),
         connections_open: AtomicU64::new(0),
+        refused_leg: AtomicU64::new(0),
+        refused_time: AtomicU64::new(0),
+        refused_duplicate: AtomicU64::new(0),
     });
     let app = router(state.clone());
     let mut conns = tokio::task::JoinSet::new();
@@ -266,6 +273,7 @@ async fn ingest(State(app): State<App>, body: Bytes) -> Response {
         match rec.sealed_set_of(id) {
             Ok(None) => {}
             Ok(Some(set)) => {
+                app.refused_duplicate.fetch_add(1, Ordering::Relaxed);
                 return (
                     StatusCode::CONFLICT,
                     axum::Json(json!({"error": format!("call_id {id:?} is recorded already (set {set})"), "field": "call_id", "set": set})),
@@ -289,6 +297,7 @@ async fn ingest(State(app): State<App>, body: Bytes) -> Response {
             Some(p) => match open_leg(p, &app.settings) {
                 Ok(l) => Ok(Some(l)),
                 Err(e) => {
+                    app.refused_leg.fetch_add(1, Ordering::Relaxed);
                     match e.detail() {
                         Some(d) => tracing::warn!(leg = name, "ingest refused: {field}: {d}"),
                         None => tracing::warn!(leg = name, "ingest refused: {field}: {e}"),
@@ -312,6 +321,7 @@ async fn ingest(State(app): State<App>, body: Bytes) -> Response {
     match check_times(req.started_at, ended_at, audio, Utc::now(), limits) {
         Ok(_) => {}
         Err(e) => {
+            app.refused_time.fetch_add(1, Ordering::Relaxed);
             tracing::warn!("ingest refused: {e}");
             return unprocessable(e.field, e.reason);
         }
@@ -411,10 +421,18 @@ async fn metrics(State(app): State<App>) -> Response {
          callrec_api_unauthorized_total{{reason=\"wrong\"}} {}\n\
          # HELP callrec_api_connections API connections being served now.\n\
          # TYPE callrec_api_connections gauge\n\
-         callrec_api_connections {}\n",
+         callrec_api_connections {}\n\
+         # HELP callrec_api_ingest_refused_total Ingest requests refused for a leg, a time or a call id recorded already.\n\
+         # TYPE callrec_api_ingest_refused_total counter\n\
+         callrec_api_ingest_refused_total{{reason=\"leg\"}} {}\n\
+         callrec_api_ingest_refused_total{{reason=\"time\"}} {}\n\
+         callrec_api_ingest_refused_total{{reason=\"duplicate\"}} {}\n",
         app.unauthorized_missing.load(Ordering::Relaxed),
         app.unauthorized_wrong.load(Ordering::Relaxed),
         app.connections_open.load(Ordering::Relaxed),
+        app.refused_leg.load(Ordering::Relaxed),
+        app.refused_time.load(Ordering::Relaxed),
+        app.refused_duplicate.load(Ordering::Relaxed),
     ));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

@@ -350,6 +350,8 @@ fn a_leg_outside_leg_dirs_is_refused_like_a_missing_one() {
         answers.push(body["error"].clone());
     }
     assert!(answers.windows(2).all(|w| w[0] == w[1]), "the answers tell the cases apart: {answers:?}");
+    let (_, metrics) = rec.http("GET", "/metrics", "");
+    assert!(metrics.contains("callrec_api_ingest_refused_total{reason=\"leg\"} 4\n"), "{metrics}");
     let (status, body) = ingest_leg(&rec, std::path::Path::new("pbx/relative.wav"), "relative");
     assert_eq!(status, 422, "{body}");
     assert!(body["error"].as_str().unwrap().contains("absolute"), "{body}");
@@ -541,6 +543,8 @@ fn impossible_times_are_refused_naming_the_field() {
         assert!(answer["error"].as_str().unwrap().starts_with(&format!("{field}: ")), "{name}: {answer}");
     }
     assert_eq!(sets_in_spool(&inst), 0);
+    let (_, metrics) = rec.http("GET", "/metrics", "");
+    assert!(metrics.contains("callrec_api_ingest_refused_total{reason=\"time\"} 5\n"), "{metrics}");
     // Consistent times pass.
     let body = serde_json::json!({
         "direction": "incoming", "caller": "+4930999888", "callee": "202", "legs": {"caller": leg},
@@ -566,6 +570,8 @@ fn the_same_call_id_twice_is_refused_with_409() {
     assert_eq!(status, 409, "{body}");
     assert!(body["error"].as_str().unwrap().contains("1732609800.42"), "{body}");
     assert_eq!(body["set"], first["id"], "{body}");
+    let (_, metrics) = rec.http("GET", "/metrics", "");
+    assert!(metrics.contains("callrec_api_ingest_refused_total{reason=\"duplicate\"} 1\n"), "{metrics}");
     assert_eq!(sets_in_spool(&inst), 1);
     // After a restart too: the journal knows it.
     rec.stop();
