@@ -654,6 +654,13 @@ fn idle_and_trickling_connections_are_closed_after_header_timeout() {
         }
     }
     assert!(closed, "a trickling connection stayed open");
+    // One request answered, then silence on the kept-alive connection.
+    let mut kept = std::net::TcpStream::connect(("127.0.0.1", inst.api_port)).unwrap();
+    kept.write_all(b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut first = [0u8; 12];
+    std::io::Read::read_exact(&mut kept, &mut first).unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    assert!(closed_by_server(&mut kept, std::time::Duration::from_secs(60)), "an idle keep-alive connection stayed open");
     // The server still answers.
     assert_eq!(rec.http("GET", "/v1/health", "").0, 200);
 }
