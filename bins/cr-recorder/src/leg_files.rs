@@ -49,7 +49,8 @@ impl LegError {
 
 fn refused(path: &Path, why: impl std::fmt::Display) -> LegError {
     LegError::NotAccepted {
-        detail: format!("{}: {why}", path.display()),
+        // Debug form: a path from the request may hold line breaks (no forged log lines).
+        detail: format!("{path:?}: {why}"),
     }
 }
 
@@ -97,7 +98,7 @@ pub fn open_leg(path: &Path, settings: &ApiSettings) -> Result<OpenedLeg, LegErr
     if !settings.leg_dirs.iter().any(|d| full.starts_with(d)) {
         return Err(refused(
             path,
-            format_args!("{} is outside [pbx.api] leg_dirs", full.display()),
+            format_args!("{full:?} is outside [pbx.api] leg_dirs"),
         ));
     }
     let file = open_no_links(&full).map_err(|e| refused(path, e))?;
