@@ -143,6 +143,12 @@ fn unauthorized(message: &str, challenge: &'static str) -> Response {
     r
 }
 
+/// The first ten refusals are logged, then the 16th, 32nd, 64th…: a flood of bad requests
+/// cannot flood the log (the counters in `/metrics` count every one).
+fn worth_logging(n: u64) -> bool {
+    n <= 10 || n.is_power_of_two()
+}
+
 /// Every request: the bearer token (except `/v1/health`, and `/metrics` on a loopback
 /// listener), then the body within `body_timeout` and [`MAX_BODY`].
 async fn guard(State(app): State<App>, req: Request, next: Next) -> Response {
@@ -152,14 +158,18 @@ async fn guard(State(app): State<App>, req: Request, next: Next) -> Response {
         let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.to_string()).unwrap_or_default();
         match bearer(req.headers()) {
             None => {
-                app.unauthorized_missing.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(%peer, path, "API request without a bearer token refused");
+                let n = app.unauthorized_missing.fetch_add(1, Ordering::Relaxed) + 1;
+                if worth_logging(n) {
+                    tracing::warn!(%peer, path, refused_so_far = n, "API request without a bearer token refused");
+                }
                 return unauthorized("a bearer token is required: Authorization: Bearer <token>", "Bearer realm=\"callrec\"");
             }
             // The token is never logged.
             Some(t) if !app.settings.tokens.verify(t) => {
-                app.unauthorized_wrong.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(%peer, path, "API request with a wrong bearer token refused");
+                let n = app.unauthorized_wrong.fetch_add(1, Ordering::Relaxed) + 1;
+                if worth_logging(n) {
+                    tracing::warn!(%peer, path, refused_so_far = n, "API request with a wrong bearer token refused");
+                }
                 return unauthorized(
                     "the bearer token is not valid",
                     "Bearer realm=\"callrec\", error=\"invalid_token\"",
@@ -435,4 +445,26 @@ async fn metrics(State(app): State<App>) -> Response {
         app.refused_duplicate.load(Ordering::Relaxed),
     ));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Guards against: a flood of requests with wrong tokens flooding the log.
+    #[test]
+    fn refusals_are_logged_ever_more_sparsely() {
+        let logged = (1..=100_000u64).filter(|&n| worth_logging(n)).count();
+        assert_eq!(logged, 10 + 13, "1..=10, then 16, 32, … 65536");
+    }
+
+    #[test]
+    fn bearer_tokens_are_read_from_the_authorization_header() {
+        let mut h = HeaderMap::new();
+        assert_eq!(bearer(&h), None);
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("bearer  abc "));
+        assert_eq!(bearer(&h), Some("abc"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert_eq!(bearer(&h), None);
+    }
 }
