@@ -348,7 +348,49 @@ impl Recorder {
     /// Finalizes the legs into the configured channel layout, seals the set with the next
     /// chain link, journals it and hands it to the spool. Returns the set id.
     pub fn seal_call(&self, job: SealJob<'_>) -> anyhow::Result<String> {
-        let result = self.seal_call_inner(&job);
+        self.seal_with(job, None)
+    }
+
+    /// [`seal_call`](Self::seal_call) from legs the caller opened and checked (the ingest
+    /// API: `leg_files`), read through those descriptors; `job`'s leg paths are not opened.
+    pub fn seal_opened(
+        &self,
+        job: SealJob<'_>,
+        caller: Option<cr_audio::WavReader>,
+        callee: Option<cr_audio::WavReader>,
+    ) -> anyhow::Result<String> {
+        self.seal_with(job, Some((caller, callee)))
+    }
+
+    /// The set already sealed for PBX call id `pbx_call_id`, if any.
+    pub fn sealed_set_of(&self, pbx_call_id: &str) -> anyhow::Result<Option<String>> {
+        Ok(lock(&self.journal).set_of_pbx_call(pbx_call_id)?)
+    }
+
+    /// After a failed [`seal_opened`](Self::seal_opened) of an ingested call: nothing is
+    /// left behind unless the set was journaled (then it stays, and is spooled by the
+    /// next start). The staging directory goes, the call is ended in the journal.
+    pub fn discard_failed(&self, call: &CallRecord) {
+        let journal = lock(&self.journal);
+        if matches!(journal.recording(&call.id), Ok(Some(_))) {
+            return;
+        }
+        let _ = journal.end_call(CallId(call.journal_call), Utc::now());
+        drop(journal);
+        let staging = self.spool.root().join(".incoming").join(&call.id);
+        if let Err(e) = std::fs::remove_dir_all(&staging)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(set = %call.id, "cannot remove {}: {e}", staging.display());
+        }
+    }
+
+    fn seal_with(
+        &self,
+        job: SealJob<'_>,
+        opened: Option<(Option<cr_audio::WavReader>, Option<cr_audio::WavReader>)>,
+    ) -> anyhow::Result<String> {
+        let result = self.seal_call_inner(&job, opened);
         self.policy.release(&job.call.pbx_call_id);
         self.metrics.active_calls.fetch_sub(1, Ordering::Relaxed);
         match &result {
@@ -363,7 +405,11 @@ impl Recorder {
         result
     }
 
-    fn seal_call_inner(&self, job: &SealJob<'_>) -> anyhow::Result<String> {
+    fn seal_call_inner(
+        &self,
+        job: &SealJob<'_>,
+        opened: Option<(Option<cr_audio::WavReader>, Option<cr_audio::WavReader>)>,
+    ) -> anyhow::Result<String> {
         let call = job.call;
         let id = &call.id;
         let decision = &call.decision;
@@ -376,8 +422,11 @@ impl Recorder {
             Channels::Separate => ChannelMode::Separate,
         };
         let staging = self.spool.staging_dir(id)?;
-        let audio = cr_audio::finalize(&job.caller_leg, &job.callee_leg, mode, &staging, id)
-            .with_context(|| format!("finalizing the legs of {id}"))?;
+        let audio = match opened {
+            None => cr_audio::finalize(&job.caller_leg, &job.callee_leg, mode, &staging, id),
+            Some((a, b)) => cr_audio::finalize_opened(a, b, mode, &staging, id, &cr_audio::FinalizeOptions::default()),
+        }
+        .with_context(|| format!("finalizing the legs of {id}"))?;
         let mut duration_ms = 0u64;
         for f in &audio {
             let info = cr_audio::read_info(f)?;

@@ -71,6 +71,7 @@ fn second_recorder_on_a_running_data_dir_exits_2_and_leaves_its_live_calls_alone
         .arg("--config")
         .arg(&inst.config)
         .env("CR_E2E_PW", PASSWORD)
+        .env("CR_E2E_API_TOKENS", API_TOKEN)
         .stdin(Stdio::null())
         .output()
         .unwrap();

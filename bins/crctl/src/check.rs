@@ -60,7 +60,7 @@ fn check_announcements(cfg: &Config) -> Vec<ConfigError> {
     out
 }
 
-/// `[pbx.siprec]` listen addresses and RTP port range, `[pbx.api]` listen address.
+/// `[pbx.siprec]` listen addresses and RTP port range; `[pbx.api]`.
 fn check_pbx(cfg: &Config) -> Vec<ConfigError> {
     let mut out = Vec::new();
     if let Some(s) = &cfg.pbx.siprec {
@@ -100,10 +100,15 @@ fn check_pbx(cfg: &Config) -> Vec<ConfigError> {
             out.push(cfg.error_at("pbx.siprec.decline", format!("{:?}: use \"reject\" or \"accept\"", s.decline)));
         }
     }
-    if let Some(a) = &cfg.pbx.api
-        && a.listen.parse::<std::net::SocketAddr>().is_err()
-    {
-        out.push(cfg.error_at("pbx.api.listen", format!("{:?} is not ADDRESS:PORT (e.g. 127.0.0.1:8640)", a.listen)));
+    // `[pbx.api]`: the same validation the recorder does at start (tokens, leg_dirs, limits).
+    match cfg.api_settings() {
+        Ok(Some(api)) => {
+            for note in &api.notes {
+                eprintln!("{}: note: {note}", cfg.path.display());
+            }
+        }
+        Ok(None) => {}
+        Err(errs) => out.extend(errs),
     }
     out
 }

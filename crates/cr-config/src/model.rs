@@ -9,7 +9,7 @@ use crate::error::ConfigError;
 use crate::locate::{KeyPath, line_of};
 
 /// Keys that would hold a secret in clear text; each has `*_env` and `*_file` forms.
-const CLEAR_SECRETS: &[&str] = &["password", "client_secret", "smtp_password", "secret"];
+const CLEAR_SECRETS: &[&str] = &["password", "client_secret", "smtp_password", "secret", "token"];
 
 /// The whole configuration file.
 #[derive(Debug, Clone)]
@@ -371,13 +371,68 @@ fn default_decline() -> String {
     "reject".to_owned()
 }
 
-/// `[pbx.api]`.
+/// `[pbx.api]`. Validated (and turned into an [`ApiSettings`](crate::ApiSettings)) by
+/// [`Config::api_settings`].
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ApiConfig {
     /// `ADDR:PORT`.
     pub listen: String,
+    /// File of bearer tokens: one a line, `#` comments; no access for others (mode `0o7` clear).
+    pub token_file: Option<PathBuf>,
+    /// Environment variable holding bearer tokens, comma-separated.
+    pub token_env: Option<String>,
+    /// Directories leg files may be ingested from (absolute); none: ingest by path is off.
+    #[serde(default)]
+    pub leg_dirs: Vec<PathBuf>,
+    /// Owner every leg file must have: a user name (from /etc/passwd) or a numeric uid.
+    pub leg_owner: Option<LegOwner>,
+    /// Oldest `started_at` accepted, e.g. "7d".
+    #[serde(default = "default_max_age")]
+    pub max_age: String,
+    /// How far in the future `started_at`/`ended_at` may lie (clock skew), e.g. "10s".
+    #[serde(default = "default_clock_skew")]
+    pub clock_skew: String,
+    /// A client must send a request's headers within this time, e.g. "10s".
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout: String,
+    /// A client must send a request's body within this time, e.g. "30s".
+    #[serde(default = "default_body_timeout")]
+    pub body_timeout: String,
+    /// Connections served at once; more wait in the kernel's backlog.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+}
+
+/// `[pbx.api] leg_owner`: a user name or a numeric uid.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum LegOwner {
+    /// A numeric uid.
+    Uid(u32),
+    /// A user name, looked up in /etc/passwd.
+    Name(String),
+}
+
+fn default_max_age() -> String {
+    "7d".to_owned()
+}
+
+fn default_clock_skew() -> String {
+    "10s".to_owned()
+}
+
+fn default_header_timeout() -> String {
+    "10s".to_owned()
+}
+
+fn default_body_timeout() -> String {
+    "30s".to_owned()
+}
+
+fn default_max_connections() -> u32 {
+    64
 }
 
 /// A secret given by environment variable or file.

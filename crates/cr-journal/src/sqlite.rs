@@ -513,6 +513,18 @@ impl Store for SqliteStore {
             .map_err(self.err("read the chain"))
     }
 
+    fn set_of_pbx_call(&self, pbx_call_id: &str) -> Result<Option<String>, JournalError> {
+        let conn = self.lock()?;
+        conn.query_row(
+            "SELECT r.set_id FROM recordings r JOIN calls c ON c.id = r.call_id \
+             WHERE c.pbx_call_id = ?1 ORDER BY r.set_id LIMIT 1",
+            [pbx_call_id],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(self.err("look up a call id"))
+    }
+
     fn recording(&self, set_id: &str) -> Result<Option<RecordingInfo>, JournalError> {
         let mut conn = self.lock()?;
         let tx = conn.transaction().map_err(self.err("read a recording"))?;
