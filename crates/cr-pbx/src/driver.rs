@@ -405,7 +405,6 @@ pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
         .port();
     let mut core_cfg = SrsConfig::new(advertise, sip_port);
     core_cfg.rtp_ports = rtp_ports;
-    core_cfg.seed = seed();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let (media_tx, media_rx) = mpsc::channel(cfg.media_queue.max(4));
     let mut pump = Pump::start(media_tx, cfg.linger, stats.clone())?;
