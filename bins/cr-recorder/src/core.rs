@@ -32,6 +32,8 @@ pub struct Metrics {
     /// Received packets no open recording took (its call already sealed, or its leg
     /// could not be written).
     pub rtp_unrouted: AtomicU64,
+    /// Sealed sets by flag (`recovered`, `shutdown`, `rtp_rejected`, `media_lost`, ...).
+    pub flagged: Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 /// A call to decide: its PBX call id, its facts and when it started.
@@ -396,6 +398,10 @@ impl Recorder {
         match &result {
             Ok(_) => {
                 self.metrics.recorded.fetch_add(1, Ordering::Relaxed);
+                let mut flagged = self.metrics.flagged.lock().unwrap_or_else(|e| e.into_inner());
+                for f in &job.flags {
+                    *flagged.entry(f.clone()).or_default() += 1;
+                }
             }
             Err(e) => {
                 self.metrics.failed.fetch_add(1, Ordering::Relaxed);
@@ -625,6 +631,10 @@ impl Recorder {
             oldest,
             free,
         );
+        text.push_str("# HELP callrec_sets_flagged_total Sealed sets by flag (recovered, shutdown, rtp_rejected, media_lost, no_media, ...).\n# TYPE callrec_sets_flagged_total counter\n");
+        for (flag, n) in m.flagged.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            text.push_str(&format!("callrec_sets_flagged_total{{flag=\"{flag}\"}} {n}\n"));
+        }
         if let Some(s) = m.siprec.get() {
             let counter = |text: &mut String, name: &str, help: &str, v: &AtomicU64| {
                 let v = v.load(Ordering::Relaxed);

@@ -11,27 +11,8 @@ use support::*;
 const CALLS: usize = 20;
 
 fn config() -> String {
-    let numbers: Vec<String> = (0..CALLS).map(|i| format!("\"7{i}\"")).collect();
-    format!(
-        r#"
-[[users]]
-id = "desk"
-numbers = [{}]
-
-[[recordings]]
-name = "desk"
-users = ["desk"]
-channels = "stereo"
-targets = ["archive"]
-
-[[targets]]
-name = "archive"
-kind = "folder"
-path = "$ROOT/archive"
-directory = "$Y/$M/$D"
-"#,
-        numbers.join(", ")
-    )
+    let numbers: Vec<String> = (0..CALLS).map(|i| format!("7{i}")).collect();
+    desk_config(&numbers.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 #[test]
@@ -48,15 +29,7 @@ fn sigkill_with_20_open_calls_loses_at_most_about_a_second() {
         let _ = rt.block_on(cr_pbx::driver::run_calls(spec));
     });
     // Let all 20 calls record for a while, then crash.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, m) = rec.http("GET", "/metrics", "");
-        if m.contains(&format!("callrec_active_calls {CALLS}\n")) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "not all calls started: {m}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_active(&rec, CALLS);
     std::thread::sleep(Duration::from_secs(4));
     let sent_for = calls_started.elapsed();
     rec.kill();
@@ -65,6 +38,8 @@ fn sigkill_with_20_open_calls_loses_at_most_about_a_second() {
 
     // Restart: recovery seals every call before the recorder reports healthy.
     let rec = inst.start();
+    let (_, metrics) = rec.http("GET", "/metrics", "");
+    assert!(metrics.contains(&format!("callrec_sets_flagged_total{{flag=\"recovered\"}} {CALLS}\n")), "{metrics}");
     rec.stop();
     drop(load); // the SIPREC client keeps sending into closed ports until its 20 s are up
 

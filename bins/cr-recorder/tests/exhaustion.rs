@@ -12,24 +12,6 @@ use std::time::{Duration, Instant};
 
 use support::*;
 
-const CONFIG: &str = r#"
-[[users]]
-id = "desk"
-numbers = ["70"]
-
-[[recordings]]
-name = "desk"
-users = ["desk"]
-channels = "stereo"
-targets = ["archive"]
-
-[[targets]]
-name = "archive"
-kind = "folder"
-path = "$ROOT/archive"
-directory = "$Y/$M/$D"
-"#;
-
 /// Sends OPTIONS over a new TCP connection; true when a `SIP/2.0 200` comes back.
 fn options_over_tcp(port: u16) -> bool {
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
@@ -53,7 +35,7 @@ fn idle_tcp_connections_exhausting_descriptors_are_closed_and_calls_go_on() {
     if !have("prlimit") {
         return;
     }
-    let inst = Install::new(CONFIG, true);
+    let inst = Install::new(&desk_config(&["70"]), true);
     std::fs::create_dir_all(inst.path("archive")).unwrap();
     // SIP over TCP beside UDP, with a short idle timeout.
     let text = std::fs::read_to_string(&inst.config).unwrap();

@@ -15,47 +15,7 @@ use std::time::{Duration, Instant};
 use support::*;
 
 fn config() -> String {
-    r#"
-[[users]]
-id = "desk"
-numbers = ["70", "71"]
-
-[[recordings]]
-name = "desk"
-users = ["desk"]
-channels = "stereo"
-targets = ["archive"]
-
-[[targets]]
-name = "archive"
-kind = "folder"
-path = "$ROOT/archive"
-directory = "$Y/$M/$D"
-"#
-    .to_owned()
-}
-
-/// Starts `calls` SIPREC calls of `secs` seconds from cr-pbx's client in the background.
-fn calls(inst: &Install, calls: usize, secs: u64) -> std::thread::JoinHandle<()> {
-    let target = format!("127.0.0.1:{}", inst.sip_port).parse().unwrap();
-    let mut spec = cr_pbx::driver::LoadSpec::new(target, calls, Duration::from_secs(secs));
-    spec.callee_prefix = "7".into();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-        rt.block_on(cr_pbx::driver::run_calls(spec)).unwrap();
-    })
-}
-
-fn wait_for_active(rec: &Recorder, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, m) = rec.http("GET", "/metrics", "");
-        if m.contains(&format!("callrec_active_calls {n}\n")) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "calls did not start: {m}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    desk_config(&["70", "71"])
 }
 
 #[test]
@@ -64,7 +24,7 @@ fn second_recorder_on_a_running_data_dir_exits_2_and_leaves_its_live_calls_alone
     std::fs::create_dir_all(inst.path("archive")).unwrap();
     let rec = inst.start();
     let first_pid = rec.child.as_ref().unwrap().id();
-    let load = calls(&inst, 2, 4);
+    let load = siprec_calls(&inst, 2, 4);
     wait_for_active(&rec, 2);
 
     let out = Command::new(env!("CARGO_BIN_EXE_cr-recorder"))
@@ -122,7 +82,7 @@ fn legs_spool_and_journal_are_private_after_a_call() {
     std::fs::set_permissions(inst.path("data"), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::create_dir_all(inst.path("archive")).unwrap();
     let rec = inst.start();
-    let load = calls(&inst, 1, 3);
+    let load = siprec_calls(&inst, 1, 3);
     wait_for_active(&rec, 1);
     // While the call records: its legs.
     let live = modes(&inst.path("data"));

@@ -237,3 +237,37 @@ pub fn rms_db(file: &Path, channel: u32) -> f64 {
 pub fn sets_below(root: &Path) -> Vec<PathBuf> {
     cr_sign::find_checksum_files(root).unwrap_or_default()
 }
+
+/// A configuration that records, in stereo into the folder target `archive`
+/// (`$ROOT/archive`), every call to one of `numbers` (user "desk").
+pub fn desk_config(numbers: &[&str]) -> String {
+    let numbers: Vec<String> = numbers.iter().map(|n| format!("\"{n}\"")).collect();
+    format!(
+        "\n[[users]]\nid = \"desk\"\nnumbers = [{}]\n\n[[recordings]]\nname = \"desk\"\nusers = [\"desk\"]\nchannels = \"stereo\"\ntargets = [\"archive\"]\n\n\
+         [[targets]]\nname = \"archive\"\nkind = \"folder\"\npath = \"$ROOT/archive\"\ndirectory = \"$Y/$M/$D\"\n",
+        numbers.join(", ")
+    )
+}
+
+/// Starts `calls` SIPREC calls of `secs` seconds from cr-pbx's client in the background.
+pub fn siprec_calls(inst: &Install, calls: usize, secs: u64) -> std::thread::JoinHandle<()> {
+    let target = format!("127.0.0.1:{}", inst.sip_port).parse().unwrap();
+    let mut spec = cr_pbx::driver::LoadSpec::new(target, calls, Duration::from_secs(secs));
+    spec.callee_prefix = "7".into();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        rt.block_on(cr_pbx::driver::run_calls(spec)).unwrap();
+    })
+}
+
+pub fn wait_for_active(rec: &Recorder, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, m) = rec.http("GET", "/metrics", "");
+        if m.contains(&format!("callrec_active_calls {n}\n")) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "calls did not start: {m}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
