@@ -15,7 +15,7 @@ use chrono::Utc;
 use cr_audio::{LegOptions, LegWriter, RtpFrame};
 use cr_config::SipRecConfig;
 use cr_pbx::driver::{Command, MediaEvent, SrsDriverConfig, SrsHandle, StreamStats};
-use cr_pbx::{Decline, Event, Role, SessionId, StreamInfo};
+use cr_pbx::{Decline, EndReason, Event, Role, SessionId, StreamInfo};
 use cr_policy::{CallFacts, Direction};
 use serde::{Deserialize, Serialize};
 
@@ -28,7 +28,9 @@ const END_GRACE: Duration = Duration::from_secs(15);
 
 /// Starts the SIPREC server of `[pbx.siprec]`.
 pub async fn start(cfg: &SipRecConfig) -> anyhow::Result<SrsHandle> {
-    let handle = cr_pbx::driver::start_srs(SrsDriverConfig::new(cfg.listen.clone(), cfg.rtp_ports.clone()))
+    let mut driver = SrsDriverConfig::new(cfg.listen.clone(), cfg.rtp_ports.clone());
+    driver.max_pending_per_source = cfg.max_pending_invites_per_source;
+    let handle = cr_pbx::driver::start_srs(driver)
         .await
         .map_err(|e| anyhow::anyhow!("[pbx.siprec]: {e}"))?;
     for a in &handle.local_addrs {
@@ -73,6 +75,10 @@ struct Session {
     failed: bool,
     /// What the RTP receiver reported for each closed stream (by m-line index).
     received: HashMap<usize, StreamStats>,
+    /// RTP packets written into the legs.
+    packets: u64,
+    /// Why the session ended, once it did.
+    end_reason: Option<EndReason>,
 }
 
 impl Session {
@@ -350,6 +356,8 @@ fn admit(
             ended: None,
             failed: false,
             received: HashMap::new(),
+            packets: 0,
+            end_reason: None,
         },
     );
     let _ = handle.commands.send(Command::Accept(id));
@@ -400,13 +408,15 @@ fn on_event(
             }
             if let Some(s) = sessions.get_mut(&id) {
                 tracing::debug!(set = %s.record.id, ?reason, "session ended");
-                if s.legs.is_empty() {
-                    // Cancelled before the answer, or never any stream: nothing recorded.
+                if s.legs.is_empty() || reason == EndReason::MediaFailed {
+                    // Cancelled before the answer, never any stream, or refused with 503
+                    // because an RTP socket could not be bound: nothing recorded.
                     let s = sessions.remove(&id).expect("present: looked up above");
                     recorder.abandon_call(&s.record, &format!("session ended without media ({reason:?})"));
                     let _ = std::fs::remove_dir_all(&s.dir);
                 } else {
                     s.ended = Some(Instant::now());
+                    s.end_reason = Some(reason);
                 }
             }
         }
@@ -440,6 +450,7 @@ fn on_media(sessions: &mut HashMap<SessionId, Session>, m: MediaEvent) -> Option
                 s.failed = true;
                 return Some(false);
             }
+            s.packets += 1;
             Some(true)
         }
         MediaEvent::StreamClosed { session, stream_index, stats, .. } => {
@@ -464,6 +475,18 @@ fn on_media(sessions: &mut HashMap<SessionId, Session>, m: MediaEvent) -> Option
 /// Each stream's counts go into the metadata, and a stream that received foreign packets,
 /// lost real ones or got none flags the set (docs/reference.md, section 3).
 fn finish(recorder: &Recorder, mut s: Session, mut flags: Vec<String>) {
+    if s.end_reason == Some(EndReason::NoAck) {
+        if s.packets == 0 {
+            // Our 200 OK was never acknowledged and no packet came: the SRC never set the
+            // call up (a storm of INVITEs, or an SRC that failed); nothing to seal.
+            drop(std::mem::take(&mut s.legs));
+            recorder.metrics.unconfirmed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            recorder.abandon_call(&s.record, "our 200 OK was never acknowledged and no media came: not a recording");
+            let _ = std::fs::remove_dir_all(&s.dir);
+            return;
+        }
+        flags.push("no_ack".to_owned());
+    }
     let mut streams = Vec::new();
     for (index, leg) in s.legs.drain(..) {
         let name = format!("stream{index}.wav");

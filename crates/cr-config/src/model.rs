@@ -343,6 +343,14 @@ pub struct SipRecConfig {
     /// What to do with a call no configuration records: "reject" or "accept".
     #[serde(default = "default_decline")]
     pub decline: String,
+    /// Sessions one source IP may have waiting for a decision or for the ACK of our 200 OK
+    /// at once; one more INVITE gets 503 with Retry-After. Default 50.
+    #[serde(default = "default_max_pending")]
+    pub max_pending_invites_per_source: usize,
+}
+
+fn default_max_pending() -> usize {
+    50
 }
 
 fn default_rtp_ports() -> String {

@@ -430,14 +430,13 @@ pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
     let mut pump = Pump::start(media_tx, cfg.linger, stats.clone())?;
     let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<Command>();
     let stats2 = stats.clone();
-    let bound2 = bound.clone();
+    let mut srs = Srs::new(core_cfg);
+    for b in &bound {
+        srs.reserve_port(b.addr.port());
+    }
+    // The gauges are right before the first SIP message (health reads them).
+    stats2.update_from(&srs);
     let task = tokio::spawn(async move {
-        let bound = bound2;
-        let mut srs = Srs::new(core_cfg);
-        for b in &bound {
-            srs.reserve_port(b.addr.port());
-        }
-        stats2.update_from(&srs);
         let mut rtp: HashMap<(SessionId, usize), RtpTask> = HashMap::new();
         let mut next_timeout = Instant::now() + Duration::from_secs(3600);
         loop {

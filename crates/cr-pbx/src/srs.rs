@@ -2295,5 +2295,10 @@ mod tests {
         let with_port = srs.streams(id).expect("session").iter().filter(|s| s.local_port != 0).count();
         assert_eq!(with_port, 16);
         assert_eq!(srs.free_ports(), 500 - 16);
+        // Two such INVITEs fill a range of 32.
+        let mut srs = small(40000, 40063);
+        answered(&mut srs, SRC, "many-1", &ports, now);
+        answered(&mut srs, SRC, "many-2", &ports, now);
+        assert_eq!(srs.free_ports(), 0);
     }
 }
