@@ -55,10 +55,16 @@ fn range(n: u16) -> (u16, u16) {
 
 /// An INVITE to group 300 with `mlines` PCMU streams (no metadata: From/To are the facts).
 fn invite(sock: &UdpSocket, srs_port: u16, call_id: &str, mlines: usize) {
+    let ports: Vec<u16> = (0..mlines).map(|i| 40_000 + 2 * i as u16).collect();
+    invite_from(sock, srs_port, call_id, &ports);
+}
+
+/// An INVITE to group 300 whose streams come from `ports` on 127.0.0.1.
+fn invite_from(sock: &UdpSocket, srs_port: u16, call_id: &str, ports: &[u16]) {
     let local = sock.local_addr().unwrap();
     let mut sdp = "v=0\r\no=storm 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n".to_owned();
-    for i in 0..mlines {
-        sdp.push_str(&format!("m=audio {} RTP/AVP 0\r\na=label:{}\r\na=sendonly\r\n", 40_000 + 2 * i, i + 1));
+    for (i, p) in ports.iter().enumerate() {
+        sdp.push_str(&format!("m=audio {p} RTP/AVP 0\r\na=label:{}\r\na=sendonly\r\n", i + 1));
     }
     let msg = format!(
         "INVITE sip:srs@127.0.0.1:{srs_port} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-{call_id}\r\n\
@@ -242,4 +248,47 @@ fn per_source_invite_limit_answers_503() {
     invite(&other, inst.sip_port, "other-1", 2);
     assert_eq!(finals(&other, &["other-1"])["other-1"].0, 200);
     rec.stop();
+}
+
+// Regression: a session whose 200 was never ACKed became a sealed set like any other; with
+// media it is kept (the parties did talk) but flagged `no_ack`.
+#[test]
+fn unacked_call_with_media_is_sealed_flagged_no_ack() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    // Two ports: the call takes both, so the 200 is given up after 4 s (pressure).
+    let inst = install(range(2), "");
+    let rec = inst.start();
+    let sip = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let rtp: Vec<UdpSocket> = (0..2).map(|_| UdpSocket::bind("127.0.0.1:0").unwrap()).collect();
+    let from: Vec<u16> = rtp.iter().map(|s| s.local_addr().unwrap().port()).collect();
+    invite_from(&sip, inst.sip_port, "media-no-ack", &from);
+    let (code, answer) = finals(&sip, &["media-no-ack"]).remove("media-no-ack").unwrap();
+    assert_eq!(code, 200, "{answer}");
+    let to: Vec<u16> =
+        answer.lines().filter_map(|l| l.strip_prefix("m=audio ")?.split(' ').next()?.parse().ok()).collect();
+    assert_eq!(to.len(), 2, "{answer}");
+    // 50 PCMU packets per stream from the announced ports; no ACK ever.
+    for seq in 0..50u16 {
+        for (i, s) in rtp.iter().enumerate() {
+            let mut pkt = vec![0x80, 0x00];
+            pkt.extend_from_slice(&seq.to_be_bytes());
+            pkt.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+            pkt.extend_from_slice(&(0x1000_u32 + i as u32).to_be_bytes());
+            pkt.extend(std::iter::repeat_n(0x55u8, 160));
+            s.send_to(&pkt, ("127.0.0.1", to[i])).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    wait_metric(&rec, "callrec_recorded_total 1\n");
+    assert!(metric(&rec, "callrec_calls_unconfirmed_total 0\n"));
+    rec.stop();
+    let sets = sets_below(&inst.path("data/spool"));
+    assert_eq!(sets.len(), 1);
+    let report = cr_sign::verify_set(&sets[0], &inst.cert());
+    assert!(report.is_ok(), "{:?}", report.problems);
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(sets[0].with_file_name(format!("{}.json", report.id))).unwrap()).unwrap();
+    let flags: Vec<&str> = meta["flags"].as_array().unwrap().iter().filter_map(|f| f.as_str()).collect();
+    assert!(flags.contains(&"no_ack"), "{meta}");
+    assert!(!flags.contains(&"no_media"), "{meta}");
 }
