@@ -74,6 +74,12 @@ fn check_pbx(cfg: &Config) -> Vec<ConfigError> {
         if !matches!(s.decline.as_str(), "reject" | "accept") {
             out.push(cfg.error_at("pbx.siprec.decline", format!("{:?}: use \"reject\" or \"accept\"", s.decline)));
         }
+        if s.max_pending_invites_per_source == 0 {
+            out.push(cfg.error_at(
+                "pbx.siprec.max_pending_invites_per_source",
+                "0 would refuse every call: use at least 1 (default 50)".to_owned(),
+            ));
+        }
     }
     if let Some(a) = &cfg.pbx.api
         && a.listen.parse::<std::net::SocketAddr>().is_err()
