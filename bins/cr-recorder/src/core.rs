@@ -150,6 +150,8 @@ pub struct Recorder {
     membership_stamp: AtomicI64,
     /// Counters.
     pub metrics: Metrics,
+    /// Held while the recorder runs: one recorder per data directory.
+    _instance: cr_storage::InstanceLock,
 }
 
 fn lock(j: &Mutex<Journal>) -> std::sync::MutexGuard<'_, Journal> {
@@ -162,7 +164,9 @@ impl Recorder {
     /// Loads keystore, journal, policy and spool, and seals what a crash left behind.
     pub fn start(cfg: Config) -> anyhow::Result<Self> {
         let data_dir = cfg.installation.data_dir.clone();
-        std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+        // Before anything else, and above all before recovery: a second recorder on the
+        // same data directory would otherwise seal and delete the first one's live legs.
+        let instance = cr_storage::InstanceLock::acquire(&data_dir, "cr-recorder")?;
         let identity = open_identity(&cfg)?;
         let journal = Journal::open_url(&cfg.journal.url, &data_dir, &cr_journal::OpenOptions::new())
             .with_context(|| format!("{}: [journal] url", cfg.path.display()))?;
@@ -171,7 +175,7 @@ impl Recorder {
         })?;
         let spool = cr_storage::Spool::open(data_dir.join("spool"))?;
         let legs_root = data_dir.join("legs");
-        std::fs::create_dir_all(&legs_root).with_context(|| format!("creating {}", legs_root.display()))?;
+        cr_storage::private_dir(&legs_root).with_context(|| format!("creating {}", legs_root.display()))?;
         journal.audit(
             &cr_journal::AuditKind::ConfigLoaded,
             Utc::now(),
@@ -188,6 +192,7 @@ impl Recorder {
             legs_root,
             membership_stamp: AtomicI64::new(-1),
             metrics: Metrics::default(),
+            _instance: instance,
         };
         recorder.sync_memberships();
         recorder.recover_leftovers();
@@ -345,7 +350,49 @@ impl Recorder {
     /// Finalizes the legs into the configured channel layout, seals the set with the next
     /// chain link, journals it and hands it to the spool. Returns the set id.
     pub fn seal_call(&self, job: SealJob<'_>) -> anyhow::Result<String> {
-        let result = self.seal_call_inner(&job);
+        self.seal_with(job, None)
+    }
+
+    /// [`seal_call`](Self::seal_call) from legs the caller opened and checked (the ingest
+    /// API: `leg_files`), read through those descriptors; `job`'s leg paths are not opened.
+    pub fn seal_opened(
+        &self,
+        job: SealJob<'_>,
+        caller: Option<cr_audio::WavReader>,
+        callee: Option<cr_audio::WavReader>,
+    ) -> anyhow::Result<String> {
+        self.seal_with(job, Some((caller, callee)))
+    }
+
+    /// The set already sealed for PBX call id `pbx_call_id`, if any.
+    pub fn sealed_set_of(&self, pbx_call_id: &str) -> anyhow::Result<Option<String>> {
+        Ok(lock(&self.journal).set_of_pbx_call(pbx_call_id)?)
+    }
+
+    /// After a failed [`seal_opened`](Self::seal_opened) of an ingested call: nothing is
+    /// left behind unless the set was journaled (then it stays, and is spooled by the
+    /// next start). The staging directory goes, the call is ended in the journal.
+    pub fn discard_failed(&self, call: &CallRecord) {
+        let journal = lock(&self.journal);
+        if matches!(journal.recording(&call.id), Ok(Some(_))) {
+            return;
+        }
+        let _ = journal.end_call(CallId(call.journal_call), Utc::now());
+        drop(journal);
+        let staging = self.spool.root().join(".incoming").join(&call.id);
+        if let Err(e) = std::fs::remove_dir_all(&staging)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(set = %call.id, "cannot remove {}: {e}", staging.display());
+        }
+    }
+
+    fn seal_with(
+        &self,
+        job: SealJob<'_>,
+        opened: Option<(Option<cr_audio::WavReader>, Option<cr_audio::WavReader>)>,
+    ) -> anyhow::Result<String> {
+        let result = self.seal_call_inner(&job, opened);
         self.policy.release(&job.call.pbx_call_id);
         self.metrics.active_calls.fetch_sub(1, Ordering::Relaxed);
         match &result {
@@ -360,7 +407,11 @@ impl Recorder {
         result
     }
 
-    fn seal_call_inner(&self, job: &SealJob<'_>) -> anyhow::Result<String> {
+    fn seal_call_inner(
+        &self,
+        job: &SealJob<'_>,
+        opened: Option<(Option<cr_audio::WavReader>, Option<cr_audio::WavReader>)>,
+    ) -> anyhow::Result<String> {
         let call = job.call;
         let id = &call.id;
         let decision = &call.decision;
@@ -373,8 +424,11 @@ impl Recorder {
             Channels::Separate => ChannelMode::Separate,
         };
         let staging = self.spool.staging_dir(id)?;
-        let audio = cr_audio::finalize(&job.caller_leg, &job.callee_leg, mode, &staging, id)
-            .with_context(|| format!("finalizing the legs of {id}"))?;
+        let audio = match opened {
+            None => cr_audio::finalize(&job.caller_leg, &job.callee_leg, mode, &staging, id),
+            Some((a, b)) => cr_audio::finalize_opened(a, b, mode, &staging, id, &cr_audio::FinalizeOptions::default()),
+        }
+        .with_context(|| format!("finalizing the legs of {id}"))?;
         let mut duration_ms = 0u64;
         for f in &audio {
             let info = cr_audio::read_info(f)?;
@@ -543,7 +597,7 @@ impl Recorder {
             Err(_) => (0, 0),
         };
         let free = self.spool.free_percent().unwrap_or(-1.0);
-        format!(
+        let mut text = format!(
             "# HELP callrec_active_calls Calls being recorded now.\n# TYPE callrec_active_calls gauge\ncallrec_active_calls {}\n\
              # HELP callrec_recorded_total Recording sets sealed.\n# TYPE callrec_recorded_total counter\ncallrec_recorded_total {}\n\
              # HELP callrec_declined_total Calls no configuration records.\n# TYPE callrec_declined_total counter\ncallrec_declined_total {}\n\
@@ -581,7 +635,17 @@ impl Recorder {
             spool_sets,
             oldest,
             free,
-        )
+        );
+        if let Some(s) = m.siprec.get() {
+            let counter = |text: &mut String, name: &str, help: &str, v: &AtomicU64| {
+                let v = v.load(Ordering::Relaxed);
+                text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"));
+            };
+            counter(&mut text, "callrec_sip_tcp_accept_errors_total", "SIP/TCP accepts that failed (e.g. no descriptor left); the listener retries.", &s.tcp_accept_errors);
+            counter(&mut text, "callrec_sip_tcp_refused_total", "SIP/TCP connections closed at once: tcp_max_connections were open.", &s.tcp_refused);
+            counter(&mut text, "callrec_sip_tcp_idle_closed_total", "SIP/TCP connections closed after tcp_idle_timeout without a SIP message.", &s.tcp_idle_closed);
+        }
+        text
     }
 
     /// True when the recorder can record: journal answers, spool writable, and (with

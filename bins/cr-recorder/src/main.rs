@@ -9,6 +9,8 @@ use clap::Parser;
 
 mod api;
 mod core;
+mod ingest_times;
+mod leg_files;
 mod siprec;
 
 /// The callrec recorder: records the calls its configurations select, seals each
@@ -37,6 +39,7 @@ fn main() -> ExitCode {
     if let Some(code) = cr_clidoc::generate_if_asked(<Args as clap::CommandFactory>::command) {
         return code;
     }
+    cr_storage::private_umask();
     let args = Args::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&args.log));
@@ -57,17 +60,24 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
     let cfg = cr_config::Config::load(&args.config).map_err(anyhow::Error::new)?;
+    // `[pbx.api]` is checked before anything starts (tokens, leg_dirs, limits).
+    let api_settings = cfg.api_settings().map_err(|errs| {
+        anyhow::anyhow!(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))
+    })?;
+    for note in api_settings.iter().flat_map(|s| &s.notes) {
+        tracing::warn!("{note}");
+    }
     let recorder = Arc::new(core::Recorder::start(cfg)?);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let shutdown = tokio::sync::watch::channel(false);
         let mut tasks = Vec::new();
-        if let Some(api_cfg) = recorder.config().pbx.api.clone() {
-            let listener = tokio::net::TcpListener::bind(&api_cfg.listen)
+        if let Some(api_settings) = api_settings {
+            let listener = tokio::net::TcpListener::bind(api_settings.listen)
                 .await
-                .map_err(|e| anyhow::anyhow!("[pbx.api] listen {}: {e}", api_cfg.listen))?;
-            tracing::info!(addr = %listener.local_addr()?, "decision and ingest API listening");
-            tasks.push(tokio::spawn(api::serve(recorder.clone(), listener, shutdown.1.clone())));
+                .map_err(|e| anyhow::anyhow!("[pbx.api] listen {}: {e}", api_settings.listen))?;
+            tracing::info!(addr = %listener.local_addr()?, tokens = api_settings.tokens.len(), "decision and ingest API listening");
+            tasks.push(tokio::spawn(api::serve(recorder.clone(), api_settings, listener, shutdown.1.clone())));
         }
         if let Some(sip_cfg) = recorder.config().pbx.siprec.clone() {
             let handle = siprec::start(&sip_cfg).await?;

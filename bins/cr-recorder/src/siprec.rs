@@ -30,6 +30,9 @@ const END_GRACE: Duration = Duration::from_secs(15);
 pub async fn start(cfg: &SipRecConfig) -> anyhow::Result<SrsHandle> {
     let mut driver = SrsDriverConfig::new(cfg.listen.clone(), cfg.rtp_ports.clone());
     driver.max_pending_per_source = cfg.max_pending_invites_per_source;
+    driver.tcp_idle_timeout = cr_config::parse_duration(&cfg.tcp_idle_timeout)
+        .map_err(|e| anyhow::anyhow!("[pbx.siprec] tcp_idle_timeout: {e}"))?;
+    driver.tcp_max_connections = cfg.tcp_max_connections;
     let handle = cr_pbx::driver::start_srs(driver)
         .await
         .map_err(|e| anyhow::anyhow!("[pbx.siprec]: {e}"))?;

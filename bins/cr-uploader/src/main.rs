@@ -42,6 +42,7 @@ fn main() -> ExitCode {
     if let Some(code) = cr_clidoc::generate_if_asked(<Args as clap::CommandFactory>::command) {
         return code;
     }
+    cr_storage::private_umask();
     let args = Args::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
@@ -65,6 +66,8 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let notify = cr_storage::notifier_from_config(&cfg).map_err(|errs| {
         anyhow::anyhow!("[notify] has errors:\n{}", errs.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))
     })?;
+    // Two uploaders on one spool would deliver the same sets twice.
+    let _instance = cr_storage::InstanceLock::acquire(&cfg.installation.data_dir, "cr-uploader")?;
     let spool = cr_storage::spool_from_config(&cfg).context("opening the spool")?;
     let files_log = FileDeliveryLog::new(spool.root());
     // The journal mirrors every delivery for `crctl status` / `crctl search`.

@@ -75,3 +75,56 @@ fn help_names_the_options() {
     assert!(out.status.success());
     assert!(s.contains("--config") && s.contains("--once") && s.contains("Exit status"), "{s}");
 }
+
+#[test]
+fn second_uploader_on_one_spool_exits_2_naming_the_first() {
+    // Two uploaders on one spool would deliver every set twice.
+    let w = tempfile::tempdir().unwrap();
+    let archive = w.path().join("archive");
+    std::fs::create_dir(&archive).unwrap();
+    let cfg = config(w.path(), &archive, "");
+    let mut first = Command::new(env!("CARGO_BIN_EXE_cr-uploader")).arg("--config").arg(&cfg).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let lock = w.path().join("data/cr-uploader.lock");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::read_to_string(&lock).map_or(true, |t| t.trim() != first.id().to_string()) {
+        assert!(first.try_wait().unwrap().is_none(), "the first uploader stopped");
+        assert!(std::time::Instant::now() < deadline, "the first uploader did not take its lock");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let (code, err) = run(&cfg);
+    let _ = first.kill();
+    let _ = first.wait();
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(&format!("pid {}", first.id())) && err.contains("cr-uploader.lock"), "{err}");
+    // Once the first is gone, the lock is free (the kernel dropped it with the process).
+    let (code, err) = run(&cfg);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn folder_target_files_are_0640_and_folders_0750_with_the_configured_group() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let w = tempfile::tempdir().unwrap();
+    let archive = w.path().join("archive");
+    std::fs::create_dir(&archive).unwrap();
+    // root may give any group; another user only its own.
+    let me = std::fs::metadata("/proc/self").unwrap();
+    let gid = if me.uid() == 0 { 65534 } else { me.gid() };
+    let cfg = config(w.path(), &archive, &format!("group = \"{gid}\"\n"));
+    enqueue(&w.path().join("data"), "r1");
+    let (code, err) = run(&cfg);
+    assert_eq!(code, 0, "{err}");
+    let mut seen = 0;
+    for rel in ["2027", "2027/01", "2027/01/01", "2027/01/01/r1.wav", "2027/01/01/r1.sha256"] {
+        let m = std::fs::metadata(archive.join(rel)).unwrap();
+        assert_eq!(m.permissions().mode() & 0o777, if m.is_dir() { 0o750 } else { 0o640 }, "{rel}");
+        assert_eq!(m.gid(), gid, "{rel}");
+        seen += 1;
+    }
+    assert_eq!(seen, 5);
+    // A group that does not exist is a configuration error naming the key.
+    let cfg = config(w.path(), &archive, "group = \"no-such-group-here\"\n");
+    let (code, err) = run(&cfg);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("group") && err.contains("no-such-group-here"), "{err}");
+}

@@ -27,6 +27,7 @@ pub fn run(path: &Path) -> ExitCode {
         problems.push(e);
     }
     problems.extend(check_pbx(&cfg));
+    problems.extend(check_folders(&cfg));
     if let Err(e) = cr_journal::JournalUrl::parse(&cfg.journal.url, &cfg.installation.data_dir) {
         problems.push(cfg.error_at("journal.url", e.to_string()));
     }
@@ -59,17 +60,41 @@ fn check_announcements(cfg: &Config) -> Vec<ConfigError> {
     out
 }
 
-/// `[pbx.siprec]` listen addresses and RTP port range, `[pbx.api]` listen address.
+/// `[pbx.siprec]` listen addresses and RTP port range; `[pbx.api]`.
 fn check_pbx(cfg: &Config) -> Vec<ConfigError> {
     let mut out = Vec::new();
     if let Some(s) = &cfg.pbx.siprec {
+        if s.listen.is_empty() {
+            out.push(cfg.error_at(
+                "pbx.siprec.listen",
+                "no listen address: the SIPREC server would take no call (e.g. [\"udp:0.0.0.0:5060\"], or remove [pbx.siprec])",
+            ));
+        }
         for (i, l) in s.listen.iter().enumerate() {
             if let Err(e) = cr_pbx::driver::parse_listen(l) {
                 out.push(cfg.error_at(&format!("pbx.siprec.listen[{i}]"), e.to_string()));
             }
         }
-        if let Err(e) = cr_pbx::driver::parse_port_range(&s.rtp_ports) {
-            out.push(cfg.error_at("pbx.siprec.rtp_ports", e.to_string()));
+        match cr_pbx::driver::parse_port_range(&s.rtp_ports) {
+            Err(e) => out.push(cfg.error_at("pbx.siprec.rtp_ports", e.to_string())),
+            Ok((lo, hi)) => {
+                if let Some((elo, ehi)) = ephemeral_ports()
+                    && lo <= ehi
+                    && elo <= hi
+                {
+                    eprintln!(
+                        "warning: {}: pbx.siprec.rtp_ports {lo}-{hi} overlaps the kernel's ephemeral ports {elo}-{ehi} \
+                         (net.ipv4.ip_local_port_range): outgoing connections of this host can take ports calls need",
+                        cfg.path.display()
+                    );
+                }
+            }
+        }
+        if let Err(e) = cr_config::parse_duration(&s.tcp_idle_timeout) {
+            out.push(cfg.error_at("pbx.siprec.tcp_idle_timeout", e));
+        }
+        if s.tcp_max_connections == 0 {
+            out.push(cfg.error_at("pbx.siprec.tcp_max_connections", "0 would refuse every SIP/TCP connection"));
         }
         if !matches!(s.decline.as_str(), "reject" | "accept") {
             out.push(cfg.error_at("pbx.siprec.decline", format!("{:?}: use \"reject\" or \"accept\"", s.decline)));
@@ -81,10 +106,42 @@ fn check_pbx(cfg: &Config) -> Vec<ConfigError> {
             ));
         }
     }
-    if let Some(a) = &cfg.pbx.api
-        && a.listen.parse::<std::net::SocketAddr>().is_err()
-    {
-        out.push(cfg.error_at("pbx.api.listen", format!("{:?} is not ADDRESS:PORT (e.g. 127.0.0.1:8640)", a.listen)));
+    // `[pbx.api]`: the same validation the recorder does at start (tokens, leg_dirs, limits).
+    match cfg.api_settings() {
+        Ok(Some(api)) => {
+            for note in &api.notes {
+                eprintln!("{}: note: {note}", cfg.path.display());
+            }
+        }
+        Ok(None) => {}
+        Err(errs) => out.extend(errs),
     }
     out
+}
+
+/// A folder target's base folder must exist now: the uploader never creates it (a missing
+/// mount point must not fill the local disk), so a typo would hold every set in the spool.
+fn check_folders(cfg: &Config) -> Vec<ConfigError> {
+    let mut out = Vec::new();
+    for (i, t) in cfg.targets.iter().enumerate() {
+        if t.kind != "folder" {
+            continue;
+        }
+        let Some(p) = t.path.as_ref().filter(|p| !p.as_os_str().is_empty()) else { continue };
+        let path = cfg.resolve_path(p);
+        if !path.is_dir() {
+            out.push(cfg.error_at(
+                &format!("targets[{i}].path"),
+                format!("{} is not an existing folder: create it, or mount what should be there", path.display()),
+            ));
+        }
+    }
+    out
+}
+
+/// The kernel's ephemeral port range, where outgoing connections get their local port.
+fn ephemeral_ports() -> Option<(u16, u16)> {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let mut it = text.split_whitespace().map(|v| v.parse().ok());
+    Some((it.next()??, it.next()??))
 }

@@ -1,5 +1,5 @@
 //! `crctl keys init`, `crctl cert`, `crctl seal`, and the `[keystore]` part of `config check`.
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -26,7 +26,7 @@ pub fn init(cfg: &Config) -> anyhow::Result<ExitCode> {
     }
     let pw = cr_sign::configured_password(cfg)?;
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        cr_storage::private_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let identity = cr_sign::Identity::generate(&cfg.installation.module_id, chrono::Utc::now())?;
     identity.save_keystore(&path, &pw, cipher(cfg))?;
@@ -73,7 +73,38 @@ pub fn cert(cfg: &Config) -> anyhow::Result<ExitCode> {
 }
 
 /// `crctl seal --id ID FILE...`.
+///
+/// Seals only files named as a set's files are (`ID.json`, `ID.wav`, `ID-caller.wav`, ...;
+/// regular files, not symbolic links), and never replaces an existing seal: a signature
+/// over a set is evidence, and re-sealing other content under the same id would forge it.
 pub fn seal(cfg: &Config, id: &str, files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    if !cr_sign::is_valid_id(id) {
+        return Err(cr_sign::SignError::BadId(id.to_owned()).into());
+    }
+    for f in files {
+        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if !cr_sign::belongs_to_set(name, id) {
+            anyhow::bail!(
+                "{}: not a file of set {id}: a set's files are named {id}.json, {id}.wav, {id}-caller.wav, ... (rename or copy them first)",
+                f.display()
+            );
+        }
+        let meta = std::fs::symlink_metadata(f).with_context(|| f.display().to_string())?;
+        if !meta.file_type().is_file() {
+            anyhow::bail!("{}: not a regular file (symbolic links and special files are not sealed)", f.display());
+        }
+    }
+    if let Some(dir) = files.first().map(|f| f.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."))) {
+        for existing in [cr_sign::checksum_file_name(id), cr_sign::signature_file_name(id)] {
+            let p = dir.join(&existing);
+            if std::fs::symlink_metadata(&p).is_ok() {
+                anyhow::bail!(
+                    "{}: set {id} is sealed already; a seal is never replaced (move the set's files elsewhere to seal them anew)",
+                    p.display()
+                );
+            }
+        }
+    }
     let identity = open_identity(cfg)?;
     let set = cr_sign::seal(id, files, &identity)?;
     println!("{}", set.checksum_file.display());

@@ -84,6 +84,7 @@ fn main() -> ExitCode {
     if let Some(code) = cr_clidoc::generate_if_asked(<Cli as clap::CommandFactory>::command) {
         return code;
     }
+    cr_storage::private_umask();
     let cli = Cli::parse();
     init_logging(&cli.log);
     match run(cli) {

@@ -3,11 +3,20 @@
 use std::process::Command;
 
 fn check(body: &str, files: &[(&str, &[u8])]) -> (i32, String) {
+    check_modes(body, files, None)
+}
+
+/// `check`, with the files' mode set to `mode` when given.
+fn check_modes(body: &str, files: &[(&str, &[u8])], mode: Option<u32>) -> (i32, String) {
+    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     for (name, bytes) in files {
         let p = dir.path().join("data").join(name);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, bytes).unwrap();
+        std::fs::write(&p, bytes).unwrap();
+        if let Some(m) = mode {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(m)).unwrap();
+        }
     }
     let text = format!(
         "[installation]\nmodule_id = \"x\"\ndata_dir = \"{}\"\n[keystore]\npassword_env = \"CRCTL_CHECK_PW\"\n{body}",
@@ -65,4 +74,84 @@ fn bad_target_settings_are_named() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("targets[0]"), "{err}");
     assert!(err.contains("..") || err.contains("directory"), "{err}");
+}
+
+#[test]
+fn a_folder_target_whose_path_does_not_exist_is_refused() {
+    // Regression: config check said OK, and every set then waited in the spool.
+    let body = "[[targets]]\nname = \"nas\"\nkind = \"folder\"\npath = \"/nonexistent/callrec-archive\"\n";
+    let (code, err) = check(body, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(":9: key `targets[0].path`: /nonexistent/callrec-archive is not an existing folder"), "{err}");
+}
+
+#[test]
+fn siprec_without_a_listen_address_and_bad_tcp_limits_are_refused() {
+    // Regression: `listen = []` passed config check; the recorder then took no call.
+    let body = "[pbx.siprec]\nlisten = []\ntcp_idle_timeout = \"soon\"\ntcp_max_connections = 0\n";
+    let (code, err) = check(body, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(":7: key `pbx.siprec.listen`: no listen address"), "{err}");
+    assert!(err.contains(":8: key `pbx.siprec.tcp_idle_timeout`"), "{err}");
+    assert!(err.contains(":9: key `pbx.siprec.tcp_max_connections`"), "{err}");
+}
+
+#[test]
+fn rtp_ports_inside_the_ephemeral_range_are_warned_about() {
+    let Ok(range) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range") else {
+        eprintln!("SKIPPED: no /proc/sys/net/ipv4/ip_local_port_range");
+        return;
+    };
+    let lo: u16 = range.split_whitespace().next().unwrap().parse().unwrap();
+    let body = format!("[pbx.siprec]\nlisten = [\"udp:127.0.0.1:5060\"]\nrtp_ports = \"{}-{}\"\n", lo + 2, lo + 100);
+    let (code, err) = check(&body, &[]);
+    assert_eq!(code, 0, "a warning, not an error: {err}");
+    assert!(err.contains("warning") && err.contains("overlaps the kernel's ephemeral ports"), "{err}");
+    // The default range (16384-32766) does not, where the kernel has its usual range.
+    if lo > 32766 {
+        let (code, err) = check("[pbx.siprec]\nlisten = [\"udp:127.0.0.1:5060\"]\n", &[]);
+        assert_eq!(code, 0, "{err}");
+        assert!(!err.contains("ephemeral"), "{err}");
+    }
+}
+
+#[test]
+fn a_directory_template_with_an_unknown_placeholder_is_refused_by_config_check() {
+    // Reported: `$Q` was refused by the uploader only, when it first delivered.
+    let body = "[[targets]]\nname = \"t\"\nkind = \"folder\"\npath = \"/tmp\"\ndirectory = \"$Y/$Q\"\n";
+    let (code, err) = check(body, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(":10: key `targets[0].directory`") && err.contains("unknown placeholder $Q"), "{err}");
+}
+
+// Guards against: an ingest API open to the network without authentication (issue 11).
+#[test]
+fn api_on_a_network_address_without_tokens_is_refused() {
+    let (code, err) = check("[pbx.api]\nlisten = \"0.0.0.0:8640\"\n", &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(":7: key `pbx.api.listen`") && err.contains("bearer token"), "{err}");
+    // On loopback it passes, with notes saying what is refused.
+    let (code, err) = check("[pbx.api]\nlisten = \"127.0.0.1:8640\"\n", &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("note:") && err.contains("leg_dirs"), "{err}");
+}
+
+// Guards against: a token file that is missing, empty or readable by every local user.
+#[test]
+fn token_file_missing_empty_or_world_readable_is_refused() {
+    let body = "[pbx.api]\nlisten = \"0.0.0.0:8640\"\ntoken_file = \"api-tokens\"\n";
+    let (code, err) = check(body, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(":8: key `pbx.api.token_file`"), "{err}");
+    let (code, err) = check_modes(body, &[("api-tokens", b"# none yet\n")], Some(0o600));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("pbx.api.token_file") && err.contains("no token"), "{err}");
+    let secret: &[u8] = b"s3cr3t-t0ken-0123456789\n";
+    let (code, err) = check_modes(body, &[("api-tokens", secret)], Some(0o644));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("pbx.api.token_file") && err.contains("chmod o-rwx"), "{err}");
+    assert!(!err.contains("s3cr3t"), "the token must not be echoed: {err}");
+    // The same file, private: accepted, on a network address too.
+    let (code, err) = check_modes(body, &[("api-tokens", secret)], Some(0o640));
+    assert_eq!(code, 0, "{err}");
 }

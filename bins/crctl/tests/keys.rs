@@ -58,6 +58,12 @@ fn keys_init_creates_once_and_cert_prints_pem_and_fingerprint() {
     assert!(out.starts_with("-----BEGIN CERTIFICATE-----"), "{out}");
     assert!(inst.data().join("keystore.p12").exists());
     assert!(inst.data().join("cert.pem").exists());
+    // Private by default (regression: data_dir 0755, journal 0644).
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &str| std::fs::metadata(inst.data().join(p)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(""), 0o700, "data_dir");
+    assert_eq!(mode("keystore.p12"), 0o600);
+    assert_eq!(mode("journal.sqlite"), 0o600);
 
     let (code, _, err) = inst.crctl(&["keys", "init"]);
     assert_eq!(code, 2);
@@ -101,6 +107,42 @@ fn seal_writes_checksum_and_signature_beside_the_files() {
     assert!(text.ends_with("  r1.wav\n"), "{text}");
     let cert = cr_sign::Certificate::load(inst.data().join("cert.pem")).unwrap();
     assert!(cr_sign::verify_set(&set.join("r1.sha256"), &cert).is_ok());
+}
+
+#[test]
+fn seal_never_replaces_a_seal() {
+    // Regression: a second `crctl seal` overwrote the first seal silently.
+    let inst = Install::new("");
+    assert_eq!(inst.crctl(&["keys", "init"]).0, 0);
+    let set = inst.dir.path().join("set");
+    std::fs::create_dir(&set).unwrap();
+    std::fs::write(set.join("r1.wav"), "RIFF first").unwrap();
+    let wav = set.join("r1.wav");
+    assert_eq!(inst.crctl(&["seal", "--id", "r1", wav.to_str().unwrap()]).0, 0);
+    let first = std::fs::read(set.join("r1.sha256")).unwrap();
+    std::fs::write(&wav, "RIFF other content").unwrap();
+    let (code, _, err) = inst.crctl(&["seal", "--id", "r1", wav.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("r1.sha256") && err.contains("sealed already"), "{err}");
+    assert_eq!(std::fs::read(set.join("r1.sha256")).unwrap(), first, "the first seal is untouched");
+}
+
+#[test]
+fn seal_refuses_files_not_named_as_the_set_and_links() {
+    // Regression: `crctl seal --id x /etc/passwd` wrote x.sha256 into /etc.
+    let inst = Install::new("");
+    assert_eq!(inst.crctl(&["keys", "init"]).0, 0);
+    let dir = inst.dir.path().join("d");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("passwd"), "root:x:0:0").unwrap();
+    let (code, _, err) = inst.crctl(&["seal", "--id", "r1", dir.join("passwd").to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not a file of set r1") && !err.contains("root:x"), "{err}");
+    std::os::unix::fs::symlink(dir.join("passwd"), dir.join("r1.wav")).unwrap();
+    let (code, _, err) = inst.crctl(&["seal", "--id", "r1", dir.join("r1.wav").to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not a regular file"), "{err}");
+    assert!(!dir.join("r1.sha256").exists());
 }
 
 #[test]

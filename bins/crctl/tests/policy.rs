@@ -29,7 +29,7 @@ targets = ["nas"]
 [[targets]]
 name = "nas"
 kind = "folder"
-path = "/srv/nas"
+path = "/tmp"
 "#;
 
 struct Install {

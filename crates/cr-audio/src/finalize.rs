@@ -275,15 +275,40 @@ pub fn finalize_with(
     id: &str,
     opts: &FinalizeOptions,
 ) -> Result<Vec<PathBuf>> {
+    let (need_caller, need_callee) = match mode {
+        ChannelMode::Caller => (true, false),
+        ChannelMode::Callee => (false, true),
+        ChannelMode::Stereo | ChannelMode::Separate => (true, true),
+    };
     check_id(id)?;
+    let a = need_caller.then(|| WavReader::open(caller)).transpose()?;
+    let b = need_callee.then(|| WavReader::open(callee)).transpose()?;
+    finalize_opened(a, b, mode, out_dir, id, opts)
+}
+
+/// [`finalize_with`] from legs already opened ([`WavReader::from_file`]): what the checks
+/// on a descriptor guarded is what is read. A leg the mode does not need may be `None`.
+pub fn finalize_opened(
+    caller: Option<WavReader>,
+    callee: Option<WavReader>,
+    mode: ChannelMode,
+    out_dir: &Path,
+    id: &str,
+    opts: &FinalizeOptions,
+) -> Result<Vec<PathBuf>> {
+    check_id(id)?;
+    let need = |r: Option<WavReader>, which: &str| {
+        r.ok_or_else(|| {
+            AudioError::InvalidArgument(format!("channel mode {mode} needs the {which} leg"))
+        })
+    };
     match mode {
         ChannelMode::Caller | ChannelMode::Callee => {
-            let src = if mode == ChannelMode::Caller {
-                caller
+            let reader = if mode == ChannelMode::Caller {
+                need(caller, "caller")?
             } else {
-                callee
+                need(callee, "callee")?
             };
-            let reader = WavReader::open(src)?;
             let rate = reader.info().sample_rate;
             let p = part(out_dir, format!("{id}.wav"));
             let mut w = WavWriter::create_buffered(&p.tmp, rate, 1, None, OUT_BUF)?;
@@ -299,8 +324,8 @@ pub fn finalize_with(
             Ok(vec![commit(w, &p, opts.sync)?])
         }
         ChannelMode::Stereo | ChannelMode::Separate => {
-            let a = WavReader::open(caller)?;
-            let b = WavReader::open(callee)?;
+            let a = need(caller, "caller")?;
+            let b = need(callee, "callee")?;
             let rate = a.info().sample_rate.max(b.info().sample_rate);
             let (pad_a, pad_b) = match (a.info().leg, b.info().leg) {
                 (Some(la), Some(lb)) => {
@@ -308,8 +333,8 @@ pub fn finalize_with(
                     if d.abs() > MAX_START_OFFSET_SECS {
                         return Err(AudioError::InvalidArgument(format!(
                             "legs {} and {} started {d:.0} s apart (more than {MAX_START_OFFSET_SECS} s): not one call",
-                            caller.display(),
-                            callee.display()
+                            a.path.display(),
+                            b.path.display()
                         )));
                     }
                     let frames = (d.abs() * rate as f64).round() as u64;

@@ -55,7 +55,9 @@ mod wav;
 
 pub use announce::{Announcement, FRAME_SAMPLES, MAX_ANNOUNCEMENT};
 pub use error::{AudioError, Result};
-pub use finalize::{ChannelMode, FinalizeOptions, MAX_START_OFFSET_SECS, finalize, finalize_with};
+pub use finalize::{
+    ChannelMode, FinalizeOptions, MAX_START_OFFSET_SECS, finalize, finalize_opened, finalize_with,
+};
 pub use g722::G722Decoder;
 pub use leg::{Codec, LegOptions, LegSummary, LegWriter, RtpFrame};
 pub use recover::{RecoverAction, Recovered, recover, recover_file};

@@ -461,9 +461,10 @@ pub(crate) fn parse_header<R: Read + Seek>(
         other => {
             return Err(AudioError::NotWav {
                 path: path.to_path_buf(),
+                // Never the bytes found: the file may be anything (issue 11).
                 reason: format!(
-                    "starts with {:?}, not RIFF or RF64",
-                    String::from_utf8_lossy(other)
+                    "does not start with RIFF or RF64 ({} other bytes)",
+                    other.len()
                 ),
             });
         }
@@ -658,7 +659,7 @@ fn parse_fmt(b: &[u8], path: &Path) -> Result<(u32, u16, SampleFormat)> {
 #[derive(Debug)]
 pub struct WavReader {
     file: BufReader<File>,
-    path: PathBuf,
+    pub(crate) path: PathBuf,
     info: WavInfo,
     left: u64,
     buf: Vec<u8>,
@@ -670,8 +671,18 @@ impl WavReader {
         Self::open_mode(path, DataSize::Strict)
     }
 
+    /// Reads a file the caller opened itself (e.g. with `O_NOFOLLOW`, after checking its
+    /// descriptor), so that what was checked is what is read; `path` names it in messages.
+    pub fn from_file(file: File, path: &Path) -> Result<WavReader> {
+        Self::from_file_mode(file, path, DataSize::Strict)
+    }
+
     pub(crate) fn open_mode(path: &Path, mode: DataSize) -> Result<WavReader> {
         let f = File::open(path).map_err(|e| AudioError::io("open", path, e))?;
+        Self::from_file_mode(f, path, mode)
+    }
+
+    fn from_file_mode(f: File, path: &Path, mode: DataSize) -> Result<WavReader> {
         let len = f
             .metadata()
             .map_err(|e| AudioError::io("stat", path, e))?

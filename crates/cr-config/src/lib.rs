@@ -33,14 +33,17 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod api;
 mod error;
 mod locate;
 mod model;
 
+pub use api::{ApiSettings, ApiTokens, MIN_TOKEN_LEN};
+
 pub use error::ConfigError;
 pub use locate::KeyPath;
 pub use model::{
-    ApiConfig, Cipher, Config, GroupConfig, Installation, JournalConfig, KeystoreConfig,
+    ApiConfig, Cipher, Config, GroupConfig, Installation, JournalConfig, KeystoreConfig, LegOwner,
     NotifyConfig, PbxConfig, RecordingConfig, Secret, SipRecConfig, SmtpTls, TargetConfig,
     UserConfig, parse_duration,
 };

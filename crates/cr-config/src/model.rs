@@ -9,7 +9,7 @@ use crate::error::ConfigError;
 use crate::locate::{KeyPath, line_of};
 
 /// Keys that would hold a secret in clear text; each has `*_env` and `*_file` forms.
-const CLEAR_SECRETS: &[&str] = &["password", "client_secret", "smtp_password", "secret"];
+const CLEAR_SECRETS: &[&str] = &["password", "client_secret", "smtp_password", "secret", "token"];
 
 /// The whole configuration file.
 #[derive(Debug, Clone)]
@@ -220,6 +220,8 @@ pub struct TargetConfig {
     pub directory: String,
     /// folder: the base path.
     pub path: Option<PathBuf>,
+    /// folder: the group (name or number) the written files and directories get.
+    pub group: Option<String>,
     /// smb/sftp: host name or IP only.
     pub server: Option<String>,
     /// smb/sftp: port.
@@ -347,27 +349,98 @@ pub struct SipRecConfig {
     /// at once; one more INVITE gets 503 with Retry-After. Default 50.
     #[serde(default = "default_max_pending")]
     pub max_pending_invites_per_source: usize,
+    /// A SIP/TCP connection without a SIP message for this long is closed.
+    #[serde(default = "default_tcp_idle_timeout")]
+    pub tcp_idle_timeout: String,
+    /// SIP/TCP connections open at once.
+    #[serde(default = "default_tcp_max_connections")]
+    pub tcp_max_connections: usize,
 }
 
 fn default_max_pending() -> usize {
     50
 }
 
+/// Below Linux's ephemeral ports (32768-60999), so outgoing connections of the host
+/// never take a port a call needs.
 fn default_rtp_ports() -> String {
-    "30000-39999".to_owned()
+    "16384-32766".to_owned()
+}
+
+fn default_tcp_idle_timeout() -> String {
+    "120s".to_owned()
+}
+
+fn default_tcp_max_connections() -> usize {
+    1024
 }
 
 fn default_decline() -> String {
     "reject".to_owned()
 }
 
-/// `[pbx.api]`.
+/// `[pbx.api]`. Validated (and turned into an [`ApiSettings`](crate::ApiSettings)) by
+/// [`Config::api_settings`].
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ApiConfig {
     /// `ADDR:PORT`.
     pub listen: String,
+    /// File of bearer tokens: one a line, `#` comments; no access for others (mode `0o7` clear).
+    pub token_file: Option<PathBuf>,
+    /// Environment variable holding bearer tokens, comma-separated.
+    pub token_env: Option<String>,
+    /// Directories leg files may be ingested from (absolute); none: ingest by path is off.
+    #[serde(default)]
+    pub leg_dirs: Vec<PathBuf>,
+    /// Owner every leg file must have: a user name (from /etc/passwd) or a numeric uid.
+    pub leg_owner: Option<LegOwner>,
+    /// Oldest `started_at` accepted, e.g. "7d".
+    #[serde(default = "default_max_age")]
+    pub max_age: String,
+    /// How far in the future `started_at`/`ended_at` may lie (clock skew), e.g. "10s".
+    #[serde(default = "default_clock_skew")]
+    pub clock_skew: String,
+    /// A client must send a request's headers within this time, e.g. "10s".
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout: String,
+    /// A client must send a request's body within this time, e.g. "30s".
+    #[serde(default = "default_body_timeout")]
+    pub body_timeout: String,
+    /// Connections served at once; more wait in the kernel's backlog.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+}
+
+/// `[pbx.api] leg_owner`: a user name or a numeric uid.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum LegOwner {
+    /// A numeric uid.
+    Uid(u32),
+    /// A user name, looked up in /etc/passwd.
+    Name(String),
+}
+
+fn default_max_age() -> String {
+    "7d".to_owned()
+}
+
+fn default_clock_skew() -> String {
+    "10s".to_owned()
+}
+
+fn default_header_timeout() -> String {
+    "10s".to_owned()
+}
+
+fn default_body_timeout() -> String {
+    "30s".to_owned()
+}
+
+fn default_max_connections() -> u32 {
+    64
 }
 
 /// A secret given by environment variable or file.

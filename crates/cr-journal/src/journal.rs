@@ -273,6 +273,12 @@ impl Journal {
         self.store.recording(set_id)
     }
 
+    /// The set sealed for PBX call id `pbx_call_id`, if any (a call id is recorded once:
+    /// the ingest API refuses a second one).
+    pub fn set_of_pbx_call(&self, pbx_call_id: &str) -> Result<Option<String>, JournalError> {
+        self.store.set_of_pbx_call(pbx_call_id)
+    }
+
     /// Records where the set lies now (the spool directory).
     pub fn set_location(&self, set_id: &str, location: &str) -> Result<(), JournalError> {
         self.store.set_location(set_id, location)

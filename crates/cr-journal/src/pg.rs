@@ -532,6 +532,19 @@ impl Store for PgStore {
         rows.iter().map(|r| self.chain_row(r)).collect()
     }
 
+    fn set_of_pbx_call(&self, pbx_call_id: &str) -> R<Option<String>> {
+        let op = "look up a call id";
+        let mut c = self.lock()?;
+        let row = c
+            .query_opt(
+                "SELECT r.set_id FROM recordings r JOIN calls c ON c.id = r.call_id \
+                 WHERE c.pbx_call_id = $1 ORDER BY r.set_id LIMIT 1",
+                &[&pbx_call_id],
+            )
+            .map_err(self.err(op))?;
+        row.map(|r| self.get(&r, 0, op)).transpose()
+    }
+
     fn recording(&self, set_id: &str) -> R<Option<RecordingInfo>> {
         let op = "read a recording";
         let mut c = self.lock()?;

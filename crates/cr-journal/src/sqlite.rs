@@ -212,6 +212,14 @@ impl SqliteStore {
                 let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
                 if opts.create {
                     flags |= OpenFlags::SQLITE_OPEN_CREATE;
+                    // The journal holds phone numbers: create it readable by its owner
+                    // only (SQLite gives its -wal and -shm files the same mode).
+                    use std::os::unix::fs::OpenOptionsExt;
+                    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(p) {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                        Err(e) => return Err(open_err(e.into())),
+                    }
                 }
                 Connection::open_with_flags(p, flags).map_err(|e| open_err(e.into()))?
             }
@@ -503,6 +511,18 @@ impl Store for SqliteStore {
             .map_err(self.err("read the chain"))?;
         rows.collect::<Result<_, _>>()
             .map_err(self.err("read the chain"))
+    }
+
+    fn set_of_pbx_call(&self, pbx_call_id: &str) -> Result<Option<String>, JournalError> {
+        let conn = self.lock()?;
+        conn.query_row(
+            "SELECT r.set_id FROM recordings r JOIN calls c ON c.id = r.call_id \
+             WHERE c.pbx_call_id = ?1 ORDER BY r.set_id LIMIT 1",
+            [pbx_call_id],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(self.err("look up a call id"))
     }
 
     fn recording(&self, set_id: &str) -> Result<Option<RecordingInfo>, JournalError> {

@@ -29,6 +29,7 @@ pub(crate) trait Store: Send + Sync {
     fn chain_head(&self) -> Result<Option<ChainEntry>, JournalError>;
     fn chain(&self, from_seq: u64, limit: u32) -> Result<Vec<ChainEntry>, JournalError>;
     fn recording(&self, set_id: &str) -> Result<Option<RecordingInfo>, JournalError>;
+    fn set_of_pbx_call(&self, pbx_call_id: &str) -> Result<Option<String>, JournalError>;
 
     fn pending_uploads(&self, target: Option<&str>) -> Result<Vec<Upload>, JournalError>;
     fn queue_upload(

@@ -263,6 +263,7 @@ fn postgres_backend_behaves_like_sqlite() {
     common::queries::search_hits_carry_duration_and_deliveries(&j);
     common::queries::status_shows_active_calls_backlog_and_last_errors(&j);
     common::queries::record_calls_batch(&j);
+    common::queries::set_of_pbx_call_finds_the_sealed_set(&j);
 
     // The chain under 8 threads, each with its own connection (as recorder nodes would).
     let url = pg.database("chain");

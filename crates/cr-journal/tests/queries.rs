@@ -36,3 +36,8 @@ fn status_calls_backlog_errors() {
 fn record_calls_in_one_batch() {
     record_calls_batch(&fixture());
 }
+
+#[test]
+fn set_of_a_pbx_call_id() {
+    set_of_pbx_call_finds_the_sealed_set(&fixture());
+}

@@ -191,6 +191,11 @@ pub struct SrsDriverConfig {
     /// Sessions one source IP may have waiting for a decision or an ACK; more INVITEs get
     /// 503 with Retry-After. Default 50 ([`SrsConfig::max_pending_per_source`]).
     pub max_pending_per_source: usize,
+    /// A SIP/TCP connection that brings no complete SIP message (or CRLF keep-alive) for
+    /// this long is closed. Default 120 s.
+    pub tcp_idle_timeout: Duration,
+    /// SIP/TCP connections open at once; one more is closed at once. Default 1,024.
+    pub tcp_max_connections: usize,
 }
 
 impl SrsDriverConfig {
@@ -203,6 +208,8 @@ impl SrsDriverConfig {
             media_queue: 256,
             linger: Duration::from_millis(300),
             max_pending_per_source: 50,
+            tcp_idle_timeout: Duration::from_secs(120),
+            tcp_max_connections: 1024,
         }
     }
 }
@@ -251,6 +258,12 @@ pub struct DriverStats {
     pub sip_in: AtomicU64,
     /// RTP sockets that could not be bound.
     pub bind_failures: AtomicU64,
+    /// SIP/TCP accepts that failed (e.g. `EMFILE`: no descriptor left).
+    pub tcp_accept_errors: AtomicU64,
+    /// SIP/TCP connections closed at once because `tcp_max_connections` were open.
+    pub tcp_refused: AtomicU64,
+    /// SIP/TCP connections closed after `tcp_idle_timeout` without a SIP message.
+    pub tcp_idle_closed: AtomicU64,
     /// Even RTP ports of the range free now (gauge; one call needs two).
     pub rtp_ports_free: AtomicU64,
     /// Even RTP ports of the range.
@@ -343,6 +356,7 @@ pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
         });
     }
     let rtp_ports = parse_port_range(&cfg.rtp_ports)?;
+    let stats = Arc::new(DriverStats::default());
     let (sip_tx, mut sip_rx) = mpsc::unbounded_channel::<(SocketAddr, Transport, Vec<u8>)>();
     let writers: TcpWriters = Arc::new(Mutex::new(HashMap::new()));
     let mut udp: Option<Arc<UdpSocket>> = None;
@@ -393,11 +407,9 @@ pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
                 });
                 let tx = sip_tx.clone();
                 let writers = writers.clone();
-                tokio::spawn(async move {
-                    while let Ok((conn, peer)) = lst.accept().await {
-                        spawn_tcp_conn(conn, peer, tx.clone(), writers.clone());
-                    }
-                });
+                let limits = TcpLimits { idle: cfg.tcp_idle_timeout, max: cfg.tcp_max_connections };
+                let stats = stats.clone();
+                tokio::spawn(accept_loop(lst, tx, writers, limits, stats));
             }
         }
     }
@@ -422,11 +434,9 @@ pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
         .port();
     let mut core_cfg = SrsConfig::new(advertise, sip_port);
     core_cfg.rtp_ports = rtp_ports;
-    core_cfg.seed = seed();
     core_cfg.max_pending_per_source = cfg.max_pending_per_source.max(1);
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let (media_tx, media_rx) = mpsc::channel(cfg.media_queue.max(4));
-    let stats = Arc::new(DriverStats::default());
     let mut pump = Pump::start(media_tx, cfg.linger, stats.clone())?;
     let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<Command>();
     let stats2 = stats.clone();
@@ -565,11 +575,65 @@ fn seed() -> u64 {
     t ^ ((std::process::id() as u64) << 32)
 }
 
+/// Limits of the SIP/TCP listener.
+#[derive(Clone, Copy)]
+struct TcpLimits {
+    idle: Duration,
+    max: usize,
+}
+
+/// Accepts SIP/TCP connections for as long as the listener exists. A failed accept —
+/// above all `EMFILE`/`ENFILE` when descriptors run out — is logged once per burst and
+/// retried after a growing pause (10 ms to 1 s), never ends the loop: the listener is back
+/// as soon as descriptors are free again.
+async fn accept_loop(
+    lst: TcpListener,
+    tx: mpsc::UnboundedSender<(SocketAddr, Transport, Vec<u8>)>,
+    writers: TcpWriters,
+    limits: TcpLimits,
+    stats: Arc<DriverStats>,
+) {
+    let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut pause = Duration::from_millis(10);
+    let mut failing = false;
+    loop {
+        match lst.accept().await {
+            Ok((conn, peer)) => {
+                if failing {
+                    tracing::info!("SIP TCP listener accepts connections again");
+                    failing = false;
+                }
+                pause = Duration::from_millis(10);
+                if open.load(Ordering::Relaxed) >= limits.max {
+                    stats.tcp_refused.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!("SIP TCP connection from {peer} closed: {} connections are open already", limits.max);
+                    drop(conn);
+                    continue;
+                }
+                open.fetch_add(1, Ordering::Relaxed);
+                spawn_tcp_conn(conn, peer, tx.clone(), writers.clone(), limits.idle, open.clone(), stats.clone());
+            }
+            Err(e) => {
+                stats.tcp_accept_errors.fetch_add(1, Ordering::Relaxed);
+                if !failing {
+                    tracing::error!("SIP TCP listener cannot accept connections: {e}; retrying with back-off");
+                    failing = true;
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
 fn spawn_tcp_conn(
     conn: TcpStream,
     peer: SocketAddr,
     tx: mpsc::UnboundedSender<(SocketAddr, Transport, Vec<u8>)>,
     writers: TcpWriters,
+    idle: Duration,
+    open: Arc<std::sync::atomic::AtomicUsize>,
+    stats: Arc<DriverStats>,
 ) {
     let (mut rd, mut wr) = conn.into_split();
     let (wtx, mut wrx) = mpsc::unbounded_channel::<Vec<u8>>();
@@ -584,16 +648,39 @@ fn spawn_tcp_conn(
         }
     });
     tokio::spawn(async move {
+        // Decremented however this task ends.
+        struct Open(Arc<std::sync::atomic::AtomicUsize>);
+        impl Drop for Open {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        let _open = Open(open);
         let mut framer = StreamFramer::new();
         let mut buf = vec![0u8; 16384];
+        // Only complete messages and keep-alives count as activity, so a client that
+        // trickles one byte at a time is closed as surely as one that sends nothing.
+        let mut deadline = tokio::time::Instant::now() + idle;
         loop {
-            match rd.read(&mut buf).await {
+            let read = tokio::select! {
+                r = rd.read(&mut buf) => r,
+                _ = tokio::time::sleep_until(deadline) => {
+                    stats.tcp_idle_closed.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!("closing SIP TCP connection from {peer}: no SIP message for {idle:?}");
+                    break;
+                }
+            };
+            match read {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
+                    if buf[..n].iter().all(|b| *b == b'\r' || *b == b'\n') {
+                        deadline = tokio::time::Instant::now() + idle;
+                    }
                     framer.push(&buf[..n]);
                     loop {
                         match framer.next_message() {
                             Ok(Some(m)) => {
+                                deadline = tokio::time::Instant::now() + idle;
                                 let _ = tx.send((peer, Transport::Tcp, m));
                             }
                             Ok(None) => break,

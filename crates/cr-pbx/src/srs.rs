@@ -8,7 +8,7 @@
 //! 200 OK sent (or 503 when a socket could not be bound): the SRC never believes a call is
 //! recorded when it cannot be (issue 11, item 5).
 
-use crate::common::{ClientTx, Input, OsRandom, RandomSource, TagGen, Timers, Transport, random_below};
+use crate::common::{ClientTx, Input, OsRandom, RandomSource, Timers, Transport, random_below};
 use crate::metadata::{Metadata, Participant, Role};
 use crate::multipart::{ContentType, split_multipart};
 use crate::sdp::{AnswerMedia, Codec, Direction, Sdp, write_answer};
@@ -38,8 +38,6 @@ pub struct SrsConfig {
     pub rtp_ports: (u16, u16),
     /// RFC 3261 timers.
     pub timers: Timers,
-    /// Seed for tags and branches (the driver passes something unpredictable).
-    pub seed: u64,
     /// How long the application may take to accept or decline; then 480 is sent.
     /// Default 8 s.
     pub decision_timeout: Duration,
@@ -72,7 +70,6 @@ impl SrsConfig {
             sip_port,
             rtp_ports: (30000, 39999),
             timers: Timers::default(),
-            seed: 0x5eed,
             decision_timeout: Duration::from_secs(8),
             min_se: 90,
             max_pending_per_source: 50,
@@ -358,7 +355,9 @@ struct Session {
 #[derive(Debug)]
 pub struct Srs {
     cfg: SrsConfig,
-    tags: TagGen,
+    /// Where To tags and branches come from: the OS's generator, always (they need no
+    /// reproducing, and must never be guessable).
+    tags: OsRandom,
     out: VecDeque<Output>,
     txs: HashMap<String, ServerTx>,
     client_txs: Vec<(SessionId, ClientTx)>,
@@ -456,7 +455,7 @@ impl Srs {
     /// sequence; production wants [`OsRandom`], which [`Srs::new`] uses).
     pub fn with_random(cfg: SrsConfig, random: Box<dyn RandomSource>) -> Self {
         Srs {
-            tags: TagGen::new(cfg.seed),
+            tags: OsRandom::new(),
             random,
             cfg,
             out: VecDeque::new(),
@@ -831,14 +830,24 @@ impl Srs {
             return;
         }
         match method.as_str() {
-            "INVITE" => self.on_initial_invite(msg, &key, source, transport, now),
+            "INVITE" => {
+                // A second INVITE outside the dialog of a session in progress (same Call-ID
+                // and From tag, another branch): a merged request (RFC 3261 8.2.2.2), not a
+                // new call to decide on.
+                let dialog = (msg.call_id().unwrap_or("").to_owned(), msg.from_tag().unwrap_or("").to_owned());
+                if self.dialogs.contains_key(&dialog) {
+                    self.respond(&msg, &key, 482, "Loop Detected (merged request)", None, &[], None, now);
+                    return;
+                }
+                self.on_initial_invite(msg, &key, source, transport, now)
+            }
             "OPTIONS" => {
                 let extra = [
                     ("Allow", ALLOW.to_owned()),
                     ("Accept", ACCEPT.to_owned()),
                     ("Supported", "siprec, timer".to_owned()),
                 ];
-                let tag = self.tags.tag();
+                let tag = self.random_tag();
                 self.respond(&msg, &key, 200, "OK", Some(&tag), &extra, None, now);
             }
             "BYE" | "UPDATE" | "INFO" | "PRACK" => {
@@ -971,7 +980,7 @@ impl Srs {
         };
         let id = SessionId(self.next_id);
         self.next_id += 1;
-        let local_tag = self.tags.tag();
+        let local_tag = self.random_tag();
         let call_id = msg.call_id().unwrap_or("").to_owned();
         let remote_tag = msg.from_tag().unwrap_or("").to_owned();
         let mut streams = build_streams(&sdp, metadata.as_ref(), &[], 1);
@@ -1616,8 +1625,14 @@ impl Srs {
         // keep the BYE transaction alive for retransmission
     }
 
+    /// A To tag or branch of 128 bits from the random source: what a third party cannot
+    /// guess cannot be used to forge a BYE or re-INVITE into one of our dialogs.
+    fn random_tag(&mut self) -> String {
+        format!("{:016x}{:016x}", self.tags.next_u64(), self.tags.next_u64())
+    }
+
     fn send_bye(&mut self, id: SessionId, now: Instant) {
-        let branch = self.tags.branch();
+        let branch = format!("z9hG4bK{}", self.random_tag());
         let Some(s) = self.sessions.get_mut(&id) else {
             return;
         };
@@ -1896,6 +1911,7 @@ fn apply_metadata(f: &mut CallFacts, md: Option<&Metadata>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::common::TagGen;
 
     /// Replays a fixed list of numbers (then zeros): the port choice can be predicted by
     /// the test, and only by the test.
@@ -1994,6 +2010,42 @@ mod tests {
                 Output::Timeout(_) => return (ev, tx),
             }
         }
+    }
+
+    fn feed(srs: &mut Srs, b: &[u8], now: Instant) {
+        let src: SocketAddr = "10.0.0.2:5060".parse().expect("addr");
+        srs.handle_input(Input::Datagram { source: src, transport: Transport::Udp, bytes: b }, now);
+    }
+
+    // Reported: `Require: foo-bar` got 200 OK; an extension we do not know must get 420.
+    #[test]
+    fn unknown_required_extension_gets_420_naming_it() {
+        let now = Instant::now();
+        let mut srs = Srs::new(SrsConfig::new("10.0.0.1".parse().expect("ip"), 5060));
+        let mut inv = String::from_utf8(request("INVITE", 1, None, "a", &sdp(&[7000], "sendonly"))).expect("utf8");
+        inv = inv.replacen("Contact:", "Require: siprec, foo-bar\r\nContact:", 1);
+        feed(&mut srs, inv.as_bytes(), now);
+        let (ev, tx) = drain(&mut srs);
+        assert!(ev.iter().all(|e| !matches!(e, Event::NewSession { .. })), "{ev:?}");
+        let r = tx.first().expect("an answer");
+        assert_eq!(r.status(), Some(420), "{r:?}");
+        assert_eq!(r.header("Unsupported"), Some("foo-bar"));
+    }
+
+    // Reported: a second INVITE of a dialog in progress (same Call-ID and From tag, no To
+    // tag, a new branch) was answered "403 not recorded by policy".
+    #[test]
+    fn merged_invite_of_a_session_in_progress_gets_482_not_403() {
+        let now = Instant::now();
+        let mut srs = Srs::new(SrsConfig::new("10.0.0.1".parse().expect("ip"), 5060));
+        feed(&mut srs, &request("INVITE", 1, None, "a", &sdp(&[7000], "sendonly")), now);
+        let (ev, _) = drain(&mut srs);
+        assert!(matches!(ev.first(), Some(Event::NewSession { .. })), "{ev:?}");
+        feed(&mut srs, &request("INVITE", 1, None, "other", &sdp(&[7002], "sendonly")), now);
+        let (ev, tx) = drain(&mut srs);
+        assert!(ev.iter().all(|e| !matches!(e, Event::NewSession { .. })), "no second session: {ev:?}");
+        let r = tx.first().expect("an answer");
+        assert_eq!(r.status(), Some(482), "{r:?}");
     }
 
     #[test]

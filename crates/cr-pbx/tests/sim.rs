@@ -74,7 +74,6 @@ fn run(seed: u64, calls: usize, loss: f64, dup: f64, hangup_after: Duration) -> 
     let mut now = t0;
     let mut cfg = SrsConfig::new(srs_addr.ip(), 5060);
     cfg.rtp_ports = (40000, 40999);
-    cfg.seed = seed;
     let mut srs = Srs::with_random(cfg, Box::new(Rng(seed.rotate_left(17) | 1)));
     let mut src = Src::new(SrcConfig {
         local: src_addr,

@@ -26,7 +26,7 @@ pub struct Manifest {
 #[non_exhaustive]
 pub enum ManifestError {
     /// Larger than [`MAX_MANIFEST_BYTES`].
-    #[error("checksum file is {0} bytes, more than a checksum file of a set can be")]
+    #[error("checksum file is larger than 1 MiB, more than the checksum file of a set can be (not checked further)")]
     TooLarge(usize),
     /// No lines.
     #[error("checksum file lists no files")]

@@ -125,6 +125,12 @@ pub fn verify_set(checksum_file: &Path, cert: &Certificate) -> SetReport {
             return report;
         }
     };
+    // Larger than any checksum file we write: say so, rather than check a signature over
+    // the first MiB only and call a file that openssl verifies "altered".
+    if text.len() > MAX_MANIFEST_BYTES {
+        problem(&name, ProblemKind::Malformed(ManifestError::TooLarge(text.len())));
+        return report;
+    }
     report.checksum_sha256 = crate::hash::sha256_hex(&text);
     let mut problem = |file: &str, kind| report.problems.push(Problem { file: file.to_owned(), kind });
     // The signature first: it is cheap, and a forged checksum file is the worst case.

@@ -438,3 +438,36 @@ fn hashes_files_past_4_gib_streaming_like_openssl() {
 fn hex_of(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
+
+#[test]
+fn checksum_file_over_1_mib_is_reported_as_too_large_not_as_a_bad_signature() {
+    // Regression: cr-verify read the first MiB only and called a checksum file that
+    // openssl verifies "signature does not verify".
+    if !have("openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let who = identity("big");
+    let id = "20261202T101010-0001";
+    // A checksum file of 1.1 MiB, signed with the set's key as the product signs.
+    let line = format!("{}  {id}.wav\n", "0".repeat(64));
+    let text = line.repeat((1 << 20) / line.len() + 1000);
+    assert!(text.len() > 1 << 20);
+    let sums = dir.path().join(format!("{id}.sha256"));
+    std::fs::write(&sums, &text).unwrap();
+    let sig = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, who.sign(text.as_bytes()));
+    std::fs::write(dir.path().join(format!("{id}.sha256.SHA256withRSA.sig")), sig).unwrap();
+    let cert = write_cert(dir.path(), &who);
+    // openssl: the signature is good.
+    let d = dir.path();
+    let (ok, out) = run(Command::new("sh").current_dir(d).arg("-c").arg(format!(
+        "base64 -d {id}.sha256.SHA256withRSA.sig > sig.bin && openssl x509 -in {} -pubkey -noout > pub.pem && openssl dgst -sha256 -verify pub.pem -signature sig.bin {id}.sha256",
+        cert.display()
+    )));
+    assert!(ok, "{out}");
+    let report = verify_set(&sums, who.certificate());
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    let p = &report.problems[0];
+    assert!(matches!(p.kind, ProblemKind::Malformed(cr_sign::ManifestError::TooLarge(_))), "{p}");
+    assert!(p.to_string().contains("larger than 1 MiB"), "{p}");
+}

@@ -26,7 +26,7 @@ pub struct TargetSpec {
 
 #[derive(Debug, Clone)]
 enum Settings {
-    Folder(PathBuf),
+    Folder(PathBuf, Option<u32>),
     #[cfg(feature = "smb")]
     Smb(crate::smb::SmbSettings),
     #[cfg(feature = "sftp")]
@@ -39,7 +39,13 @@ impl TargetSpec {
     /// Builds the target (no connection is made yet).
     pub fn build(&self) -> Box<dyn Target> {
         match &self.settings {
-            Settings::Folder(p) => Box::new(StoreTarget::new(FolderStore::new(&self.name, p))),
+            Settings::Folder(p, group) => {
+                let store = FolderStore::new(&self.name, p);
+                Box::new(StoreTarget::new(match group {
+                    Some(gid) => store.with_group(*gid),
+                    None => store,
+                }))
+            }
             #[cfg(feature = "smb")]
             Settings::Smb(s) => Box::new(StoreTarget::new(crate::smb::SmbStore::new(s.clone()))),
             #[cfg(feature = "sftp")]
@@ -72,7 +78,7 @@ pub fn spool_from_config(cfg: &Config) -> Result<Spool, crate::error::SpoolError
 /// Which keys each kind uses (besides name, kind, directory, timeout).
 fn keys_of(kind: &str) -> &'static [&'static str] {
     match kind {
-        "folder" => &["path"],
+        "folder" => &["path", "group"],
         "smb" => &["server", "port", "share", "domain", "username", "password_env", "password_file", "security"],
         "sftp" => &[
             "server",
@@ -227,7 +233,17 @@ fn check_targets(cfg: &Config, only: Option<&str>) -> (Vec<TargetSpec>, Vec<Conf
         };
         let settings = match t.kind.as_str() {
             "folder" => match &t.path {
-                Some(p) if !p.as_os_str().is_empty() => Some(Settings::Folder(cfg.resolve_path(p))),
+                Some(p) if !p.as_os_str().is_empty() => {
+                    let group = match t.group.as_deref().map(group_id) {
+                        None => None,
+                        Some(Ok(gid)) => Some(gid),
+                        Some(Err(e)) => {
+                            err("group", e);
+                            None
+                        }
+                    };
+                    Some(Settings::Folder(cfg.resolve_path(p), group))
+                }
                 _ => {
                     err("path", "a folder target needs `path` (the base folder; it must exist)".into());
                     None
@@ -438,4 +454,21 @@ pub fn notifier_from_config(cfg: &Config) -> Result<Option<NotifySetup>, Vec<Con
     } else {
         Err(errors)
     }
+}
+
+/// A group given by number or by name (looked up in /etc/group).
+fn group_id(group: &str) -> Result<u32, String> {
+    if let Ok(gid) = group.parse() {
+        return Ok(gid);
+    }
+    let text = std::fs::read_to_string("/etc/group").map_err(|e| format!("cannot read /etc/group to find group {group:?}: {e}"))?;
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            let gid = f.nth(1)?.parse().ok()?;
+            (name == group).then_some(gid)
+        })
+        .next()
+        .ok_or_else(|| format!("no group {group:?} in /etc/group (give its number for groups from a directory service)"))
 }

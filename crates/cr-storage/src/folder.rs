@@ -1,24 +1,51 @@
 //! The `folder` target: a local or mounted directory.
 
 use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::TargetError;
 use crate::target::Store;
 use crate::template::PathRules;
 
+/// Mode of the files a folder target writes: the owner writes, the group reads.
+pub(crate) const FILE_MODE: u32 = 0o640;
+/// Mode of the directories it makes.
+pub(crate) const DIR_MODE: u32 = 0o750;
+
 /// A local or mounted folder (NFS, CIFS mount, USB disk).
+///
+/// Files are written 0640 and directories 0750 whatever the process's umask, so the
+/// archive is readable by one group (an archive reader, a backup job) and nobody else.
 #[derive(Debug, Clone)]
 pub struct FolderStore {
     name: String,
     base: PathBuf,
+    group: Option<u32>,
 }
 
 impl FolderStore {
     /// Target `name` writing below `base`. `base` must exist (a missing mount point must not
     /// silently fill the local disk).
     pub fn new(name: impl Into<String>, base: impl Into<PathBuf>) -> Self {
-        Self { name: name.into(), base: base.into() }
+        Self { name: name.into(), base: base.into(), group: None }
+    }
+
+    /// Gives every file and directory it writes to group `gid` (the process must be a
+    /// member). Default: the group the system gives (the process's, or the parent
+    /// directory's when that is set-group-ID).
+    pub fn with_group(mut self, gid: u32) -> Self {
+        self.group = Some(gid);
+        self
+    }
+
+    /// Sets the mode and, when configured, the group of `p`, which this target just made.
+    fn share(&self, p: &Path, mode: u32) -> Result<(), TargetError> {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).map_err(|e| self.err("chmod", p, e))?;
+        if let Some(gid) = self.group {
+            std::os::unix::fs::chown(p, None, Some(gid)).map_err(|e| self.err("chgrp", p, e))?;
+        }
+        Ok(())
     }
 
     fn path(&self, dir: &[String]) -> PathBuf {
@@ -58,7 +85,7 @@ impl Store for FolderStore {
         for seg in dir {
             p.push(seg);
             match std::fs::create_dir(&p) {
-                Ok(()) => {}
+                Ok(()) => self.share(&p, DIR_MODE)?,
                 Err(_) if p.is_dir() => {}
                 Err(e) => return Err(self.err("mkdir", &p, e)),
             }
@@ -81,6 +108,7 @@ impl Store for FolderStore {
             detail: e.to_string(),
         })?;
         let mut dst = std::fs::File::create(&p).map_err(|e| self.err("create", &p, e))?;
+        self.share(&p, FILE_MODE)?;
         let mut buf = vec![0u8; 1 << 20];
         loop {
             let n = src.read(&mut buf).map_err(|e| TargetError::Local {

@@ -40,6 +40,7 @@ mod backoff;
 mod config;
 mod error;
 mod folder;
+mod lock;
 #[cfg(feature = "mail")]
 mod mail;
 mod notify;
@@ -62,6 +63,7 @@ pub use config::{TargetSpec, spool_from_config, target_from_config, targets_from
 pub use config::{NotifySetup, notifier_from_config};
 pub use error::{SpoolError, TargetError, TemplateError};
 pub use folder::FolderStore;
+pub use lock::{InstanceLock, LockError};
 #[cfg(feature = "mail")]
 pub use mail::{MailError, MailSettings, Mailer, SmtpSecurity};
 pub use notify::{Backlog, Notice, NoticeKind, Notifier, SpaceWatch};
@@ -78,3 +80,24 @@ pub use spool::{DeliveryLog, DeliveryState, FileDeliveryLog, SetMeta, Spool};
 pub use target::{Delivered, Store, StoreTarget, Target, Verify, temp_name};
 pub use template::{DirTemplate, PathRules, Zone};
 pub use uploader::{PassReport, Uploader};
+
+/// Creates `dir` (and missing parents) readable by its owner only (0700), or, when it
+/// exists, takes group and world access away from it. Recordings, legs, the spool and the
+/// journal hold personal data: what lies below the data directory is private by default
+/// (docs/security.md, "Private by default").
+pub fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    let meta = std::fs::metadata(dir)?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(meta.permissions().mode() & 0o7700))?;
+    }
+    Ok(())
+}
+
+/// Sets this process's umask to 0077, so that every file and directory it creates
+/// without an explicit mode is its owner's only. The binaries call it first thing; files
+/// meant for others (folder targets, 0640) set their mode explicitly.
+pub fn private_umask() {
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+}

@@ -63,7 +63,8 @@ impl Spool {
     /// removals a crash interrupted.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, SpoolError> {
         let root = root.into();
-        std::fs::create_dir_all(root.join(".incoming")).map_err(SpoolError::io(&root))?;
+        crate::private_dir(&root).map_err(SpoolError::io(&root))?;
+        crate::private_dir(&root.join(".incoming")).map_err(SpoolError::io(&root))?;
         let spool = Self { root };
         spool.finish_removals()?;
         Ok(spool)
@@ -79,7 +80,7 @@ impl Spool {
     pub fn staging_dir(&self, id: &str) -> Result<PathBuf, SpoolError> {
         check_id(id)?;
         let d = self.root.join(".incoming").join(id);
-        std::fs::create_dir_all(&d).map_err(SpoolError::io(&d))?;
+        crate::private_dir(&d).map_err(SpoolError::io(&d))?;
         Ok(d)
     }
 

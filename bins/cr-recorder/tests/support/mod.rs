@@ -8,6 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const PASSWORD: &str = "e2e-keystore-password";
+/// The API's bearer token in every test installation (`[pbx.api] token_env`).
+pub const API_TOKEN: &str = "e2e-api-token-0123456789abcdef";
 
 /// True when `tool` is on the PATH; otherwise a loud skip, or a failure under
 /// CALLREC_TEST_STRICT=1.
@@ -40,14 +42,28 @@ impl Install {
     /// `body` is appended after [installation], [keystore] and [pbx.api]; `$ROOT` in it is
     /// replaced by the temporary directory.
     pub fn new(body: &str, siprec: bool) -> Self {
+        Self::with_api(body, siprec, "")
+    }
+
+    /// [`Install::new`] with more `[pbx.api]` keys (`api`, one a line; `$ROOT` replaced).
+    /// The API takes token [`API_TOKEN`] and legs from `$ROOT/pbx`.
+    pub fn with_api(body: &str, siprec: bool, api: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_str().unwrap().to_owned();
         let api_port = free_port();
         let sip_port = free_udp_port();
-        // Below the kernel's ephemeral ports (32768-60999), which the SIPREC client uses.
-        let rtp = 20_000 + (std::process::id() % 2_500) as u16 * 4;
+        // Below the kernel's ephemeral ports (32768-60999), which the SIPREC client uses;
+        // a range of its own for every installation of this process (tests of one file
+        // run in parallel) and, as far as it goes, of other test processes.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let slot = (std::process::id().wrapping_mul(7) + NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) % 30;
+        let rtp = 20_000 + slot as u16 * 420;
+        // `api` may set its own listen address (`$API_PORT` is the port) and leg_dirs.
+        let listen = if api.contains("listen") { String::new() } else { format!("listen = \"127.0.0.1:{api_port}\"\n") };
+        let legs = if api.contains("leg_dirs") { String::new() } else { format!("leg_dirs = [\"{root}/pbx\"]\n") };
         let mut text = format!(
-            "[installation]\nmodule_id = \"e2e\"\ndata_dir = \"{root}/data\"\n\n[keystore]\npassword_env = \"CR_E2E_PW\"\n\n[pbx.api]\nlisten = \"127.0.0.1:{api_port}\"\n\n"
+            "[installation]\nmodule_id = \"e2e\"\ndata_dir = \"{root}/data\"\n\n[keystore]\npassword_env = \"CR_E2E_PW\"\n\n[pbx.api]\n{listen}token_env = \"CR_E2E_API_TOKENS\"\n{legs}{}\n\n",
+            api.replace("$ROOT", &root).replace("$API_PORT", &api_port.to_string())
         );
         if siprec {
             text.push_str(&format!(
@@ -59,6 +75,7 @@ impl Install {
         let config = dir.path().join("callrec.toml");
         std::fs::write(&config, text).unwrap();
         std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        std::fs::create_dir_all(dir.path().join("pbx")).unwrap();
         let who = cr_sign::Identity::generate("e2e", chrono::Utc::now()).unwrap();
         who.save_keystore(&dir.path().join("data/keystore.p12"), PASSWORD, cr_sign::Cipher::TripleDes).unwrap();
         std::fs::write(dir.path().join("data/cert.pem"), who.certificate().pem()).unwrap();
@@ -75,11 +92,27 @@ impl Install {
 
     /// Starts cr-recorder and waits until /v1/health answers 200.
     pub fn start(&self) -> Recorder {
+        self.start_wrapped(&[])
+    }
+
+    /// Starts cr-recorder under `wrapper` (e.g. `["prlimit", "--nofile=64"]`) and waits
+    /// until /v1/health answers 200.
+    pub fn start_wrapped(&self, wrapper: &[&str]) -> Recorder {
         let log = std::fs::File::create(self.path(&format!("recorder-{}.log", free_port()))).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_cr-recorder"))
+        let bin = env!("CARGO_BIN_EXE_cr-recorder");
+        let mut cmd = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        let child = cmd
             .arg("--config")
             .arg(&self.config)
             .env("CR_E2E_PW", PASSWORD)
+            .env("CR_E2E_API_TOKENS", API_TOKEN)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
@@ -126,23 +159,32 @@ pub struct Recorder {
 }
 
 impl Recorder {
+    /// A request with the installation's token: status and body.
     pub fn http(&self, method: &str, path: &str, body: &str) -> (u16, String) {
         self.try_http(method, path, body).unwrap()
     }
 
     fn try_http(&self, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+        let (status, _, body) = self.http_raw(method, path, body, Some(&format!("Bearer {API_TOKEN}")))?;
+        Ok((status, body))
+    }
+
+    /// A request with `authorization` as the Authorization header (none: no header):
+    /// status, response head, body.
+    pub fn http_raw(&self, method: &str, path: &str, body: &str, authorization: Option<&str>) -> std::io::Result<(u16, String, String)> {
         let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port))?;
         s.set_read_timeout(Some(Duration::from_secs(120)))?;
+        let auth = authorization.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
         write!(
             s,
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         )?;
         let mut resp = String::new();
         s.read_to_string(&mut resp)?;
         let status = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-        let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-        Ok((status, body))
+        let (head, body) = resp.split_once("\r\n\r\n").map(|(h, b)| (h.to_owned(), b.to_owned())).unwrap_or_default();
+        Ok((status, head, body))
     }
 
     /// SIGTERM and wait: calls in progress are sealed.

@@ -229,3 +229,14 @@ pub fn record_calls_batch(j: &Journal) {
     assert_eq!(j.open_calls().unwrap().len(), open_before, "nothing of the bad batch kept");
     assert_eq!(j.record_calls(&[]).unwrap(), vec![]);
 }
+
+/// `set_of_pbx_call`: the set sealed for a PBX call id, none for a call without one.
+pub fn set_of_pbx_call_finds_the_sealed_set(j: &Journal) {
+    seal(j, "20260101T000000000Z-dupe0001", "+4930800001", "310", 40000, 30, &[]);
+    let sealed = call("+4930800001", "310", t(40000), true).pbx_call_id;
+    assert_eq!(j.set_of_pbx_call(&sealed).unwrap().as_deref(), Some("20260101T000000000Z-dupe0001"));
+    let open = call("+4930800002", "311", t(40100), true);
+    j.record_call(&open).unwrap();
+    assert_eq!(j.set_of_pbx_call(&open.pbx_call_id).unwrap(), None, "a call without a set");
+    assert_eq!(j.set_of_pbx_call("never-seen").unwrap(), None);
+}
