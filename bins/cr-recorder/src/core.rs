@@ -34,6 +34,8 @@ pub struct Metrics {
     pub rtp_unrouted: AtomicU64,
     /// Sealed sets by flag (`recovered`, `shutdown`, `rtp_rejected`, `media_lost`, ...).
     pub flagged: Mutex<std::collections::BTreeMap<String, u64>>,
+    /// SIPREC calls whose 200 OK was never acknowledged and that got no media: not sealed.
+    pub unconfirmed: AtomicU64,
 }
 
 /// A call to decide: its PBX call id, its facts and when it started.
@@ -612,6 +614,10 @@ impl Recorder {
              # HELP callrec_rtp_rejected_total RTP packets refused on a stream's port, by reason: source (not the address and port of the SDP), ssrc (another SSRC than the stream's), payload_type, malformed.\n# TYPE callrec_rtp_rejected_total counter\n\
              callrec_rtp_rejected_total{{reason=\"source\"}} {}\ncallrec_rtp_rejected_total{{reason=\"ssrc\"}} {}\ncallrec_rtp_rejected_total{{reason=\"payload_type\"}} {}\ncallrec_rtp_rejected_total{{reason=\"malformed\"}} {}\n\
              # HELP callrec_rtp_unrouted_total Received RTP packets no open recording took.\n# TYPE callrec_rtp_unrouted_total counter\ncallrec_rtp_unrouted_total {}\n\
+             # HELP callrec_rtp_ports_free Even RTP ports of rtp_ports free now (a call needs two).\n# TYPE callrec_rtp_ports_free gauge\ncallrec_rtp_ports_free {}\n\
+             # HELP callrec_calls_refused_total SIPREC INVITEs answered 503, by reason: no_ports (no RTP port free), source_limit (max_pending_invites_per_source reached), media_failed (an RTP socket could not be bound).\n# TYPE callrec_calls_refused_total counter\n\
+             callrec_calls_refused_total{{reason=\"no_ports\"}} {}\ncallrec_calls_refused_total{{reason=\"source_limit\"}} {}\ncallrec_calls_refused_total{{reason=\"media_failed\"}} {}\n\
+             # HELP callrec_calls_unconfirmed_total SIPREC calls whose 200 OK was never acknowledged and that got no media (not sealed).\n# TYPE callrec_calls_unconfirmed_total counter\ncallrec_calls_unconfirmed_total {}\n\
              # HELP callrec_spool_sets Sets waiting in the spool.\n# TYPE callrec_spool_sets gauge\ncallrec_spool_sets {}\n\
              # HELP callrec_spool_oldest_seconds Age of the oldest set in the spool.\n# TYPE callrec_spool_oldest_seconds gauge\ncallrec_spool_oldest_seconds {}\n\
              # HELP callrec_spool_free_percent Free space on the spool's file system.\n# TYPE callrec_spool_free_percent gauge\ncallrec_spool_free_percent {:.1}\n",
@@ -627,6 +633,11 @@ impl Recorder {
             m.siprec.get().map_or(0, |s| s.rtp_rejected_payload_type.load(Ordering::Relaxed)),
             m.siprec.get().map_or(0, |s| s.rtp_rejected_malformed.load(Ordering::Relaxed)),
             m.rtp_unrouted.load(Ordering::Relaxed),
+            m.siprec.get().map_or(0, |s| s.rtp_ports_free.load(Ordering::Relaxed)),
+            m.siprec.get().map_or(0, |s| s.refused_no_ports.load(Ordering::Relaxed)),
+            m.siprec.get().map_or(0, |s| s.refused_source_limit.load(Ordering::Relaxed)),
+            m.siprec.get().map_or(0, |s| s.refused_media_failed.load(Ordering::Relaxed)),
+            m.unconfirmed.load(Ordering::Relaxed),
             spool_sets,
             oldest,
             free,
@@ -647,8 +658,18 @@ impl Recorder {
         text
     }
 
-    /// True when the recorder can record: journal answers, spool writable.
+    /// True when the recorder can record: journal answers, spool writable, and (with
+    /// SIPREC) RTP ports free for at least one call of two streams.
     pub fn healthy(&self) -> Result<(), String> {
+        if let Some(s) = self.metrics.siprec.get() {
+            let free = s.rtp_ports_free.load(Ordering::Relaxed);
+            if free < PORTS_PER_CALL {
+                let total = s.rtp_ports_total.load(Ordering::Relaxed);
+                return Err(format!(
+                    "no RTP ports for a call: {free} of {total} free in rtp_ports, a call needs {PORTS_PER_CALL}"
+                ));
+            }
+        }
         lock(&self.journal).schema_version().map_err(|e| format!("journal: {e}"))?;
         let probe = self.spool.root().join(".health");
         std::fs::write(&probe, b"ok").map_err(|e| format!("spool {}: {e}", self.spool.root().display()))?;
@@ -656,6 +677,9 @@ impl Recorder {
         Ok(())
     }
 }
+
+/// RTP ports one call needs (caller and callee streams): `/v1/health` answers 503 below.
+const PORTS_PER_CALL: u64 = 2;
 
 /// Periodic work: membership changes made by crctl.
 pub async fn housekeeping(

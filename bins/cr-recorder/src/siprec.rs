@@ -15,7 +15,7 @@ use chrono::Utc;
 use cr_audio::{LegOptions, LegWriter, RtpFrame};
 use cr_config::SipRecConfig;
 use cr_pbx::driver::{Command, MediaEvent, SrsDriverConfig, SrsHandle, StreamStats};
-use cr_pbx::{Decline, Event, Role, SessionId, StreamInfo};
+use cr_pbx::{Decline, EndReason, Event, Role, SessionId, StreamInfo};
 use cr_policy::{CallFacts, Direction};
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +29,7 @@ const END_GRACE: Duration = Duration::from_secs(15);
 /// Starts the SIPREC server of `[pbx.siprec]`.
 pub async fn start(cfg: &SipRecConfig) -> anyhow::Result<SrsHandle> {
     let mut driver = SrsDriverConfig::new(cfg.listen.clone(), cfg.rtp_ports.clone());
+    driver.max_pending_per_source = cfg.max_pending_invites_per_source;
     driver.tcp_idle_timeout = cr_config::parse_duration(&cfg.tcp_idle_timeout)
         .map_err(|e| anyhow::anyhow!("[pbx.siprec] tcp_idle_timeout: {e}"))?;
     driver.tcp_max_connections = cfg.tcp_max_connections;
@@ -77,6 +78,10 @@ struct Session {
     failed: bool,
     /// What the RTP receiver reported for each closed stream (by m-line index).
     received: HashMap<usize, StreamStats>,
+    /// RTP packets written into the legs.
+    packets: u64,
+    /// Why the session ended, once it did.
+    end_reason: Option<EndReason>,
 }
 
 impl Session {
@@ -354,6 +359,8 @@ fn admit(
             ended: None,
             failed: false,
             received: HashMap::new(),
+            packets: 0,
+            end_reason: None,
         },
     );
     let _ = handle.commands.send(Command::Accept(id));
@@ -404,13 +411,15 @@ fn on_event(
             }
             if let Some(s) = sessions.get_mut(&id) {
                 tracing::debug!(set = %s.record.id, ?reason, "session ended");
-                if s.legs.is_empty() {
-                    // Cancelled before the answer, or never any stream: nothing recorded.
+                if s.legs.is_empty() || reason == EndReason::MediaFailed {
+                    // Cancelled before the answer, never any stream, or refused with 503
+                    // because an RTP socket could not be bound: nothing recorded.
                     let s = sessions.remove(&id).expect("present: looked up above");
                     recorder.abandon_call(&s.record, &format!("session ended without media ({reason:?})"));
                     let _ = std::fs::remove_dir_all(&s.dir);
                 } else {
                     s.ended = Some(Instant::now());
+                    s.end_reason = Some(reason);
                 }
             }
         }
@@ -444,6 +453,7 @@ fn on_media(sessions: &mut HashMap<SessionId, Session>, m: MediaEvent) -> Option
                 s.failed = true;
                 return Some(false);
             }
+            s.packets += 1;
             Some(true)
         }
         MediaEvent::StreamClosed { session, stream_index, stats, .. } => {
@@ -468,6 +478,18 @@ fn on_media(sessions: &mut HashMap<SessionId, Session>, m: MediaEvent) -> Option
 /// Each stream's counts go into the metadata, and a stream that received foreign packets,
 /// lost real ones or got none flags the set (docs/reference.md, section 3).
 fn finish(recorder: &Recorder, mut s: Session, mut flags: Vec<String>) {
+    if s.end_reason == Some(EndReason::NoAck) {
+        if s.packets == 0 {
+            // Our 200 OK was never acknowledged and no packet came: the SRC never set the
+            // call up (a storm of INVITEs, or an SRC that failed); nothing to seal.
+            drop(std::mem::take(&mut s.legs));
+            recorder.metrics.unconfirmed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            recorder.abandon_call(&s.record, "our 200 OK was never acknowledged and no media came: not a recording");
+            let _ = std::fs::remove_dir_all(&s.dir);
+            return;
+        }
+        flags.push("no_ack".to_owned());
+    }
     let mut streams = Vec::new();
     for (index, leg) in s.legs.drain(..) {
         let name = format!("stream{index}.wav");

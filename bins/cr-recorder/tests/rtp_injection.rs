@@ -425,7 +425,7 @@ fn junk_flood_does_not_displace_real_stream() {
             // Catch up to 20 packets per millisecond of elapsed time.
             let due = (start.elapsed().as_micros() as u64) * 20 / 1000;
             while sent < due {
-                let junk: &[u8] = if sent % 2 == 0 { &pkt } else { b"\xff\x00junk" };
+                let junk: &[u8] = if sent.is_multiple_of(2) { &pkt } else { b"\xff\x00junk" };
                 let _ = sock.send_to(junk, target);
                 sent += 1;
             }

@@ -99,6 +99,12 @@ fn check_pbx(cfg: &Config) -> Vec<ConfigError> {
         if !matches!(s.decline.as_str(), "reject" | "accept") {
             out.push(cfg.error_at("pbx.siprec.decline", format!("{:?}: use \"reject\" or \"accept\"", s.decline)));
         }
+        if s.max_pending_invites_per_source == 0 {
+            out.push(cfg.error_at(
+                "pbx.siprec.max_pending_invites_per_source",
+                "0 would refuse every call: use at least 1 (default 50)".to_owned(),
+            ));
+        }
     }
     // `[pbx.api]`: the same validation the recorder does at start (tokens, leg_dirs, limits).
     match cfg.api_settings() {

@@ -56,6 +56,17 @@ fn pbx_listen_addresses_and_port_ranges_are_checked() {
     assert!(err.contains(":10: key `pbx.api.listen`"), "{err}");
 }
 
+// Guards against a per-source INVITE limit of 0, which would refuse every call.
+#[test]
+fn a_per_source_invite_limit_of_zero_is_refused() {
+    let body = "[pbx.siprec]\nlisten = [\"udp:127.0.0.1:5060\"]\nmax_pending_invites_per_source = 0\n";
+    let (code, err) = check(body, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(":8: key `pbx.siprec.max_pending_invites_per_source`"), "{err}");
+    let (code, err) = check(&body.replace("= 0", "= 5"), &[]);
+    assert_eq!(code, 0, "{err}");
+}
+
 #[test]
 fn bad_target_settings_are_named() {
     let body = "[[targets]]\nname = \"nas\"\nkind = \"smb\"\nserver = \"smb://nas01\"\nshare = \"rec/sub\"\ndirectory = \"../up\"\n";

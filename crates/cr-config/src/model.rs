@@ -345,12 +345,20 @@ pub struct SipRecConfig {
     /// What to do with a call no configuration records: "reject" or "accept".
     #[serde(default = "default_decline")]
     pub decline: String,
+    /// Sessions one source IP may have waiting for a decision or for the ACK of our 200 OK
+    /// at once; one more INVITE gets 503 with Retry-After. Default 50.
+    #[serde(default = "default_max_pending")]
+    pub max_pending_invites_per_source: usize,
     /// A SIP/TCP connection without a SIP message for this long is closed.
     #[serde(default = "default_tcp_idle_timeout")]
     pub tcp_idle_timeout: String,
     /// SIP/TCP connections open at once.
     #[serde(default = "default_tcp_max_connections")]
     pub tcp_max_connections: usize,
+}
+
+fn default_max_pending() -> usize {
+    50
 }
 
 /// Below Linux's ephemeral ports (32768-60999), so outgoing connections of the host

@@ -14,7 +14,7 @@ use crate::metadata::Role;
 use crate::rtp::{PcmSource, RtpHeader, RtpSender, encode_g711};
 use crate::sdp::Codec;
 use crate::sip::StreamFramer;
-use crate::srs::{Decline, Event, Output, SessionId, Srs, SrsConfig, StreamInfo};
+use crate::srs::{Decline, Event, MediaError, Output, SessionId, Srs, SrsConfig, StreamInfo};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
@@ -188,6 +188,9 @@ pub struct SrsDriverConfig {
     /// How long a stream's socket keeps receiving after its session ended (BYE) or the
     /// stream was removed, for packets still in flight. Default 300 ms.
     pub linger: Duration,
+    /// Sessions one source IP may have waiting for a decision or an ACK; more INVITEs get
+    /// 503 with Retry-After. Default 50 ([`SrsConfig::max_pending_per_source`]).
+    pub max_pending_per_source: usize,
     /// A SIP/TCP connection that brings no complete SIP message (or CRLF keep-alive) for
     /// this long is closed. Default 120 s.
     pub tcp_idle_timeout: Duration,
@@ -204,6 +207,7 @@ impl SrsDriverConfig {
             advertise: None,
             media_queue: 256,
             linger: Duration::from_millis(300),
+            max_pending_per_source: 50,
             tcp_idle_timeout: Duration::from_secs(120),
             tcp_max_connections: 1024,
         }
@@ -260,6 +264,31 @@ pub struct DriverStats {
     pub tcp_refused: AtomicU64,
     /// SIP/TCP connections closed after `tcp_idle_timeout` without a SIP message.
     pub tcp_idle_closed: AtomicU64,
+    /// Even RTP ports of the range free now (gauge; one call needs two).
+    pub rtp_ports_free: AtomicU64,
+    /// Even RTP ports of the range.
+    pub rtp_ports_total: AtomicU64,
+    /// INVITEs answered 503: no RTP port free.
+    pub refused_no_ports: AtomicU64,
+    /// INVITEs answered 503: the source had `max_pending_per_source` unanswered INVITEs.
+    pub refused_source_limit: AtomicU64,
+    /// Accepted calls answered 503: an RTP socket could not be bound.
+    pub refused_media_failed: AtomicU64,
+    /// Sessions ended because our 200 OK was never acknowledged.
+    pub ack_timeouts: AtomicU64,
+}
+
+impl DriverStats {
+    fn update_from(&self, srs: &Srs) {
+        let c = srs.counters();
+        let r = Ordering::Relaxed;
+        self.rtp_ports_free.store(srs.free_ports() as u64, r);
+        self.rtp_ports_total.store(srs.total_ports() as u64, r);
+        self.refused_no_ports.store(c.refused_no_ports, r);
+        self.refused_source_limit.store(c.refused_source_limit, r);
+        self.refused_media_failed.store(c.refused_media_failed, r);
+        self.ack_timeouts.store(c.ack_timeouts, r);
+    }
 }
 
 struct StreamShared {
@@ -405,18 +434,19 @@ pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
         .port();
     let mut core_cfg = SrsConfig::new(advertise, sip_port);
     core_cfg.rtp_ports = rtp_ports;
+    core_cfg.max_pending_per_source = cfg.max_pending_per_source.max(1);
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let (media_tx, media_rx) = mpsc::channel(cfg.media_queue.max(4));
     let mut pump = Pump::start(media_tx, cfg.linger, stats.clone())?;
     let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<Command>();
     let stats2 = stats.clone();
-    let bound2 = bound.clone();
+    let mut srs = Srs::new(core_cfg);
+    for b in &bound {
+        srs.reserve_port(b.addr.port());
+    }
+    // The gauges are right before the first SIP message (health reads them).
+    stats2.update_from(&srs);
     let task = tokio::spawn(async move {
-        let bound = bound2;
-        let mut srs = Srs::new(core_cfg);
-        for b in &bound {
-            srs.reserve_port(b.addr.port());
-        }
         let mut rtp: HashMap<(SessionId, usize), RtpTask> = HashMap::new();
         let mut next_timeout = Instant::now() + Duration::from_secs(3600);
         loop {
@@ -471,7 +501,7 @@ pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
                                 streams,
                                 drop_media,
                             } => {
-                                update_rtp(
+                                let ready = update_rtp(
                                     &mut rtp,
                                     &mut pump,
                                     *id,
@@ -480,6 +510,9 @@ pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
                                     rtp_bind_ip,
                                     &stats2,
                                 );
+                                // After accept the 200 OK waits for this (no 200 without
+                                // bound sockets); after a re-INVITE the core ignores it.
+                                srs.media_ready(*id, ready, Instant::now());
                             }
                             Event::SessionEnded { id, .. } => {
                                 let keys: Vec<_> =
@@ -496,6 +529,7 @@ pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
                     }
                     Output::Timeout(t) => {
                         next_timeout = t;
+                        stats2.update_from(&srs);
                         break;
                     }
                 }
@@ -681,7 +715,8 @@ fn update_rtp(
     drop_media: bool,
     bind_ip: IpAddr,
     stats: &DriverStats,
-) {
+) -> Result<(), MediaError> {
+    let mut result = Ok(());
     // remove streams that are gone or changed port
     let keep: Vec<(usize, u16)> = streams
         .iter()
@@ -718,6 +753,12 @@ fn update_rtp(
             Err(e) => {
                 stats.bind_failures.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!("cannot bind RTP port {addr} for session {id}: {e}");
+                if result.is_ok() {
+                    result = Err(MediaError::Bind {
+                        port: s.local_port,
+                        reason: e.to_string(),
+                    });
+                }
                 continue;
             }
         };
@@ -746,6 +787,7 @@ fn update_rtp(
             },
         );
     }
+    result
 }
 
 // ------------------------------------------------------------------- client driver

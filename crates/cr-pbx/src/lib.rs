@@ -54,6 +54,6 @@ pub use rtp::{
 pub use sdp::{AnswerMedia, Codec, Direction, MediaDesc, RtpMap, Sdp, write_answer};
 pub use sip::{SipMessage, StartLine, StreamFramer, expand_compact, param, uri_of, user_of};
 pub use srs::{
-    BodyParts, CallFacts, Decline, EndReason, Event, FactsSource, Output, SessionId, Srs,
-    SrsConfig, StreamInfo, split_body,
+    BodyParts, CallFacts, Decline, EndReason, Event, FactsSource, MediaError, Output,
+    PRESSURE_FREE_PERCENT, SessionId, Srs, SrsConfig, SrsCounters, StreamInfo, split_body,
 };

@@ -2,6 +2,11 @@
 //!
 //! Feed it SIP messages with [`Srs::handle_input`], answer each [`Event::NewSession`] with
 //! [`Srs::accept`] or [`Srs::decline`], and drain [`Srs::poll_output`] after every call.
+//!
+//! Accepting is two steps: `accept` assigns RTP ports and emits [`Event::StreamsChanged`];
+//! the driver binds the sockets and reports with [`Srs::media_ready`]. Only then is the
+//! 200 OK sent (or 503 when a socket could not be bound): the SRC never believes a call is
+//! recorded when it cannot be (issue 11, item 5).
 
 use crate::common::{ClientTx, Input, OsRandom, RandomSource, Timers, Transport, random_below};
 use crate::metadata::{Metadata, Participant, Role};
@@ -38,7 +43,24 @@ pub struct SrsConfig {
     pub decision_timeout: Duration,
     /// Smallest Session-Expires accepted (RFC 4028 Min-SE); default 90 s.
     pub min_se: u32,
+    /// Sessions from one source IP that may wait for a decision, for media or for the ACK
+    /// of their 200 at once; one more INVITE gets 503 with Retry-After. Default 50.
+    pub max_pending_per_source: usize,
+    /// Audio streams of one offer that get an RTP port; later m-lines are answered with
+    /// port 0. Default 16.
+    pub max_streams: usize,
+    /// How long a 200 OK to an initial INVITE waits for its ACK while fewer than
+    /// [`PRESSURE_FREE_PERCENT`] of the RTP ports are free (otherwise 64*T1 = 32 s,
+    /// RFC 3261 Timer H). Default 4 s.
+    pub ack_wait_under_pressure: Duration,
 }
+
+/// Below this share of free RTP ports (percent) the core is "under pressure": unacknowledged
+/// 200 OKs are given up after [`SrsConfig::ack_wait_under_pressure`] instead of 64*T1.
+pub const PRESSURE_FREE_PERCENT: usize = 10;
+
+/// Seconds in the `Retry-After` of a 503 for a source over its limit or a full port range.
+const RETRY_AFTER_SECS: u32 = 5;
 
 impl SrsConfig {
     /// Defaults: 127.0.0.1:5060, ports 30000-39999, RFC timers, 8 s decision timeout.
@@ -50,6 +72,9 @@ impl SrsConfig {
             timers: Timers::default(),
             decision_timeout: Duration::from_secs(8),
             min_se: 90,
+            max_pending_per_source: 50,
+            max_streams: 16,
+            ack_wait_under_pressure: Duration::from_secs(4),
         }
     }
 }
@@ -138,7 +163,8 @@ pub enum EndReason {
     Declined(u16),
     /// The application did not decide in time (480 sent).
     DecisionTimeout,
-    /// Our 200 OK was never acknowledged.
+    /// Our 200 OK was never acknowledged (64*T1, RFC 3261 Timer H; sooner while the RTP
+    /// ports run out, see [`SrsConfig::ack_wait_under_pressure`]). BYE sent.
     NoAck,
     /// Session-Expires passed without a refresh.
     SessionExpired,
@@ -146,6 +172,38 @@ pub enum EndReason {
     LocalHangup,
     /// No RTP port left to answer with (503 sent).
     NoPorts,
+    /// The driver could not bind an RTP socket for the session ([`Srs::media_ready`] with
+    /// an error): 503 sent, ports released.
+    MediaFailed,
+}
+
+/// Why the driver could not set up a session's media (passed to [`Srs::media_ready`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MediaError {
+    /// An RTP socket could not be bound (descriptors exhausted, port taken by another
+    /// program).
+    #[error("RTP port {port} could not be bound: {reason}")]
+    Bind {
+        /// The port.
+        port: u16,
+        /// The operating system's reason.
+        reason: String,
+    },
+}
+
+/// Calls the core refused or gave up, since it started (for metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SrsCounters {
+    /// INVITEs answered 503 because no RTP port was free.
+    pub refused_no_ports: u64,
+    /// INVITEs answered 503 because their source had too many unanswered INVITEs.
+    pub refused_source_limit: u64,
+    /// Accepted sessions answered 503 because an RTP socket could not be bound.
+    pub refused_media_failed: u64,
+    /// Sessions ended because the 200 OK was never acknowledged.
+    pub ack_timeouts: u64,
 }
 
 /// What the core reports.
@@ -167,7 +225,8 @@ pub enum Event {
     },
     /// The set of streams changed: after accept (ports assigned), re-INVITE/UPDATE (hold,
     /// streams added/removed), or roles changed by a metadata update. Bind/unbind RTP
-    /// sockets from this. `drop_media`: accepted only to discard (decline = "accept").
+    /// sockets from this, then call [`Srs::media_ready`] (after accept, the 200 OK waits
+    /// for it). `drop_media`: accepted only to discard (decline = "accept").
     StreamsChanged {
         /// Session id.
         id: SessionId,
@@ -244,6 +303,8 @@ struct ServerTx {
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
 enum SessState {
     AwaitingDecision,
+    /// Accepted, ports assigned; waiting for [`Srs::media_ready`] before the 200.
+    AwaitingMedia,
     Established,
 }
 
@@ -254,6 +315,10 @@ struct Pending2xx {
     interval: Duration,
     give_up: Instant,
     cseq: u32,
+    /// When the 2xx was first sent.
+    sent: Instant,
+    /// The 2xx answers the initial INVITE (its ports may be reclaimed sooner under pressure).
+    initial: bool,
 }
 
 #[derive(Debug)]
@@ -303,6 +368,7 @@ pub struct Srs {
     random: Box<dyn RandomSource>,
     next_id: u64,
     last_now: Option<Instant>,
+    counters: SrsCounters,
 }
 
 const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO";
@@ -400,7 +466,54 @@ impl Srs {
             used_ports: BTreeSet::new(),
             next_id: 1,
             last_now: None,
+            counters: SrsCounters::default(),
         }
+    }
+
+    /// Even ports of `rtp_ports` not in use and not reserved.
+    pub fn free_ports(&self) -> usize {
+        let total = self.total_ports();
+        let (lo, hi) = self.cfg.rtp_ports;
+        total.saturating_sub(self.used_ports.range(lo..=hi).count())
+    }
+
+    /// Even ports of `rtp_ports` (free, used and reserved).
+    pub fn total_ports(&self) -> usize {
+        let (lo, hi) = self.cfg.rtp_ports;
+        let lo = lo + (lo % 2);
+        if hi < lo { 0 } else { ((hi - lo) / 2 + 1) as usize }
+    }
+
+    /// Refusals and ACK timeouts so far.
+    pub fn counters(&self) -> SrsCounters {
+        self.counters
+    }
+
+    /// Fewer than [`PRESSURE_FREE_PERCENT`] of the ports are free.
+    fn under_pressure(&self) -> bool {
+        self.free_ports() * 100 < self.total_ports() * PRESSURE_FREE_PERCENT
+    }
+
+    /// When the 2xx `p` is given up: 64*T1 after it was sent, or
+    /// `ack_wait_under_pressure` for an initial INVITE while ports run out.
+    fn give_up_at(&self, p: &Pending2xx, pressure: bool) -> Instant {
+        if pressure && p.initial {
+            p.give_up.min(p.sent + self.cfg.ack_wait_under_pressure)
+        } else {
+            p.give_up
+        }
+    }
+
+    /// Sessions from `ip` that wait for a decision, for media or for their first ACK.
+    fn unanswered_from(&self, ip: IpAddr) -> usize {
+        self.sessions
+            .values()
+            .filter(|s| {
+                s.peer.ip() == ip
+                    && (s.state != SessState::Established
+                        || s.pending_2xx.as_ref().is_some_and(|p| p.initial))
+            })
+            .count()
     }
 
     /// Keeps `port` out of RTP allocation (e.g. a SIP listen port inside `rtp_ports`).
@@ -443,6 +556,7 @@ impl Srs {
         }
         let now = self.last_now.unwrap_or_else(Instant::now);
         let mut t = now + Duration::from_secs(3600);
+        let pressure = self.under_pressure();
         for tx in self.txs.values() {
             if let Some(r) = tx.retx_at {
                 t = t.min(r);
@@ -456,7 +570,7 @@ impl Srs {
         }
         for s in self.sessions.values() {
             if let Some(p) = &s.pending_2xx {
-                t = t.min(p.give_up);
+                t = t.min(self.give_up_at(p, pressure));
                 if let Some(r) = p.retx_at {
                     t = t.min(r);
                 }
@@ -788,6 +902,20 @@ impl Srs {
         transport: Transport,
         now: Instant,
     ) {
+        // Refused before any work: a source over its limit of unanswered INVITEs (one
+        // source cannot hold every port with INVITEs it never ACKs), or no port left.
+        let retry = [("Retry-After", RETRY_AFTER_SECS.to_string())];
+        if self.unanswered_from(source.ip()) >= self.cfg.max_pending_per_source {
+            self.counters.refused_source_limit += 1;
+            let why = "Service Unavailable (too many unanswered INVITEs from this source)";
+            self.respond(&msg, key, 503, why, None, &retry, None, now);
+            return;
+        }
+        if self.free_ports() == 0 {
+            self.counters.refused_no_ports += 1;
+            self.respond(&msg, key, 503, "Service Unavailable (no free RTP port)", None, &retry, None, now);
+            return;
+        }
         // 100 Trying right away.
         self.respond(&msg, key, 100, "Trying", None, &[], None, now);
         let offer = match Self::parse_offer(&msg) {
@@ -855,7 +983,8 @@ impl Srs {
         let local_tag = self.random_tag();
         let call_id = msg.call_id().unwrap_or("").to_owned();
         let remote_tag = msg.from_tag().unwrap_or("").to_owned();
-        let streams = build_streams(&sdp, metadata.as_ref(), &[], 1);
+        let mut streams = build_streams(&sdp, metadata.as_ref(), &[], 1);
+        cap_streams(&mut streams, self.cfg.max_streams);
         let facts = make_facts(&msg, metadata.as_ref(), source);
         let mut to_hdr = msg.header("To").unwrap_or("").to_owned();
         to_hdr.push_str(";tag=");
@@ -922,10 +1051,35 @@ impl Srs {
         Ok(Some(n))
     }
 
-    /// Accepts a session: assigns RTP ports, sends 200 OK with the SDP answer, and emits
-    /// [`Event::StreamsChanged`] (before the 200 leaves, so sockets can be bound first).
+    /// Accepts a session: assigns RTP ports and emits [`Event::StreamsChanged`]; the 200 OK
+    /// with the SDP answer waits for [`Srs::media_ready`]. No port free: 503 and
+    /// [`EndReason::NoPorts`].
     pub fn accept(&mut self, id: SessionId, now: Instant) {
         self.answer(id, false, now);
+    }
+
+    /// The driver's report after an [`Event::StreamsChanged`]: `Ok` when every stream's
+    /// socket is bound, then the 200 OK leaves; an error answers 503 ("no RTP port could
+    /// be bound"), releases the ports and ends the session ([`EndReason::MediaFailed`]).
+    /// Ignored unless the session waits for it (after a re-INVITE the answer is sent at
+    /// once; see docs/siprec.md).
+    pub fn media_ready(&mut self, id: SessionId, result: Result<(), MediaError>, now: Instant) {
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        if s.state != SessState::AwaitingMedia {
+            return;
+        }
+        if result.is_err() {
+            self.counters.refused_media_failed += 1;
+            let why = "Service Unavailable (no RTP port could be bound)";
+            self.reject_pending(id, 503, why, EndReason::MediaFailed, now);
+            return;
+        }
+        s.state = SessState::Established;
+        s.decide_by = None;
+        let Some(inv) = s.invite.take() else { return };
+        self.send_answer(id, &inv, true, now);
     }
 
     /// Declines a session.
@@ -993,6 +1147,7 @@ impl Srs {
         }
         let mut streams = s.streams.clone();
         if !self.assign_ports(&mut streams) {
+            self.counters.refused_no_ports += 1;
             self.reject_pending(
                 id,
                 503,
@@ -1007,15 +1162,13 @@ impl Srs {
         };
         s.streams = streams.clone();
         s.drop_media = drop_media;
-        s.state = SessState::Established;
-        s.decide_by = None;
-        let Some(inv) = s.invite.take() else { return };
+        // The decision timeout keeps running: a driver that never reports gets 480.
+        s.state = SessState::AwaitingMedia;
         self.emit(Event::StreamsChanged {
             id,
             streams,
             drop_media,
         });
-        self.send_answer(id, &inv, true, now);
     }
 
     /// Sends a 2xx with our current SDP answer to an INVITE/UPDATE of session `id`.
@@ -1100,12 +1253,15 @@ impl Srs {
                 .unwrap_or_default();
             let t1 = self.cfg.timers.t1;
             if let Some(s) = self.sessions.get_mut(&id) {
+                let initial = s.invite_tx == key;
                 s.pending_2xx = Some(Pending2xx {
                     bytes,
                     retx_at: (!reliable).then(|| now + t1),
                     interval: t1,
                     give_up: now + t1 * 64,
                     cseq,
+                    sent: now,
+                    initial,
                 });
             }
         }
@@ -1262,7 +1418,7 @@ impl Srs {
                     && self
                         .sessions
                         .get(&id)
-                        .is_some_and(|s| s.state == SessState::AwaitingDecision)
+                        .is_some_and(|s| s.state != SessState::Established)
                 {
                     self.reject_pending(id, 487, "Request Terminated", EndReason::Cancelled, now);
                 }
@@ -1407,7 +1563,8 @@ impl Srs {
                 .map(|st| st.local_port)
                 .filter(|p| *p != 0)
                 .collect();
-            let new_streams = build_streams(&s.offer, s.metadata.as_ref(), &s.streams, s.offers);
+            let mut new_streams = build_streams(&s.offer, s.metadata.as_ref(), &s.streams, s.offers);
+            cap_streams(&mut new_streams, self.cfg.max_streams);
             (old, new_streams, s.drop_media)
         };
         if !self.assign_ports(&mut streams) {
@@ -1587,6 +1744,8 @@ impl Srs {
         let mut ended = Vec::new();
         let mut undecided = Vec::new();
         let mut resend = Vec::new();
+        let pressure = self.under_pressure();
+        let wait = self.cfg.ack_wait_under_pressure;
         for (id, s) in self.sessions.iter_mut() {
             if let Some(d) = s.decide_by
                 && now >= d
@@ -1595,7 +1754,8 @@ impl Srs {
                 continue;
             }
             if let Some(p) = &mut s.pending_2xx {
-                if now >= p.give_up {
+                let give_up = if pressure && p.initial { p.give_up.min(p.sent + wait) } else { p.give_up };
+                if now >= give_up {
                     ended.push((*id, EndReason::NoAck));
                     continue;
                 }
@@ -1627,6 +1787,9 @@ impl Srs {
         }
         ended.sort_by_key(|(id, _)| *id);
         for (id, why) in ended {
+            if why == EndReason::NoAck {
+                self.counters.ack_timeouts += 1;
+            }
             self.send_bye(id, now);
             self.end_session(id, why);
         }
@@ -1687,6 +1850,15 @@ fn build_streams(sdp: &Sdp, md: Option<&Metadata>, old: &[StreamInfo], offer: u3
         });
     }
     out
+}
+
+/// Gives ports to the first `max` audio streams with a codec; later ones are refused
+/// (port 0 in the answer), so one INVITE with hundreds of m-lines cannot take the range.
+fn cap_streams(streams: &mut [StreamInfo], max: usize) {
+    for st in streams.iter_mut().filter(|st| st.codec.is_some()).skip(max) {
+        st.codec = None;
+        st.local_port = 0;
+    }
 }
 
 fn make_facts(msg: &SipMessage, md: Option<&Metadata>, source: SocketAddr) -> CallFacts {
@@ -1908,6 +2080,9 @@ mod tests {
         );
         let id = *id;
         srs.accept(id, now);
+        let (ev, _) = drain(&mut srs);
+        assert!(ev.iter().any(|e| matches!(e, Event::StreamsChanged { .. })), "{ev:?}");
+        srs.media_ready(id, Ok(()), now);
         let (_, tx) = drain(&mut srs);
         let ok = tx.iter().find(|m| m.status() == Some(200)).expect("200");
         let tag = ok.to_tag().expect("to-tag").to_owned();
@@ -2001,5 +2176,181 @@ mod tests {
             }
         )));
         assert!(srs.used_ports.is_empty());
+    }
+
+    const SRC: &str = "10.0.0.2:5060";
+
+    /// An INVITE of call `call` from `src` with `ports` m-lines.
+    fn invite(srs: &mut Srs, src: &str, call: &str, ports: &[u16], now: Instant) {
+        let msg = String::from_utf8(request("INVITE", 1, None, call, &sdp(ports, "sendonly")))
+            .expect("ascii")
+            .replace("Call-ID: c1", &format!("Call-ID: {call}"));
+        srs.handle_input(
+            Input::Datagram { source: src.parse().expect("addr"), transport: Transport::Udp, bytes: msg.as_bytes() },
+            now,
+        );
+    }
+
+    fn new_session(ev: &[Event]) -> SessionId {
+        match ev.iter().find(|e| matches!(e, Event::NewSession { .. })) {
+            Some(Event::NewSession { id, .. }) => *id,
+            _ => panic!("no NewSession in {ev:?}"),
+        }
+    }
+
+    fn small(lo: u16, hi: u16) -> Srs {
+        let mut cfg = SrsConfig::new("10.0.0.1".parse().expect("ip"), 5060);
+        cfg.rtp_ports = (lo, hi);
+        Srs::with_random(cfg, Box::new(Mix(TagGen::new(3))))
+    }
+
+    // Guards against a 200 OK sent before the driver bound the RTP sockets (issue 11, item
+    // 5: the SRC believed the call recorded while the recorder abandoned it).
+    #[test]
+    fn no_200_before_media_ready_and_503_when_a_socket_could_not_be_bound() {
+        let now = Instant::now();
+        let mut srs = small(40000, 40011);
+        invite(&mut srs, SRC, "bind-fails", &[7000, 7002], now);
+        let (ev, _) = drain(&mut srs);
+        let id = new_session(&ev);
+        srs.accept(id, now);
+        let (ev, tx) = drain(&mut srs);
+        assert!(ev.iter().any(|e| matches!(e, Event::StreamsChanged { .. })), "{ev:?}");
+        assert!(tx.iter().all(|m| m.status().is_none_or(|c| c < 200)), "no final answer yet: {tx:?}");
+        assert_eq!(srs.free_ports(), 4, "two of six ports assigned");
+        let err = MediaError::Bind { port: 40000, reason: "Too many open files".into() };
+        srs.media_ready(id, Err(err), now);
+        let (ev, tx) = drain(&mut srs);
+        let finals: Vec<u16> = tx.iter().filter_map(|m| m.status()).filter(|c| *c >= 200).collect();
+        assert_eq!(finals, vec![503], "{tx:?}");
+        assert!(ev.contains(&Event::SessionEnded { id, reason: EndReason::MediaFailed }), "{ev:?}");
+        assert_eq!(srs.free_ports(), 6, "ports released");
+        assert_eq!(srs.counters().refused_media_failed, 1);
+        // A report for a session that does not wait is ignored.
+        srs.media_ready(id, Ok(()), now);
+        assert!(drain(&mut srs).1.is_empty());
+        // The next call binds: 200.
+        invite(&mut srs, SRC, "bind-works", &[7000, 7002], now);
+        let (ev, _) = drain(&mut srs);
+        let id = new_session(&ev);
+        srs.accept(id, now);
+        drain(&mut srs);
+        srs.media_ready(id, Ok(()), now);
+        let (_, tx) = drain(&mut srs);
+        assert!(tx.iter().any(|m| m.status() == Some(200)), "{tx:?}");
+    }
+
+    /// Accepts and confirms a session of `ports` streams; returns its id.
+    fn answered(srs: &mut Srs, src: &str, call: &str, ports: &[u16], now: Instant) -> SessionId {
+        invite(srs, src, call, ports, now);
+        let (ev, _) = drain(srs);
+        let id = new_session(&ev);
+        srs.accept(id, now);
+        drain(srs);
+        srs.media_ready(id, Ok(()), now);
+        let (_, tx) = drain(srs);
+        assert!(tx.iter().any(|m| m.status() == Some(200)), "{tx:?}");
+        id
+    }
+
+    // Guards against INVITEs never ACKed holding their ports (issue 11, probe 6): Timer H,
+    // 64*T1 = 32 s, while most ports are free.
+    #[test]
+    fn a_200_never_acked_frees_its_ports_after_64_t1() {
+        let t0 = Instant::now();
+        let mut srs = small(40000, 40039); // 20 ports: one call of two leaves 90 % free
+        let id = answered(&mut srs, SRC, "no-ack", &[7000, 7002], t0);
+        assert_eq!(srs.free_ports(), 18);
+        srs.handle_input(Input::Timeout, t0 + Duration::from_millis(31_900));
+        let (ev, _) = drain(&mut srs);
+        assert!(!ev.iter().any(|e| matches!(e, Event::SessionEnded { .. })), "too early: {ev:?}");
+        srs.handle_input(Input::Timeout, t0 + Duration::from_secs(32));
+        let (ev, tx) = drain(&mut srs);
+        assert!(ev.contains(&Event::SessionEnded { id, reason: EndReason::NoAck }), "{ev:?}");
+        assert!(tx.iter().any(|m| m.method() == Some("BYE")), "BYE sent: {tx:?}");
+        assert_eq!(srs.free_ports(), 20);
+        assert_eq!(srs.counters().ack_timeouts, 1);
+    }
+
+    // Guards against a port-range storm that waits out the full 32 s: under pressure (under
+    // 10 % free) an unacknowledged initial 200 is given up after 4 s.
+    #[test]
+    fn under_port_pressure_a_200_never_acked_is_given_up_after_4_s() {
+        let t0 = Instant::now();
+        let mut srs = small(40000, 40007); // 4 ports: two calls of two leave none
+        let a = answered(&mut srs, SRC, "a", &[7000, 7002], t0);
+        let b = answered(&mut srs, SRC, "b", &[7004, 7006], t0 + Duration::from_secs(1));
+        assert_eq!(srs.free_ports(), 0);
+        // Full: the next INVITE is refused at once, with Retry-After.
+        invite(&mut srs, SRC, "c", &[7008], t0 + Duration::from_secs(1));
+        let (ev, tx) = drain(&mut srs);
+        assert!(ev.is_empty(), "{ev:?}");
+        let r = tx.iter().find(|m| m.status() == Some(503)).expect("503");
+        assert!(r.header("Retry-After").is_some());
+        assert_eq!(srs.counters().refused_no_ports, 1);
+        let Output::Timeout(next) = srs.poll_output() else { panic!("idle") };
+        assert!(next <= t0 + Duration::from_secs(4), "the next deadline is the pressure give-up");
+        srs.handle_input(Input::Timeout, t0 + Duration::from_secs(4));
+        let (ev, _) = drain(&mut srs);
+        assert!(ev.contains(&Event::SessionEnded { id: a, reason: EndReason::NoAck }), "{ev:?}");
+        assert!(!ev.iter().any(|e| matches!(e, Event::SessionEnded { id, .. } if *id == b)), "{ev:?}");
+        // 50 % free now: b waits the full 64*T1 from its 200.
+        srs.handle_input(Input::Timeout, t0 + Duration::from_secs(6));
+        assert!(drain(&mut srs).0.is_empty());
+        srs.handle_input(Input::Timeout, t0 + Duration::from_secs(33));
+        let (ev, _) = drain(&mut srs);
+        assert!(ev.contains(&Event::SessionEnded { id: b, reason: EndReason::NoAck }), "{ev:?}");
+        assert_eq!(srs.free_ports(), 4);
+    }
+
+    // Guards against one source holding every port with INVITEs it never answers.
+    #[test]
+    fn per_source_limit_of_unanswered_invites_answers_503_with_retry_after() {
+        let now = Instant::now();
+        let mut cfg = SrsConfig::new("10.0.0.1".parse().expect("ip"), 5060);
+        cfg.rtp_ports = (40000, 40099);
+        cfg.max_pending_per_source = 2;
+        let mut srs = Srs::with_random(cfg, Box::new(Mix(TagGen::new(5))));
+        let first = answered(&mut srs, SRC, "s1", &[7000], now); // 200 sent, not ACKed
+        invite(&mut srs, SRC, "s2", &[7000], now); // waits for the decision
+        drain(&mut srs);
+        invite(&mut srs, SRC, "s3", &[7000], now);
+        let (ev, tx) = drain(&mut srs);
+        assert!(ev.is_empty(), "the application is not bothered: {ev:?}");
+        let r = tx.iter().find(|m| m.status() == Some(503)).expect("503");
+        assert_eq!(r.header("Retry-After"), Some("5"));
+        assert_eq!(srs.counters().refused_source_limit, 1);
+        // Another source is not limited.
+        invite(&mut srs, "10.0.0.3:5060", "o1", &[7000], now);
+        assert!(drain(&mut srs).0.iter().any(|e| matches!(e, Event::NewSession { .. })));
+        // The ACK of the first call frees a place for its source.
+        let ack = String::from_utf8(request("ACK", 1, Some("x"), "ack", ""))
+            .expect("ascii")
+            .replace("Call-ID: c1", "Call-ID: s1");
+        let tag = srs.sessions[&first].local_tag.clone();
+        let ack = ack.replace("tag=x", &format!("tag={tag}"));
+        srs.handle_input(
+            Input::Datagram { source: SRC.parse().expect("addr"), transport: Transport::Udp, bytes: ack.as_bytes() },
+            now,
+        );
+        invite(&mut srs, SRC, "s4", &[7000], now);
+        assert!(drain(&mut srs).0.iter().any(|e| matches!(e, Event::NewSession { .. })));
+    }
+
+    // Guards against one INVITE with hundreds of m-lines taking the whole range.
+    #[test]
+    fn only_the_first_max_streams_m_lines_get_ports() {
+        let now = Instant::now();
+        let mut srs = small(40000, 40999);
+        let ports: Vec<u16> = (0..40).map(|i| 7000 + 2 * i).collect();
+        let id = answered(&mut srs, SRC, "many", &ports, now);
+        let with_port = srs.streams(id).expect("session").iter().filter(|s| s.local_port != 0).count();
+        assert_eq!(with_port, 16);
+        assert_eq!(srs.free_ports(), 500 - 16);
+        // Two such INVITEs fill a range of 32.
+        let mut srs = small(40000, 40063);
+        answered(&mut srs, SRC, "many-1", &ports, now);
+        answered(&mut srs, SRC, "many-2", &ports, now);
+        assert_eq!(srs.free_ports(), 0);
     }
 }

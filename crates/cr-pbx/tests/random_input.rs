@@ -74,6 +74,7 @@ fn drive_srs(messages: &[Vec<u8>]) {
         loop {
             match srs.poll_output() {
                 Output::Event(Event::NewSession { id, .. }) => srs.accept(id, now),
+                Output::Event(Event::StreamsChanged { id, .. }) => srs.media_ready(id, Ok(()), now),
                 Output::Timeout(t) => {
                     now = now.max(t.min(now + Duration::from_secs(10)));
                     break;

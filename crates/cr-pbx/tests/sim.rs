@@ -160,6 +160,8 @@ fn run(seed: u64, calls: usize, loss: f64, dup: f64, hangup_after: Duration) -> 
                 Output::Event(Event::SessionEnded { id, reason }) => {
                     seen.ended.insert(id, reason);
                 }
+                // The driver's part: sockets bound, the 200 may leave.
+                Output::Event(Event::StreamsChanged { id, .. }) => srs.media_ready(id, Ok(()), now),
                 Output::Event(_) => {}
                 Output::Timeout(t) => break t,
             }
@@ -317,7 +319,12 @@ fn exchange(src: &mut Src, srs: &mut Srs, now: Instant, decide: bool, log: &mut 
                         srs.accept(id, now);
                     }
                 }
-                Output::Event(e) => log.push(format!("srs {e:?}")),
+                Output::Event(e) => {
+                    if let Event::StreamsChanged { id, .. } = &e {
+                        srs.media_ready(*id, Ok(()), now);
+                    }
+                    log.push(format!("srs {e:?}"))
+                }
                 Output::Timeout(_) => break,
             }
         }
