@@ -492,6 +492,7 @@ impl Recorder {
              # HELP callrec_rtp_received_total RTP packets received on accepted SIPREC streams.\n# TYPE callrec_rtp_received_total counter\ncallrec_rtp_received_total {}\n\
              # HELP callrec_rtp_ignored_total RTP packets dropped on receipt (telephone-event, other payload types, malformed, declined media).\n# TYPE callrec_rtp_ignored_total counter\ncallrec_rtp_ignored_total {}\n\
              # HELP callrec_rtp_unrouted_total Received RTP packets no open recording took.\n# TYPE callrec_rtp_unrouted_total counter\ncallrec_rtp_unrouted_total {}\n\
+             # HELP callrec_srtp_rejected_total SRTP packets dropped before the leg writers: failed authentication, or replayed.\n# TYPE callrec_srtp_rejected_total counter\ncallrec_srtp_rejected_total{{reason=\"auth\"}} {}\ncallrec_srtp_rejected_total{{reason=\"replay\"}} {}\n\
              # HELP callrec_spool_sets Sets waiting in the spool.\n# TYPE callrec_spool_sets gauge\ncallrec_spool_sets {}\n\
              # HELP callrec_spool_oldest_seconds Age of the oldest set in the spool.\n# TYPE callrec_spool_oldest_seconds gauge\ncallrec_spool_oldest_seconds {}\n\
              # HELP callrec_spool_free_percent Free space on the spool's file system.\n# TYPE callrec_spool_free_percent gauge\ncallrec_spool_free_percent {:.1}\n",
@@ -503,6 +504,8 @@ impl Recorder {
             m.siprec.get().map_or(0, |s| s.rtp_packets.load(Ordering::Relaxed)),
             m.siprec.get().map_or(0, |s| s.rtp_ignored.load(Ordering::Relaxed)),
             m.rtp_unrouted.load(Ordering::Relaxed),
+            m.siprec.get().map_or(0, |s| s.srtp_rejected_auth.load(Ordering::Relaxed)),
+            m.siprec.get().map_or(0, |s| s.srtp_rejected_replay.load(Ordering::Relaxed)),
             spool_sets,
             oldest,
             free,

@@ -28,7 +28,9 @@ const END_GRACE: Duration = Duration::from_secs(15);
 
 /// Starts the SIPREC server of `[pbx.siprec]`.
 pub async fn start(cfg: &SipRecConfig) -> anyhow::Result<SrsHandle> {
-    let handle = cr_pbx::driver::start_srs(SrsDriverConfig::new(cfg.listen.clone(), cfg.rtp_ports.clone()))
+    let mut driver = SrsDriverConfig::new(cfg.listen.clone(), cfg.rtp_ports.clone());
+    driver.srtp = cr_pbx::SrtpPolicy::parse(&cfg.srtp).map_err(|e| anyhow::anyhow!("[pbx.siprec] srtp: {e}"))?;
+    let handle = cr_pbx::driver::start_srs(driver)
         .await
         .map_err(|e| anyhow::anyhow!("[pbx.siprec]: {e}"))?;
     for a in &handle.local_addrs {

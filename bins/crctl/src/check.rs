@@ -71,6 +71,9 @@ fn check_pbx(cfg: &Config) -> Vec<ConfigError> {
         if let Err(e) = cr_pbx::driver::parse_port_range(&s.rtp_ports) {
             out.push(cfg.error_at("pbx.siprec.rtp_ports", e.to_string()));
         }
+        if let Err(e) = cr_pbx::SrtpPolicy::parse(&s.srtp) {
+            out.push(cfg.error_at("pbx.siprec.srtp", e.to_string()));
+        }
         if !matches!(s.decline.as_str(), "reject" | "accept") {
             out.push(cfg.error_at("pbx.siprec.decline", format!("{:?}: use \"reject\" or \"accept\"", s.decline)));
         }

@@ -55,3 +55,19 @@ fn bad_target_settings_are_named() {
     assert!(err.contains("targets[0]"), "{err}");
     assert!(err.contains("..") || err.contains("directory"), "{err}");
 }
+
+// Guards against an srtp value the recorder would only refuse at start (or misread).
+#[test]
+fn pbx_srtp_value_is_checked() {
+    let body = "[pbx.siprec]\nlisten = [\"udp:127.0.0.1:5060\"]\nsrtp = \"on\"\n";
+    let (code, err) = check(body, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(":8: key `pbx.siprec.srtp`"), "{err}");
+    assert!(err.contains("\"off\", \"allow\" or \"require\""), "{err}");
+    for good in ["off", "allow", "require"] {
+        let body = format!("[pbx.siprec]\nlisten = [\"udp:127.0.0.1:5060\"]\nsrtp = \"{good}\"\n");
+        let (code, err) = check(&body, &[]);
+        assert!(!err.contains("pbx.siprec.srtp"), "{good}: {err}");
+        let _ = code;
+    }
+}

@@ -343,6 +343,13 @@ pub struct SipRecConfig {
     /// What to do with a call no configuration records: "reject" or "accept".
     #[serde(default = "default_decline")]
     pub decline: String,
+    /// SRTP offers: "off" | "allow" | "require" (checked by cr-pbx).
+    #[serde(default = "default_srtp")]
+    pub srtp: String,
+}
+
+fn default_srtp() -> String {
+    "allow".to_owned()
 }
 
 fn default_rtp_ports() -> String {

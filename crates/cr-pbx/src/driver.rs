@@ -14,6 +14,7 @@ use crate::metadata::Role;
 use crate::rtp::{PcmSource, RtpHeader, RtpSender, encode_g711};
 use crate::sdp::Codec;
 use crate::sip::StreamFramer;
+use crate::srtp::{SrtpPolicy, SrtpReceiver, StreamSrtp};
 use crate::srs::{Decline, Event, Output, SessionId, Srs, SrsConfig, StreamInfo};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -152,6 +153,8 @@ pub struct SrsDriverConfig {
     /// How long a stream's socket keeps receiving after its session ended (BYE) or the
     /// stream was removed, for packets still in flight. Default 300 ms.
     pub linger: Duration,
+    /// Plain RTP, SRTP or both (`[pbx.siprec] srtp`); default [`SrtpPolicy::default`].
+    pub srtp: SrtpPolicy,
 }
 
 impl SrsDriverConfig {
@@ -163,6 +166,7 @@ impl SrsDriverConfig {
             advertise: None,
             media_queue: 256,
             linger: Duration::from_millis(300),
+            srtp: SrtpPolicy::default(),
         }
     }
 }
@@ -202,6 +206,10 @@ pub struct DriverStats {
     pub sip_in: AtomicU64,
     /// RTP sockets that could not be bound.
     pub bind_failures: AtomicU64,
+    /// SRTP packets dropped because they failed authentication (`callrec_srtp_rejected_total{reason="auth"}`).
+    pub srtp_rejected_auth: AtomicU64,
+    /// SRTP packets dropped as replays (`callrec_srtp_rejected_total{reason="replay"}`).
+    pub srtp_rejected_replay: AtomicU64,
 }
 
 struct StreamShared {
@@ -231,6 +239,15 @@ struct RtpTask {
     port: u16,
     shared: Arc<StreamShared>,
     key: u64,
+    srtp: Option<StreamSrtp>,
+}
+
+/// The SRTP receiver of a stream: None for plain RTP, Err if its keys cannot be used.
+fn srtp_receiver(s: &StreamInfo) -> Result<Option<SrtpReceiver>, ()> {
+    match &s.srtp {
+        None => Ok(None),
+        Some(k) => SrtpReceiver::new(k).map(Some).ok_or(()),
+    }
 }
 
 fn primary_ip() -> IpAddr {
@@ -341,6 +358,7 @@ pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
     let mut core_cfg = SrsConfig::new(advertise, sip_port);
     core_cfg.rtp_ports = rtp_ports;
     core_cfg.seed = seed();
+    core_cfg.srtp = cfg.srtp;
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let (media_tx, media_rx) = mpsc::channel(cfg.media_queue.max(4));
     let stats = Arc::new(DriverStats::default());
@@ -563,11 +581,25 @@ fn update_rtp(
         if s.local_port == 0 {
             continue;
         }
-        if let Some(t) = rtp.get(&(id, s.index)) {
+        if let Some(t) = rtp.get_mut(&(id, s.index)) {
             t.shared.role.store(role_to_u8(s.role), Ordering::Relaxed);
             t.shared.drop.store(drop_media, Ordering::Relaxed);
+            if t.srtp != s.srtp {
+                // New keys from a re-offer. Keys that cannot be used leave the stream
+                // without a receiver: every packet then fails authentication.
+                let rx = srtp_receiver(s).unwrap_or_else(|()| {
+                    tracing::error!("SRTP keys of session {id} stream {} cannot be used", s.index);
+                    Some(SrtpReceiver::refuse_all())
+                });
+                pump.rekey(t.key, rx);
+                t.srtp = s.srtp.clone();
+            }
             continue;
         }
+        let Ok(srtp_rx) = srtp_receiver(s) else {
+            tracing::error!("SRTP keys of session {id} stream {} cannot be used; stream not received", s.index);
+            continue;
+        };
         let addr = SocketAddr::new(bind_ip, s.local_port);
         let sock = match bind_rtp(addr) {
             Ok(s) => s,
@@ -589,6 +621,7 @@ fn update_rtp(
             codec,
             payload_type: pt,
             shared: shared.clone(),
+            srtp: srtp_rx,
         });
         rtp.insert(
             (id, s.index),
@@ -596,6 +629,7 @@ fn update_rtp(
                 port: s.local_port,
                 shared,
                 key,
+                srtp: s.srtp.clone(),
             },
         );
     }

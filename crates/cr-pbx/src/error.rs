@@ -46,6 +46,12 @@ pub enum DriverError {
         /// Why.
         reason: String,
     },
+    /// `srtp` is not one of `off`, `allow`, `require`.
+    #[error("bad srtp value {value:?}: use \"off\", \"allow\" or \"require\"")]
+    SrtpPolicy {
+        /// The configured value (first 40 characters).
+        value: String,
+    },
     /// A socket could not be bound.
     #[error("cannot bind {addr}: {source}")]
     Bind {

@@ -41,6 +41,7 @@ mod rtp;
 mod sdp;
 mod sip;
 mod srs;
+mod srtp;
 
 pub use client::{CallSpec, Src, SrcCallId, SrcConfig, SrcEvent, SrcOutput};
 pub use common::{Input, Timers, Transmit, Transport};
@@ -52,6 +53,7 @@ pub use rtp::{
     write_rtp,
 };
 pub use sdp::{AnswerMedia, Codec, Direction, MediaDesc, RtpMap, Sdp, write_answer};
+pub use srtp::SrtpPolicy;
 pub use sip::{SipMessage, StartLine, StreamFramer, expand_compact, param, uri_of, user_of};
 pub use srs::{
     BodyParts, CallFacts, Decline, EndReason, Event, FactsSource, Output, SessionId, Srs,

@@ -8,6 +8,7 @@ use crate::metadata::{Metadata, Participant, Role};
 use crate::multipart::{ContentType, split_multipart};
 use crate::sdp::{AnswerMedia, Codec, Direction, Sdp, write_answer};
 use crate::sip::{SipMessage, StartLine, param, uri_of, user_of};
+use crate::srtp::{SrtpKey, SrtpPolicy, StreamSrtp};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -40,6 +41,8 @@ pub struct SrsConfig {
     pub decision_timeout: Duration,
     /// Smallest Session-Expires accepted (RFC 4028 Min-SE); default 90 s.
     pub min_se: u32,
+    /// Which media profiles are recorded (plain RTP, SRTP); default [`SrtpPolicy::default`].
+    pub srtp: SrtpPolicy,
 }
 
 impl SrsConfig {
@@ -53,6 +56,7 @@ impl SrsConfig {
             seed: 0x5eed,
             decision_timeout: Duration::from_secs(8),
             min_se: 90,
+            srtp: SrtpPolicy::default(),
         }
     }
 }
@@ -76,6 +80,8 @@ pub struct StreamInfo {
     pub remote: Option<SocketAddr>,
     /// False while the stream is on hold (`a=inactive`).
     pub active: bool,
+    /// SRTP (SDES) keys of the stream; None for plain RTP. Its `Debug` hides the keys.
+    pub srtp: Option<StreamSrtp>,
 }
 
 /// Where the caller/callee facts came from.
@@ -789,21 +795,8 @@ impl Srs {
             );
             return;
         };
-        if !sdp
-            .media
-            .iter()
-            .any(|m| m.is_audio_rtp() && m.choose_codec().is_some())
-        {
-            self.respond(
-                &msg,
-                key,
-                488,
-                "No usable audio stream (PCMU, PCMA or G722 over RTP/AVP)",
-                None,
-                &[],
-                None,
-                now,
-            );
+        if let Err(reason) = usable_audio(&sdp, self.cfg.srtp) {
+            self.respond(&msg, key, 488, reason, None, &[], None, now);
             return;
         }
         let se = match self.session_expires(&msg) {
@@ -834,7 +827,7 @@ impl Srs {
         let local_tag = self.tags.tag();
         let call_id = msg.call_id().unwrap_or("").to_owned();
         let remote_tag = msg.from_tag().unwrap_or("").to_owned();
-        let streams = build_streams(&sdp, metadata.as_ref(), &[]);
+        let streams = build_streams(&sdp, metadata.as_ref(), &[], self.cfg.srtp);
         let facts = make_facts(&msg, metadata.as_ref(), source);
         let mut to_hdr = msg.header("To").unwrap_or("").to_owned();
         to_hdr.push_str(";tag=");
@@ -1025,6 +1018,7 @@ impl Srs {
                             Direction::Inactive
                         },
                         offered_formats: m.formats.clone(),
+                        crypto: st.srtp.clone(),
                     },
                     _ => AnswerMedia {
                         kind: m.kind.clone(),
@@ -1035,6 +1029,7 @@ impl Srs {
                         label: m.label.clone(),
                         direction: Direction::Inactive,
                         offered_formats: m.formats.clone(),
+                        crypto: None,
                     },
                 }
             })
@@ -1341,6 +1336,7 @@ impl Srs {
         };
         let se = self.session_expires(&msg).ok().flatten();
         let sdp_in_request = offer.sdp.is_some();
+        let srtp = self.cfg.srtp;
         let mut events = Vec::new();
         let (old_ports, mut streams, drop_media) = {
             let Some(s) = self.sessions.get_mut(&id) else {
@@ -1374,7 +1370,7 @@ impl Srs {
                 .map(|st| st.local_port)
                 .filter(|p| *p != 0)
                 .collect();
-            let new_streams = build_streams(&s.offer, s.metadata.as_ref(), &s.streams);
+            let new_streams = build_streams(&s.offer, s.metadata.as_ref(), &s.streams, srtp);
             (old, new_streams, s.drop_media)
         };
         if !self.assign_ports(&mut streams) {
@@ -1606,17 +1602,74 @@ fn host_of(ip: IpAddr) -> String {
     }
 }
 
+/// Ok if the offer has an audio stream we record under `policy`; else the reason phrase
+/// of the 488 that refuses it (never a 200 with streams we cannot record).
+fn usable_audio(sdp: &Sdp, policy: SrtpPolicy) -> Result<(), &'static str> {
+    let audio: Vec<_> = sdp
+        .media
+        .iter()
+        .filter(|m| m.is_audio_rtp() && m.choose_codec().is_some())
+        .collect();
+    if audio
+        .iter()
+        .any(|m| policy.accepts(m.is_srtp()) && (!m.is_srtp() || !m.crypto.is_empty()))
+    {
+        return Ok(());
+    }
+    let srtp = audio.iter().any(|m| m.is_srtp());
+    if srtp && policy == SrtpPolicy::Off {
+        return Err("Not Acceptable Here (SRTP offered; this recorder has srtp = off)");
+    }
+    if srtp {
+        return Err(
+            "Not Acceptable Here (no supported SDES crypto: AES_CM_128_HMAC_SHA1_80, AES_CM_128_HMAC_SHA1_32, AEAD_AES_128_GCM or AEAD_AES_256_GCM, one inline key without MKI)",
+        );
+    }
+    if !audio.is_empty() && policy == SrtpPolicy::Require {
+        return Err("Not Acceptable Here (plain RTP offered; this recorder requires SRTP)");
+    }
+    Err("Not Acceptable Here (no usable audio stream: PCMU, PCMA or G722 over RTP/AVP)")
+}
+
 /// Streams of an offer. Roles: from metadata by label when it says; otherwise the
 /// fallback: first audio stream = caller, second = callee, a single stream = mixed.
-/// Ports of `old` streams with the same m-line index are kept.
-fn build_streams(sdp: &Sdp, md: Option<&Metadata>, old: &[StreamInfo]) -> Vec<StreamInfo> {
+/// Ports of `old` streams with the same m-line index are kept. A stream `policy` refuses
+/// (SRTP when off, plain RTP when required) gets no codec: it is answered with port 0.
+fn build_streams(
+    sdp: &Sdp,
+    md: Option<&Metadata>,
+    old: &[StreamInfo],
+    policy: SrtpPolicy,
+) -> Vec<StreamInfo> {
     let mut out = Vec::new();
     let audio: Vec<usize> = (0..sdp.media.len())
         .filter(|&i| sdp.media[i].is_audio_rtp())
         .collect();
     for (n, &i) in audio.iter().enumerate() {
         let m = &sdp.media[i];
-        let codec = m.choose_codec();
+        let mut codec = m.choose_codec().filter(|_| policy.accepts(m.is_srtp()));
+        let previous = old.iter().find(|o| o.index == i && o.codec.is_some());
+        // SRTP: the first crypto attribute we support in the SRC's order; our key is kept
+        // over re-offers of the same suite (RFC 4568 §7.1.4 lets the answerer keep it).
+        let srtp = if m.is_srtp() && codec.is_some() {
+            let chosen = m.crypto.first().and_then(|offer| {
+                let kept = previous
+                    .and_then(|p| p.srtp.as_ref())
+                    .filter(|p| p.offer.suite == offer.suite)
+                    .map(|p| p.answer_key.clone());
+                let answer_key = kept.or_else(|| SrtpKey::random(offer.suite))?;
+                Some(StreamSrtp {
+                    offer: offer.clone(),
+                    answer_key,
+                })
+            });
+            if chosen.is_none() {
+                codec = None;
+            }
+            chosen
+        } else {
+            None
+        };
         let fallback = match (audio.len(), n) {
             (1, _) => Role::Mixed,
             (_, 0) => Role::Caller,
@@ -1629,11 +1682,7 @@ fn build_streams(sdp: &Sdp, md: Option<&Metadata>, old: &[StreamInfo]) -> Vec<St
             .and_then(|l| md.and_then(|md| md.role_of_label(l)))
             .unwrap_or(fallback);
         let remote = sdp.connection_of(i).map(|ip| SocketAddr::new(ip, m.port));
-        let local_port = old
-            .iter()
-            .find(|o| o.index == i && o.codec.is_some())
-            .map(|o| o.local_port)
-            .unwrap_or(0);
+        let local_port = previous.map(|o| o.local_port).unwrap_or(0);
         out.push(StreamInfo {
             index: i,
             label: m.label.clone(),
@@ -1644,6 +1693,7 @@ fn build_streams(sdp: &Sdp, md: Option<&Metadata>, old: &[StreamInfo]) -> Vec<St
             remote,
             active: sdp.direction_of(i) != Direction::Inactive
                 && sdp.direction_of(i) != Direction::RecvOnly,
+            srtp,
         });
     }
     out

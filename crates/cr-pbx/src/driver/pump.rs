@@ -13,6 +13,7 @@ use super::{DriverStats, MediaEvent, MediaPacket, StreamShared, u8_to_role};
 use crate::rtp::parse_rtp;
 use crate::sdp::Codec;
 use crate::srs::SessionId;
+use crate::srtp::{SrtpReceiver, SrtpReject};
 use rustix::event::epoll;
 use std::net::UdpSocket;
 use std::sync::Arc;
@@ -37,10 +38,14 @@ pub(super) struct StreamRx {
     pub codec: Codec,
     pub payload_type: u8,
     pub shared: Arc<StreamShared>,
+    /// SRTP: every packet is authenticated and decrypted before anything else looks at it.
+    pub srtp: Option<SrtpReceiver>,
 }
 
 pub(super) enum PumpCmd {
     Open(u64, StreamRx),
+    /// New SRTP keys for an open stream (a re-offer changed them).
+    Rekey(u64, Option<SrtpReceiver>),
     /// Keep receiving for the linger time, then close and report [`MediaEvent::StreamClosed`].
     Close(u64),
 }
@@ -66,6 +71,10 @@ impl Pump {
         self.next += 1;
         let _ = self.cmds.send(PumpCmd::Open(self.next, stream));
         self.next
+    }
+
+    pub fn rekey(&self, key: u64, srtp: Option<SrtpReceiver>) {
+        let _ = self.cmds.send(PumpCmd::Rekey(key, srtp));
     }
 
     pub fn close(&self, key: u64) {
@@ -103,6 +112,11 @@ fn run(
                         continue;
                     }
                     streams.insert(key, Stream { rx, packets: 0 });
+                }
+                Ok(PumpCmd::Rekey(key, srtp)) => {
+                    if let Some(s) = streams.get_mut(&key) {
+                        s.rx.srtp = srtp;
+                    }
                 }
                 Ok(PumpCmd::Close(key)) => closing.push((key, Instant::now() + linger)),
                 Err(TryRecvError::Empty) => break,
@@ -178,8 +192,31 @@ fn receive_one(s: &mut Stream, buf: &mut [u8], now: Instant, stats: &DriverStats
         // ICMP errors and the like: the socket is still good.
         Err(_) => return Received::Ignored,
     };
+    let plain;
+    let packet: &[u8] = match &mut s.rx.srtp {
+        None => &buf[..n],
+        // SRTCP (rtcp-mux) is not recorded; anything else must authenticate.
+        Some(_) if n >= 2 && (200..=204).contains(&buf[1]) => {
+            stats.rtp_ignored.fetch_add(1, Ordering::Relaxed);
+            return Received::Ignored;
+        }
+        Some(srtp) => match srtp.unprotect(&buf[..n]) {
+            Ok(p) => {
+                plain = p;
+                &plain
+            }
+            Err(SrtpReject::Auth) => {
+                stats.srtp_rejected_auth.fetch_add(1, Ordering::Relaxed);
+                return Received::Ignored;
+            }
+            Err(SrtpReject::Replay) => {
+                stats.srtp_rejected_replay.fetch_add(1, Ordering::Relaxed);
+                return Received::Ignored;
+            }
+        },
+    };
     let rx = &s.rx;
-    let Ok((header, payload)) = parse_rtp(&buf[..n]) else {
+    let Ok((header, payload)) = parse_rtp(packet) else {
         stats.rtp_ignored.fetch_add(1, Ordering::Relaxed);
         return Received::Ignored;
     };
