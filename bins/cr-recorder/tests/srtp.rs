@@ -43,7 +43,9 @@ fn srtp_python() -> Option<&'static str> {
             std::env::var("CALLREC_TEST_STRICT").as_deref() != Ok("1"),
             "pylibsrtp is required (package python3-pylibsrtp; scripts/install-deps.sh installs it) and CALLREC_TEST_STRICT=1"
         );
-        eprintln!("SKIPPED: no python3 with pylibsrtp (apt-get install python3-pylibsrtp); SRTP not judged against libsrtp2");
+        eprintln!(
+            "SKIPPED: no python3 with pylibsrtp (apt-get install python3-pylibsrtp); SRTP not judged against libsrtp2"
+        );
     }
     found
 }
@@ -54,7 +56,9 @@ fn b64(bytes: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut s = String::new();
     for c in bytes.chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
         for i in 0..4 {
             if i <= c.len() {
                 let _ = write!(s, "{}", T[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -69,7 +73,7 @@ fn b64(bytes: &[u8]) -> String {
 fn free_even_port() -> u16 {
     loop {
         let p = free_udp_port();
-        if p % 2 == 0 {
+        if p.is_multiple_of(2) {
             return p;
         }
     }
@@ -79,25 +83,52 @@ fn free_even_port() -> u16 {
 fn samples(file: &Path, args: &[&str], remix: Option<u32>) -> Vec<i16> {
     let out = file.with_extension(format!("{}.s16", remix.unwrap_or(0)));
     let mut cmd = Command::new("sox");
-    cmd.args(args).arg(file).args(["-t", "raw", "-e", "signed", "-b", "16", "-L"]).arg(&out);
+    cmd.args(args)
+        .arg(file)
+        .args(["-t", "raw", "-e", "signed", "-b", "16", "-L"])
+        .arg(&out);
     if let Some(c) = remix {
         cmd.args(["remix", &c.to_string()]);
     }
     run(&mut cmd);
-    std::fs::read(&out).unwrap().chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect()
+    std::fs::read(&out)
+        .unwrap()
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect()
 }
 
 /// `want` must appear in `got` exactly, at the place its first non-zero sample says, with
 /// silence around it.
 fn assert_holds_exactly(got: &[i16], want: &[i16], what: &str) {
     let k = want.iter().position(|&s| s != 0).unwrap();
-    let r = got.iter().position(|&s| s != 0).unwrap_or_else(|| panic!("{what}: channel is silent"));
+    let r = got
+        .iter()
+        .position(|&s| s != 0)
+        .unwrap_or_else(|| panic!("{what}: channel is silent"));
     assert!(r >= k, "{what}: audio starts too early");
     let at = r - k;
-    assert!(got.len() >= at + want.len(), "{what}: {} samples recorded from {at}, {} sent", got.len() - at, want.len());
-    let differ = got[at..at + want.len()].iter().zip(want).filter(|(a, b)| a != b).count();
-    assert_eq!(differ, 0, "{what}: {differ} of {} samples differ", want.len());
-    assert!(got[at + want.len()..].iter().all(|&s| s == 0), "{what}: nothing after the tone");
+    assert!(
+        got.len() >= at + want.len(),
+        "{what}: {} samples recorded from {at}, {} sent",
+        got.len() - at,
+        want.len()
+    );
+    let differ = got[at..at + want.len()]
+        .iter()
+        .zip(want)
+        .filter(|(a, b)| a != b)
+        .count();
+    assert_eq!(
+        differ,
+        0,
+        "{what}: {differ} of {} samples differ",
+        want.len()
+    );
+    assert!(
+        got[at + want.len()..].iter().all(|&s| s == 0),
+        "{what}: nothing after the tone"
+    );
 }
 
 struct Sbc {
@@ -108,21 +139,31 @@ struct Sbc {
 impl Sbc {
     fn new(call_id: &str) -> Sbc {
         let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        sock.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        Sbc { sock, call_id: call_id.to_owned() }
+        sock.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        Sbc {
+            sock,
+            call_id: call_id.to_owned(),
+        }
     }
 
     fn send(&self, inst: &Install, method: &str, cseq: u32, to: &str, ct_body: Option<&str>) {
         let me = self.sock.local_addr().unwrap();
         let body = ct_body.unwrap_or("");
-        let ct = if ct_body.is_some() { "Content-Type: application/sdp\r\n" } else { "" };
+        let ct = if ct_body.is_some() {
+            "Content-Type: application/sdp\r\n"
+        } else {
+            ""
+        };
         let msg = format!(
             "{method} sip:srs@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK{}{method}{cseq}\r\nFrom: <sip:+4930999888@sbc>;tag=sbc\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\nContact: <sip:sbc@{me}>;+sip.src\r\n{ct}Content-Length: {}\r\n\r\n{body}",
             self.call_id,
             self.call_id,
             body.len()
         );
-        self.sock.send_to(msg.as_bytes(), ("127.0.0.1", inst.sip_port)).unwrap();
+        self.sock
+            .send_to(msg.as_bytes(), ("127.0.0.1", inst.sip_port))
+            .unwrap();
     }
 
     /// INVITE; returns the final response.
@@ -130,7 +171,10 @@ impl Sbc {
         self.send(inst, "INVITE", 1, "<sip:300@127.0.0.1>", Some(sdp));
         let mut buf = [0u8; 65536];
         loop {
-            let (n, _) = self.sock.recv_from(&mut buf).expect("a final response to the INVITE");
+            let (n, _) = self
+                .sock
+                .recv_from(&mut buf)
+                .expect("a final response to the INVITE");
             let s = String::from_utf8_lossy(&buf[..n]).into_owned();
             if !s.starts_with("SIP/2.0 1") {
                 return s;
@@ -139,21 +183,32 @@ impl Sbc {
     }
 
     fn ack_and_bye(&self, inst: &Install, ok: &str) {
-        let to = ok.lines().find_map(|l| l.strip_prefix("To:")).unwrap().trim().to_owned();
+        let to = ok
+            .lines()
+            .find_map(|l| l.strip_prefix("To:"))
+            .unwrap()
+            .trim()
+            .to_owned();
         self.send(inst, "ACK", 1, &to, None);
         self.send(inst, "BYE", 2, &to, None);
     }
 }
 
 fn status(resp: &str) -> u16 {
-    resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+    resp.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Our answer's port for m-line `i`.
 fn answered_port(resp: &str, i: usize) -> u16 {
     let body = resp.split_once("\r\n\r\n").unwrap().1;
     let m = body.split("m=").nth(i + 1).unwrap();
-    assert!(m.contains("a=crypto:"), "SRTP answer carries a crypto line: {resp}");
+    assert!(
+        m.contains("a=crypto:"),
+        "SRTP answer carries a crypto line: {resp}"
+    );
     m.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
@@ -182,14 +237,23 @@ fn srtp_call_from_libsrtp2_records_tones_exactly() {
     let caller_ul = inst.path("caller.ul");
     let callee_ul = inst.path("callee.ul");
     for (f, freq) in [(&caller_ul, "440"), (&callee_ul, "1000")] {
-        run(Command::new("sox").args(["-n", "-r", "8000", "-c", "1", "-e", "u-law", "-t", "raw"]).arg(f).args(["synth", "2", "sine", freq, "vol", "0.5"]));
+        run(Command::new("sox")
+            .args(["-n", "-r", "8000", "-c", "1", "-e", "u-law", "-t", "raw"])
+            .arg(f)
+            .args(["synth", "2", "sine", freq, "vol", "0.5"]));
     }
     let ul = ["-t", "ul", "-r", "8000", "-c", "1"];
     let caller_pcm = samples(&caller_ul, &ul, None);
     let callee_pcm = samples(&callee_ul, &ul, None);
     assert_eq!(caller_pcm.len(), 16_000);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/srtp/srtp_send.py");
-    let calls = [("AES_CM_128_HMAC_SHA1_80", 30, "AES_CM_128_HMAC_SHA1_32", 30), ("AEAD_AES_128_GCM", 28, "AEAD_AES_256_GCM", 44)];
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/srtp/srtp_send.py"
+    );
+    let calls = [
+        ("AES_CM_128_HMAC_SHA1_80", 30, "AES_CM_128_HMAC_SHA1_32", 30),
+        ("AEAD_AES_128_GCM", 28, "AEAD_AES_256_GCM", 44),
+    ];
     for (n, (s1, l1, s2, l2)) in calls.into_iter().enumerate() {
         let k1: Vec<u8> = (0..l1).map(|i| (i * 3 + n * 11 + 1) as u8).collect();
         let k2: Vec<u8> = (0..l2).map(|i| (i * 5 + n * 17 + 2) as u8).collect();
@@ -209,7 +273,12 @@ fn srtp_call_from_libsrtp2_records_tones_exactly() {
             Command::new(py)
                 .arg(script)
                 .args(["--suite", suite, "--key", &b64(key)])
-                .args(["--bind", &format!("127.0.0.1:{from}"), "--dest", &format!("127.0.0.1:{to}")])
+                .args([
+                    "--bind",
+                    &format!("127.0.0.1:{from}"),
+                    "--dest",
+                    &format!("127.0.0.1:{to}"),
+                ])
                 .arg("--payload")
                 .arg(file)
                 .stdout(std::process::Stdio::null())
@@ -218,12 +287,18 @@ fn srtp_call_from_libsrtp2_records_tones_exactly() {
         };
         let mut a = send(s1, &k1, p1, l1p, &caller_ul);
         let mut b = send(s2, &k2, p2, l2p, &callee_ul);
-        assert!(a.wait().unwrap().success() && b.wait().unwrap().success(), "srtp_send.py failed");
+        assert!(
+            a.wait().unwrap().success() && b.wait().unwrap().success(),
+            "srtp_send.py failed"
+        );
         sbc.ack_and_bye(&inst, &ok);
         wait_metric(&rec, &format!("callrec_recorded_total {}\n", n + 1));
     }
     let m = wait_metric(&rec, "callrec_rtp_packets_total 400\n");
-    assert!(m.contains("callrec_srtp_rejected_total{reason=\"auth\"} 0\n"), "{m}");
+    assert!(
+        m.contains("callrec_srtp_rejected_total{reason=\"auth\"} 0\n"),
+        "{m}"
+    );
     rec.stop();
 
     let sets = sets_below(&inst.path("data/spool"));
@@ -254,5 +329,8 @@ fn srtp_offer_while_off_gets_488() {
     let (_, m) = rec.http("GET", "/metrics", "");
     assert!(m.contains("callrec_active_calls 0\n"), "{m}");
     rec.stop();
-    assert!(sets_below(&inst.path("data/spool")).is_empty(), "nothing sealed");
+    assert!(
+        sets_below(&inst.path("data/spool")).is_empty(),
+        "nothing sealed"
+    );
 }

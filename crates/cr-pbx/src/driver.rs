@@ -14,8 +14,8 @@ use crate::metadata::Role;
 use crate::rtp::{PcmSource, RtpHeader, RtpSender, encode_g711};
 use crate::sdp::Codec;
 use crate::sip::StreamFramer;
-use crate::srtp::{SrtpPolicy, SrtpReceiver, StreamSrtp};
 use crate::srs::{Decline, Event, Output, SessionId, Srs, SrsConfig, StreamInfo};
+use crate::srtp::{SrtpPolicy, SrtpReceiver, StreamSrtp};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
@@ -588,7 +588,10 @@ fn update_rtp(
                 // New keys from a re-offer. Keys that cannot be used leave the stream
                 // without a receiver: every packet then fails authentication.
                 let rx = srtp_receiver(s).unwrap_or_else(|()| {
-                    tracing::error!("SRTP keys of session {id} stream {} cannot be used", s.index);
+                    tracing::error!(
+                        "SRTP keys of session {id} stream {} cannot be used",
+                        s.index
+                    );
                     Some(SrtpReceiver::refuse_all())
                 });
                 pump.rekey(t.key, rx);
@@ -597,7 +600,10 @@ fn update_rtp(
             continue;
         }
         let Ok(srtp_rx) = srtp_receiver(s) else {
-            tracing::error!("SRTP keys of session {id} stream {} cannot be used; stream not received", s.index);
+            tracing::error!(
+                "SRTP keys of session {id} stream {} cannot be used; stream not received",
+                s.index
+            );
             continue;
         };
         let addr = SocketAddr::new(bind_ip, s.local_port);

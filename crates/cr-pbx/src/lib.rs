@@ -53,9 +53,9 @@ pub use rtp::{
     write_rtp,
 };
 pub use sdp::{AnswerMedia, Codec, Direction, MediaDesc, RtpMap, Sdp, write_answer};
-pub use srtp::SrtpPolicy;
 pub use sip::{SipMessage, StartLine, StreamFramer, expand_compact, param, uri_of, user_of};
 pub use srs::{
     BodyParts, CallFacts, Decline, EndReason, Event, FactsSource, Output, SessionId, Srs,
     SrsConfig, StreamInfo, split_body,
 };
+pub use srtp::{CryptoRefused, SdesCrypto, SrtpKey, SrtpPolicy, SrtpSuite, StreamSrtp};

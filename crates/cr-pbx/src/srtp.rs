@@ -190,7 +190,9 @@ impl SdesCrypto {
         if params.contains(';') {
             return Err(CryptoRefused::Mki);
         }
-        let inline = params.strip_prefix("inline:").ok_or(CryptoRefused::BadKey)?;
+        let inline = params
+            .strip_prefix("inline:")
+            .ok_or(CryptoRefused::BadKey)?;
         let mut parts = inline.split('|');
         let b64 = parts.next().unwrap_or("");
         let mut rest: Vec<&str> = parts.collect();
@@ -346,12 +348,27 @@ mod tests {
             ("x AES_CM_128_HMAC_SHA1_80 inline:AAAA", Malformed),
             ("1234567890 AES_CM_128_HMAC_SHA1_80 inline:AAAA", Malformed),
             ("1 F8_128_HMAC_SHA1_80 inline:AAAA", UnknownSuite),
-            (&format!("1 AES_CM_128_HMAC_SHA1_80 inline:{k}|2^20|1:4"), Mki),
+            (
+                &format!("1 AES_CM_128_HMAC_SHA1_80 inline:{k}|2^20|1:4"),
+                Mki,
+            ),
             (&format!("1 AES_CM_128_HMAC_SHA1_80 inline:{k}|1:4"), Mki),
-            (&format!("1 AES_CM_128_HMAC_SHA1_80 inline:{k};inline:{k}"), Mki),
-            (&format!("1 AES_CM_128_HMAC_SHA1_80 inline:{k} KDR=1"), SessionParams),
-            (&format!("1 AES_CM_128_HMAC_SHA1_80 inline:{k} UNENCRYPTED_SRTP"), SessionParams),
-            (&format!("1 AES_CM_128_HMAC_SHA1_80 inline:{k}|2^99"), Malformed),
+            (
+                &format!("1 AES_CM_128_HMAC_SHA1_80 inline:{k};inline:{k}"),
+                Mki,
+            ),
+            (
+                &format!("1 AES_CM_128_HMAC_SHA1_80 inline:{k} KDR=1"),
+                SessionParams,
+            ),
+            (
+                &format!("1 AES_CM_128_HMAC_SHA1_80 inline:{k} UNENCRYPTED_SRTP"),
+                SessionParams,
+            ),
+            (
+                &format!("1 AES_CM_128_HMAC_SHA1_80 inline:{k}|2^99"),
+                Malformed,
+            ),
             (&format!("1 AES_CM_128_HMAC_SHA1_80 {k}"), BadKey),
             ("1 AES_CM_128_HMAC_SHA1_80 inline:not*base64", BadKey),
             (&format!("1 AEAD_AES_256_GCM inline:{k}"), BadKey),
@@ -367,7 +384,10 @@ mod tests {
         let c = SdesCrypto::parse(&format!("1 AES_CM_128_HMAC_SHA1_80 inline:{KEY30}"))
             .expect("usable");
         let dbg = format!("{c:?}");
-        assert!(dbg.contains("redacted") && !dbg.contains(KEY30) && !dbg.contains('['), "{dbg}");
+        assert!(
+            dbg.contains("redacted") && !dbg.contains(KEY30) && !dbg.contains('['),
+            "{dbg}"
+        );
     }
 
     #[test]
@@ -390,10 +410,18 @@ mod tests {
             offer: c,
         };
         let mut rx = SrtpReceiver::new(&s).expect("receiver");
-        for junk in [&b""[..], b"\x80", &[0x80u8, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1][..], &[0x80u8; 200][..]] {
+        for junk in [
+            &b""[..],
+            b"\x80",
+            &[0x80u8, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1][..],
+            &[0x80u8; 200][..],
+        ] {
             assert_eq!(rx.unprotect(junk), Err(SrtpReject::Auth));
         }
-        assert_eq!(SrtpReceiver::refuse_all().unprotect(&[0x80u8; 40]), Err(SrtpReject::Auth));
+        assert_eq!(
+            SrtpReceiver::refuse_all().unprotect(&[0x80u8; 40]),
+            Err(SrtpReject::Auth)
+        );
     }
 }
 
@@ -407,10 +435,21 @@ fn measure_srtp_unprotect_cost() {
         let key = SrtpKey::random(suite).expect("CSPRNG");
         let (k, _) = suite.key_salt_len();
         let provider = rtc_srtp::crypto::default_provider().expect("ring");
-        let mut tx = rtc_srtp::context::Context::new(&key.0[..k], &key.0[k..], suite.profile(), None, None, provider.crypto())
-            .expect("context");
+        let mut tx = rtc_srtp::context::Context::new(
+            &key.0[..k],
+            &key.0[k..],
+            suite.profile(),
+            None,
+            None,
+            provider.crypto(),
+        )
+        .expect("context");
         let srtp = StreamSrtp {
-            offer: SdesCrypto { tag: 1, suite, key: key.clone() },
+            offer: SdesCrypto {
+                tag: 1,
+                suite,
+                key: key.clone(),
+            },
             answer_key: key,
         };
         let mut rx = SrtpReceiver::new(&srtp).expect("receiver");

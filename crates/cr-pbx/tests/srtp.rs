@@ -2,7 +2,7 @@
 //! INVITEs (as an SBC would) and reads what the recorder answers.
 
 use cr_pbx::driver::{Command, MediaEvent, MediaPacket, SrsDriverConfig, SrsHandle, start_srs};
-use cr_pbx::{Event, SessionId, Sdp, SrtpPolicy};
+use cr_pbx::{Event, Sdp, SessionId, SrtpPolicy};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
@@ -129,8 +129,8 @@ fn body(resp: &str) -> &str {
 }
 
 fn offer(media: &[(&str, u16, &str)]) -> String {
-    let mut s = "v=0\r\no=SBC 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-        .to_owned();
+    let mut s =
+        "v=0\r\no=SBC 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n".to_owned();
     for (i, (proto, port, extra)) in media.iter().enumerate() {
         s.push_str(&format!(
             "m=audio {port} {proto} 0\r\na=rtpmap:0 PCMU/8000\r\n{extra}a=label:{}\r\na=sendonly\r\n",
@@ -148,14 +148,20 @@ const CRYPTO_80: &str =
 fn srtp_offer_while_off_gets_488_never_200_without_crypto() {
     let srv = start(SrtpPolicy::Off);
     let c = Client::new("srtp-off-1");
-    let r = c.invite(&srv, &offer(&[("RTP/SAVP", 7000, CRYPTO_80), ("RTP/SAVP", 7002, CRYPTO_80)]));
+    let r = c.invite(
+        &srv,
+        &offer(&[("RTP/SAVP", 7000, CRYPTO_80), ("RTP/SAVP", 7002, CRYPTO_80)]),
+    );
     assert_eq!(status(&r), 488, "{r}");
     assert!(r.contains("SRTP"), "the reason names SRTP: {r}");
     let r = Client::new("srtp-off-2").invite(&srv, &offer(&[("RTP/SAVPF", 7000, CRYPTO_80)]));
     assert_eq!(status(&r), 488, "SAVPF too: {r}");
     let seen = srv.seen.lock().expect("lock");
     assert!(
-        !seen.events.iter().any(|e| matches!(e, Event::NewSession { .. })),
+        !seen
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::NewSession { .. })),
         "no session is offered to the application"
     );
 }
@@ -165,7 +171,10 @@ fn srtp_offer_while_off_gets_488_never_200_without_crypto() {
 fn srtp_stream_beside_a_plain_one_while_off_is_answered_with_port_0() {
     let srv = start(SrtpPolicy::Off);
     let c = Client::new("srtp-off-mixed");
-    let r = c.invite(&srv, &offer(&[("RTP/AVP", 7000, ""), ("RTP/SAVP", 7002, CRYPTO_80)]));
+    let r = c.invite(
+        &srv,
+        &offer(&[("RTP/AVP", 7000, ""), ("RTP/SAVP", 7002, CRYPTO_80)]),
+    );
     assert_eq!(status(&r), 200, "{r}");
     let answer = Sdp::parse(body(&r).as_bytes()).expect("answer SDP");
     assert_eq!(answer.media.len(), 2);
@@ -178,7 +187,10 @@ fn srtp_stream_beside_a_plain_one_while_off_is_answered_with_port_0() {
 #[test]
 fn plain_rtp_offer_while_srtp_is_required_gets_488() {
     let srv = start(SrtpPolicy::Require);
-    let r = Client::new("srtp-req-1").invite(&srv, &offer(&[("RTP/AVP", 7000, ""), ("RTP/AVP", 7002, "")]));
+    let r = Client::new("srtp-req-1").invite(
+        &srv,
+        &offer(&[("RTP/AVP", 7000, ""), ("RTP/AVP", 7002, "")]),
+    );
     assert_eq!(status(&r), 488, "{r}");
     assert!(r.contains("requires SRTP"), "{r}");
 }
@@ -200,15 +212,23 @@ fn srtp_python() -> Option<&'static str> {
             std::env::var("CALLREC_TEST_STRICT").as_deref() != Ok("1"),
             "pylibsrtp is required (package python3-pylibsrtp; scripts/install-deps.sh installs it) and CALLREC_TEST_STRICT=1"
         );
-        eprintln!("SKIPPED: no python3 with pylibsrtp (apt-get install python3-pylibsrtp); SRTP not judged against libsrtp2");
+        eprintln!(
+            "SKIPPED: no python3 with pylibsrtp (apt-get install python3-pylibsrtp); SRTP not judged against libsrtp2"
+        );
     }
     found
 }
 
 fn have_sox() -> bool {
-    let ok = std::process::Command::new("sox").arg("--version").output().is_ok();
+    let ok = std::process::Command::new("sox")
+        .arg("--version")
+        .output()
+        .is_ok();
     if !ok {
-        assert!(std::env::var("CALLREC_TEST_STRICT").as_deref() != Ok("1"), "sox is required");
+        assert!(
+            std::env::var("CALLREC_TEST_STRICT").as_deref() != Ok("1"),
+            "sox is required"
+        );
         eprintln!("SKIPPED: sox is not installed");
     }
     ok
@@ -220,7 +240,14 @@ fn ulaw_tone(dir: &std::path::Path, freq: u32, secs: u32) -> Vec<u8> {
     let st = std::process::Command::new("sox")
         .args(["-n", "-r", "8000", "-c", "1", "-e", "u-law", "-t", "raw"])
         .arg(&f)
-        .args(["synth", &secs.to_string(), "sine", &freq.to_string(), "vol", "0.5"])
+        .args([
+            "synth",
+            &secs.to_string(),
+            "sine",
+            &freq.to_string(),
+            "vol",
+            "0.5",
+        ])
         .status()
         .expect("sox");
     assert!(st.success());
@@ -245,7 +272,7 @@ fn free_even_port() -> u16 {
             .and_then(|s| s.local_addr())
             .map(|a| a.port())
             .expect("free port");
-        if p % 2 == 0 {
+        if p.is_multiple_of(2) {
             return p;
         }
     }
@@ -273,7 +300,11 @@ impl Client {
 fn answered(resp: &str, i: usize) -> (u16, Option<String>) {
     let mut media = body(resp).split("m=").skip(1);
     let m = media.nth(i).expect("m-line in the answer");
-    let port = m.split_whitespace().nth(1).and_then(|p| p.parse().ok()).expect("port");
+    let port = m
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .expect("port");
     let crypto = m
         .lines()
         .find_map(|l| l.strip_prefix("a=crypto:"))
@@ -294,28 +325,56 @@ impl Server {
 }
 
 /// Sends `audio` from `from` to `to` as SRTP by libsrtp2; returns what the script printed.
-fn send_srtp(py: &str, suite: &str, key: &[u8], from: u16, to: u16, audio: &[u8], extra: &[&str]) -> String {
+fn send_srtp(
+    py: &str,
+    suite: &str,
+    key: &[u8],
+    from: u16,
+    to: u16,
+    audio: &[u8],
+    extra: &[&str],
+) -> String {
     let dir = tempfile::tempdir().expect("tempdir");
     let f = dir.path().join("audio.ul");
     std::fs::write(&f, audio).expect("write");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/srtp/srtp_send.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/srtp/srtp_send.py"
+    );
     let out = std::process::Command::new(py)
         .arg(script)
         .args(["--suite", suite, "--key", &b64(key)])
-        .args(["--bind", &format!("127.0.0.1:{from}"), "--dest", &format!("127.0.0.1:{to}")])
+        .args([
+            "--bind",
+            &format!("127.0.0.1:{from}"),
+            "--dest",
+            &format!("127.0.0.1:{to}"),
+        ])
         .arg("--payload")
         .arg(&f)
         .args(extra)
         .output()
         .expect("python3");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "srtp_send.py: {text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "srtp_send.py: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     text
 }
 
 /// One SRTP call: offer `suite` with `key`, let libsrtp2 send `audio`, hang up; returns the
 /// packets the driver passed on.
-fn srtp_call(py: &str, srv: &Server, call_id: &str, suite: &str, key: &[u8], audio: &[u8], extra: &[&str]) -> Vec<MediaPacket> {
+fn srtp_call(
+    py: &str,
+    srv: &Server,
+    call_id: &str,
+    suite: &str,
+    key: &[u8],
+    audio: &[u8],
+    extra: &[&str],
+) -> Vec<MediaPacket> {
     let port = free_even_port();
     let crypto = format!(
         "a=crypto:7 FOO_BAR_SUITE inline:{}\r\na=crypto:3 {suite} inline:{}|2^31\r\n",
@@ -329,11 +388,20 @@ fn srtp_call(py: &str, srv: &Server, call_id: &str, suite: &str, key: &[u8], aud
     let answer = answer.unwrap_or_else(|| panic!("an SRTP answer carries a=crypto: {r}"));
     // The tag and suite of the first supported attribute, and a key of our own.
     let mut it = answer.split_whitespace();
-    assert_eq!(it.next(), Some("3"), "tag of the chosen attribute: {answer}");
+    assert_eq!(
+        it.next(),
+        Some("3"),
+        "tag of the chosen attribute: {answer}"
+    );
     assert_eq!(it.next(), Some(suite));
-    let ours = it.next().and_then(|k| k.strip_prefix("inline:")).expect("inline key");
+    let ours = it
+        .next()
+        .and_then(|k| k.strip_prefix("inline:"))
+        .expect("inline key");
     use base64::Engine as _;
-    let ours = base64::engine::general_purpose::STANDARD.decode(ours).expect("base64 key");
+    let ours = base64::engine::general_purpose::STANDARD
+        .decode(ours)
+        .expect("base64 key");
     assert_eq!(ours.len(), key.len(), "key||salt length of {suite}");
     assert_ne!(ours, key, "our key is our own");
     let closed_before = srv.seen.lock().expect("lock").closed.len();
@@ -350,7 +418,11 @@ fn srtp_call(py: &str, srv: &Server, call_id: &str, suite: &str, key: &[u8], aud
             _ => None,
         })
         .expect("session");
-    seen.packets.iter().filter(|p| p.session == id).cloned().collect()
+    seen.packets
+        .iter()
+        .filter(|p| p.session == id)
+        .cloned()
+        .collect()
 }
 
 // Guards against recording ciphertext: libsrtp2's packets of every suite decrypt to exactly
@@ -366,10 +438,21 @@ fn srtp_from_libsrtp2_decrypts_to_the_exact_payload_for_every_suite() {
     let audio = ulaw_tone(dir.path(), 440, 1);
     for (n, (suite, len)) in SUITES.iter().enumerate() {
         let key: Vec<u8> = (0..*len).map(|i| (i * 7 + n * 31 + 1) as u8).collect();
-        let got = srtp_call(py, &srv, &format!("srtp-suite-{n}"), suite, &key, &audio, &[]);
+        let got = srtp_call(
+            py,
+            &srv,
+            &format!("srtp-suite-{n}"),
+            suite,
+            &key,
+            &audio,
+            &[],
+        );
         assert_eq!(got.len(), 50, "{suite}: all 50 packets");
         let bytes: Vec<u8> = got.iter().flat_map(|p| p.payload.iter().copied()).collect();
-        assert!(bytes == audio, "{suite}: decrypted payload differs from what was sent");
+        assert!(
+            bytes == audio,
+            "{suite}: decrypted payload differs from what was sent"
+        );
         assert!(got.iter().all(|p| p.header.ssrc == 0x1234ABCD));
     }
     assert_eq!(srv.stats.srtp_rejected_auth.load(Ordering::Relaxed), 0);
@@ -386,20 +469,44 @@ fn tampered_and_replayed_srtp_packets_are_dropped_and_counted() {
     let dir = tempfile::tempdir().expect("tempdir");
     let audio = ulaw_tone(dir.path(), 1000, 1);
     let key: Vec<u8> = (0..30).map(|i| (i * 13 + 5) as u8).collect();
-    let extra = ["--tamper", "10", "--tamper", "40", "--replay", "20", "--replay", "41"];
-    let got = srtp_call(py, &srv, "srtp-tamper", "AES_CM_128_HMAC_SHA1_80", &key, &audio, &extra);
+    let extra = [
+        "--tamper", "10", "--tamper", "40", "--replay", "20", "--replay", "41",
+    ];
+    let got = srtp_call(
+        py,
+        &srv,
+        "srtp-tamper",
+        "AES_CM_128_HMAC_SHA1_80",
+        &key,
+        &audio,
+        &extra,
+    );
     let first = 65500u16;
     let seqs: Vec<u16> = got.iter().map(|p| p.header.sequence).collect();
     let want: Vec<u16> = (0..50u16)
         .filter(|i| *i != 10 && *i != 40)
         .map(|i| first.wrapping_add(i))
         .collect();
-    assert_eq!(seqs, want, "the tampered packets are missing, the replays are not doubled");
-    assert_eq!(srv.stats.srtp_rejected_auth.load(Ordering::Relaxed), 2, "tampered");
-    assert_eq!(srv.stats.srtp_rejected_replay.load(Ordering::Relaxed), 2, "replayed");
+    assert_eq!(
+        seqs, want,
+        "the tampered packets are missing, the replays are not doubled"
+    );
+    assert_eq!(
+        srv.stats.srtp_rejected_auth.load(Ordering::Relaxed),
+        2,
+        "tampered"
+    );
+    assert_eq!(
+        srv.stats.srtp_rejected_replay.load(Ordering::Relaxed),
+        2,
+        "replayed"
+    );
     for p in &got {
         let i = p.header.sequence.wrapping_sub(first) as usize;
-        assert!(p.payload[..] == audio[i * 160..(i + 1) * 160], "packet {i} decrypted exactly");
+        assert!(
+            p.payload[..] == audio[i * 160..(i + 1) * 160],
+            "packet {i} decrypted exactly"
+        );
     }
 }
 
