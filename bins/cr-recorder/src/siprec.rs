@@ -26,10 +26,22 @@ use crate::core::{CallRecord, CallStart, Recorder, SealJob};
 /// packet; this only bounds a driver that fell far behind under overload.
 const END_GRACE: Duration = Duration::from_secs(15);
 
+/// The TLS settings of `[pbx.siprec]`, paths resolved against `data_dir`; None without
+/// `tls_certificate` and `tls_key`.
+pub fn tls_settings(config: &cr_config::Config, cfg: &SipRecConfig) -> Option<cr_pbx::driver::TlsSettings> {
+    Some(cr_pbx::driver::TlsSettings {
+        certificate: config.resolve_path(cfg.tls_certificate.as_ref()?),
+        key: config.resolve_path(cfg.tls_key.as_ref()?),
+        client_ca: cfg.tls_client_ca.as_ref().map(|p| config.resolve_path(p)),
+        client_fingerprints: cfg.tls_client_fingerprints.clone(),
+    })
+}
+
 /// Starts the SIPREC server of `[pbx.siprec]`.
-pub async fn start(cfg: &SipRecConfig) -> anyhow::Result<SrsHandle> {
+pub async fn start(config: &cr_config::Config, cfg: &SipRecConfig) -> anyhow::Result<SrsHandle> {
     let mut driver = SrsDriverConfig::new(cfg.listen.clone(), cfg.rtp_ports.clone());
     driver.srtp = cr_pbx::SrtpPolicy::parse(&cfg.srtp).map_err(|e| anyhow::anyhow!("[pbx.siprec] srtp: {e}"))?;
+    driver.tls = tls_settings(config, cfg);
     let handle = cr_pbx::driver::start_srs(driver)
         .await
         .map_err(|e| anyhow::anyhow!("[pbx.siprec]: {e}"))?;

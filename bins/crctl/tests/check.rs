@@ -71,3 +71,21 @@ fn pbx_srtp_value_is_checked() {
         let _ = code;
     }
 }
+
+// Guards against a tls: listen address that passes the check and then cannot start.
+#[test]
+fn tls_listen_without_usable_certificate_files_is_refused() {
+    let body = "[pbx.siprec]\nlisten = [\"tls:127.0.0.1:5061\"]\n";
+    let (code, err) = check(body, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("key `pbx.siprec.listen`") && err.contains("tls_certificate and tls_key"), "{err}");
+    let body = "[pbx.siprec]\nlisten = [\"tls:127.0.0.1:5061\"]\ntls_certificate = \"tls/missing.pem\"\ntls_key = \"tls/missing.key\"\n";
+    let (code, err) = check(body, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(":8: key `pbx.siprec.tls_certificate`") && err.contains("missing.pem"), "{err}");
+    let body = "[pbx.siprec]\nlisten = [\"tls:127.0.0.1:5061\"]\ntls_certificate = \"c.pem\"\ntls_key = \"k.pem\"\n";
+    let (code, err) = check(body, &[("c.pem", b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n"), ("k.pem", b"secret-key-bytes")]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("pbx.siprec.tls_"), "{err}");
+    assert!(!err.contains("secret-key-bytes"), "the key file's content is never echoed: {err}");
+}

@@ -346,6 +346,15 @@ pub struct SipRecConfig {
     /// SRTP offers: "off" | "allow" | "require" (checked by cr-pbx).
     #[serde(default = "default_srtp")]
     pub srtp: String,
+    /// PEM certificate chain for `tls:` listen addresses (relative to `data_dir`).
+    pub tls_certificate: Option<PathBuf>,
+    /// PEM private key of `tls_certificate`.
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificates: SBCs must present a client certificate they issued.
+    pub tls_client_ca: Option<PathBuf>,
+    /// `sha256:HEX` fingerprints: SBCs must present one of these client certificates.
+    #[serde(default)]
+    pub tls_client_fingerprints: Vec<String>,
 }
 
 fn default_srtp() -> String {

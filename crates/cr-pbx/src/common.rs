@@ -11,6 +11,8 @@ pub enum Transport {
     Udp,
     /// TCP: reliable; the driver frames the stream (see [`crate::StreamFramer`]).
     Tcp,
+    /// TLS over TCP: reliable, framed like TCP.
+    Tls,
 }
 
 impl Transport {
@@ -19,11 +21,12 @@ impl Transport {
         match self {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
         }
     }
     /// True for reliable transports.
     pub fn reliable(self) -> bool {
-        matches!(self, Transport::Tcp)
+        matches!(self, Transport::Tcp | Transport::Tls)
     }
 }
 

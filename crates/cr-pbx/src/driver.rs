@@ -22,14 +22,16 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 mod pump;
+mod tls;
 use pump::{Pump, StreamRx};
+pub use tls::{TlsSettings, parse_fingerprint, server_config as tls_server_config};
 
-/// A listen address: `udp:0.0.0.0:5060` or `tcp:127.0.0.1:5060`.
+/// A listen address: `udp:0.0.0.0:5060`, `tcp:127.0.0.1:5060` or `tls:0.0.0.0:5061`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ListenAddr {
     /// Transport.
@@ -38,7 +40,7 @@ pub struct ListenAddr {
     pub addr: SocketAddr,
 }
 
-/// Parses `udp:ADDR:PORT` / `tcp:ADDR:PORT` (as in `[pbx.siprec] listen`).
+/// Parses `udp:ADDR:PORT` / `tcp:ADDR:PORT` / `tls:ADDR:PORT` (as in `[pbx.siprec] listen`).
 pub fn parse_listen(value: &str) -> Result<ListenAddr, DriverError> {
     let err = |reason: &str| DriverError::ListenAddress {
         value: value.to_owned(),
@@ -50,11 +52,8 @@ pub fn parse_listen(value: &str) -> Result<ListenAddr, DriverError> {
     let transport = match t.to_ascii_lowercase().as_str() {
         "udp" => Transport::Udp,
         "tcp" => Transport::Tcp,
-        _ => {
-            return Err(err(
-                "transport must be udp or tcp (tls is not supported yet)",
-            ));
-        }
+        "tls" => Transport::Tls,
+        _ => return Err(err("transport must be udp, tcp or tls")),
     };
     let addr: SocketAddr = rest.parse().map_err(|_| err("address must be IP:PORT"))?;
     Ok(ListenAddr { transport, addr })
@@ -155,6 +154,8 @@ pub struct SrsDriverConfig {
     pub linger: Duration,
     /// Plain RTP, SRTP or both (`[pbx.siprec] srtp`); default [`SrtpPolicy::default`].
     pub srtp: SrtpPolicy,
+    /// Certificate, key and client checks for `tls:` listen addresses (required by them).
+    pub tls: Option<TlsSettings>,
 }
 
 impl SrsDriverConfig {
@@ -167,6 +168,7 @@ impl SrsDriverConfig {
             media_queue: 256,
             linger: Duration::from_millis(300),
             srtp: SrtpPolicy::default(),
+            tls: None,
         }
     }
 }
@@ -330,7 +332,34 @@ pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
                 let writers = writers.clone();
                 tokio::spawn(async move {
                     while let Ok((conn, peer)) = lst.accept().await {
-                        spawn_tcp_conn(conn, peer, tx.clone(), writers.clone());
+                        spawn_stream_conn(conn, peer, Transport::Tcp, tx.clone(), writers.clone());
+                    }
+                });
+            }
+            Transport::Tls => {
+                let settings = cfg.tls.as_ref().ok_or_else(|| DriverError::Tls {
+                    key: "tls_certificate",
+                    reason: format!(
+                        "listen address tls:{} needs tls_certificate and tls_key",
+                        l.addr
+                    ),
+                })?;
+                let acceptor = tokio_rustls::TlsAcceptor::from(tls::server_config(settings)?);
+                let lst = TcpListener::bind(l.addr)
+                    .await
+                    .map_err(|e| DriverError::Bind {
+                        addr: l.addr.to_string(),
+                        source: e,
+                    })?;
+                bound.push(ListenAddr {
+                    transport: Transport::Tls,
+                    addr: lst.local_addr()?,
+                });
+                let tx = sip_tx.clone();
+                let writers = writers.clone();
+                tokio::spawn(async move {
+                    while let Ok((conn, peer)) = lst.accept().await {
+                        spawn_tls_conn(&acceptor, conn, peer, tx.clone(), writers.clone());
                     }
                 });
             }
@@ -407,7 +436,7 @@ pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
                                 let _ = u.send_to(&bytes, dest).await;
                             }
                         }
-                        Transport::Tcp => {
+                        Transport::Tcp | Transport::Tls => {
                             let w = writers.lock().ok().and_then(|m| m.get(&dest).cloned());
                             match w {
                                 Some(w) => {
@@ -496,13 +525,41 @@ fn seed() -> u64 {
     t ^ ((std::process::id() as u64) << 32)
 }
 
-fn spawn_tcp_conn(
-    conn: TcpStream,
+/// How long a TLS client may take to finish its handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs the TLS handshake of an accepted connection (client certificate checked by the
+/// acceptor's configuration), then serves it like TCP.
+fn spawn_tls_conn(
+    acceptor: &tokio_rustls::TlsAcceptor,
+    conn: tokio::net::TcpStream,
     peer: SocketAddr,
     tx: mpsc::UnboundedSender<(SocketAddr, Transport, Vec<u8>)>,
     writers: TcpWriters,
 ) {
-    let (mut rd, mut wr) = conn.into_split();
+    let accept = acceptor.accept(conn);
+    tokio::spawn(async move {
+        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, accept).await {
+            Ok(Ok(stream)) => spawn_stream_conn(stream, peer, Transport::Tls, tx, writers),
+            // rustls' reason names the check that failed, never key material
+            Ok(Err(e)) => tracing::info!("SIP TLS handshake from {peer} refused: {e}"),
+            Err(_) => tracing::info!("SIP TLS handshake from {peer} timed out"),
+        }
+    });
+}
+
+/// Serves one SIP connection (TCP, or TLS after its handshake): frames the stream into
+/// messages for the core and writes what the core sends to `peer`.
+fn spawn_stream_conn<S>(
+    conn: S,
+    peer: SocketAddr,
+    transport: Transport,
+    tx: mpsc::UnboundedSender<(SocketAddr, Transport, Vec<u8>)>,
+    writers: TcpWriters,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(conn);
     let (wtx, mut wrx) = mpsc::unbounded_channel::<Vec<u8>>();
     if let Ok(mut m) = writers.lock() {
         m.insert(peer, wtx);
@@ -525,7 +582,7 @@ fn spawn_tcp_conn(
                     loop {
                         match framer.next_message() {
                             Ok(Some(m)) => {
-                                let _ = tx.send((peer, Transport::Tcp, m));
+                                let _ = tx.send((peer, transport, m));
                             }
                             Ok(None) => break,
                             Err(e) => {
