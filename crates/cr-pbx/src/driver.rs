@@ -388,6 +388,12 @@ pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
     core_cfg.rtp_ports = rtp_ports;
     core_cfg.seed = seed();
     core_cfg.srtp = cfg.srtp;
+    for b in &bound {
+        let ports = &mut core_cfg.transport_ports;
+        if !ports.iter().any(|(t, _)| *t == b.transport) {
+            ports.push((b.transport, b.addr.port()));
+        }
+    }
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let (media_tx, media_rx) = mpsc::channel(cfg.media_queue.max(4));
     let stats = Arc::new(DriverStats::default());

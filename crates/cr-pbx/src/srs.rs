@@ -28,8 +28,11 @@ impl std::fmt::Display for SessionId {
 pub struct SrsConfig {
     /// Address written into SDP answers (`c=`) and Contact.
     pub advertise: IpAddr,
-    /// SIP port written into Contact.
+    /// SIP port written into Contact and Via (for transports not in `transport_ports`).
     pub sip_port: u16,
+    /// The port of each transport we listen on (TLS is usually not on `sip_port`), for
+    /// Contact and Via of that transport's dialogs; default empty.
+    pub transport_ports: Vec<(Transport, u16)>,
     /// RTP port range, inclusive; streams get even ports from it.
     pub rtp_ports: (u16, u16),
     /// RFC 3261 timers.
@@ -46,11 +49,20 @@ pub struct SrsConfig {
 }
 
 impl SrsConfig {
+    /// Our SIP port for `transport`.
+    fn port_of(&self, transport: Transport) -> u16 {
+        self.transport_ports
+            .iter()
+            .find(|(t, _)| *t == transport)
+            .map_or(self.sip_port, |(_, p)| *p)
+    }
+
     /// Defaults: 127.0.0.1:5060, ports 30000-39999, RFC timers, 8 s decision timeout.
     pub fn new(advertise: IpAddr, sip_port: u16) -> Self {
         SrsConfig {
             advertise,
             sip_port,
+            transport_ports: Vec::new(),
             rtp_ports: (30000, 39999),
             timers: Timers::default(),
             seed: 0x5eed,
@@ -1039,7 +1051,7 @@ impl Srs {
         let contact = format!(
             "<sip:callrec@{}:{};transport={}>",
             host_of(self.cfg.advertise),
-            self.cfg.sip_port,
+            self.cfg.port_of(s.transport),
             s.transport.as_str().to_ascii_lowercase()
         );
         let mut extra: Vec<(&str, String)> = vec![
@@ -1451,7 +1463,7 @@ impl Srs {
                 "SIP/2.0/{} {}:{};branch={};rport",
                 s.transport.as_str(),
                 host_of(self.cfg.advertise),
-                self.cfg.sip_port,
+                self.cfg.port_of(s.transport),
                 branch
             ),
         );

@@ -131,7 +131,11 @@ fn start_with(client_pins: &[&Path], client_ca: Option<&Path>) -> Tls {
         .expect("runtime");
     let k = std::process::id() % 200;
     let lo = 26000 + k as u16 * 10;
-    let mut cfg = SrsDriverConfig::new(vec!["tls:127.0.0.1:0".into()], format!("{lo}-{}", lo + 9));
+    // UDP first: our Contact over TLS must still name the TLS port.
+    let mut cfg = SrsDriverConfig::new(
+        vec!["udp:127.0.0.1:0".into(), "tls:127.0.0.1:0".into()],
+        format!("{lo}-{}", lo + 9),
+    );
     cfg.tls = Some(TlsSettings {
         certificate: cert.clone(),
         key,
@@ -139,10 +143,14 @@ fn start_with(client_pins: &[&Path], client_ca: Option<&Path>) -> Tls {
         client_fingerprints: client_pins.iter().map(|p| fingerprint(p)).collect(),
     });
     let h = rt.block_on(start_srs(cfg)).expect("start srs over TLS");
-    let port = h.local_addrs[0].addr.port();
+    let port = h.local_addrs[1].addr.port();
     rt.spawn(async move {
         let mut h = h;
-        while h.events.recv().await.is_some() {}
+        while let Some(e) = h.events.recv().await {
+            if let cr_pbx::Event::NewSession { id, .. } = e {
+                let _ = h.commands.send(cr_pbx::driver::Command::Accept(id));
+            }
+        }
     });
     Tls {
         _rt: rt,
@@ -154,6 +162,10 @@ fn start_with(client_pins: &[&Path], client_ca: Option<&Path>) -> Tls {
 
 /// Runs the Python TLS client; returns its exit status, stdout and stderr.
 fn options(srv: &Tls, client: Option<(&Path, &Path)>) -> (i32, String, String) {
+    request(srv, client, None)
+}
+
+fn request(srv: &Tls, client: Option<(&Path, &Path)>, sdp: Option<&Path>) -> (i32, String, String) {
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../scripts/tls/sip_options.py"
@@ -165,6 +177,9 @@ fn options(srv: &Tls, client: Option<(&Path, &Path)>) -> (i32, String, String) {
         .arg(&srv.server_cert);
     if let Some((c, k)) = client {
         cmd.arg("--cert").arg(c).arg("--key").arg(k);
+    }
+    if let Some(f) = sdp {
+        cmd.arg("--sdp").arg(f);
     }
     let out = cmd.output().expect("python3");
     (
@@ -186,6 +201,18 @@ fn sip_over_tls_answers_a_client_with_a_pinned_certificate() {
     let (code, out, err) = options(&srv, Some((&sbc, &sbc_key)));
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(out.trim(), "SIP/2.0 200 OK", "{err}");
+    // A SIPREC INVITE over TLS: answered, with a Contact for TLS on the TLS port.
+    let sdp = dir.path().join("offer.sdp");
+    std::fs::write(
+        &sdp,
+        "v=0\r\no=SBC 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\na=sendonly\r\n",
+    )
+    .expect("sdp");
+    let (code, out, err) = request(&srv, Some((&sbc, &sbc_key)), Some(&sdp));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("SIP/2.0 200 OK"), "{out}");
+    let contact = format!(":{};transport=tls>", srv.port);
+    assert!(out.contains(&contact), "Contact names the TLS port: {out}");
 }
 
 // Guards against any host that can reach the port recording (or probing) over TLS.
