@@ -269,6 +269,9 @@ const REPLAY_WINDOW: usize = 128;
 pub(crate) struct SrtpReceiver {
     /// None: keys that could not be used; every packet fails authentication.
     ctx: Option<rtc_srtp::context::Context>,
+    /// After a re-key: the old keys, for packets still in flight, until the new keys
+    /// authenticate a packet.
+    previous: Option<rtc_srtp::context::Context>,
 }
 
 impl SrtpReceiver {
@@ -286,12 +289,24 @@ impl SrtpReceiver {
             provider.crypto(),
         )
         .ok()?;
-        Some(SrtpReceiver { ctx: Some(ctx) })
+        Some(SrtpReceiver {
+            ctx: Some(ctx),
+            previous: None,
+        })
     }
 
     /// A receiver that drops every packet (as failing authentication).
     pub(crate) fn refuse_all() -> SrtpReceiver {
-        SrtpReceiver { ctx: None }
+        SrtpReceiver {
+            ctx: None,
+            previous: None,
+        }
+    }
+
+    /// This receiver with `old`'s keys kept for packets still in flight (a re-key).
+    pub(crate) fn replacing(mut self, old: Option<SrtpReceiver>) -> SrtpReceiver {
+        self.previous = old.and_then(|o| o.ctx);
+        self
     }
 
     /// The plain RTP packet of `packet`, or why it is dropped.
@@ -299,11 +314,25 @@ impl SrtpReceiver {
         let Some(ctx) = &mut self.ctx else {
             return Err(SrtpReject::Auth);
         };
-        match ctx.decrypt_rtp(packet) {
-            Ok(p) => Ok(p.to_vec()),
-            Err(rtc_shared::error::Error::SrtpSsrcDuplicated(..)) => Err(SrtpReject::Replay),
-            Err(_) => Err(SrtpReject::Auth),
+        match decrypt(ctx, packet) {
+            Ok(p) => {
+                self.previous = None;
+                Ok(p)
+            }
+            Err(SrtpReject::Auth) => match &mut self.previous {
+                Some(old) => decrypt(old, packet),
+                None => Err(SrtpReject::Auth),
+            },
+            Err(e) => Err(e),
         }
+    }
+}
+
+fn decrypt(ctx: &mut rtc_srtp::context::Context, packet: &[u8]) -> Result<Vec<u8>, SrtpReject> {
+    match ctx.decrypt_rtp(packet) {
+        Ok(p) => Ok(p.to_vec()),
+        Err(rtc_shared::error::Error::SrtpSsrcDuplicated(..)) => Err(SrtpReject::Replay),
+        Err(_) => Err(SrtpReject::Auth),
     }
 }
 
@@ -399,6 +428,62 @@ mod tests {
             assert_eq!(a.0.len(), k + s);
             assert_ne!(a, b);
         }
+    }
+
+    fn stream(suite: SrtpSuite) -> StreamSrtp {
+        let key = SrtpKey::random(suite).expect("CSPRNG");
+        StreamSrtp {
+            offer: SdesCrypto {
+                tag: 1,
+                suite,
+                key: key.clone(),
+            },
+            answer_key: key,
+        }
+    }
+
+    fn protect(s: &StreamSrtp, seqs: std::ops::Range<u16>) -> Vec<Vec<u8>> {
+        let (k, _) = s.offer.suite.key_salt_len();
+        let provider = rtc_srtp::crypto::default_provider().expect("ring");
+        let key = &s.offer.key.0;
+        let mut tx = rtc_srtp::context::Context::new(
+            &key[..k],
+            &key[k..],
+            s.offer.suite.profile(),
+            None,
+            None,
+            provider.crypto(),
+        )
+        .expect("context");
+        seqs.map(|i| {
+            let mut p = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9];
+            p[2..4].copy_from_slice(&i.to_be_bytes());
+            p.extend_from_slice(&[0x55; 160]);
+            tx.encrypt_rtp(&p).expect("protect").to_vec()
+        })
+        .collect()
+    }
+
+    // Guards against old keys staying valid for good after a re-key.
+    #[test]
+    fn old_keys_are_accepted_only_until_the_new_ones_authenticate() {
+        let (a, b) = (
+            stream(SrtpSuite::AesCm128HmacSha1_80),
+            stream(SrtpSuite::AesCm128HmacSha1_80),
+        );
+        let (pa, pb) = (protect(&a, 0..4), protect(&b, 10..12));
+        let mut rx = SrtpReceiver::new(&a).expect("receiver");
+        assert!(rx.unprotect(&pa[0]).is_ok());
+        let mut rx = SrtpReceiver::new(&b).expect("receiver").replacing(Some(rx));
+        assert!(rx.unprotect(&pa[1]).is_ok(), "in flight with the old keys");
+        assert!(rx.unprotect(&pb[0]).is_ok(), "new keys");
+        assert_eq!(
+            rx.unprotect(&pa[2]),
+            Err(SrtpReject::Auth),
+            "old keys retired"
+        );
+        assert_eq!(rx.unprotect(&pb[0]), Err(SrtpReject::Replay));
+        assert!(rx.unprotect(&pb[1]).is_ok());
     }
 
     #[test]

@@ -522,3 +522,104 @@ fn srtp_offer_with_only_unsupported_crypto_gets_488() {
     assert_eq!(status(&r), 488, "{r}");
     assert!(!r.contains(&key), "the key is not echoed: {r}");
 }
+
+impl Client {
+    /// Sends `method` with `cseq` in the dialog of the 200 `ok` (with an SDP body if given).
+    fn in_dialog(&self, srv: &Server, ok: &str, method: &str, cseq: u32, sdp: Option<&str>) {
+        let to = ok
+            .lines()
+            .find_map(|l| l.strip_prefix("To:"))
+            .map(|t| t.trim().to_owned())
+            .expect("To in 200");
+        let body = sdp.unwrap_or("");
+        let ct = if sdp.is_some() {
+            "Content-Type: application/sdp\r\n"
+        } else {
+            ""
+        };
+        let msg = format!(
+            "{method} sip:srs@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK{cid}{method}{cseq}\r\nFrom: <sip:+4930111@sbc>;tag=sbc1\r\nTo: {to}\r\nCall-ID: {cid}\r\nCSeq: {cseq} {method}\r\nContact: <sip:sbc@{me}>\r\n{ct}Content-Length: {}\r\n\r\n{body}",
+            body.len(),
+            me = self.me,
+            cid = self.call_id,
+        );
+        self.sock.send_to(msg.as_bytes(), srv.sip).expect("send");
+    }
+
+    /// ACK for the 200 `ok`, then a re-INVITE with `sdp`; returns its final response.
+    fn ack_and_reinvite(&self, srv: &Server, ok: &str, sdp: &str) -> String {
+        self.in_dialog(srv, ok, "ACK", 1, None);
+        self.in_dialog(srv, ok, "INVITE", 2, Some(sdp));
+        let mut buf = [0u8; 65536];
+        loop {
+            let (n, _) = self.sock.recv_from(&mut buf).expect("a final response");
+            let r = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if r.contains("CSeq: 2 INVITE") && !r.starts_with("SIP/2.0 1") {
+                return r;
+            }
+        }
+    }
+}
+
+// Guards against a re-key by re-INVITE leaving the stream on the old keys (all new packets
+// rejected) or re-opening it: both halves decrypt exactly.
+#[test]
+fn srtp_rekey_by_reinvite_decrypts_both_halves() {
+    let Some(py) = srtp_python() else { return };
+    if !have_sox() {
+        return;
+    }
+    let srv = start(SrtpPolicy::Allow);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audio = ulaw_tone(dir.path(), 440, 1);
+    let (half1, half2) = audio.split_at(audio.len() / 2);
+    let suite = "AEAD_AES_128_GCM";
+    let key_a: Vec<u8> = (0..28).map(|i| (i * 3 + 1) as u8).collect();
+    let key_b: Vec<u8> = (0..28).map(|i| (i * 5 + 2) as u8).collect();
+    let port = free_even_port();
+    let sdp = |tag: u32, key: &[u8]| {
+        offer(&[(
+            "RTP/SAVP",
+            port,
+            &format!("a=crypto:{tag} {suite} inline:{}\r\n", b64(key)),
+        )])
+    };
+    let c = Client::new("srtp-rekey");
+    let ok = c.invite(&srv, &sdp(1, &key_a));
+    assert_eq!(status(&ok), 200, "{ok}");
+    let (local, _) = answered(&ok, 0);
+    send_srtp(py, suite, &key_a, port, local, half1, &[]);
+    let re = c.ack_and_reinvite(&srv, &ok, &sdp(2, &key_b).replace("o=SBC 1 1", "o=SBC 1 2"));
+    assert_eq!(status(&re), 200, "{re}");
+    let (local2, crypto) = answered(&re, 0);
+    assert_eq!(local2, local, "same port after the re-key");
+    assert!(
+        crypto.is_some_and(|c| c.starts_with("2 AEAD_AES_128_GCM inline:")),
+        "{re}"
+    );
+    send_srtp(
+        py,
+        suite,
+        &key_b,
+        port,
+        local,
+        half2,
+        &["--seq", "65525", "--ts", "523456"],
+    );
+    c.in_dialog(&srv, &re, "ACK", 2, None);
+    c.in_dialog(&srv, &re, "BYE", 3, None);
+    srv.wait_closed(1);
+    let seen = srv.seen.lock().expect("lock");
+    let bytes: Vec<u8> = seen
+        .packets
+        .iter()
+        .flat_map(|p| p.payload.iter().copied())
+        .collect();
+    assert_eq!(
+        seen.packets.len(),
+        50,
+        "auth failures: {}",
+        srv.stats.srtp_rejected_auth.load(Ordering::Relaxed)
+    );
+    assert!(bytes == audio, "both halves decrypted exactly");
+}

@@ -115,7 +115,8 @@ fn run(
                 }
                 Ok(PumpCmd::Rekey(key, srtp)) => {
                     if let Some(s) = streams.get_mut(&key) {
-                        s.rx.srtp = srtp;
+                        let old = s.rx.srtp.take();
+                        s.rx.srtp = srtp.map(|new| new.replacing(old));
                     }
                 }
                 Ok(PumpCmd::Close(key)) => closing.push((key, Instant::now() + linger)),
