@@ -85,6 +85,8 @@ struct Session {
     metadata_xml: Option<String>,
     ended: Option<Instant>,
     failed: bool,
+    /// SRTP packets of this call that failed authentication (flagged `srtp_rejected`).
+    srtp_rejected: u64,
 }
 
 impl Session {
@@ -361,6 +363,7 @@ fn admit(
             metadata_xml: a.metadata_xml,
             ended: None,
             failed: false,
+            srtp_rejected: 0,
         },
     );
     let _ = handle.commands.send(Command::Accept(id));
@@ -453,9 +456,10 @@ fn on_media(sessions: &mut HashMap<SessionId, Session>, m: MediaEvent) -> Option
             }
             Some(true)
         }
-        MediaEvent::StreamClosed { session, stream_index, .. } => {
+        MediaEvent::StreamClosed { session, stream_index, srtp_rejected, .. } => {
             if let Some(s) = sessions.get_mut(&session) {
                 s.open.remove(&stream_index);
+                s.srtp_rejected += srtp_rejected;
             }
             None
         }
@@ -464,7 +468,12 @@ fn on_media(sessions: &mut HashMap<SessionId, Session>, m: MediaEvent) -> Option
 }
 
 /// Finishes the legs and seals the call; the legs directory goes once the set is spooled.
-fn finish(recorder: &Recorder, mut s: Session, flags: Vec<String>) {
+fn finish(recorder: &Recorder, mut s: Session, mut flags: Vec<String>) {
+    if s.srtp_rejected > 0 {
+        // Forged packets, or real ones that could not be decrypted: audio may be missing.
+        tracing::warn!(set = %s.record.id, packets = s.srtp_rejected, "SRTP packets failed authentication");
+        flags.push("srtp_rejected".to_owned());
+    }
     for (_, leg) in s.legs.drain(..) {
         if let Err(e) = leg.finish() {
             tracing::error!(set = %s.record.id, "cannot finish a leg: {e}");

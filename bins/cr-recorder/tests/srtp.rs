@@ -50,6 +50,14 @@ fn srtp_python() -> Option<&'static str> {
     found
 }
 
+/// Every `Install` of one test process gets the same RTP range: the tests of this file take
+/// turns, so two recorders never bind the same ports.
+static ONE_RECORDER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_recorder() -> std::sync::MutexGuard<'static, ()> {
+    ONE_RECORDER.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn b64(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     // Small standard base64 encoder, so the test does not lean on the recorder's crates.
@@ -232,6 +240,7 @@ fn srtp_call_from_libsrtp2_records_tones_exactly() {
     if !have("sox") {
         return;
     }
+    let _turn = one_recorder();
     let inst = Install::new(CONFIG, true);
     let rec = inst.start();
     let caller_ul = inst.path("caller.ul");
@@ -308,6 +317,15 @@ fn srtp_call_from_libsrtp2_records_tones_exactly() {
         assert!(report.is_ok(), "{:?}", report.problems);
         let wav = set.with_file_name(format!("{}.wav", report.id));
         assert_eq!(soxi(&wav).0, 2);
+        let meta: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(set.with_file_name(format!("{}.json", report.id))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            meta["flags"],
+            serde_json::json!([]),
+            "nothing lost, nothing flagged"
+        );
         assert_holds_exactly(&samples(&wav, &[], Some(1)), &caller_pcm, "caller (left)");
         assert_holds_exactly(&samples(&wav, &[], Some(2)), &callee_pcm, "callee (right)");
     }
@@ -317,6 +335,7 @@ fn srtp_call_from_libsrtp2_records_tones_exactly() {
 #[test]
 fn srtp_offer_while_off_gets_488() {
     // Written before any table of CONFIG, this line lands in [pbx.siprec].
+    let _turn = one_recorder();
     let inst = Install::new(&format!("srtp = \"off\"\n{CONFIG}"), true);
     let rec = inst.start();
     let sdp = format!(
@@ -332,5 +351,72 @@ fn srtp_offer_while_off_gets_488() {
     assert!(
         sets_below(&inst.path("data/spool")).is_empty(),
         "nothing sealed"
+    );
+}
+
+// Guards against a recording that silently misses audio: packets that failed SRTP
+// authentication are dropped, counted, and the sealed set is flagged `srtp_rejected`.
+#[test]
+fn srtp_packets_failing_authentication_are_flagged_in_the_sealed_set() {
+    let Some(py) = srtp_python() else { return };
+    if !have("sox") {
+        return;
+    }
+    let _turn = one_recorder();
+    let inst = Install::new(CONFIG, true);
+    let rec = inst.start();
+    let ul = inst.path("tone.ul");
+    run(Command::new("sox")
+        .args(["-n", "-r", "8000", "-c", "1", "-e", "u-law", "-t", "raw"])
+        .arg(&ul)
+        .args(["synth", "1", "sine", "440"]));
+    let key: Vec<u8> = (0..30).map(|i| (i * 7 + 3) as u8).collect();
+    let port = free_even_port();
+    let sdp = format!(
+        "v=0\r\no=SBC 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{}\r\na=sendonly\r\n",
+        b64(&key)
+    );
+    let sbc = Sbc::new("srtp-tampered-e2e");
+    let ok = sbc.invite(&inst, &sdp);
+    assert_eq!(status(&ok), 200, "{ok}");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/srtp/srtp_send.py"
+    );
+    let st = Command::new(py)
+        .arg(script)
+        .args(["--suite", "AES_CM_128_HMAC_SHA1_80", "--key", &b64(&key)])
+        .args([
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--dest",
+            &format!("127.0.0.1:{}", answered_port(&ok, 0)),
+        ])
+        .arg("--payload")
+        .arg(&ul)
+        .args(["--tamper", "5", "--tamper", "6"])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    sbc.ack_and_bye(&inst, &ok);
+    let m = wait_metric(&rec, "callrec_recorded_total 1\n");
+    assert!(
+        m.contains("callrec_srtp_rejected_total{reason=\"auth\"} 2\n"),
+        "{m}"
+    );
+    assert!(m.contains("callrec_rtp_packets_total 48\n"), "{m}");
+    rec.stop();
+    let sets = sets_below(&inst.path("data/spool"));
+    let report = cr_sign::verify_set(&sets[0], &inst.cert());
+    assert!(report.is_ok(), "{:?}", report.problems);
+    let meta: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(sets[0].with_file_name(format!("{}.json", report.id))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        meta["flags"],
+        serde_json::json!(["srtp_rejected"]),
+        "{meta}"
     );
 }

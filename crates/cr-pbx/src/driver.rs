@@ -122,6 +122,9 @@ pub enum MediaEvent {
         stream_index: usize,
         /// Packets passed on for this stream in total.
         packets: u64,
+        /// Packets dropped because they failed SRTP authentication (forged, or real
+        /// audio that could not be decrypted: the recording may miss some).
+        srtp_rejected: u64,
     },
 }
 

@@ -21,7 +21,8 @@ fn rtp_range() -> String {
 struct Seen {
     events: Vec<Event>,
     packets: Vec<MediaPacket>,
-    closed: Vec<SessionId>,
+    /// Streams closed: session, packets that failed SRTP authentication.
+    closed: Vec<(SessionId, u64)>,
 }
 
 struct Server {
@@ -61,7 +62,11 @@ fn start(policy: SrtpPolicy) -> Server {
                     for m in batch {
                         match m {
                             MediaEvent::Packet(p) => st.packets.push(p),
-                            MediaEvent::StreamClosed { session, .. } => st.closed.push(session),
+                            MediaEvent::StreamClosed {
+                                session,
+                                srtp_rejected,
+                                ..
+                            } => st.closed.push((session, srtp_rejected)),
                             _ => {}
                         }
                     }
@@ -500,6 +505,12 @@ fn tampered_and_replayed_srtp_packets_are_dropped_and_counted() {
         srv.stats.srtp_rejected_replay.load(Ordering::Relaxed),
         2,
         "replayed"
+    );
+    let closed = srv.seen.lock().expect("lock").closed.clone();
+    assert_eq!(
+        closed.iter().map(|c| c.1).sum::<u64>(),
+        2,
+        "the stream reports its losses"
     );
     for p in &got {
         let i = p.header.sequence.wrapping_sub(first) as usize;

@@ -85,6 +85,8 @@ impl Pump {
 struct Stream {
     rx: StreamRx,
     packets: u64,
+    /// Packets that failed SRTP authentication.
+    srtp_rejected: u64,
 }
 
 fn run(
@@ -111,7 +113,8 @@ fn run(
                         tracing::warn!("cannot watch the RTP socket of session {}: {e}", rx.session);
                         continue;
                     }
-                    streams.insert(key, Stream { rx, packets: 0 });
+                    let s = Stream { rx, packets: 0, srtp_rejected: 0 };
+                    streams.insert(key, s);
                 }
                 Ok(PumpCmd::Rekey(key, srtp)) => {
                     if let Some(s) = streams.get_mut(&key) {
@@ -156,7 +159,12 @@ fn run(
                 }
             }
             let _ = epoll::delete(&ep, &s.rx.sock);
-            batch.push(MediaEvent::StreamClosed { session: s.rx.session, stream_index: s.rx.index, packets: s.packets });
+            batch.push(MediaEvent::StreamClosed {
+                session: s.rx.session,
+                stream_index: s.rx.index,
+                packets: s.packets,
+                srtp_rejected: s.srtp_rejected,
+            });
             streams.remove(key);
             false
         });
@@ -208,6 +216,7 @@ fn receive_one(s: &mut Stream, buf: &mut [u8], now: Instant, stats: &DriverStats
             }
             Err(SrtpReject::Auth) => {
                 stats.srtp_rejected_auth.fetch_add(1, Ordering::Relaxed);
+                s.srtp_rejected += 1;
                 return Received::Ignored;
             }
             Err(SrtpReject::Replay) => {
