@@ -1,9 +1,10 @@
 //! Thin tokio drivers around the sans-I/O cores.
 //!
-//! * [`start_srs`]: listens for SIP on UDP/TCP (`[pbx.siprec] listen`), runs an [`Srs`],
+//! * [`start_srs`]: listens for SIP on UDP/TCP/TLS (`[pbx.siprec] listen`), runs an [`Srs`],
 //!   binds one RTP socket per accepted stream from `rtp_ports`, and hands the application
 //!   an [`SrsHandle`]: a channel of [`Event`]s, a channel of [`MediaEvent`]s (packets and stream-closed markers), and a
-//!   command sender for accept/decline/hangup.
+//!   command sender for accept/decline/hangup. SRTP streams are authenticated and
+//!   decrypted in the RTP receiver before they reach the channel.
 //! * [`run_calls`]: places N SIPREC calls with the [`Src`] core and sends two G.711
 //!   streams per call at 50 packets/s each (used by `cr-loadgen` and the demo call source).
 
