@@ -263,9 +263,11 @@ fn srtp_call_from_libsrtp2_records_tones_exactly() {
         ("AES_CM_128_HMAC_SHA1_80", 30, "AES_CM_128_HMAC_SHA1_32", 30),
         ("AEAD_AES_128_GCM", 28, "AEAD_AES_256_GCM", 44),
     ];
+    let mut keys = Vec::new();
     for (n, (s1, l1, s2, l2)) in calls.into_iter().enumerate() {
         let k1: Vec<u8> = (0..l1).map(|i| (i * 3 + n * 11 + 1) as u8).collect();
         let k2: Vec<u8> = (0..l2).map(|i| (i * 5 + n * 17 + 2) as u8).collect();
+        keys.extend([b64(&k1), b64(&k2)]);
         let (p1, p2) = (free_even_port(), free_even_port());
         let sdp = format!(
             "v=0\r\no=SBC 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
@@ -278,6 +280,7 @@ fn srtp_call_from_libsrtp2_records_tones_exactly() {
         let ok = sbc.invite(&inst, &sdp);
         assert_eq!(status(&ok), 200, "{ok}");
         let (l1p, l2p) = (answered_port(&ok, 0), answered_port(&ok, 1));
+        keys.extend(ok.lines().filter_map(|l| l.split("inline:").nth(1)).map(|k| k.trim().to_owned()));
         let send = |suite: &str, key: &[u8], from: u16, to: u16, file: &Path| {
             Command::new(py)
                 .arg(script)
@@ -309,6 +312,18 @@ fn srtp_call_from_libsrtp2_records_tones_exactly() {
         "{m}"
     );
     rec.stop();
+    // Keys are secrets: neither the SRC's nor ours is in the recorder's log.
+    assert_eq!(keys.len(), 8, "4 offered, 4 answered");
+    for entry in std::fs::read_dir(inst.dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap().to_string_lossy().starts_with("recorder-") {
+            let log = std::fs::read_to_string(&path).unwrap();
+            assert!(!log.is_empty(), "the recorder logs at info");
+            for k in &keys {
+                assert!(!log.contains(k.as_str()), "an SRTP key is in the log");
+            }
+        }
+    }
 
     let sets = sets_below(&inst.path("data/spool"));
     assert_eq!(sets.len(), 2);
