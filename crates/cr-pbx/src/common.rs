@@ -79,7 +79,8 @@ impl Default for Timers {
 }
 
 /// Deterministic tag/branch generator (splitmix64 of a seed and a counter): the core
-/// reads no randomness; the driver seeds it.
+/// reads no randomness for them; the driver seeds it. (The one exception in the core: SRTP
+/// answer keys come from the OS CSPRNG, see `srtp.rs`.)
 #[derive(Debug, Clone)]
 pub(crate) struct TagGen {
     state: u64,

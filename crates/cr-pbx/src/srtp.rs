@@ -464,6 +464,21 @@ mod tests {
         .collect()
     }
 
+    proptest::proptest! {
+        // Guards against a crafted a=crypto line panicking the SIP task.
+        #[test]
+        fn random_crypto_attributes_never_panic(v in "[0-9A-Za-z_:|;^+/= ]{0,80}") {
+            let _ = SdesCrypto::parse(&v);
+        }
+
+        // Guards against a crafted packet panicking the RTP receiver.
+        #[test]
+        fn random_packets_never_panic(p in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let mut rx = SrtpReceiver::new(&stream(SrtpSuite::AeadAes128Gcm)).expect("receiver");
+            proptest::prop_assert!(rx.unprotect(&p).is_err());
+        }
+    }
+
     // Guards against old keys staying valid for good after a re-key.
     #[test]
     fn old_keys_are_accepted_only_until_the_new_ones_authenticate() {
