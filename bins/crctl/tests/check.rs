@@ -89,3 +89,30 @@ fn tls_listen_without_usable_certificate_files_is_refused() {
     assert!(err.contains("pbx.siprec.tls_"), "{err}");
     assert!(!err.contains("secret-key-bytes"), "the key file's content is never echoed: {err}");
 }
+
+// Guards against the check refusing TLS files the recorder would take.
+#[test]
+fn tls_listen_with_usable_certificate_files_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "30", "-subj", "/CN=srs"])
+        .arg("-keyout")
+        .arg(dir.path().join("k.pem"))
+        .arg("-out")
+        .arg(dir.path().join("c.pem"))
+        .output();
+    let Ok(made) = made else {
+        assert!(std::env::var("CALLREC_TEST_STRICT").as_deref() != Ok("1"), "openssl is required");
+        eprintln!("SKIPPED: openssl is not installed");
+        return;
+    };
+    assert!(made.status.success());
+    let (c, k) = (std::fs::read(dir.path().join("c.pem")).unwrap(), std::fs::read(dir.path().join("k.pem")).unwrap());
+    let body = "[pbx.siprec]\nlisten = [\"tls:127.0.0.1:5061\"]\ntls_certificate = \"c.pem\"\ntls_key = \"k.pem\"\ntls_client_fingerprints = [\"sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\"]\n";
+    let (_, err) = check(body, &[("c.pem", &c), ("k.pem", &k)]);
+    assert!(!err.contains("tls_"), "{err}");
+    let bad = body.replace("sha256:0011", "sha1:0011");
+    let (code, err) = check(&bad, &[("c.pem", &c), ("k.pem", &k)]);
+    assert_eq!(code, 1);
+    assert!(err.contains("key `pbx.siprec.tls_client_fingerprints`"), "{err}");
+}
