@@ -465,7 +465,7 @@ pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
                                 streams,
                                 drop_media,
                             } => {
-                                update_rtp(
+                                let rekeyed = update_rtp(
                                     &mut rtp,
                                     &mut pump,
                                     *id,
@@ -474,6 +474,11 @@ pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
                                     rtp_bind_ip,
                                     &stats2,
                                 );
+                                // The answer with the new keys leaves only once the RTP
+                                // receiver decrypts with them (bounded, in case it is stuck).
+                                for done in rekeyed {
+                                    let _ = tokio::time::timeout(REKEY_WAIT, done).await;
+                                }
                             }
                             Event::SessionEnded { id, .. } => {
                                 let keys: Vec<_> =
@@ -618,6 +623,12 @@ fn spawn_stream_conn<S>(
     });
 }
 
+/// How long the SIP task waits for the RTP receiver to take new SRTP keys before it sends
+/// the answer that names them.
+const REKEY_WAIT: Duration = Duration::from_millis(200);
+
+/// Binds, re-keys and closes the RTP streams of session `id`; returns one receiver per
+/// re-keyed stream that completes once the RTP receiver uses the new keys.
 fn update_rtp(
     rtp: &mut HashMap<(SessionId, usize), RtpTask>,
     pump: &mut Pump,
@@ -626,7 +637,8 @@ fn update_rtp(
     drop_media: bool,
     bind_ip: IpAddr,
     stats: &DriverStats,
-) {
+) -> Vec<tokio::sync::oneshot::Receiver<()>> {
+    let mut rekeyed = Vec::new();
     // remove streams that are gone or changed port
     let keep: Vec<(usize, u16)> = streams
         .iter()
@@ -661,7 +673,7 @@ fn update_rtp(
                     );
                     Some(SrtpReceiver::refuse_all())
                 });
-                pump.rekey(t.key, rx);
+                rekeyed.push(pump.rekey(t.key, rx));
                 t.srtp = s.srtp.clone();
             }
             continue;
@@ -706,6 +718,7 @@ fn update_rtp(
             },
         );
     }
+    rekeyed
 }
 
 // ------------------------------------------------------------------- client driver

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// How long the thread sleeps between rounds when it has caught up.
 pub(super) const TICK: Duration = Duration::from_millis(10);
@@ -44,8 +44,9 @@ pub(super) struct StreamRx {
 
 pub(super) enum PumpCmd {
     Open(u64, StreamRx),
-    /// New SRTP keys for an open stream (a re-offer changed them).
-    Rekey(u64, Option<SrtpReceiver>),
+    /// New SRTP keys for an open stream (a re-offer changed them); the sender is told
+    /// once they are in use.
+    Rekey(u64, Option<SrtpReceiver>, oneshot::Sender<()>),
     /// Keep receiving for the linger time, then close and report [`MediaEvent::StreamClosed`].
     Close(u64),
 }
@@ -73,8 +74,11 @@ impl Pump {
         self.next
     }
 
-    pub fn rekey(&self, key: u64, srtp: Option<SrtpReceiver>) {
-        let _ = self.cmds.send(PumpCmd::Rekey(key, srtp));
+    /// Switches stream `key` to new SRTP keys; the receiver completes once they are in use.
+    pub fn rekey(&self, key: u64, srtp: Option<SrtpReceiver>) -> oneshot::Receiver<()> {
+        let (done, applied) = oneshot::channel();
+        let _ = self.cmds.send(PumpCmd::Rekey(key, srtp, done));
+        applied
     }
 
     pub fn close(&self, key: u64) {
@@ -116,11 +120,12 @@ fn run(
                     let s = Stream { rx, packets: 0, srtp_rejected: 0 };
                     streams.insert(key, s);
                 }
-                Ok(PumpCmd::Rekey(key, srtp)) => {
+                Ok(PumpCmd::Rekey(key, srtp, done)) => {
                     if let Some(s) = streams.get_mut(&key) {
                         let old = s.rx.srtp.take();
                         s.rx.srtp = srtp.map(|new| new.replacing(old));
                     }
+                    let _ = done.send(());
                 }
                 Ok(PumpCmd::Close(key)) => closing.push((key, Instant::now() + linger)),
                 Err(TryRecvError::Empty) => break,
