@@ -252,7 +252,7 @@ struct RtpTask {
 fn srtp_receiver(s: &StreamInfo) -> Result<Option<SrtpReceiver>, ()> {
     match &s.srtp {
         None => Ok(None),
-        Some(k) => SrtpReceiver::new(k).map(Some).ok_or(()),
+        Some(k) => SrtpReceiver::new(&k.offer).map(Some).ok_or(()),
     }
 }
 

@@ -58,4 +58,7 @@ pub use srs::{
     BodyParts, CallFacts, Decline, EndReason, Event, FactsSource, Output, SessionId, Srs,
     SrsConfig, StreamInfo, split_body,
 };
-pub use srtp::{CryptoRefused, SdesCrypto, SrtpKey, SrtpPolicy, SrtpSuite, StreamSrtp};
+pub use srtp::{
+    CryptoRefused, SdesCrypto, SrtpKey, SrtpPolicy, SrtpReceiver, SrtpReject, SrtpSuite,
+    StreamSrtp,
+};

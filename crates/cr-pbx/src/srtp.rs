@@ -255,7 +255,8 @@ impl StreamSrtp {
 
 /// Why a received packet was dropped by [`SrtpReceiver::unprotect`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SrtpReject {
+#[non_exhaustive]
+pub enum SrtpReject {
     /// Failed authentication (wrong key, tampered, truncated, not SRTP at all).
     Auth,
     /// Seen before, or older than the replay window.
@@ -265,8 +266,10 @@ pub(crate) enum SrtpReject {
 /// Replay window in packets (libsrtp's default; RFC 3711 asks for at least 64).
 const REPLAY_WINDOW: usize = 128;
 
-/// Decrypts the SRTP of one stream.
-pub(crate) struct SrtpReceiver {
+/// Decrypts the SRTP of one stream (sans-I/O: feed it each datagram of the stream). The
+/// driver keeps one per SRTP stream; public for integrators with their own sockets and for
+/// fuzzing.
+pub struct SrtpReceiver {
     /// None: keys that could not be used; every packet fails authentication.
     ctx: Option<rtc_srtp::context::Context>,
     /// After a re-key: the old keys, for packets still in flight, until the new keys
@@ -274,16 +277,22 @@ pub(crate) struct SrtpReceiver {
     previous: Option<rtc_srtp::context::Context>,
 }
 
+impl std::fmt::Debug for SrtpReceiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SrtpReceiver { .. }")
+    }
+}
+
 impl SrtpReceiver {
-    /// A receiver for the SRC's key of `srtp`; None if the crypto provider refuses it.
-    pub(crate) fn new(srtp: &StreamSrtp) -> Option<SrtpReceiver> {
+    /// A receiver for the SRC's key of `offer`; None if the crypto provider refuses it.
+    pub fn new(offer: &SdesCrypto) -> Option<SrtpReceiver> {
         let provider = rtc_srtp::crypto::default_provider().ok()?;
-        let (k, _) = srtp.offer.suite.key_salt_len();
-        let (key, salt) = srtp.offer.key.0.split_at(k);
+        let (k, _) = offer.suite.key_salt_len();
+        let (key, salt) = offer.key.0.split_at(k);
         let ctx = rtc_srtp::context::Context::new(
             key,
             salt,
-            srtp.offer.suite.profile(),
+            offer.suite.profile(),
             Some(rtc_srtp::option::srtp_replay_protection(REPLAY_WINDOW)),
             None,
             provider.crypto(),
@@ -310,7 +319,7 @@ impl SrtpReceiver {
     }
 
     /// The plain RTP packet of `packet`, or why it is dropped.
-    pub(crate) fn unprotect(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpReject> {
+    pub fn unprotect(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpReject> {
         let Some(ctx) = &mut self.ctx else {
             return Err(SrtpReject::Auth);
         };
@@ -474,7 +483,7 @@ mod tests {
         // Guards against a crafted packet panicking the RTP receiver.
         #[test]
         fn random_packets_never_panic(p in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
-            let mut rx = SrtpReceiver::new(&stream(SrtpSuite::AeadAes128Gcm)).expect("receiver");
+            let mut rx = SrtpReceiver::new(&stream(SrtpSuite::AeadAes128Gcm).offer).expect("receiver");
             proptest::prop_assert!(rx.unprotect(&p).is_err());
         }
     }
@@ -487,9 +496,11 @@ mod tests {
             stream(SrtpSuite::AesCm128HmacSha1_80),
         );
         let (pa, pb) = (protect(&a, 0..4), protect(&b, 10..12));
-        let mut rx = SrtpReceiver::new(&a).expect("receiver");
+        let mut rx = SrtpReceiver::new(&a.offer).expect("receiver");
         assert!(rx.unprotect(&pa[0]).is_ok());
-        let mut rx = SrtpReceiver::new(&b).expect("receiver").replacing(Some(rx));
+        let mut rx = SrtpReceiver::new(&b.offer)
+            .expect("receiver")
+            .replacing(Some(rx));
         assert!(rx.unprotect(&pa[1]).is_ok(), "in flight with the old keys");
         assert!(rx.unprotect(&pb[0]).is_ok(), "new keys");
         assert_eq!(
@@ -509,7 +520,7 @@ mod tests {
             answer_key: SrtpKey::random(c.suite).expect("CSPRNG"),
             offer: c,
         };
-        let mut rx = SrtpReceiver::new(&s).expect("receiver");
+        let mut rx = SrtpReceiver::new(&s.offer).expect("receiver");
         for junk in [
             &b""[..],
             b"\x80",
@@ -552,7 +563,7 @@ fn measure_srtp_unprotect_cost() {
             },
             answer_key: key,
         };
-        let mut rx = SrtpReceiver::new(&srtp).expect("receiver");
+        let mut rx = SrtpReceiver::new(&srtp.offer).expect("receiver");
         let n = 50_000u32;
         let packets: Vec<Vec<u8>> = (0..n)
             .map(|i| {
