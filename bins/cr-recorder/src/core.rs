@@ -618,6 +618,7 @@ impl Recorder {
              # HELP callrec_calls_refused_total SIPREC INVITEs answered 503, by reason: no_ports (no RTP port free), source_limit (max_pending_invites_per_source reached), media_failed (an RTP socket could not be bound).\n# TYPE callrec_calls_refused_total counter\n\
              callrec_calls_refused_total{{reason=\"no_ports\"}} {}\ncallrec_calls_refused_total{{reason=\"source_limit\"}} {}\ncallrec_calls_refused_total{{reason=\"media_failed\"}} {}\n\
              # HELP callrec_calls_unconfirmed_total SIPREC calls whose 200 OK was never acknowledged and that got no media (not sealed).\n# TYPE callrec_calls_unconfirmed_total counter\ncallrec_calls_unconfirmed_total {}\n\
+             # HELP callrec_srtp_rejected_total SRTP packets dropped before the leg writers: failed authentication, or replayed.\n# TYPE callrec_srtp_rejected_total counter\ncallrec_srtp_rejected_total{{reason=\"auth\"}} {}\ncallrec_srtp_rejected_total{{reason=\"replay\"}} {}\n\
              # HELP callrec_spool_sets Sets waiting in the spool.\n# TYPE callrec_spool_sets gauge\ncallrec_spool_sets {}\n\
              # HELP callrec_spool_oldest_seconds Age of the oldest set in the spool.\n# TYPE callrec_spool_oldest_seconds gauge\ncallrec_spool_oldest_seconds {}\n\
              # HELP callrec_spool_free_percent Free space on the spool's file system.\n# TYPE callrec_spool_free_percent gauge\ncallrec_spool_free_percent {:.1}\n",
@@ -638,6 +639,8 @@ impl Recorder {
             m.siprec.get().map_or(0, |s| s.refused_source_limit.load(Ordering::Relaxed)),
             m.siprec.get().map_or(0, |s| s.refused_media_failed.load(Ordering::Relaxed)),
             m.unconfirmed.load(Ordering::Relaxed),
+            m.siprec.get().map_or(0, |s| s.srtp_rejected_auth.load(Ordering::Relaxed)),
+            m.siprec.get().map_or(0, |s| s.srtp_rejected_replay.load(Ordering::Relaxed)),
             spool_sets,
             oldest,
             free,

@@ -80,7 +80,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             tasks.push(tokio::spawn(api::serve(recorder.clone(), api_settings, listener, shutdown.1.clone())));
         }
         if let Some(sip_cfg) = recorder.config().pbx.siprec.clone() {
-            let handle = siprec::start(&sip_cfg).await?;
+            let handle = siprec::start(recorder.config(), &sip_cfg).await?;
             tasks.push(tokio::spawn(siprec::run(recorder.clone(), handle, shutdown.1.clone())));
         }
         tasks.push(tokio::spawn(core::housekeeping(recorder.clone(), shutdown.1.clone())));

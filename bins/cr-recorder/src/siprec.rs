@@ -26,9 +26,22 @@ use crate::core::{CallRecord, CallStart, Recorder, SealJob, StreamReport};
 /// packet; this only bounds a driver that fell far behind under overload.
 const END_GRACE: Duration = Duration::from_secs(15);
 
+/// The TLS settings of `[pbx.siprec]`, paths resolved against `data_dir`; None without
+/// `tls_certificate` and `tls_key`.
+pub fn tls_settings(config: &cr_config::Config, cfg: &SipRecConfig) -> Option<cr_pbx::driver::TlsSettings> {
+    Some(cr_pbx::driver::TlsSettings {
+        certificate: config.resolve_path(cfg.tls_certificate.as_ref()?),
+        key: config.resolve_path(cfg.tls_key.as_ref()?),
+        client_ca: cfg.tls_client_ca.as_ref().map(|p| config.resolve_path(p)),
+        client_fingerprints: cfg.tls_client_fingerprints.clone(),
+    })
+}
+
 /// Starts the SIPREC server of `[pbx.siprec]`.
-pub async fn start(cfg: &SipRecConfig) -> anyhow::Result<SrsHandle> {
+pub async fn start(config: &cr_config::Config, cfg: &SipRecConfig) -> anyhow::Result<SrsHandle> {
     let mut driver = SrsDriverConfig::new(cfg.listen.clone(), cfg.rtp_ports.clone());
+    driver.srtp = cr_pbx::SrtpPolicy::parse(&cfg.srtp).map_err(|e| anyhow::anyhow!("[pbx.siprec] srtp: {e}"))?;
+    driver.tls = tls_settings(config, cfg);
     driver.max_pending_per_source = cfg.max_pending_invites_per_source;
     driver.tcp_idle_timeout = cr_config::parse_duration(&cfg.tcp_idle_timeout)
         .map_err(|e| anyhow::anyhow!("[pbx.siprec] tcp_idle_timeout: {e}"))?;
@@ -82,6 +95,8 @@ struct Session {
     packets: u64,
     /// Why the session ended, once it did.
     end_reason: Option<EndReason>,
+    /// SRTP packets of this call that failed authentication (flagged `srtp_rejected`).
+    srtp_rejected: u64,
 }
 
 impl Session {
@@ -361,6 +376,7 @@ fn admit(
             received: HashMap::new(),
             packets: 0,
             end_reason: None,
+            srtp_rejected: 0,
         },
     );
     let _ = handle.commands.send(Command::Accept(id));
@@ -456,9 +472,10 @@ fn on_media(sessions: &mut HashMap<SessionId, Session>, m: MediaEvent) -> Option
             s.packets += 1;
             Some(true)
         }
-        MediaEvent::StreamClosed { session, stream_index, stats, .. } => {
+        MediaEvent::StreamClosed { session, stream_index, stats, srtp_rejected, .. } => {
             if let Some(s) = sessions.get_mut(&session) {
                 s.open.remove(&stream_index);
+                s.srtp_rejected += srtp_rejected;
                 // A stream removed and added again (re-INVITE) adds up.
                 let r = s.received.entry(stream_index).or_default();
                 r.packets += stats.packets;
@@ -478,6 +495,11 @@ fn on_media(sessions: &mut HashMap<SessionId, Session>, m: MediaEvent) -> Option
 /// Each stream's counts go into the metadata, and a stream that received foreign packets,
 /// lost real ones or got none flags the set (docs/reference.md, section 3).
 fn finish(recorder: &Recorder, mut s: Session, mut flags: Vec<String>) {
+    if s.srtp_rejected > 0 {
+        // Forged packets, or real ones that could not be decrypted: audio may be missing.
+        tracing::warn!(set = %s.record.id, packets = s.srtp_rejected, "SRTP packets failed authentication");
+        flags.push("srtp_rejected".to_owned());
+    }
     if s.end_reason == Some(EndReason::NoAck) {
         if s.packets == 0 {
             // Our 200 OK was never acknowledged and no packet came: the SRC never set the

@@ -96,6 +96,30 @@ fn check_pbx(cfg: &Config) -> Vec<ConfigError> {
         if s.tcp_max_connections == 0 {
             out.push(cfg.error_at("pbx.siprec.tcp_max_connections", "0 would refuse every SIP/TCP connection"));
         }
+        let tls_listen = s.listen.iter().any(|l| cr_pbx::driver::parse_listen(l).is_ok_and(|l| l.transport == cr_pbx::Transport::Tls));
+        let tls_files = s.tls_certificate.is_some() || s.tls_key.is_some();
+        if tls_listen || tls_files {
+            match (&s.tls_certificate, &s.tls_key) {
+                (Some(cert), Some(key)) => {
+                    let settings = cr_pbx::driver::TlsSettings {
+                        certificate: cfg.resolve_path(cert),
+                        key: cfg.resolve_path(key),
+                        client_ca: s.tls_client_ca.as_ref().map(|p| cfg.resolve_path(p)),
+                        client_fingerprints: s.tls_client_fingerprints.clone(),
+                    };
+                    match cr_pbx::driver::tls_server_config(&settings) {
+                        Err(cr_pbx::DriverError::Tls { key, reason }) => out.push(cfg.error_at(&format!("pbx.siprec.{key}"), reason)),
+                        Err(e) => out.push(cfg.error_at("pbx.siprec.tls_certificate", e.to_string())),
+                        Ok(_) => {}
+                    }
+                }
+                (None, _) => out.push(cfg.error_at("pbx.siprec.listen", "a tls: listen address needs tls_certificate and tls_key (PEM files)")),
+                (_, None) => out.push(cfg.error_at("pbx.siprec.tls_certificate", "tls_key (the PEM private key of tls_certificate) is missing")),
+            }
+        }
+        if let Err(e) = cr_pbx::SrtpPolicy::parse(&s.srtp) {
+            out.push(cfg.error_at("pbx.siprec.srtp", e.to_string()));
+        }
         if !matches!(s.decline.as_str(), "reject" | "accept") {
             out.push(cfg.error_at("pbx.siprec.decline", format!("{:?}: use \"reject\" or \"accept\"", s.decline)));
         }

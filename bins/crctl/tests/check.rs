@@ -155,3 +155,64 @@ fn token_file_missing_empty_or_world_readable_is_refused() {
     let (code, err) = check_modes(body, &[("api-tokens", secret)], Some(0o640));
     assert_eq!(code, 0, "{err}");
 }
+
+// Guards against an srtp value the recorder would only refuse at start (or misread).
+#[test]
+fn pbx_srtp_value_is_checked() {
+    let body = "[pbx.siprec]\nlisten = [\"udp:127.0.0.1:5060\"]\nsrtp = \"on\"\n";
+    let (code, err) = check(body, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(":8: key `pbx.siprec.srtp`"), "{err}");
+    assert!(err.contains("\"off\", \"allow\" or \"require\""), "{err}");
+    for good in ["off", "allow", "require"] {
+        let body = format!("[pbx.siprec]\nlisten = [\"udp:127.0.0.1:5060\"]\nsrtp = \"{good}\"\n");
+        let (code, err) = check(&body, &[]);
+        assert!(!err.contains("pbx.siprec.srtp"), "{good}: {err}");
+        let _ = code;
+    }
+}
+
+// Guards against a tls: listen address that passes the check and then cannot start.
+#[test]
+fn tls_listen_without_usable_certificate_files_is_refused() {
+    let body = "[pbx.siprec]\nlisten = [\"tls:127.0.0.1:5061\"]\n";
+    let (code, err) = check(body, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("key `pbx.siprec.listen`") && err.contains("tls_certificate and tls_key"), "{err}");
+    let body = "[pbx.siprec]\nlisten = [\"tls:127.0.0.1:5061\"]\ntls_certificate = \"tls/missing.pem\"\ntls_key = \"tls/missing.key\"\n";
+    let (code, err) = check(body, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(":8: key `pbx.siprec.tls_certificate`") && err.contains("missing.pem"), "{err}");
+    let body = "[pbx.siprec]\nlisten = [\"tls:127.0.0.1:5061\"]\ntls_certificate = \"c.pem\"\ntls_key = \"k.pem\"\n";
+    let (code, err) = check(body, &[("c.pem", b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n"), ("k.pem", b"secret-key-bytes")]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("pbx.siprec.tls_"), "{err}");
+    assert!(!err.contains("secret-key-bytes"), "the key file's content is never echoed: {err}");
+}
+
+// Guards against the check refusing TLS files the recorder would take.
+#[test]
+fn tls_listen_with_usable_certificate_files_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "30", "-subj", "/CN=srs"])
+        .arg("-keyout")
+        .arg(dir.path().join("k.pem"))
+        .arg("-out")
+        .arg(dir.path().join("c.pem"))
+        .output();
+    let Ok(made) = made else {
+        assert!(std::env::var("CALLREC_TEST_STRICT").as_deref() != Ok("1"), "openssl is required");
+        eprintln!("SKIPPED: openssl is not installed");
+        return;
+    };
+    assert!(made.status.success());
+    let (c, k) = (std::fs::read(dir.path().join("c.pem")).unwrap(), std::fs::read(dir.path().join("k.pem")).unwrap());
+    let body = "[pbx.siprec]\nlisten = [\"tls:127.0.0.1:5061\"]\ntls_certificate = \"c.pem\"\ntls_key = \"k.pem\"\ntls_client_fingerprints = [\"sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\"]\n";
+    let (_, err) = check(body, &[("c.pem", &c), ("k.pem", &k)]);
+    assert!(!err.contains("tls_"), "{err}");
+    let bad = body.replace("sha256:0011", "sha1:0011");
+    let (code, err) = check(&bad, &[("c.pem", &c), ("k.pem", &k)]);
+    assert_eq!(code, 1);
+    assert!(err.contains("key `pbx.siprec.tls_client_fingerprints`"), "{err}");
+}

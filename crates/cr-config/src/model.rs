@@ -355,6 +355,22 @@ pub struct SipRecConfig {
     /// SIP/TCP connections open at once.
     #[serde(default = "default_tcp_max_connections")]
     pub tcp_max_connections: usize,
+    /// SRTP offers: "off" | "allow" | "require" (checked by cr-pbx).
+    #[serde(default = "default_srtp")]
+    pub srtp: String,
+    /// PEM certificate chain for `tls:` listen addresses (relative to `data_dir`).
+    pub tls_certificate: Option<PathBuf>,
+    /// PEM private key of `tls_certificate`.
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificates: SBCs must present a client certificate they issued.
+    pub tls_client_ca: Option<PathBuf>,
+    /// `sha256:HEX` fingerprints: SBCs must present one of these client certificates.
+    #[serde(default)]
+    pub tls_client_fingerprints: Vec<String>,
+}
+
+fn default_srtp() -> String {
+    "allow".to_owned()
 }
 
 fn default_max_pending() -> usize {

@@ -11,6 +11,8 @@ pub enum Transport {
     Udp,
     /// TCP: reliable; the driver frames the stream (see [`crate::StreamFramer`]).
     Tcp,
+    /// TLS over TCP: reliable, framed like TCP.
+    Tls,
 }
 
 impl Transport {
@@ -19,11 +21,12 @@ impl Transport {
         match self {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
         }
     }
     /// True for reliable transports.
     pub fn reliable(self) -> bool {
-        matches!(self, Transport::Tcp)
+        matches!(self, Transport::Tcp | Transport::Tls)
     }
 }
 
@@ -76,7 +79,8 @@ impl Default for Timers {
 }
 
 /// Deterministic tag/branch generator (splitmix64 of a seed and a counter): the core
-/// reads no randomness; the driver seeds it.
+/// reads no randomness for them; the driver seeds it. (The one exception in the core: SRTP
+/// answer keys come from the OS CSPRNG, see `srtp.rs`.)
 #[derive(Debug, Clone)]
 pub(crate) struct TagGen {
     state: u64,

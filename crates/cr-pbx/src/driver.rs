@@ -1,9 +1,10 @@
 //! Thin tokio drivers around the sans-I/O cores.
 //!
-//! * [`start_srs`]: listens for SIP on UDP/TCP (`[pbx.siprec] listen`), runs an [`Srs`],
+//! * [`start_srs`]: listens for SIP on UDP/TCP/TLS (`[pbx.siprec] listen`), runs an [`Srs`],
 //!   binds one RTP socket per accepted stream from `rtp_ports`, and hands the application
 //!   an [`SrsHandle`]: a channel of [`Event`]s, a channel of [`MediaEvent`]s (packets and stream-closed markers), and a
-//!   command sender for accept/decline/hangup.
+//!   command sender for accept/decline/hangup. SRTP streams are authenticated and
+//!   decrypted in the RTP receiver before they reach the channel.
 //! * [`run_calls`]: places N SIPREC calls with the [`Src`] core and sends two G.711
 //!   streams per call at 50 packets/s each (used by `cr-loadgen` and the demo call source).
 
@@ -15,20 +16,23 @@ use crate::rtp::{PcmSource, RtpHeader, RtpSender, encode_g711};
 use crate::sdp::Codec;
 use crate::sip::StreamFramer;
 use crate::srs::{Decline, Event, MediaError, Output, SessionId, Srs, SrsConfig, StreamInfo};
+use crate::srtp::{SrtpPolicy, SrtpReceiver, StreamSrtp};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 mod pump;
+mod tls;
 use pump::{Pump, StreamRx};
+pub use tls::{TlsSettings, parse_fingerprint, server_config as tls_server_config};
 
-/// A listen address: `udp:0.0.0.0:5060` or `tcp:127.0.0.1:5060`.
+/// A listen address: `udp:0.0.0.0:5060`, `tcp:127.0.0.1:5060` or `tls:0.0.0.0:5061`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ListenAddr {
     /// Transport.
@@ -37,7 +41,7 @@ pub struct ListenAddr {
     pub addr: SocketAddr,
 }
 
-/// Parses `udp:ADDR:PORT` / `tcp:ADDR:PORT` (as in `[pbx.siprec] listen`).
+/// Parses `udp:ADDR:PORT` / `tcp:ADDR:PORT` / `tls:ADDR:PORT` (as in `[pbx.siprec] listen`).
 pub fn parse_listen(value: &str) -> Result<ListenAddr, DriverError> {
     let err = |reason: &str| DriverError::ListenAddress {
         value: value.to_owned(),
@@ -49,11 +53,8 @@ pub fn parse_listen(value: &str) -> Result<ListenAddr, DriverError> {
     let transport = match t.to_ascii_lowercase().as_str() {
         "udp" => Transport::Udp,
         "tcp" => Transport::Tcp,
-        _ => {
-            return Err(err(
-                "transport must be udp or tcp (tls is not supported yet)",
-            ));
-        }
+        "tls" => Transport::Tls,
+        _ => return Err(err("transport must be udp, tcp or tls")),
     };
     let addr: SocketAddr = rest.parse().map_err(|_| err("address must be IP:PORT"))?;
     Ok(ListenAddr { transport, addr })
@@ -124,6 +125,9 @@ pub enum MediaEvent {
         packets: u64,
         /// What the stream received and refused.
         stats: StreamStats,
+        /// Packets dropped because they failed SRTP authentication (forged, or real
+        /// audio that could not be decrypted: the recording may miss some).
+        srtp_rejected: u64,
     },
 }
 
@@ -196,6 +200,10 @@ pub struct SrsDriverConfig {
     pub tcp_idle_timeout: Duration,
     /// SIP/TCP connections open at once; one more is closed at once. Default 1,024.
     pub tcp_max_connections: usize,
+    /// Plain RTP, SRTP or both (`[pbx.siprec] srtp`); default [`SrtpPolicy::default`].
+    pub srtp: SrtpPolicy,
+    /// Certificate, key and client checks for `tls:` listen addresses (required by them).
+    pub tls: Option<TlsSettings>,
 }
 
 impl SrsDriverConfig {
@@ -210,6 +218,8 @@ impl SrsDriverConfig {
             max_pending_per_source: 50,
             tcp_idle_timeout: Duration::from_secs(120),
             tcp_max_connections: 1024,
+            srtp: SrtpPolicy::default(),
+            tls: None,
         }
     }
 }
@@ -276,6 +286,10 @@ pub struct DriverStats {
     pub refused_media_failed: AtomicU64,
     /// Sessions ended because our 200 OK was never acknowledged.
     pub ack_timeouts: AtomicU64,
+    /// SRTP packets dropped because they failed authentication (`callrec_srtp_rejected_total{reason="auth"}`).
+    pub srtp_rejected_auth: AtomicU64,
+    /// SRTP packets dropped as replays (`callrec_srtp_rejected_total{reason="replay"}`).
+    pub srtp_rejected_replay: AtomicU64,
 }
 
 impl DriverStats {
@@ -320,12 +334,21 @@ struct RtpTask {
     key: u64,
     /// The SDP offer the receiver follows (see [`StreamInfo::offer`]).
     offer: u32,
+    srtp: Option<StreamSrtp>,
 }
 
 /// The SRC's announced RTP source, when it can be pinned: an unspecified address
 /// (`0.0.0.0`, `::`) or port 0 cannot, and the receiver latches instead.
 fn usable_remote(remote: Option<SocketAddr>) -> Option<SocketAddr> {
     remote.filter(|a| !a.ip().is_unspecified() && a.port() != 0)
+}
+
+/// The SRTP receiver of a stream: None for plain RTP, Err if its keys cannot be used.
+fn srtp_receiver(s: &StreamInfo) -> Result<Option<SrtpReceiver>, ()> {
+    match &s.srtp {
+        None => Ok(None),
+        Some(k) => SrtpReceiver::new(&k.offer).map(Some).ok_or(()),
+    }
 }
 
 fn primary_ip() -> IpAddr {
@@ -408,8 +431,31 @@ pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
                 let tx = sip_tx.clone();
                 let writers = writers.clone();
                 let limits = TcpLimits { idle: cfg.tcp_idle_timeout, max: cfg.tcp_max_connections };
-                let stats = stats.clone();
-                tokio::spawn(accept_loop(lst, tx, writers, limits, stats));
+                tokio::spawn(accept_loop(lst, None, tx, writers, limits, stats.clone()));
+            }
+            Transport::Tls => {
+                let settings = cfg.tls.as_ref().ok_or_else(|| DriverError::Tls {
+                    key: "tls_certificate",
+                    reason: format!(
+                        "listen address tls:{} needs tls_certificate and tls_key",
+                        l.addr
+                    ),
+                })?;
+                let acceptor = tokio_rustls::TlsAcceptor::from(tls::server_config(settings)?);
+                let lst = TcpListener::bind(l.addr)
+                    .await
+                    .map_err(|e| DriverError::Bind {
+                        addr: l.addr.to_string(),
+                        source: e,
+                    })?;
+                bound.push(ListenAddr {
+                    transport: Transport::Tls,
+                    addr: lst.local_addr()?,
+                });
+                let tx = sip_tx.clone();
+                let writers = writers.clone();
+                let limits = TcpLimits { idle: cfg.tcp_idle_timeout, max: cfg.tcp_max_connections };
+                tokio::spawn(accept_loop(lst, Some(acceptor), tx, writers, limits, stats.clone()));
             }
         }
     }
@@ -435,6 +481,13 @@ pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
     let mut core_cfg = SrsConfig::new(advertise, sip_port);
     core_cfg.rtp_ports = rtp_ports;
     core_cfg.max_pending_per_source = cfg.max_pending_per_source.max(1);
+    core_cfg.srtp = cfg.srtp;
+    for b in &bound {
+        let ports = &mut core_cfg.transport_ports;
+        if !ports.iter().any(|(t, _)| *t == b.transport) {
+            ports.push((b.transport, b.addr.port()));
+        }
+    }
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let (media_tx, media_rx) = mpsc::channel(cfg.media_queue.max(4));
     let mut pump = Pump::start(media_tx, cfg.linger, stats.clone())?;
@@ -482,7 +535,7 @@ pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
                                 let _ = u.send_to(&bytes, dest).await;
                             }
                         }
-                        Transport::Tcp => {
+                        Transport::Tcp | Transport::Tls => {
                             let w = writers.lock().ok().and_then(|m| m.get(&dest).cloned());
                             match w {
                                 Some(w) => {
@@ -501,7 +554,7 @@ pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
                                 streams,
                                 drop_media,
                             } => {
-                                let ready = update_rtp(
+                                let (ready, rekeyed) = update_rtp(
                                     &mut rtp,
                                     &mut pump,
                                     *id,
@@ -510,6 +563,11 @@ pub async fn start_srs(cfg: SrsDriverConfig) -> Result<SrsHandle, DriverError> {
                                     rtp_bind_ip,
                                     &stats2,
                                 );
+                                // The answer with the new keys leaves only once the RTP
+                                // receiver decrypts with them (bounded, in case it is stuck).
+                                for done in rekeyed {
+                                    let _ = tokio::time::timeout(REKEY_WAIT, done).await;
+                                }
                                 // After accept the 200 OK waits for this (no 200 without
                                 // bound sockets); after a re-INVITE the core ignores it.
                                 srs.media_ready(*id, ready, Instant::now());
@@ -575,24 +633,29 @@ fn seed() -> u64 {
     t ^ ((std::process::id() as u64) << 32)
 }
 
-/// Limits of the SIP/TCP listener.
+/// Limits of the SIP/TCP and SIP/TLS listeners.
 #[derive(Clone, Copy)]
 struct TcpLimits {
     idle: Duration,
     max: usize,
 }
 
-/// Accepts SIP/TCP connections for as long as the listener exists. A failed accept —
-/// above all `EMFILE`/`ENFILE` when descriptors run out — is logged once per burst and
-/// retried after a growing pause (10 ms to 1 s), never ends the loop: the listener is back
-/// as soon as descriptors are free again.
+/// How long a TLS client may take to finish its handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Accepts SIP/TCP (or, with `tls`, SIP/TLS) connections for as long as the listener
+/// exists. A failed accept — above all `EMFILE`/`ENFILE` when descriptors run out — is
+/// logged once per burst and retried after a growing pause (10 ms to 1 s), never ends the
+/// loop: the listener is back as soon as descriptors are free again.
 async fn accept_loop(
     lst: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     tx: mpsc::UnboundedSender<(SocketAddr, Transport, Vec<u8>)>,
     writers: TcpWriters,
     limits: TcpLimits,
     stats: Arc<DriverStats>,
 ) {
+    let name = if tls.is_some() { "TLS" } else { "TCP" };
     let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut pause = Duration::from_millis(10);
     let mut failing = false;
@@ -600,23 +663,40 @@ async fn accept_loop(
         match lst.accept().await {
             Ok((conn, peer)) => {
                 if failing {
-                    tracing::info!("SIP TCP listener accepts connections again");
+                    tracing::info!("SIP {name} listener accepts connections again");
                     failing = false;
                 }
                 pause = Duration::from_millis(10);
                 if open.load(Ordering::Relaxed) >= limits.max {
                     stats.tcp_refused.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!("SIP TCP connection from {peer} closed: {} connections are open already", limits.max);
+                    tracing::warn!("SIP {name} connection from {peer} closed: {} connections are open already", limits.max);
                     drop(conn);
                     continue;
                 }
                 open.fetch_add(1, Ordering::Relaxed);
-                spawn_tcp_conn(conn, peer, tx.clone(), writers.clone(), limits.idle, open.clone(), stats.clone());
+                let conn_open = OpenConn(open.clone());
+                let (tx, writers, stats) = (tx.clone(), writers.clone(), stats.clone());
+                match &tls {
+                    None => spawn_stream_conn(conn, peer, Transport::Tcp, tx, writers, limits.idle, conn_open, stats),
+                    Some(acceptor) => {
+                        let accept = acceptor.accept(conn);
+                        tokio::spawn(async move {
+                            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, accept).await {
+                                Ok(Ok(stream)) => {
+                                    spawn_stream_conn(stream, peer, Transport::Tls, tx, writers, limits.idle, conn_open, stats)
+                                }
+                                // rustls' reason names the check that failed, never key material
+                                Ok(Err(e)) => tracing::info!("SIP TLS handshake from {peer} refused: {e}"),
+                                Err(_) => tracing::info!("SIP TLS handshake from {peer} timed out"),
+                            }
+                        });
+                    }
+                }
             }
             Err(e) => {
                 stats.tcp_accept_errors.fetch_add(1, Ordering::Relaxed);
                 if !failing {
-                    tracing::error!("SIP TCP listener cannot accept connections: {e}; retrying with back-off");
+                    tracing::error!("SIP {name} listener cannot accept connections: {e}; retrying with back-off");
                     failing = true;
                 }
                 tokio::time::sleep(pause).await;
@@ -626,16 +706,31 @@ async fn accept_loop(
     }
 }
 
-fn spawn_tcp_conn(
-    conn: TcpStream,
+/// One open SIP connection, counted against `tcp_max_connections` until dropped.
+struct OpenConn(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for OpenConn {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Serves one SIP connection (TCP, or TLS after its handshake): frames the stream into
+/// messages for the core and writes what the core sends to `peer`.
+#[allow(clippy::too_many_arguments)]
+fn spawn_stream_conn<S>(
+    conn: S,
     peer: SocketAddr,
+    transport: Transport,
     tx: mpsc::UnboundedSender<(SocketAddr, Transport, Vec<u8>)>,
     writers: TcpWriters,
     idle: Duration,
-    open: Arc<std::sync::atomic::AtomicUsize>,
+    open: OpenConn,
     stats: Arc<DriverStats>,
-) {
-    let (mut rd, mut wr) = conn.into_split();
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(conn);
     let (wtx, mut wrx) = mpsc::unbounded_channel::<Vec<u8>>();
     if let Ok(mut m) = writers.lock() {
         m.insert(peer, wtx);
@@ -648,14 +743,8 @@ fn spawn_tcp_conn(
         }
     });
     tokio::spawn(async move {
-        // Decremented however this task ends.
-        struct Open(Arc<std::sync::atomic::AtomicUsize>);
-        impl Drop for Open {
-            fn drop(&mut self) {
-                self.0.fetch_sub(1, Ordering::Relaxed);
-            }
-        }
-        let _open = Open(open);
+        // Counted as open until this task ends, however it ends.
+        let _open = open;
         let mut framer = StreamFramer::new();
         let mut buf = vec![0u8; 16384];
         // Only complete messages and keep-alives count as activity, so a client that
@@ -666,7 +755,7 @@ fn spawn_tcp_conn(
                 r = rd.read(&mut buf) => r,
                 _ = tokio::time::sleep_until(deadline) => {
                     stats.tcp_idle_closed.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!("closing SIP TCP connection from {peer}: no SIP message for {idle:?}");
+                    tracing::info!("closing SIP {transport:?} connection from {peer}: no SIP message for {idle:?}");
                     break;
                 }
             };
@@ -681,7 +770,7 @@ fn spawn_tcp_conn(
                         match framer.next_message() {
                             Ok(Some(m)) => {
                                 deadline = tokio::time::Instant::now() + idle;
-                                let _ = tx.send((peer, Transport::Tcp, m));
+                                let _ = tx.send((peer, transport, m));
                             }
                             Ok(None) => break,
                             Err(e) => {
@@ -707,6 +796,12 @@ fn spawn_tcp_conn(
     });
 }
 
+/// How long the SIP task waits for the RTP receiver to take new SRTP keys before it sends
+/// the answer that names them.
+const REKEY_WAIT: Duration = Duration::from_millis(200);
+
+/// Binds, re-keys and closes the RTP streams of session `id`; returns one receiver per
+/// re-keyed stream that completes once the RTP receiver uses the new keys.
 fn update_rtp(
     rtp: &mut HashMap<(SessionId, usize), RtpTask>,
     pump: &mut Pump,
@@ -715,8 +810,9 @@ fn update_rtp(
     drop_media: bool,
     bind_ip: IpAddr,
     stats: &DriverStats,
-) -> Result<(), MediaError> {
+) -> (Result<(), MediaError>, Vec<tokio::sync::oneshot::Receiver<()>>) {
     let mut result = Ok(());
+    let mut rekeyed = Vec::new();
     // remove streams that are gone or changed port
     let keep: Vec<(usize, u16)> = streams
         .iter()
@@ -745,8 +841,28 @@ fn update_rtp(
                 t.offer = s.offer;
                 pump.repin(t.key, usable_remote(s.remote));
             }
+            if t.srtp != s.srtp {
+                // New keys from a re-offer. Keys that cannot be used leave the stream
+                // without a receiver: every packet then fails authentication.
+                let rx = srtp_receiver(s).unwrap_or_else(|()| {
+                    tracing::error!(
+                        "SRTP keys of session {id} stream {} cannot be used",
+                        s.index
+                    );
+                    Some(SrtpReceiver::refuse_all())
+                });
+                rekeyed.push(pump.rekey(t.key, rx));
+                t.srtp = s.srtp.clone();
+            }
             continue;
         }
+        let Ok(srtp_rx) = srtp_receiver(s) else {
+            tracing::error!(
+                "SRTP keys of session {id} stream {} cannot be used; stream not received",
+                s.index
+            );
+            continue;
+        };
         let addr = SocketAddr::new(bind_ip, s.local_port);
         let sock = match bind_rtp(addr) {
             Ok(s) => s,
@@ -776,6 +892,7 @@ fn update_rtp(
             telephone_event: s.telephone_event,
             remote: usable_remote(s.remote),
             shared: shared.clone(),
+            srtp: srtp_rx,
         });
         rtp.insert(
             (id, s.index),
@@ -784,10 +901,11 @@ fn update_rtp(
                 shared,
                 key,
                 offer: s.offer,
+                srtp: s.srtp.clone(),
             },
         );
     }
-    result
+    (result, rekeyed)
 }
 
 // ------------------------------------------------------------------- client driver

@@ -31,7 +31,9 @@ pub enum ParseError {
 #[non_exhaustive]
 pub enum DriverError {
     /// A listen address such as `udp:0.0.0.0:5060` could not be understood.
-    #[error("bad listen address {value:?} (expected udp:ADDR:PORT or tcp:ADDR:PORT): {reason}")]
+    #[error(
+        "bad listen address {value:?} (expected udp:ADDR:PORT, tcp:ADDR:PORT or tls:ADDR:PORT): {reason}"
+    )]
     ListenAddress {
         /// The configured value.
         value: String,
@@ -44,6 +46,21 @@ pub enum DriverError {
         /// The configured value.
         value: String,
         /// Why.
+        reason: String,
+    },
+    /// `srtp` is not one of `off`, `allow`, `require`.
+    #[error("bad srtp value {value:?}: use \"off\", \"allow\" or \"require\"")]
+    SrtpPolicy {
+        /// The configured value (first 40 characters).
+        value: String,
+    },
+    /// SIP over TLS cannot be set up: a certificate, key or client check is unusable.
+    #[error("{key}: {reason}")]
+    Tls {
+        /// The `[pbx.siprec]` key at fault (`tls_certificate`, `tls_key`, `tls_client_ca`,
+        /// `tls_client_fingerprints`).
+        key: &'static str,
+        /// What is wrong (names the file, never its content).
         reason: String,
     },
     /// A socket could not be bound.

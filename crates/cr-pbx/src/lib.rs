@@ -41,6 +41,7 @@ mod rtp;
 mod sdp;
 mod sip;
 mod srs;
+mod srtp;
 
 pub use client::{CallSpec, Src, SrcCallId, SrcConfig, SrcEvent, SrcOutput};
 pub use common::{Input, OsRandom, RandomSource, Timers, Transmit, Transport};
@@ -56,4 +57,8 @@ pub use sip::{SipMessage, StartLine, StreamFramer, expand_compact, param, uri_of
 pub use srs::{
     BodyParts, CallFacts, Decline, EndReason, Event, FactsSource, MediaError, Output,
     PRESSURE_FREE_PERCENT, SessionId, Srs, SrsConfig, SrsCounters, StreamInfo, split_body,
+};
+pub use srtp::{
+    CryptoRefused, SdesCrypto, SrtpKey, SrtpPolicy, SrtpReceiver, SrtpReject, SrtpSuite,
+    StreamSrtp,
 };

@@ -5,6 +5,7 @@
 //! is not), so this parser only picks what a recorder needs and skips the rest.
 
 use crate::error::ParseError;
+use crate::srtp::{CryptoRefused, SdesCrypto, StreamSrtp};
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
@@ -122,6 +123,10 @@ pub struct MediaDesc {
     pub connection: Option<IpAddr>,
     /// `a=ptime:`
     pub ptime: Option<u32>,
+    /// Usable `a=crypto:` attributes (SDES), in offer order.
+    pub crypto: Vec<SdesCrypto>,
+    /// Why the other `a=crypto:` attributes cannot be used, in offer order.
+    pub crypto_refused: Vec<CryptoRefused>,
 }
 
 impl MediaDesc {
@@ -170,11 +175,21 @@ impl MediaDesc {
         Some((r.pt, fmtp))
     }
 
-    /// True if this is an RTP audio stream with a usable port.
+    /// True if this is an RTP audio stream with a usable port: `RTP/AVP`, `RTP/AVPF`, or
+    /// their SRTP forms `RTP/SAVP`, `RTP/SAVPF` (see [`MediaDesc::is_srtp`]). Other
+    /// profiles (DTLS-SRTP's `UDP/TLS/RTP/SAVP`, anything unknown) are not.
     pub fn is_audio_rtp(&self) -> bool {
         self.kind.eq_ignore_ascii_case("audio")
             && self.port != 0
-            && self.proto.to_ascii_uppercase().starts_with("RTP/")
+            && ["RTP/AVP", "RTP/AVPF", "RTP/SAVP", "RTP/SAVPF"]
+                .iter()
+                .any(|p| self.proto.eq_ignore_ascii_case(p))
+    }
+
+    /// True if the stream's profile is SRTP (`RTP/SAVP`, `RTP/SAVPF`): its payload is
+    /// encrypted and must never be recorded as it arrives.
+    pub fn is_srtp(&self) -> bool {
+        self.proto.eq_ignore_ascii_case("RTP/SAVP") || self.proto.eq_ignore_ascii_case("RTP/SAVPF")
     }
 }
 
@@ -275,6 +290,8 @@ impl Sdp {
                         label: None,
                         connection: None,
                         ptime: None,
+                        crypto: Vec::new(),
+                        crypto_refused: Vec::new(),
                     });
                 }
                 ("a", m) => {
@@ -293,6 +310,10 @@ impl Sdp {
                             match name {
                                 "label" => m.label = Some(val.trim().to_owned()),
                                 "ptime" => m.ptime = val.trim().parse().ok(),
+                                "crypto" => match SdesCrypto::parse(val) {
+                                    Ok(c) => m.crypto.push(c),
+                                    Err(e) => m.crypto_refused.push(e),
+                                },
                                 "rtpmap" => {
                                     let (pt, enc) = val.split_once(' ').unwrap_or((val, ""));
                                     if let Ok(pt) = pt.trim().parse::<u8>() {
@@ -368,6 +389,8 @@ pub struct AnswerMedia {
     pub direction: Direction,
     /// The offer's format list, echoed on a rejected stream.
     pub offered_formats: Vec<String>,
+    /// SRTP: our `a=crypto:` (the offer's tag and suite, our key).
+    pub crypto: Option<StreamSrtp>,
 }
 
 /// Writes an SDP answer.
@@ -402,6 +425,9 @@ pub fn write_answer(session_id: u64, version: u64, addr: IpAddr, media: &[Answer
                 };
                 let _ = write!(s, "m={} 0 {} {}\r\n", m.kind, m.proto, fmts);
             }
+        }
+        if let (Some(c), Some(_)) = (&m.crypto, m.codec) {
+            let _ = write!(s, "a=crypto:{}\r\n", c.answer_attribute().as_str());
         }
         if let Some(l) = &m.label {
             let _ = write!(s, "a=label:{l}\r\n");
@@ -444,6 +470,7 @@ mod tests {
                 label: Some("1".into()),
                 direction: Direction::RecvOnly,
                 offered_formats: vec![],
+                crypto: None,
             }],
         );
         let s = Sdp::parse(a.as_bytes()).expect("reparse");

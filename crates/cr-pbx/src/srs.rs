@@ -13,6 +13,7 @@ use crate::metadata::{Metadata, Participant, Role};
 use crate::multipart::{ContentType, split_multipart};
 use crate::sdp::{AnswerMedia, Codec, Direction, Sdp, write_answer};
 use crate::sip::{SipMessage, StartLine, param, uri_of, user_of};
+use crate::srtp::{SrtpKey, SrtpPolicy, StreamSrtp};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -32,8 +33,11 @@ impl std::fmt::Display for SessionId {
 pub struct SrsConfig {
     /// Address written into SDP answers (`c=`) and Contact.
     pub advertise: IpAddr,
-    /// SIP port written into Contact.
+    /// SIP port written into Contact and Via (for transports not in `transport_ports`).
     pub sip_port: u16,
+    /// The port of each transport we listen on (TLS is usually not on `sip_port`), for
+    /// Contact and Via of that transport's dialogs; default empty.
+    pub transport_ports: Vec<(Transport, u16)>,
     /// RTP port range, inclusive; streams get even ports from it.
     pub rtp_ports: (u16, u16),
     /// RFC 3261 timers.
@@ -53,6 +57,8 @@ pub struct SrsConfig {
     /// [`PRESSURE_FREE_PERCENT`] of the RTP ports are free (otherwise 64*T1 = 32 s,
     /// RFC 3261 Timer H). Default 4 s.
     pub ack_wait_under_pressure: Duration,
+    /// Which media profiles are recorded (plain RTP, SRTP); default [`SrtpPolicy::default`].
+    pub srtp: SrtpPolicy,
 }
 
 /// Below this share of free RTP ports (percent) the core is "under pressure": unacknowledged
@@ -63,11 +69,20 @@ pub const PRESSURE_FREE_PERCENT: usize = 10;
 const RETRY_AFTER_SECS: u32 = 5;
 
 impl SrsConfig {
+    /// Our SIP port for `transport`.
+    fn port_of(&self, transport: Transport) -> u16 {
+        self.transport_ports
+            .iter()
+            .find(|(t, _)| *t == transport)
+            .map_or(self.sip_port, |(_, p)| *p)
+    }
+
     /// Defaults: 127.0.0.1:5060, ports 30000-39999, RFC timers, 8 s decision timeout.
     pub fn new(advertise: IpAddr, sip_port: u16) -> Self {
         SrsConfig {
             advertise,
             sip_port,
+            transport_ports: Vec::new(),
             rtp_ports: (30000, 39999),
             timers: Timers::default(),
             decision_timeout: Duration::from_secs(8),
@@ -75,6 +90,7 @@ impl SrsConfig {
             max_pending_per_source: 50,
             max_streams: 16,
             ack_wait_under_pressure: Duration::from_secs(4),
+            srtp: SrtpPolicy::default(),
         }
     }
 }
@@ -102,6 +118,8 @@ pub struct StreamInfo {
     /// more for each re-INVITE/UPDATE that carries SDP). The RTP receiver accepts a new
     /// SSRC on a stream only after a new offer (see docs/security.md).
     pub offer: u32,
+    /// SRTP (SDES) keys of the stream; None for plain RTP. Its `Debug` hides the keys.
+    pub srtp: Option<StreamSrtp>,
 }
 
 /// Where the caller/callee facts came from.
@@ -938,21 +956,8 @@ impl Srs {
             );
             return;
         };
-        if !sdp
-            .media
-            .iter()
-            .any(|m| m.is_audio_rtp() && m.choose_codec().is_some())
-        {
-            self.respond(
-                &msg,
-                key,
-                488,
-                "No usable audio stream (PCMU, PCMA or G722 over RTP/AVP)",
-                None,
-                &[],
-                None,
-                now,
-            );
+        if let Err(reason) = usable_audio(&sdp, self.cfg.srtp) {
+            self.respond(&msg, key, 488, reason, None, &[], None, now);
             return;
         }
         let se = match self.session_expires(&msg) {
@@ -983,7 +988,7 @@ impl Srs {
         let local_tag = self.random_tag();
         let call_id = msg.call_id().unwrap_or("").to_owned();
         let remote_tag = msg.from_tag().unwrap_or("").to_owned();
-        let mut streams = build_streams(&sdp, metadata.as_ref(), &[], 1);
+        let mut streams = build_streams(&sdp, metadata.as_ref(), &[], 1, self.cfg.srtp);
         cap_streams(&mut streams, self.cfg.max_streams);
         let facts = make_facts(&msg, metadata.as_ref(), source);
         let mut to_hdr = msg.header("To").unwrap_or("").to_owned();
@@ -1200,6 +1205,7 @@ impl Srs {
                             Direction::Inactive
                         },
                         offered_formats: m.formats.clone(),
+                        crypto: st.srtp.clone(),
                     },
                     _ => AnswerMedia {
                         kind: m.kind.clone(),
@@ -1210,6 +1216,7 @@ impl Srs {
                         label: m.label.clone(),
                         direction: Direction::Inactive,
                         offered_formats: m.formats.clone(),
+                        crypto: None,
                     },
                 }
             })
@@ -1219,7 +1226,7 @@ impl Srs {
         let contact = format!(
             "<sip:callrec@{}:{};transport={}>",
             host_of(self.cfg.advertise),
-            self.cfg.sip_port,
+            self.cfg.port_of(s.transport),
             s.transport.as_str().to_ascii_lowercase()
         );
         let mut extra: Vec<(&str, String)> = vec![
@@ -1529,6 +1536,7 @@ impl Srs {
         };
         let se = self.session_expires(&msg).ok().flatten();
         let sdp_in_request = offer.sdp.is_some();
+        let srtp = self.cfg.srtp;
         let mut events = Vec::new();
         let (old_ports, mut streams, drop_media) = {
             let Some(s) = self.sessions.get_mut(&id) else {
@@ -1563,7 +1571,7 @@ impl Srs {
                 .map(|st| st.local_port)
                 .filter(|p| *p != 0)
                 .collect();
-            let mut new_streams = build_streams(&s.offer, s.metadata.as_ref(), &s.streams, s.offers);
+            let mut new_streams = build_streams(&s.offer, s.metadata.as_ref(), &s.streams, s.offers, srtp);
             cap_streams(&mut new_streams, self.cfg.max_streams);
             (old, new_streams, s.drop_media)
         };
@@ -1651,7 +1659,7 @@ impl Srs {
                 "SIP/2.0/{} {}:{};branch={};rport",
                 s.transport.as_str(),
                 host_of(self.cfg.advertise),
-                self.cfg.sip_port,
+                self.cfg.port_of(s.transport),
                 branch
             ),
         );
@@ -1808,17 +1816,76 @@ fn host_of(ip: IpAddr) -> String {
     }
 }
 
+/// Ok if the offer has an audio stream we record under `policy`; else the reason phrase
+/// of the 488 that refuses it (never a 200 with streams we cannot record).
+fn usable_audio(sdp: &Sdp, policy: SrtpPolicy) -> Result<(), &'static str> {
+    let audio: Vec<_> = sdp
+        .media
+        .iter()
+        .filter(|m| m.is_audio_rtp() && m.choose_codec().is_some())
+        .collect();
+    if audio
+        .iter()
+        .any(|m| policy.accepts(m.is_srtp()) && (!m.is_srtp() || !m.crypto.is_empty()))
+    {
+        return Ok(());
+    }
+    let srtp = audio.iter().any(|m| m.is_srtp());
+    if srtp && policy == SrtpPolicy::Off {
+        return Err("Not Acceptable Here (SRTP offered; this recorder has srtp = off)");
+    }
+    if srtp {
+        return Err(
+            "Not Acceptable Here (no supported SDES crypto: AES_CM_128_HMAC_SHA1_80, AES_CM_128_HMAC_SHA1_32, AEAD_AES_128_GCM or AEAD_AES_256_GCM, one inline key without MKI)",
+        );
+    }
+    if !audio.is_empty() && policy == SrtpPolicy::Require {
+        return Err("Not Acceptable Here (plain RTP offered; this recorder requires SRTP)");
+    }
+    Err("Not Acceptable Here (no usable audio stream: PCMU, PCMA or G722 over RTP/AVP)")
+}
+
 /// Streams of an offer. Roles: from metadata by label when it says; otherwise the
 /// fallback: first audio stream = caller, second = callee, a single stream = mixed.
-/// Ports of `old` streams with the same m-line index are kept.
-fn build_streams(sdp: &Sdp, md: Option<&Metadata>, old: &[StreamInfo], offer: u32) -> Vec<StreamInfo> {
+/// Ports of `old` streams with the same m-line index are kept; `offer` numbers the SDP
+/// offer they come from. A stream `policy` refuses (SRTP when off, plain RTP when
+/// required) gets no codec: it is answered with port 0.
+fn build_streams(
+    sdp: &Sdp,
+    md: Option<&Metadata>,
+    old: &[StreamInfo],
+    offer: u32,
+    policy: SrtpPolicy,
+) -> Vec<StreamInfo> {
     let mut out = Vec::new();
     let audio: Vec<usize> = (0..sdp.media.len())
         .filter(|&i| sdp.media[i].is_audio_rtp())
         .collect();
     for (n, &i) in audio.iter().enumerate() {
         let m = &sdp.media[i];
-        let codec = m.choose_codec();
+        let mut codec = m.choose_codec().filter(|_| policy.accepts(m.is_srtp()));
+        let previous = old.iter().find(|o| o.index == i && o.codec.is_some());
+        // SRTP: the first crypto attribute we support in the SRC's order; our key is kept
+        // over re-offers of the same suite (RFC 4568 §7.1.4 lets the answerer keep it).
+        let srtp = if m.is_srtp() && codec.is_some() {
+            let chosen = m.crypto.first().and_then(|offer| {
+                let kept = previous
+                    .and_then(|p| p.srtp.as_ref())
+                    .filter(|p| p.offer.suite == offer.suite)
+                    .map(|p| p.answer_key.clone());
+                let answer_key = kept.or_else(|| SrtpKey::random(offer.suite))?;
+                Some(StreamSrtp {
+                    offer: offer.clone(),
+                    answer_key,
+                })
+            });
+            if chosen.is_none() {
+                codec = None;
+            }
+            chosen
+        } else {
+            None
+        };
         let fallback = match (audio.len(), n) {
             (1, _) => Role::Mixed,
             (_, 0) => Role::Caller,
@@ -1831,11 +1898,7 @@ fn build_streams(sdp: &Sdp, md: Option<&Metadata>, old: &[StreamInfo], offer: u3
             .and_then(|l| md.and_then(|md| md.role_of_label(l)))
             .unwrap_or(fallback);
         let remote = sdp.connection_of(i).map(|ip| SocketAddr::new(ip, m.port));
-        let local_port = old
-            .iter()
-            .find(|o| o.index == i && o.codec.is_some())
-            .map(|o| o.local_port)
-            .unwrap_or(0);
+        let local_port = previous.map(|o| o.local_port).unwrap_or(0);
         out.push(StreamInfo {
             index: i,
             label: m.label.clone(),
@@ -1847,6 +1910,7 @@ fn build_streams(sdp: &Sdp, md: Option<&Metadata>, old: &[StreamInfo], offer: u3
             active: sdp.direction_of(i) != Direction::Inactive
                 && sdp.direction_of(i) != Direction::RecvOnly,
             offer,
+            srtp,
         });
     }
     out

@@ -22,13 +22,14 @@ use super::{DriverStats, MediaEvent, MediaPacket, StreamShared, StreamStats, u8_
 use crate::rtp::parse_rtp;
 use crate::sdp::Codec;
 use crate::srs::SessionId;
+use crate::srtp::{SrtpReceiver, SrtpReject};
 use rustix::event::epoll;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// How long the thread sleeps between rounds when it has caught up.
 pub(super) const TICK: Duration = Duration::from_millis(10);
@@ -53,12 +54,17 @@ pub(super) struct StreamRx {
     /// The source announced in the SDP, when usable (else: latch to the first source).
     pub remote: Option<SocketAddr>,
     pub shared: Arc<StreamShared>,
+    /// SRTP: every packet is authenticated and decrypted before anything else looks at it.
+    pub srtp: Option<SrtpReceiver>,
 }
 
 pub(super) enum PumpCmd {
     Open(u64, StreamRx),
     /// A new SDP offer: its source (when usable) and a fresh SSRC lock.
     Repin(u64, Option<SocketAddr>),
+    /// New SRTP keys for an open stream (a re-offer changed them); the sender is told
+    /// once they are in use.
+    Rekey(u64, Option<SrtpReceiver>, oneshot::Sender<()>),
     /// Keep receiving for the linger time, then close and report [`MediaEvent::StreamClosed`].
     Close(u64),
 }
@@ -84,6 +90,13 @@ impl Pump {
         self.next += 1;
         let _ = self.cmds.send(PumpCmd::Open(self.next, stream));
         self.next
+    }
+
+    /// Switches stream `key` to new SRTP keys; the receiver completes once they are in use.
+    pub fn rekey(&self, key: u64, srtp: Option<SrtpReceiver>) -> oneshot::Receiver<()> {
+        let (done, applied) = oneshot::channel();
+        let _ = self.cmds.send(PumpCmd::Rekey(key, srtp, done));
+        applied
     }
 
     pub fn close(&self, key: u64) {
@@ -146,6 +159,8 @@ struct Stream {
     ssrc: Option<u32>,
     seq: SeqCount,
     stats: StreamStats,
+    /// Packets that failed SRTP authentication.
+    srtp_rejected: u64,
 }
 
 impl Stream {
@@ -154,7 +169,7 @@ impl Stream {
             Some(a) => Source::Announced(a),
             None => Source::Latched(None),
         };
-        Stream { rx, source, ssrc: None, seq: SeqCount::default(), stats: StreamStats::default() }
+        Stream { rx, source, ssrc: None, seq: SeqCount::default(), stats: StreamStats::default(), srtp_rejected: 0 }
     }
 
     /// A new offer: a usable address replaces the source; an unusable one (hold with
@@ -206,6 +221,13 @@ fn run(
                         s.repin(remote);
                     }
                 }
+                Ok(PumpCmd::Rekey(key, srtp, done)) => {
+                    if let Some(s) = streams.get_mut(&key) {
+                        let old = s.rx.srtp.take();
+                        s.rx.srtp = srtp.map(|new| new.replacing(old));
+                    }
+                    let _ = done.send(());
+                }
                 Ok(PumpCmd::Close(key)) => closing.push((key, Instant::now() + linger)),
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => return,
@@ -255,7 +277,13 @@ fn run(
             }
             let _ = epoll::delete(&ep, &s.rx.sock);
             let stats = s.closed_stats();
-            batch.push(MediaEvent::StreamClosed { session: s.rx.session, stream_index: s.rx.index, packets: stats.packets, stats });
+            batch.push(MediaEvent::StreamClosed {
+                session: s.rx.session,
+                stream_index: s.rx.index,
+                packets: stats.packets,
+                stats,
+                srtp_rejected: s.srtp_rejected,
+            });
             streams.remove(key);
             false
         });
@@ -334,7 +362,33 @@ fn receive_one(s: &mut Stream, buf: &mut [u8], now: Instant, stats: &DriverStats
         }
         _ => {}
     }
-    let Ok((header, payload)) = parse_rtp(&buf[..n]) else {
+    // Only what comes from the stream's source is authenticated: a flood from elsewhere
+    // costs no decryption.
+    let plain;
+    let packet: &[u8] = match &mut s.rx.srtp {
+        None => &buf[..n],
+        // SRTCP (rtcp-mux) is not recorded; anything else must authenticate.
+        Some(_) if n >= 2 && (200..=204).contains(&buf[1]) => {
+            stats.rtp_ignored.fetch_add(1, Ordering::Relaxed);
+            return Received::Ignored;
+        }
+        Some(srtp) => match srtp.unprotect(&buf[..n]) {
+            Ok(p) => {
+                plain = p;
+                &plain
+            }
+            Err(SrtpReject::Auth) => {
+                stats.srtp_rejected_auth.fetch_add(1, Ordering::Relaxed);
+                s.srtp_rejected += 1;
+                return Received::Ignored;
+            }
+            Err(SrtpReject::Replay) => {
+                stats.srtp_rejected_replay.fetch_add(1, Ordering::Relaxed);
+                return Received::Ignored;
+            }
+        },
+    };
+    let Ok((header, payload)) = parse_rtp(packet) else {
         count_reject(s, stats, Reject::Malformed);
         return Received::Ignored;
     };
