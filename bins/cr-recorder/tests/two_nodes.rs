@@ -6,6 +6,7 @@
 //!
 //! Needs kamailio, PostgreSQL (initdb, pg_ctl) and sipp; skips loudly without them, fails
 //! under CALLREC_TEST_STRICT=1.
+#![allow(clippy::unwrap_used)]
 
 #[path = "../../../crates/cr-pbx/tests/pcap/mod.rs"]
 mod pcap;
@@ -226,7 +227,10 @@ impl Kamailio {
 impl Drop for Kamailio {
     fn drop(&mut self) {
         let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-TERM", "--", &group]).stderr(Stdio::null()).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -234,7 +238,10 @@ impl Drop for Kamailio {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.wait();
     }
 }
@@ -428,7 +435,7 @@ fn two_nodes_one_journal_survive_a_node_killed_mid_run_with_one_gap_free_chain()
     });
     let on_a = metric(&rec_a, "callrec_active_calls") as usize;
     assert!(
-        on_a >= 1 && on_a < CALLS_BEFORE,
+        (1..CALLS_BEFORE).contains(&on_a),
         "round-robin puts calls on both nodes: {on_a} of {CALLS_BEFORE} on A"
     );
     // Let them record a while (the legs' headers are brought up to date every second).

@@ -112,7 +112,7 @@ CREATE INDEX audit_events_set_id ON audit_events (set_id);
 "#;
 
 pub(crate) struct PgStore {
-    client: Mutex<Client>,
+    client: Mutex<PgClient>,
     name: String,
     reserver: Mutex<Option<ThreadId>>,
 }
@@ -133,6 +133,34 @@ pub(crate) fn redact(url: &str) -> String {
 }
 
 type R<T> = Result<T, JournalError>;
+
+/// The connection; closing it blocks too (`Drop` goes through [`blocking`]).
+struct PgClient(Option<Client>);
+
+impl std::ops::Deref for PgClient {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        self.0
+            .as_ref()
+            .expect("the client is only taken when PgClient is dropped")
+    }
+}
+
+impl std::ops::DerefMut for PgClient {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.0
+            .as_mut()
+            .expect("the client is only taken when PgClient is dropped")
+    }
+}
+
+impl Drop for PgClient {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            blocking(|| drop(client));
+        }
+    }
+}
 
 /// Runs `f`, which blocks on the `postgres` client. That client drives a tokio runtime of its
 /// own and panics when it blocks on a thread that is inside another runtime ("Cannot start a
@@ -175,7 +203,7 @@ impl PgStore {
                     source: e.into(),
                 })?;
             let store = PgStore {
-                client: Mutex::new(client),
+                client: Mutex::new(PgClient(Some(client))),
                 name,
                 reserver: Mutex::new(None),
             };
@@ -216,7 +244,7 @@ impl PgStore {
         }
     }
 
-    fn lock(&self) -> R<MutexGuard<'_, Client>> {
+    fn lock(&self) -> R<MutexGuard<'_, PgClient>> {
         let me = std::thread::current().id();
         if *self.reserver.lock().unwrap_or_else(|p| p.into_inner()) == Some(me) {
             return Err(JournalError::ReservationOpen {
@@ -909,7 +937,7 @@ impl Store for PgStore {
     ) -> R<i64> {
         blocking(|| {
             let mut c = self.lock()?;
-            insert_audit(&mut *c, kind, at, actor, set_id, details)
+            insert_audit(&mut **c, kind, at, actor, set_id, details)
                 .map_err(self.err("write an audit event"))
         })
     }
@@ -1121,7 +1149,7 @@ impl Store for PgStore {
 
 struct PgReservation<'a> {
     store: &'a PgStore,
-    client: MutexGuard<'a, Client>,
+    client: MutexGuard<'a, PgClient>,
     link: ChainLink,
     set_id: String,
     at: DateTime<Utc>,
@@ -1166,7 +1194,7 @@ impl Reservation for PgReservation<'_> {
             let entry = self.insert_link(&sha)?;
             let (at, set_id) = (self.at, self.set_id.clone());
             insert_audit(
-            &mut *self.client,
+            &mut **self.client,
             &AuditKind::SetSealed,
             at,
             None,
@@ -1253,7 +1281,7 @@ impl Reservation for PgReservation<'_> {
             }
             let (at_t, set_id) = (self.at, self.set_id.clone());
             insert_audit(
-                &mut *self.client,
+                &mut **self.client,
                 &AuditKind::SetSealed,
                 at_t,
                 None,
