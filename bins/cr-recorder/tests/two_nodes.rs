@@ -246,50 +246,62 @@ impl Drop for Kamailio {
     }
 }
 
+/// sipp as a child process; killed when dropped (a failing test leaves no sipp behind).
+struct Sipp(Child);
+
+impl Drop for Sipp {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts sipp with `calls` SIPREC calls at `rate` calls/s, sent to Kamailio.
-fn sipp(dir: &Path, scenario: &Path, kamailio: u16, calls: usize, rate: u32, name: &str) -> Child {
+fn sipp(dir: &Path, scenario: &Path, kamailio: u16, calls: usize, rate: u32, name: &str) -> Sipp {
     let media = loop {
         let p = free_udp_port() & !1;
         if std::net::UdpSocket::bind(("127.0.0.1", p + 2)).is_ok() {
             break p;
         }
     };
-    Command::new("sipp")
-        .arg("-sf")
-        .arg(scenario)
-        .args([
-            "-m",
-            &calls.to_string(),
-            "-r",
-            &rate.to_string(),
-            "-l",
-            &calls.to_string(),
-        ])
-        .args([
-            "-i",
-            "127.0.0.1",
-            "-nostdin",
-            "-timeout",
-            "60",
-            "-timeout_error",
-            "-t",
-            "u1",
-        ])
-        .args([
-            "-p",
-            &free_udp_port().to_string(),
-            "-mp",
-            &media.to_string(),
-        ])
-        .arg("-trace_err")
-        .arg("-error_file")
-        .arg(dir.join(format!("{name}-errors.log")))
-        .arg(format!("127.0.0.1:{kamailio}"))
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+    Sipp(
+        Command::new("sipp")
+            .arg("-sf")
+            .arg(scenario)
+            .args([
+                "-m",
+                &calls.to_string(),
+                "-r",
+                &rate.to_string(),
+                "-l",
+                &calls.to_string(),
+            ])
+            .args([
+                "-i",
+                "127.0.0.1",
+                "-nostdin",
+                "-timeout",
+                "60",
+                "-timeout_error",
+                "-t",
+                "u1",
+            ])
+            .args([
+                "-p",
+                &free_udp_port().to_string(),
+                "-mp",
+                &media.to_string(),
+            ])
+            .arg("-trace_err")
+            .arg("-error_file")
+            .arg(dir.join(format!("{name}-errors.log")))
+            .arg(format!("127.0.0.1:{kamailio}"))
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 /// Waits for `child` to end (failing instead of hanging) and returns whether it succeeded.
@@ -450,16 +462,16 @@ fn two_nodes_one_journal_survive_a_node_killed_mid_run_with_one_gap_free_chain()
     // After the kill: every new call is answered and sealed by B (Kamailio fails over from
     // A while its probe has not yet failed, then leaves A out).
     let mut after = sipp(b.dir.path(), &scenario, kam.port, CALLS_AFTER, 2, "after");
-    let after_pid = after.id();
+    let after_pid = after.0.id();
     assert!(
-        wait_for(&mut after, "sipp (after the kill)"),
+        wait_for(&mut after.0, "sipp (after the kill)"),
         "every call after the kill succeeds; sipp: {}\nkamailio: {}",
         tail(&b.path("after-errors.log")),
         tail(&a.path("kamailio.log"))
     );
     // The calls open on A cannot end (their BYE finds no recorder); sipp reports them failed.
-    let before_pid = before.id();
-    let _ = wait_for(&mut before, "sipp (before the kill)");
+    let before_pid = before.0.id();
+    let _ = wait_for(&mut before.0, "sipp (before the kill)");
     let on_b = CALLS_BEFORE - on_a + CALLS_AFTER;
     until("B did not seal its calls", || {
         metric(&rec_b, "callrec_recorded_total") == on_b as u64
