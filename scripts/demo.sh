@@ -11,10 +11,10 @@ keep=0; [ "${1:-}" = "--keep" ] && keep=1
 
 # SMB targets link libsmbclient (C). The demo delivers to a folder, so on a machine without
 # libsmbclient's headers it builds the binaries without their `smb` feature; the tests,
-# release builds and packages always have it.
+# release builds and packages always have it. PostgreSQL journals (pure Rust) stay in.
 features=()
 if ! pkg-config --exists smbclient 2>/dev/null; then
-  features=(--no-default-features)
+  features=(--no-default-features --features cr-recorder/postgres,cr-uploader/postgres,crctl/postgres)
   echo "== libsmbclient is not installed: building without SMB targets (the demo does not need them)"
 fi
 echo "== building (cargo build: the debug profile that the tests use too)"

@@ -318,3 +318,27 @@ fn postgres_backend_behaves_like_sqlite() {
     let chain = setup.chain(1, 10_000).unwrap();
     assert_eq!(chain.len(), usize::try_from(n).unwrap());
 }
+
+/// Regression: the blocking PostgreSQL client panicked ("Cannot start a runtime from within
+/// a runtime") when the journal was used in a tokio task, as cr-recorder's API and
+/// housekeeping tasks do; every recorder on a `postgres://` journal died at start.
+#[test]
+fn postgres_journal_used_in_a_tokio_task_does_not_panic() {
+    let Some(pg) = Cluster::start() else { return };
+    let url = pg.database("in_runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let head = rt.block_on(async move {
+        tokio::spawn(async move {
+            let j = open(&url);
+            seal(&j, "set-1", "+4930999888", "300", 0, 60, &["nas"]);
+            j.chain_head().unwrap()
+        })
+        .await
+        .unwrap()
+    });
+    assert_eq!(head.map(|h| h.seq), Some(1));
+}
