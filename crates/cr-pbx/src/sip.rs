@@ -415,6 +415,10 @@ pub fn user_of(uri: &str) -> &str {
 #[derive(Debug, Default)]
 pub struct StreamFramer {
     buf: Vec<u8>,
+    /// How much of `buf` is known to hold no header-block end: the next search resumes
+    /// there (less the two bytes a terminator split across reads may have begun with), so
+    /// a header trickled in one byte per read costs linear time, not quadratic.
+    scanned: usize,
 }
 
 impl StreamFramer {
@@ -439,11 +443,15 @@ impl StreamFramer {
             .count();
         if skip > 0 {
             self.buf.drain(..skip);
+            self.scanned = 0;
         }
         if self.buf.is_empty() {
             return Ok(None);
         }
-        let Some((hend, bstart)) = header_end(&self.buf) else {
+        let from = self.scanned.saturating_sub(2);
+        let Some((hend, bstart)) = header_end(&self.buf[from..]).map(|(h, b)| (from + h, from + b))
+        else {
+            self.scanned = self.buf.len();
             if self.buf.len() > MAX_MESSAGE {
                 return Err(ParseError::Sip("header block too large".into()));
             }
@@ -458,6 +466,7 @@ impl StreamFramer {
             return Ok(None);
         }
         let msg: Vec<u8> = self.buf.drain(..total).collect();
+        self.scanned = 0;
         Ok(Some(msg))
     }
 
@@ -539,6 +548,41 @@ mod tests {
         let b = f.next_message().expect("ok").expect("second");
         assert_eq!(a, b);
         assert_eq!(f.next_message().expect("ok"), None);
+    }
+
+    // Regression (found fuzzing `sip`): every read rescanned the whole buffer for the end of
+    // the header block, so a header trickled one byte per TCP read cost quadratic CPU
+    // (256 KiB: ~3.4e10 byte steps per connection). The search resumes where it stopped.
+    #[test]
+    fn framer_trickled_header_is_not_rescanned_from_the_start() {
+        let mut f = StreamFramer::new();
+        let junk = format!("INVITE sip:srs@x SIP/2.0\r\nSubject: {}", "a".repeat(4000));
+        for (i, b) in junk.bytes().enumerate() {
+            f.push(&[b]);
+            assert_eq!(f.next_message().expect("ok"), None);
+            assert_eq!(f.scanned, i + 1, "searched up to the end, and remembers it");
+        }
+    }
+
+    // Regression guard for the resumed search: a terminator split across reads, one byte
+    // at a time ("\r\n\r\n" and LF-only "\n\n"), is still found, and the message after it too.
+    #[test]
+    fn framer_finds_a_header_end_split_across_one_byte_reads() {
+        for one in [
+            INV.replace("EXTRA", ""),
+            INV.replace("EXTRA", "").replace("\r\n", "\n"),
+        ] {
+            let two = format!("{one}\r\n{one}");
+            let mut f = StreamFramer::new();
+            let mut got = Vec::new();
+            for b in two.bytes() {
+                f.push(&[b]);
+                while let Some(m) = f.next_message().expect("frames") {
+                    got.push(m);
+                }
+            }
+            assert_eq!(got, vec![one.as_bytes().to_vec(), one.as_bytes().to_vec()]);
+        }
     }
 
     #[test]
