@@ -18,22 +18,6 @@ use std::time::{Duration, Instant};
 
 use support::*;
 
-const CONFIG: &str = r#"
-[[groups]]
-id = "trading"
-number = "300"
-
-[[recordings]]
-name = "trading-desk"
-groups = ["trading"]
-channels = "stereo"
-targets = ["archive"]
-
-[[targets]]
-name = "archive"
-kind = "folder"
-path = "$ROOT/archive"
-"#;
 
 /// The tests share one RTP range (the installation's) and two cores: one at a time.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());

@@ -11,22 +11,6 @@ use std::time::{Duration, Instant};
 
 use support::*;
 
-const CONFIG: &str = r#"
-[[groups]]
-id = "trading"
-number = "300"
-
-[[recordings]]
-name = "trading-desk"
-groups = ["trading"]
-channels = "stereo"
-targets = ["archive"]
-
-[[targets]]
-name = "archive"
-kind = "folder"
-path = "$ROOT/archive"
-"#;
 
 /// RMS (dB) of one channel within a frequency band, by sox.
 fn band_db(file: &std::path::Path, channel: u32, band: &str) -> f64 {

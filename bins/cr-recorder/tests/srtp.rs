@@ -11,22 +11,6 @@ use std::time::{Duration, Instant};
 
 use support::*;
 
-const CONFIG: &str = r#"
-[[groups]]
-id = "trading"
-number = "300"
-
-[[recordings]]
-name = "trading-desk"
-groups = ["trading"]
-channels = "stereo"
-targets = ["archive"]
-
-[[targets]]
-name = "archive"
-kind = "folder"
-path = "$ROOT/archive"
-"#;
 
 /// The Python that can import pylibsrtp (Debian's python3-pylibsrtp on libsrtp2-1 first,
 /// then the `python3` on PATH); otherwise a loud skip, or a failure under

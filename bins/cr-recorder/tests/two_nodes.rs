@@ -19,22 +19,6 @@ use std::time::{Duration, Instant};
 
 use support::*;
 
-const CONFIG: &str = r#"
-[[groups]]
-id = "trading"
-number = "300"
-
-[[recordings]]
-name = "trading-desk"
-groups = ["trading"]
-channels = "stereo"
-targets = ["archive"]
-
-[[targets]]
-name = "archive"
-kind = "folder"
-path = "$ROOT/archive"
-"#;
 
 /// Calls before the kill (spread over both nodes) and after it (all on the survivor).
 const CALLS_BEFORE: usize = 6;

@@ -271,3 +271,22 @@ pub fn wait_for_active(rec: &Recorder, n: usize) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A configuration that records, in stereo into the folder target `archive`
+/// (`$ROOT/archive`), every incoming call to group `trading` (number 300).
+pub const CONFIG: &str = r#"
+[[groups]]
+id = "trading"
+number = "300"
+
+[[recordings]]
+name = "trading-desk"
+groups = ["trading"]
+channels = "stereo"
+targets = ["archive"]
+
+[[targets]]
+name = "archive"
+kind = "folder"
+path = "$ROOT/archive"
+"#;
