@@ -100,21 +100,24 @@ if [ "$package" = 1 ]; then
     export DEBIAN_FRONTEND=noninteractive
     dpkg -i /tmp/'"$(basename "$deb")"' > /dev/null 2>&1 || apt-get -f install -y -qq > /dev/null 2>&1
     dpkg -s callrec | grep -q "Status: install ok installed"
-    apt-get install -y -qq --no-install-recommends man-db > /dev/null 2>&1
+    # man for the Documentation= pages of the units, systemd for systemd-analyze verify --root
+    apt-get install -y -qq --no-install-recommends man-db systemd > /dev/null 2>&1
     id callrec
     stat -c "%A %U:%G %n" /etc/callrec/callrec.toml /etc/callrec/secrets.env /var/lib/callrec /var/lib/callrec/keystore.p12
     set -a; . /etc/callrec/secrets.env; set +a
     as_service() { setpriv --reuid callrec --regid callrec --init-groups --inh-caps +net_bind_service --ambient-caps +net_bind_service "$@"; }
     as_service crctl --config /etc/callrec/callrec.toml config check
-    as_service cr-recorder --config /etc/callrec/callrec.toml > /tmp/recorder.log 2>&1 & rec=$!
+    # setpriv itself in the background (not the shell function): $! is then the recorder.
+    setpriv --reuid callrec --regid callrec --init-groups --inh-caps +net_bind_service --ambient-caps +net_bind_service \
+      cr-recorder --config /etc/callrec/callrec.toml > /tmp/recorder.log 2>&1 & rec=$!
     for i in $(seq 50); do grep -q "SIPREC recording server listening" /tmp/recorder.log && break; sleep 0.2; done
     exec 3<>/dev/tcp/127.0.0.1/8640; printf "GET /v1/health HTTP/1.0\r\n\r\n" >&3; head -n1 <&3 | tee /tmp/health; exec 3>&-
     grep -q " 200 " /tmp/health
     runuser -u callrec -- cr-uploader --config /etc/callrec/callrec.toml --once 2> /dev/null
     kill -TERM $rec; wait $rec
-    man -w crctl-keys-init > /dev/null
+    man -w cr-recorder cr-uploader crctl-keys-init > /dev/null
   '
-  if in_root bash -c "$pkgcheck" && systemd-analyze verify --root="$root" cr-recorder.service cr-uploader.service; then
+  if in_root bash -c "$pkgcheck" && systemd-analyze verify --man=no --root="$root" cr-recorder.service cr-uploader.service; then
     echo "== package: PASSED"
   else
     echo "== package: FAILED"; status=1
