@@ -350,12 +350,20 @@ fn parse_token_list(value: &str, var: &str) -> Result<Vec<String>, String> {
 
 /// The uid of user `name` in a passwd(5) file.
 fn uid_of(name: &str, passwd: &Path) -> Option<u32> {
-    let text = std::fs::read_to_string(passwd).ok()?;
-    text.lines().find_map(|l| {
+    id_in_file(name, passwd).ok().flatten()
+}
+
+/// The number of user or group `name` in a file of `/etc/passwd` or `/etc/group` form
+/// (`name:password:id:...`; both keep the id in the third field): `Ok(None)` when the file
+/// has no such name. Names from a directory service (LDAP, SSSD) are not there: give
+/// their numbers instead.
+pub fn id_in_file(name: &str, db: &Path) -> std::io::Result<Option<u32>> {
+    let text = std::fs::read_to_string(db)?;
+    Ok(text.lines().find_map(|l| {
         let mut f = l.split(':');
         (f.next()? == name).then_some(())?;
         f.nth(1)?.parse().ok()
-    })
+    }))
 }
 
 #[cfg(test)]

@@ -38,7 +38,7 @@ mod error;
 mod locate;
 mod model;
 
-pub use api::{ApiSettings, ApiTokens, MIN_TOKEN_LEN};
+pub use api::{ApiSettings, ApiTokens, MIN_TOKEN_LEN, id_in_file};
 
 pub use error::ConfigError;
 pub use locate::KeyPath;

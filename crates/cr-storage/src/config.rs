@@ -461,14 +461,7 @@ fn group_id(group: &str) -> Result<u32, String> {
     if let Ok(gid) = group.parse() {
         return Ok(gid);
     }
-    let text = std::fs::read_to_string("/etc/group").map_err(|e| format!("cannot read /etc/group to find group {group:?}: {e}"))?;
-    text.lines()
-        .filter_map(|l| {
-            let mut f = l.split(':');
-            let name = f.next()?;
-            let gid = f.nth(1)?.parse().ok()?;
-            (name == group).then_some(gid)
-        })
-        .next()
+    cr_config::id_in_file(group, std::path::Path::new("/etc/group"))
+        .map_err(|e| format!("cannot read /etc/group to find group {group:?}: {e}"))?
         .ok_or_else(|| format!("no group {group:?} in /etc/group (give its number for groups from a directory service)"))
 }
