@@ -10,8 +10,8 @@ use crate::model::{
     AuditEvent, AuditKind, CallId, CallRecord, ChainEntry, ChainLink, Membership, NewCall,
     NewRecording, RecordingInfo, SearchHit, SearchQuery, Status, Upload,
 };
-use crate::sqlite::SqliteStore;
-use crate::store::{Reservation, Store};
+use crate::chain::Reservation;
+use crate::store::SqlStore;
 use crate::url::JournalUrl;
 
 /// How a journal is opened.
@@ -84,7 +84,7 @@ impl OpenOptions {
 ///
 /// Every time is passed in: the journal never reads the clock.
 pub struct Journal {
-    store: Box<dyn Store>,
+    store: SqlStore,
 }
 
 impl std::fmt::Debug for Journal {
@@ -108,7 +108,7 @@ impl std::fmt::Debug for Journal {
 /// Do not call other methods of the same [`Journal`] handle from the thread holding the
 /// reservation: they return [`JournalError::ReservationOpen`] instead of deadlocking.
 pub struct ChainReservation<'a> {
-    inner: Box<dyn Reservation + 'a>,
+    inner: Reservation<'a>,
 }
 
 impl std::fmt::Debug for ChainReservation<'_> {
@@ -160,7 +160,7 @@ impl Journal {
     /// Opens (and creates or migrates) an SQLite journal file.
     pub fn open_sqlite(path: &Path, opts: &OpenOptions) -> Result<Self, JournalError> {
         Ok(Self {
-            store: Box::new(SqliteStore::open(Some(path), opts)?),
+            store: crate::sqlite::open(Some(path), opts)?,
         })
     }
 
@@ -170,14 +170,14 @@ impl Journal {
     #[cfg(feature = "postgres")]
     pub fn open_postgres(url: &str, opts: &OpenOptions) -> Result<Self, JournalError> {
         Ok(Self {
-            store: Box::new(crate::pg::PgStore::open(url, opts)?),
+            store: crate::pg::open(url, opts)?,
         })
     }
 
     /// A journal in memory, gone when the handle is dropped (tests, examples).
     pub fn open_in_memory() -> Result<Self, JournalError> {
         Ok(Self {
-            store: Box::new(SqliteStore::open(None, &OpenOptions::default())?),
+            store: crate::sqlite::open(None, &OpenOptions::default())?,
         })
     }
 

@@ -97,12 +97,16 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod chain;
+mod db;
 mod error;
 mod journal;
 mod model;
 mod number;
+mod ops;
 #[cfg(feature = "postgres")]
 mod pg;
+mod queries;
 mod schema;
 mod sqlite;
 mod store;

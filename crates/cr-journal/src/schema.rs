@@ -1,9 +1,26 @@
-//! The SQLite schema, as numbered migrations. `PRAGMA user_version` holds the number of
-//! migrations applied; a migration is never edited once released, only new ones appended.
+//! The schema, as numbered migrations written once for every backend. The version holds
+//! the number of migrations applied (SQLite: `PRAGMA user_version`; PostgreSQL: table
+//! `callrec_schema`); a migration is never edited once released, only new ones appended.
 //!
-//! Times are INTEGER milliseconds since 1970-01-01 UTC (read them with
+//! Times are integer milliseconds since 1970-01-01 UTC (read them in SQLite with
 //! `datetime(x / 1000, 'unixepoch')`); SHA-256 values are lower-case hex; lists are JSON
 //! arrays.
+//!
+//! The few type differences between the backends are tokens that [`ddl`] expands:
+//!
+//! | token              | SQLite                              | PostgreSQL                                  |
+//! |--------------------|-------------------------------------|---------------------------------------------|
+//! | `{ROWID}`          | `INTEGER PRIMARY KEY`               | `BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY` |
+//! | `{SERIAL}`         | `INTEGER PRIMARY KEY AUTOINCREMENT` | `BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY` |
+//! | `{INT}`            | `INTEGER`                           | `BIGINT`                                    |
+//! | `{BOOL}`           | `INTEGER`                           | `BOOLEAN`                                   |
+//! | `{BOOL_CHECK:col}` | `CHECK (col IN (0, 1))`             | (nothing)                                   |
+//! | `{TRUE}`           | `1`                                 | `TRUE`                                      |
+//!
+//! To add a table: append a migration (a new `const V2` and `MIGRATIONS = &[V1, V2]`) with
+//! its `CREATE TABLE`, using these tokens; both backends run it on their next open.
+
+use crate::db::Dialect;
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
 pub(crate) const MIGRATIONS: &[&str] = &[V1];
@@ -11,9 +28,36 @@ pub(crate) const MIGRATIONS: &[&str] = &[V1];
 /// The schema version this program writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
+/// A migration's DDL for `dialect`: the tokens of the table above expanded.
+pub(crate) fn ddl(template: &str, dialect: Dialect) -> String {
+    let sqlite = dialect == Dialect::Sqlite;
+    let mut out = String::with_capacity(template.len() + 256);
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let tail = &rest[start..];
+        let Some(end) = tail.find('}') else { break };
+        let token = &tail[1..end];
+        match (token, token.strip_prefix("BOOL_CHECK:")) {
+            ("ROWID", _) if sqlite => out.push_str("INTEGER PRIMARY KEY"),
+            ("SERIAL", _) if sqlite => out.push_str("INTEGER PRIMARY KEY AUTOINCREMENT"),
+            ("ROWID" | "SERIAL", _) => out.push_str("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
+            ("INT", _) => out.push_str(if sqlite { "INTEGER" } else { "BIGINT" }),
+            ("BOOL", _) => out.push_str(if sqlite { "INTEGER" } else { "BOOLEAN" }),
+            ("TRUE", _) => out.push_str(if sqlite { "1" } else { "TRUE" }),
+            (_, Some(col)) if sqlite => out.push_str(&format!("CHECK ({col} IN (0, 1))")),
+            (_, Some(_)) => {}
+            _ => out.push_str(&tail[..=end]),
+        }
+        rest = &tail[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 const V1: &str = r#"
 CREATE TABLE calls (
-    id              INTEGER PRIMARY KEY,
+    id              {ROWID},
     pbx_call_id     TEXT    NOT NULL,
     direction       TEXT    NOT NULL CHECK (direction IN ('incoming', 'outgoing', 'internal')),
     caller          TEXT    NOT NULL,
@@ -21,38 +65,38 @@ CREATE TABLE calls (
     caller_digits   TEXT    NOT NULL,
     callee_digits   TEXT    NOT NULL,
     diversions      TEXT    NOT NULL DEFAULT '[]',
-    started_at      INTEGER NOT NULL,
-    ended_at        INTEGER,
-    record          INTEGER NOT NULL CHECK (record IN (0, 1)),
+    started_at      {INT} NOT NULL,
+    ended_at        {INT},
+    record          {BOOL}  NOT NULL {BOOL_CHECK:record},
     configuration   TEXT,
     reason          TEXT    NOT NULL
 );
-CREATE INDEX calls_active ON calls (started_at) WHERE ended_at IS NULL AND record = 1;
+CREATE INDEX calls_active ON calls (started_at) WHERE ended_at IS NULL AND record = {TRUE};
 CREATE INDEX calls_pbx_call_id ON calls (pbx_call_id);
 CREATE INDEX calls_caller_digits ON calls (caller_digits);
 CREATE INDEX calls_callee_digits ON calls (callee_digits);
 
 CREATE TABLE chain (
-    seq             INTEGER PRIMARY KEY CHECK (seq >= 1),
+    seq             {INT} PRIMARY KEY CHECK (seq >= 1),
     set_id          TEXT    NOT NULL UNIQUE,
     prev_sha256     TEXT    NOT NULL,
     sha256          TEXT    NOT NULL,
-    committed_at    INTEGER NOT NULL
+    committed_at    {INT} NOT NULL
 );
 
 CREATE TABLE recordings (
     set_id          TEXT    PRIMARY KEY,
-    call_id         INTEGER NOT NULL REFERENCES calls (id),
+    call_id         {INT} NOT NULL REFERENCES calls (id),
     configuration   TEXT    NOT NULL,
-    started_at      INTEGER NOT NULL,
-    ended_at        INTEGER NOT NULL,
+    started_at      {INT} NOT NULL,
+    ended_at        {INT} NOT NULL,
     channels        TEXT    NOT NULL,
     cert_fingerprint TEXT   NOT NULL,
     flags           TEXT    NOT NULL DEFAULT '[]',
-    chain_seq       INTEGER NOT NULL UNIQUE REFERENCES chain (seq),
+    chain_seq       {INT} NOT NULL UNIQUE REFERENCES chain (seq),
     location        TEXT,
-    sealed_at       INTEGER NOT NULL,
-    deleted_at      INTEGER
+    sealed_at       {INT} NOT NULL,
+    deleted_at      {INT}
 );
 CREATE INDEX recordings_started_at ON recordings (started_at);
 CREATE INDEX recordings_call_id ON recordings (call_id);
@@ -60,7 +104,7 @@ CREATE INDEX recordings_call_id ON recordings (call_id);
 CREATE TABLE recording_files (
     set_id          TEXT    NOT NULL REFERENCES recordings (set_id),
     name            TEXT    NOT NULL,
-    size            INTEGER NOT NULL CHECK (size >= 0),
+    size            {INT} NOT NULL CHECK (size >= 0),
     sha256          TEXT    NOT NULL,
     PRIMARY KEY (set_id, name)
 );
@@ -69,12 +113,12 @@ CREATE TABLE uploads (
     set_id          TEXT    NOT NULL REFERENCES recordings (set_id),
     target          TEXT    NOT NULL,
     state           TEXT    NOT NULL CHECK (state IN ('pending', 'done', 'failed')),
-    attempts        INTEGER NOT NULL DEFAULT 0,
+    attempts        {INT} NOT NULL DEFAULT 0,
     last_error      TEXT,
-    last_attempt_at INTEGER,
+    last_attempt_at {INT},
     remote_path     TEXT,
-    queued_at       INTEGER NOT NULL,
-    done_at         INTEGER,
+    queued_at       {INT} NOT NULL,
+    done_at         {INT},
     PRIMARY KEY (set_id, target)
 );
 CREATE INDEX uploads_target_state ON uploads (target, state, queued_at);
@@ -82,15 +126,15 @@ CREATE INDEX uploads_target_state ON uploads (target, state, queued_at);
 CREATE TABLE memberships (
     group_id        TEXT    NOT NULL,
     user_id         TEXT    NOT NULL,
-    active          INTEGER NOT NULL CHECK (active IN (0, 1)),
-    changed_at      INTEGER NOT NULL,
+    active          {BOOL}  NOT NULL {BOOL_CHECK:active},
+    changed_at      {INT} NOT NULL,
     changed_by      TEXT    NOT NULL,
     PRIMARY KEY (group_id, user_id)
 );
 
 CREATE TABLE audit_events (
-    id              INTEGER PRIMARY KEY AUTOINCREMENT,
-    at              INTEGER NOT NULL,
+    id              {SERIAL},
+    at              {INT} NOT NULL,
     kind            TEXT    NOT NULL,
     actor           TEXT,
     set_id          TEXT,
@@ -99,3 +143,21 @@ CREATE TABLE audit_events (
 CREATE INDEX audit_events_kind ON audit_events (kind, id);
 CREATE INDEX audit_events_set_id ON audit_events (set_id);
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_expand_per_dialect() {
+        let t = "id {ROWID}, n {INT}, b {BOOL} NOT NULL {BOOL_CHECK:b}, e {SERIAL} WHERE b = {TRUE} {OTHER}";
+        assert_eq!(
+            ddl(t, Dialect::Sqlite),
+            "id INTEGER PRIMARY KEY, n INTEGER, b INTEGER NOT NULL CHECK (b IN (0, 1)), e INTEGER PRIMARY KEY AUTOINCREMENT WHERE b = 1 {OTHER}"
+        );
+        assert_eq!(
+            ddl(t, Dialect::Postgres),
+            "id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, n BIGINT, b BOOLEAN NOT NULL , e BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY WHERE b = TRUE {OTHER}"
+        );
+    }
+}

@@ -1,0 +1,382 @@
+//! The journal's write operations and simple reads — calls, uploads, set locations,
+//! memberships, audit events — each written once for every backend.
+
+use chrono::{DateTime, Utc};
+
+use crate::db::{Row, TxKind, params};
+use crate::error::JournalError;
+use crate::model::{AuditEvent, AuditKind, CallId, CallRecord, Membership, NewCall, Upload};
+use crate::number::normalize_number;
+use crate::store::{Session, SqlStore, check_new_call};
+
+pub(crate) const CALL_COLUMNS: &str = "id, pbx_call_id, direction, caller, callee, diversions, \
+                                       started_at, ended_at, record, configuration, reason";
+
+pub(crate) fn call_row(r: &Row) -> Result<CallRecord, crate::db::Bad> {
+    Ok(CallRecord {
+        id: CallId(r.i64(0)?),
+        pbx_call_id: r.text(1)?,
+        direction: r.direction(2)?,
+        caller: r.text(3)?,
+        callee: r.text(4)?,
+        diversions: r.list(5)?,
+        started_at: r.time(6)?,
+        ended_at: r.opt_time(7)?,
+        record: r.bool(8)?,
+        configuration: r.opt_text(9)?,
+        reason: r.text(10)?,
+    })
+}
+
+pub(crate) const UPLOAD_COLUMNS: &str = "set_id, target, state, attempts, last_error, \
+                                         last_attempt_at, remote_path, queued_at, done_at";
+
+pub(crate) fn upload_row(r: &Row) -> Result<Upload, crate::db::Bad> {
+    Ok(Upload {
+        set_id: r.text(0)?,
+        target: r.text(1)?,
+        state: r.state(2)?,
+        attempts: r.u32(3)?,
+        last_error: r.opt_text(4)?,
+        last_attempt_at: r.opt_time(5)?,
+        remote_path: r.opt_text(6)?,
+        queued_at: r.time(7)?,
+        done_at: r.opt_time(8)?,
+    })
+}
+
+/// Writes an audit event in the session's transaction; returns its id.
+pub(crate) fn insert_audit(
+    s: &mut Session<'_>,
+    op: &'static str,
+    kind: &AuditKind,
+    at: DateTime<Utc>,
+    actor: Option<&str>,
+    set_id: Option<&str>,
+    details: &serde_json::Value,
+) -> Result<i64, JournalError> {
+    s.query_one(
+        op,
+        "INSERT INTO audit_events (at, kind, actor, set_id, details) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+        params![at, kind.as_str(), actor, set_id, details.to_string().as_str()],
+        |r| r.i64(0),
+    )
+}
+
+fn undelivered(set_id: &str, target: &str) -> String {
+    format!("undelivered upload of set {set_id:?} to target {target:?}")
+}
+
+impl SqlStore {
+    /// All in one transaction; `end_declined`: calls not recorded get `ended_at = started_at`.
+    pub(crate) fn record_calls(
+        &self,
+        calls: &[NewCall],
+        end_declined: bool,
+    ) -> Result<Vec<CallId>, JournalError> {
+        for call in calls {
+            check_new_call(call)?;
+        }
+        let op = "record a call";
+        let mut s = self.begin(TxKind::Write, op)?;
+        let mut ids = Vec::with_capacity(calls.len());
+        for call in calls {
+            let ended = (end_declined && !call.record).then_some(call.started_at);
+            let diversions = serde_json::Value::from(call.diversions.clone()).to_string();
+            let (caller_digits, callee_digits) =
+                (normalize_number(&call.caller), normalize_number(&call.callee));
+            let id = s.query_one(
+                op,
+                "INSERT INTO calls (pbx_call_id, direction, caller, callee, caller_digits, callee_digits, \
+                 diversions, started_at, ended_at, record, configuration, reason) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id",
+                params![
+                    &call.pbx_call_id,
+                    call.direction.as_str(),
+                    &call.caller,
+                    &call.callee,
+                    &caller_digits,
+                    &callee_digits,
+                    &diversions,
+                    call.started_at,
+                    ended,
+                    call.record,
+                    &call.configuration,
+                    &call.reason,
+                ],
+                |r| r.i64(0),
+            )?;
+            ids.push(CallId(id));
+        }
+        s.commit(op)?;
+        Ok(ids)
+    }
+
+    pub(crate) fn end_call(&self, id: CallId, at: DateTime<Utc>) -> Result<(), JournalError> {
+        let mut s = self.conn()?;
+        let n = s.execute(
+            "end a call",
+            "UPDATE calls SET ended_at = ?1 WHERE id = ?2 AND ended_at IS NULL",
+            params![at, id.0],
+        )?;
+        if n == 0
+            && s.query_opt("look up a call", "SELECT id FROM calls WHERE id = ?1", params![id.0], |r| r.i64(0))?
+                .is_none()
+        {
+            return Err(self.missing(format!("call {id}")));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn call(&self, id: CallId) -> Result<Option<CallRecord>, JournalError> {
+        self.conn()?.query_opt(
+            "read a call",
+            &format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = ?1"),
+            params![id.0],
+            call_row,
+        )
+    }
+
+    pub(crate) fn open_calls(&self) -> Result<Vec<CallRecord>, JournalError> {
+        self.conn()?.query(
+            "list open calls",
+            &format!(
+                "SELECT {CALL_COLUMNS} FROM calls WHERE ended_at IS NULL AND record = {{TRUE}} \
+                 ORDER BY started_at, id"
+            ),
+            params![],
+            call_row,
+        )
+    }
+
+    pub(crate) fn pending_uploads(&self, target: Option<&str>) -> Result<Vec<Upload>, JournalError> {
+        self.conn()?.query(
+            "list pending uploads",
+            &format!(
+                "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE state = 'pending' AND (?1 IS NULL OR target = ?1) \
+                 ORDER BY queued_at, set_id, target"
+            ),
+            params![target],
+            upload_row,
+        )
+    }
+
+    pub(crate) fn queue_upload(
+        &self,
+        set_id: &str,
+        target: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), JournalError> {
+        let op = "queue an upload";
+        let mut s = self.begin(TxKind::Write, op)?;
+        if s.query_opt(op, "SELECT set_id FROM recordings WHERE set_id = ?1", params![set_id], |r| r.text(0))?
+            .is_none()
+        {
+            return Err(self.missing(format!("recording set {set_id:?}")));
+        }
+        s.execute(
+            op,
+            "INSERT INTO uploads (set_id, target, state, queued_at) VALUES (?1, ?2, 'pending', ?3) \
+             ON CONFLICT (set_id, target) DO UPDATE SET state = 'pending' WHERE uploads.state = 'failed'",
+            params![set_id, target, at],
+        )?;
+        s.commit(op)
+    }
+
+    pub(crate) fn upload_attempt_failed(
+        &self,
+        set_id: &str,
+        target: &str,
+        error: &str,
+        at: DateTime<Utc>,
+        give_up: bool,
+    ) -> Result<(), JournalError> {
+        let n = self.conn()?.execute(
+            "record a failed upload",
+            "UPDATE uploads SET attempts = attempts + 1, last_error = ?3, last_attempt_at = ?4, \
+             state = CASE WHEN ?5 THEN 'failed' ELSE state END \
+             WHERE set_id = ?1 AND target = ?2 AND state != 'done'",
+            params![set_id, target, error, at, give_up],
+        )?;
+        if n == 0 {
+            return Err(self.missing(undelivered(set_id, target)));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn upload_done(
+        &self,
+        set_id: &str,
+        target: &str,
+        remote_path: &str,
+        at: DateTime<Utc>,
+    ) -> Result<u64, JournalError> {
+        let op = "record a delivery";
+        let mut s = self.begin(TxKind::Write, op)?;
+        let n = s.execute(
+            op,
+            "UPDATE uploads SET state = 'done', attempts = attempts + 1, last_attempt_at = ?3, \
+             remote_path = ?4, done_at = ?3 WHERE set_id = ?1 AND target = ?2 AND state != 'done'",
+            params![set_id, target, at, remote_path],
+        )?;
+        if n == 0 {
+            return Err(self.missing(undelivered(set_id, target)));
+        }
+        insert_audit(
+            &mut s,
+            op,
+            &AuditKind::SetDelivered,
+            at,
+            None,
+            Some(set_id),
+            &serde_json::json!({"target": target, "remote_path": remote_path}),
+        )?;
+        let remaining = s.query_one(
+            op,
+            "SELECT count(*) FROM uploads WHERE set_id = ?1 AND state != 'done'",
+            params![set_id],
+            |r| r.u64(0),
+        )?;
+        s.commit(op)?;
+        Ok(remaining)
+    }
+
+    pub(crate) fn set_location(&self, set_id: &str, location: &str) -> Result<(), JournalError> {
+        let n = self.conn()?.execute(
+            "update a set's location",
+            "UPDATE recordings SET location = ?2 WHERE set_id = ?1",
+            params![set_id, location],
+        )?;
+        if n == 0 {
+            return Err(self.missing(format!("recording set {set_id:?}")));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn set_deleted(
+        &self,
+        set_id: &str,
+        at: DateTime<Utc>,
+        actor: &str,
+        reason: &str,
+    ) -> Result<(), JournalError> {
+        let op = "record a deletion";
+        let mut s = self.begin(TxKind::Write, op)?;
+        let Some(old) = s.query_opt(
+            op,
+            "SELECT location FROM recordings WHERE set_id = ?1{FOR UPDATE}",
+            params![set_id],
+            |r| r.opt_text(0),
+        )?
+        else {
+            return Err(self.missing(format!("recording set {set_id:?}")));
+        };
+        s.execute(
+            op,
+            "UPDATE recordings SET location = NULL, deleted_at = coalesce(deleted_at, ?2) WHERE set_id = ?1",
+            params![set_id, at],
+        )?;
+        insert_audit(
+            &mut s,
+            op,
+            &AuditKind::SetDeleted,
+            at,
+            Some(actor),
+            Some(set_id),
+            &serde_json::json!({"reason": reason, "location": old}),
+        )?;
+        s.commit(op)
+    }
+
+    pub(crate) fn set_membership(
+        &self,
+        group: &str,
+        user: &str,
+        active: bool,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<bool>, JournalError> {
+        let op = "change a membership";
+        let mut s = self.begin(TxKind::Write, op)?;
+        // Serializes concurrent changes of the same membership so `previous` is exact.
+        s.lock_key(op, &format!("{group}/{user}"))?;
+        let previous = s.query_opt(
+            op,
+            "SELECT active FROM memberships WHERE group_id = ?1 AND user_id = ?2",
+            params![group, user],
+            |r| r.bool(0),
+        )?;
+        s.execute(
+            op,
+            "INSERT INTO memberships (group_id, user_id, active, changed_at, changed_by) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (group_id, user_id) DO UPDATE SET active = ?3, changed_at = ?4, changed_by = ?5",
+            params![group, user, active, at, actor],
+        )?;
+        insert_audit(
+            &mut s,
+            op,
+            &AuditKind::MembershipChanged,
+            at,
+            Some(actor),
+            None,
+            &serde_json::json!({"group": group, "user": user, "active": active, "previous": previous}),
+        )?;
+        s.commit(op)?;
+        Ok(previous)
+    }
+
+    pub(crate) fn memberships(&self) -> Result<Vec<Membership>, JournalError> {
+        self.conn()?.query(
+            "read memberships",
+            "SELECT group_id, user_id, active, changed_at, changed_by FROM memberships ORDER BY group_id, user_id",
+            params![],
+            |r| {
+                Ok(Membership {
+                    group: r.text(0)?,
+                    user: r.text(1)?,
+                    active: r.bool(2)?,
+                    changed_at: r.time(3)?,
+                    changed_by: r.text(4)?,
+                })
+            },
+        )
+    }
+
+    pub(crate) fn membership_stamp(&self) -> Result<i64, JournalError> {
+        self.conn()?.query_one(
+            "read the membership stamp",
+            "SELECT coalesce(max(id), 0) FROM audit_events WHERE kind = 'membership_changed'",
+            params![],
+            |r| r.i64(0),
+        )
+    }
+
+    pub(crate) fn audit(
+        &self,
+        kind: &AuditKind,
+        at: DateTime<Utc>,
+        actor: Option<&str>,
+        set_id: Option<&str>,
+        details: &serde_json::Value,
+    ) -> Result<i64, JournalError> {
+        insert_audit(&mut self.conn()?, "write an audit event", kind, at, actor, set_id, details)
+    }
+
+    pub(crate) fn audit_events(&self, after_id: i64, limit: u32) -> Result<Vec<AuditEvent>, JournalError> {
+        self.conn()?.query(
+            "read audit events",
+            "SELECT id, at, kind, actor, set_id, details FROM audit_events WHERE id > ?1 ORDER BY id LIMIT ?2",
+            params![after_id, i64::from(limit)],
+            |r| {
+                Ok(AuditEvent {
+                    id: r.i64(0)?,
+                    at: r.time(1)?,
+                    kind: AuditKind::parse(&r.text(2)?),
+                    actor: r.opt_text(3)?,
+                    set_id: r.opt_text(4)?,
+                    details: r.json(5)?,
+                })
+            },
+        )
+    }
+}

@@ -1,0 +1,158 @@
+//! The read-mostly queries of `crctl`: status and search, written once.
+
+use chrono::{DateTime, Utc};
+
+use crate::chain::{CHAIN_COLUMNS, chain_row};
+use crate::db::{TxKind, params};
+use crate::error::JournalError;
+use crate::model::{
+    ActiveCall, CallId, Delivery, SearchHit, SearchQuery, Status, TargetBacklog, UploadError,
+};
+use crate::number::{SUFFIX_MIN_DIGITS, normalize_number};
+use crate::store::SqlStore;
+
+impl SqlStore {
+    pub(crate) fn status(&self, now: DateTime<Utc>, error_limit: u32) -> Result<Status, JournalError> {
+        let mut s = self.begin(TxKind::Read, "read the status")?;
+        let active_calls = s.query(
+            "list active calls",
+            "SELECT id, pbx_call_id, direction, caller, callee, configuration, started_at FROM calls \
+             WHERE ended_at IS NULL AND record = {TRUE} ORDER BY started_at, id",
+            params![],
+            |r| {
+                let started_at = r.time(6)?;
+                Ok(ActiveCall {
+                    id: CallId(r.i64(0)?),
+                    pbx_call_id: r.text(1)?,
+                    direction: r.direction(2)?,
+                    caller: r.text(3)?,
+                    callee: r.text(4)?,
+                    configuration: r.opt_text(5)?,
+                    started_at,
+                    age_secs: (now - started_at).num_seconds(),
+                })
+            },
+        )?;
+        let backlog = s.query(
+            "count the backlog",
+            "SELECT target, count(CASE WHEN state = 'pending' THEN 1 END), \
+             count(CASE WHEN state = 'failed' THEN 1 END), \
+             min(CASE WHEN state != 'done' THEN queued_at END) \
+             FROM uploads GROUP BY target ORDER BY target",
+            params![],
+            |r| {
+                let oldest = r.opt_time(3)?;
+                Ok(TargetBacklog {
+                    target: r.text(0)?,
+                    pending: r.u64(1)?,
+                    failed: r.u64(2)?,
+                    oldest_queued_at: oldest,
+                    oldest_age_secs: oldest.map(|t| (now - t).num_seconds()),
+                })
+            },
+        )?;
+        let last_errors = s.query(
+            "list the last errors",
+            "SELECT set_id, target, state, attempts, last_error, last_attempt_at FROM uploads \
+             WHERE state != 'done' AND last_error IS NOT NULL \
+             ORDER BY last_attempt_at DESC NULLS LAST, set_id, target LIMIT ?1",
+            params![i64::from(error_limit)],
+            |r| {
+                Ok(UploadError {
+                    set_id: r.text(0)?,
+                    target: r.text(1)?,
+                    state: r.state(2)?,
+                    attempts: r.u32(3)?,
+                    error: r.text(4)?,
+                    at: r.opt_time(5)?,
+                })
+            },
+        )?;
+        let recordings = s.query_one("count recordings", "SELECT count(*) FROM recordings", params![], |r| r.u64(0))?;
+        let chain_head = s.query_opt(
+            "read the chain head",
+            &format!("SELECT {CHAIN_COLUMNS} FROM chain ORDER BY seq DESC LIMIT 1"),
+            params![],
+            chain_row,
+        )?;
+        s.commit("read the status")?;
+        Ok(Status {
+            active_calls,
+            backlog,
+            last_errors,
+            recordings,
+            chain_head,
+        })
+    }
+
+    pub(crate) fn search(&self, q: &SearchQuery) -> Result<Vec<SearchHit>, JournalError> {
+        let digits = match &q.number {
+            None => None,
+            Some(n) => {
+                let d = normalize_number(n);
+                if d.is_empty() {
+                    return Err(JournalError::Invalid {
+                        what: "number",
+                        value: n.clone(),
+                        reason: "it holds no digits other than leading zeros".to_owned(),
+                    });
+                }
+                Some(d)
+            }
+        };
+        let limit = q.limit.map_or(i64::MAX, i64::from);
+        let min = i64::try_from(SUFFIX_MIN_DIGITS).unwrap_or(7);
+        let op = "search recordings";
+        let mut s = self.begin(TxKind::Read, op)?;
+        let mut hits = s.query(
+            op,
+            "SELECT r.set_id, r.configuration, c.direction, c.caller, c.callee, r.started_at, r.ended_at, \
+             r.channels, r.flags, r.chain_seq, r.location, r.deleted_at \
+             FROM recordings r JOIN calls c ON c.id = r.call_id \
+             WHERE (?1 IS NULL OR r.started_at >= ?1) AND (?2 IS NULL OR r.started_at < ?2) \
+             AND (?3 IS NULL OR c.caller_digits = ?3 OR c.callee_digits = ?3 OR (NOT ?4 AND ( \
+                  (length(?3) >= ?5 AND (c.caller_digits LIKE '%' || ?3 OR c.callee_digits LIKE '%' || ?3)) \
+               OR (length(c.caller_digits) >= ?5 AND ?3 LIKE '%' || c.caller_digits) \
+               OR (length(c.callee_digits) >= ?5 AND ?3 LIKE '%' || c.callee_digits)))) \
+             ORDER BY r.started_at, r.set_id LIMIT ?6",
+            params![q.from, q.to, digits.as_deref(), q.exact, min, limit],
+            |r| {
+                let started_at = r.time(5)?;
+                let ended_at = r.time(6)?;
+                Ok(SearchHit {
+                    set_id: r.text(0)?,
+                    configuration: r.text(1)?,
+                    direction: r.direction(2)?,
+                    caller: r.text(3)?,
+                    callee: r.text(4)?,
+                    started_at,
+                    ended_at,
+                    duration_ms: (ended_at - started_at).num_milliseconds(),
+                    channels: r.text(7)?,
+                    flags: r.list(8)?,
+                    chain_seq: r.u64(9)?,
+                    location: r.opt_text(10)?,
+                    deleted_at: r.opt_time(11)?,
+                    deliveries: Vec::new(),
+                })
+            },
+        )?;
+        for hit in &mut hits {
+            hit.deliveries = s.query(
+                "read deliveries",
+                "SELECT target, state, remote_path, done_at FROM uploads WHERE set_id = ?1 ORDER BY target",
+                params![&hit.set_id],
+                |r| {
+                    Ok(Delivery {
+                        target: r.text(0)?,
+                        state: r.state(1)?,
+                        remote_path: r.opt_text(2)?,
+                        done_at: r.opt_time(3)?,
+                    })
+                },
+            )?;
+        }
+        s.commit(op)?;
+        Ok(hits)
+    }
+}
