@@ -12,6 +12,7 @@ use crate::model::{
 };
 use crate::ops::{UPLOAD_COLUMNS, insert_audit, upload_row};
 use crate::store::{Session, SqlStore, check_set_id, check_sha256, to_i64};
+use crate::{ChainReservation, Journal};
 
 pub(crate) const CHAIN_COLUMNS: &str = "seq, set_id, prev_sha256, sha256, committed_at";
 
@@ -54,19 +55,21 @@ pub(crate) struct Reservation<'a> {
     at: DateTime<Utc>,
 }
 
-impl SqlStore {
-    pub(crate) fn reserve_link(
+impl Journal {
+    /// Reserves the next chain link for set `set_id`, waiting while another process or
+    /// handle holds a reservation. `at` becomes the seal time. See [`ChainReservation`].
+    pub fn reserve_link(
         &self,
         set_id: &str,
         at: DateTime<Utc>,
-    ) -> Result<Reservation<'_>, JournalError> {
+    ) -> Result<ChainReservation<'_>, JournalError> {
         check_set_id(set_id)?;
         let op = "reserve a chain link";
-        let session = self.begin(TxKind::Chain, op)?;
-        self.hold();
+        let session = self.store.begin(TxKind::Chain, op)?;
+        self.store.hold();
         // From here the reservation's drop rolls back on every early return.
         let mut res = Reservation {
-            store: self,
+            store: &self.store,
             session,
             link: ChainLink {
                 seq: 0,
@@ -99,11 +102,12 @@ impl SqlStore {
                 prev_sha256: GENESIS_SHA256.to_owned(),
             },
         };
-        Ok(res)
+        Ok(ChainReservation { inner: res })
     }
 
-    pub(crate) fn chain_head(&self) -> Result<Option<ChainEntry>, JournalError> {
-        self.conn()?.query_opt(
+    /// The last committed link.
+    pub fn chain_head(&self) -> Result<Option<ChainEntry>, JournalError> {
+        self.store.conn()?.query_opt(
             "read the chain head",
             &format!("SELECT {CHAIN_COLUMNS} FROM chain ORDER BY seq DESC LIMIT 1"),
             params![],
@@ -111,9 +115,10 @@ impl SqlStore {
         )
     }
 
-    pub(crate) fn chain(&self, from_seq: u64, limit: u32) -> Result<Vec<ChainEntry>, JournalError> {
+    /// Up to `limit` committed links from sequence number `from_seq` on, in order.
+    pub fn chain(&self, from_seq: u64, limit: u32) -> Result<Vec<ChainEntry>, JournalError> {
         let from = to_i64(from_seq, "sequence number")?;
-        self.conn()?.query(
+        self.store.conn()?.query(
             "read the chain",
             &format!("SELECT {CHAIN_COLUMNS} FROM chain WHERE seq >= ?1 ORDER BY seq LIMIT ?2"),
             params![from, i64::from(limit)],
@@ -121,8 +126,10 @@ impl SqlStore {
         )
     }
 
-    pub(crate) fn set_of_pbx_call(&self, pbx_call_id: &str) -> Result<Option<String>, JournalError> {
-        self.conn()?.query_opt(
+    /// The set sealed for PBX call id `pbx_call_id`, if any (a call id is recorded once:
+    /// the ingest API refuses a second one).
+    pub fn set_of_pbx_call(&self, pbx_call_id: &str) -> Result<Option<String>, JournalError> {
+        self.store.conn()?.query_opt(
             "look up a call id",
             "SELECT r.set_id FROM recordings r JOIN calls c ON c.id = r.call_id \
              WHERE c.pbx_call_id = ?1 ORDER BY r.set_id LIMIT 1",
@@ -131,9 +138,11 @@ impl SqlStore {
         )
     }
 
-    pub(crate) fn recording(&self, set_id: &str) -> Result<Option<RecordingInfo>, JournalError> {
+    /// Everything about one sealed set: `None` when the journal has no such set (files of a
+    /// set that is not here were never sealed).
+    pub fn recording(&self, set_id: &str) -> Result<Option<RecordingInfo>, JournalError> {
         let op = "read a recording";
-        let mut s = self.begin(TxKind::Read, op)?;
+        let mut s = self.store.begin(TxKind::Read, op)?;
         let head = s.query_opt(
             op,
             &format!(

@@ -90,6 +90,8 @@ pub(crate) enum Cell {
     Null,
     Int(i64),
     Text(String),
+    /// PostgreSQL's BOOLEAN (SQLite stores booleans as integers).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     Bool(bool),
     /// A value of another type (a real number, a blob, text that is not UTF-8), which no
     /// getter accepts.
@@ -178,18 +180,18 @@ impl Row {
 
     pub(crate) fn direction(&self, i: usize) -> Result<Direction, Bad> {
         let s = self.text(i)?;
-        Direction::parse(&s).ok_or_else(|| Bad {
-            what: "direction",
-            value: s,
-        })
+        match Direction::parse(&s) {
+            Some(d) => Ok(d),
+            None => Err(Bad { what: "direction", value: s }),
+        }
     }
 
     pub(crate) fn state(&self, i: usize) -> Result<UploadState, Bad> {
         let s = self.text(i)?;
-        UploadState::parse(&s).ok_or_else(|| Bad {
-            what: "upload state",
-            value: s,
-        })
+        match UploadState::parse(&s) {
+            Some(u) => Ok(u),
+            None => Err(Bad { what: "upload state", value: s }),
+        }
     }
 
     /// Lists are stored as JSON arrays of strings.

@@ -5,8 +5,10 @@
 //! the uploader writes deliveries; `crctl` changes membership state and reads status and
 //! search results. SQLite (bundled, WAL mode, busy timeout, versioned migrations) is the
 //! default backend; with the feature `postgres`, `postgresql://` URLs open a PostgreSQL
-//! journal that several recorder nodes share. Both sit behind one internal trait and behave
-//! alike (the same tests run against both).
+//! journal that several recorder nodes share. Every operation is written once, in one SQL
+//! dialect, over a small connection trait that each backend implements (connecting, the
+//! schema version, the kinds of transaction, error mapping); the same tests run against
+//! both.
 //!
 //! What it holds:
 //! - **calls**: PBX call id, direction, caller, callee, diversions, start/end, the decision

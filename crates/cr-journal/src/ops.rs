@@ -1,5 +1,5 @@
-//! The journal's write operations and simple reads — calls, uploads, set locations,
-//! memberships, audit events — each written once for every backend.
+//! [`Journal`]'s operations on calls, uploads, set locations, memberships and audit
+//! events, each written once for every backend (see `store.rs` for how to add one).
 
 use chrono::{DateTime, Utc};
 
@@ -7,7 +7,8 @@ use crate::db::{Row, TxKind, params};
 use crate::error::JournalError;
 use crate::model::{AuditEvent, AuditKind, CallId, CallRecord, Membership, NewCall, Upload};
 use crate::number::normalize_number;
-use crate::store::{Session, SqlStore, check_new_call};
+use crate::Journal;
+use crate::store::{Session, check_new_call};
 
 pub(crate) const CALL_COLUMNS: &str = "id, pbx_call_id, direction, caller, callee, diversions, \
                                        started_at, ended_at, record, configuration, reason";
@@ -67,9 +68,28 @@ fn undelivered(set_id: &str, target: &str) -> String {
     format!("undelivered upload of set {set_id:?} to target {target:?}")
 }
 
-impl SqlStore {
+impl Journal {
+    /// Records a call and the decision about it — recorded or not. The caller's and
+    /// callee's digits are stored normalized for [`search`](Self::search).
+    pub fn record_call(&self, call: &NewCall) -> Result<CallId, JournalError> {
+        let ids = self.insert_calls(std::slice::from_ref(call), false)?;
+        ids.first().copied().ok_or_else(|| JournalError::Invalid {
+            what: "call",
+            value: call.pbx_call_id.clone(),
+            reason: "the store returned no id".to_owned(),
+        })
+    }
+
+    /// Records several calls as [`record_call`](Self::record_call) does, in one
+    /// transaction: one disk sync for all, so a recorder that many calls reach at once
+    /// decides them at the disk's pace per batch, not per call. A call not recorded is
+    /// ended at its start. The ids come in the order of `calls`; on an error none is kept.
+    pub fn record_calls(&self, calls: &[NewCall]) -> Result<Vec<CallId>, JournalError> {
+        self.insert_calls(calls, true)
+    }
+
     /// All in one transaction; `end_declined`: calls not recorded get `ended_at = started_at`.
-    pub(crate) fn record_calls(
+    fn insert_calls(
         &self,
         calls: &[NewCall],
         end_declined: bool,
@@ -78,7 +98,7 @@ impl SqlStore {
             check_new_call(call)?;
         }
         let op = "record a call";
-        let mut s = self.begin(TxKind::Write, op)?;
+        let mut s = self.store.begin(TxKind::Write, op)?;
         let mut ids = Vec::with_capacity(calls.len());
         for call in calls {
             let ended = (end_declined && !call.record).then_some(call.started_at);
@@ -112,8 +132,9 @@ impl SqlStore {
         Ok(ids)
     }
 
-    pub(crate) fn end_call(&self, id: CallId, at: DateTime<Utc>) -> Result<(), JournalError> {
-        let mut s = self.conn()?;
+    /// Marks a call ended. Ending an ended call keeps the first end time.
+    pub fn end_call(&self, id: CallId, at: DateTime<Utc>) -> Result<(), JournalError> {
+        let mut s = self.store.conn()?;
         let n = s.execute(
             "end a call",
             "UPDATE calls SET ended_at = ?1 WHERE id = ?2 AND ended_at IS NULL",
@@ -123,13 +144,14 @@ impl SqlStore {
             && s.query_opt("look up a call", "SELECT id FROM calls WHERE id = ?1", params![id.0], |r| r.i64(0))?
                 .is_none()
         {
-            return Err(self.missing(format!("call {id}")));
+            return Err(self.store.missing(format!("call {id}")));
         }
         Ok(())
     }
 
-    pub(crate) fn call(&self, id: CallId) -> Result<Option<CallRecord>, JournalError> {
-        self.conn()?.query_opt(
+    /// One call.
+    pub fn call(&self, id: CallId) -> Result<Option<CallRecord>, JournalError> {
+        self.store.conn()?.query_opt(
             "read a call",
             &format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = ?1"),
             params![id.0],
@@ -137,8 +159,10 @@ impl SqlStore {
         )
     }
 
-    pub(crate) fn open_calls(&self) -> Result<Vec<CallRecord>, JournalError> {
-        self.conn()?.query(
+    /// Recorded calls that started and have not ended (after a crash: the calls whose legs
+    /// the recorder must recover), oldest first.
+    pub fn open_calls(&self) -> Result<Vec<CallRecord>, JournalError> {
+        self.store.conn()?.query(
             "list open calls",
             &format!(
                 "SELECT {CALL_COLUMNS} FROM calls WHERE ended_at IS NULL AND record = {{TRUE}} \
@@ -149,8 +173,9 @@ impl SqlStore {
         )
     }
 
-    pub(crate) fn pending_uploads(&self, target: Option<&str>) -> Result<Vec<Upload>, JournalError> {
-        self.conn()?.query(
+    /// Uploads in state `pending`, oldest first, of one target or of all.
+    pub fn pending_uploads(&self, target: Option<&str>) -> Result<Vec<Upload>, JournalError> {
+        self.store.conn()?.query(
             "list pending uploads",
             &format!(
                 "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE state = 'pending' AND (?1 IS NULL OR target = ?1) \
@@ -161,18 +186,20 @@ impl SqlStore {
         )
     }
 
-    pub(crate) fn queue_upload(
+    /// Queues a delivery of a sealed set to a target (again): a new upload, or a `failed`
+    /// one back to `pending`. A `pending` or `done` upload stays as it is.
+    pub fn queue_upload(
         &self,
         set_id: &str,
         target: &str,
         at: DateTime<Utc>,
     ) -> Result<(), JournalError> {
         let op = "queue an upload";
-        let mut s = self.begin(TxKind::Write, op)?;
+        let mut s = self.store.begin(TxKind::Write, op)?;
         if s.query_opt(op, "SELECT set_id FROM recordings WHERE set_id = ?1", params![set_id], |r| r.text(0))?
             .is_none()
         {
-            return Err(self.missing(format!("recording set {set_id:?}")));
+            return Err(self.store.missing(format!("recording set {set_id:?}")));
         }
         s.execute(
             op,
@@ -183,7 +210,30 @@ impl SqlStore {
         s.commit(op)
     }
 
-    pub(crate) fn upload_attempt_failed(
+    /// Records a failed attempt; the upload stays `pending` and is tried again.
+    pub fn upload_failed(
+        &self,
+        set_id: &str,
+        target: &str,
+        error: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), JournalError> {
+        self.attempt_failed(set_id, target, error, at, false)
+    }
+
+    /// Records a failed attempt after which the uploader gives up: state `failed`, shown
+    /// by `crctl status` until an operator queues it again.
+    pub fn upload_given_up(
+        &self,
+        set_id: &str,
+        target: &str,
+        error: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), JournalError> {
+        self.attempt_failed(set_id, target, error, at, true)
+    }
+
+    fn attempt_failed(
         &self,
         set_id: &str,
         target: &str,
@@ -191,7 +241,7 @@ impl SqlStore {
         at: DateTime<Utc>,
         give_up: bool,
     ) -> Result<(), JournalError> {
-        let n = self.conn()?.execute(
+        let n = self.store.conn()?.execute(
             "record a failed upload",
             "UPDATE uploads SET attempts = attempts + 1, last_error = ?3, last_attempt_at = ?4, \
              state = CASE WHEN ?5 THEN 'failed' ELSE state END \
@@ -199,12 +249,15 @@ impl SqlStore {
             params![set_id, target, error, at, give_up],
         )?;
         if n == 0 {
-            return Err(self.missing(undelivered(set_id, target)));
+            return Err(self.store.missing(undelivered(set_id, target)));
         }
         Ok(())
     }
 
-    pub(crate) fn upload_done(
+    /// Records a delivery (state `done`, the remote path, audit event `set_delivered`) and
+    /// returns how many targets of the set are still undelivered: at 0 the local copy may
+    /// be deleted.
+    pub fn upload_done(
         &self,
         set_id: &str,
         target: &str,
@@ -212,7 +265,7 @@ impl SqlStore {
         at: DateTime<Utc>,
     ) -> Result<u64, JournalError> {
         let op = "record a delivery";
-        let mut s = self.begin(TxKind::Write, op)?;
+        let mut s = self.store.begin(TxKind::Write, op)?;
         let n = s.execute(
             op,
             "UPDATE uploads SET state = 'done', attempts = attempts + 1, last_attempt_at = ?3, \
@@ -220,7 +273,7 @@ impl SqlStore {
             params![set_id, target, at, remote_path],
         )?;
         if n == 0 {
-            return Err(self.missing(undelivered(set_id, target)));
+            return Err(self.store.missing(undelivered(set_id, target)));
         }
         insert_audit(
             &mut s,
@@ -241,19 +294,22 @@ impl SqlStore {
         Ok(remaining)
     }
 
-    pub(crate) fn set_location(&self, set_id: &str, location: &str) -> Result<(), JournalError> {
-        let n = self.conn()?.execute(
+    /// Records where the set lies now (the spool directory).
+    pub fn set_location(&self, set_id: &str, location: &str) -> Result<(), JournalError> {
+        let n = self.store.conn()?.execute(
             "update a set's location",
             "UPDATE recordings SET location = ?2 WHERE set_id = ?1",
             params![set_id, location],
         )?;
         if n == 0 {
-            return Err(self.missing(format!("recording set {set_id:?}")));
+            return Err(self.store.missing(format!("recording set {set_id:?}")));
         }
         Ok(())
     }
 
-    pub(crate) fn set_deleted(
+    /// Records that the local copy of a set was deleted (after delivery, or at the end of
+    /// retention), with audit event `set_deleted`.
+    pub fn set_deleted(
         &self,
         set_id: &str,
         at: DateTime<Utc>,
@@ -261,7 +317,7 @@ impl SqlStore {
         reason: &str,
     ) -> Result<(), JournalError> {
         let op = "record a deletion";
-        let mut s = self.begin(TxKind::Write, op)?;
+        let mut s = self.store.begin(TxKind::Write, op)?;
         let Some(old) = s.query_opt(
             op,
             "SELECT location FROM recordings WHERE set_id = ?1{FOR UPDATE}",
@@ -269,7 +325,7 @@ impl SqlStore {
             |r| r.opt_text(0),
         )?
         else {
-            return Err(self.missing(format!("recording set {set_id:?}")));
+            return Err(self.store.missing(format!("recording set {set_id:?}")));
         };
         s.execute(
             op,
@@ -288,7 +344,11 @@ impl SqlStore {
         s.commit(op)
     }
 
-    pub(crate) fn set_membership(
+    /// Records that `user` logged in (`active`) or out of `group`, with audit event
+    /// `membership_changed`; returns the state before (`None`: never changed at run time).
+    /// The journal does not know the directory: check group and user against the
+    /// configuration first.
+    pub fn set_membership(
         &self,
         group: &str,
         user: &str,
@@ -297,7 +357,7 @@ impl SqlStore {
         at: DateTime<Utc>,
     ) -> Result<Option<bool>, JournalError> {
         let op = "change a membership";
-        let mut s = self.begin(TxKind::Write, op)?;
+        let mut s = self.store.begin(TxKind::Write, op)?;
         // Serializes concurrent changes of the same membership so `previous` is exact.
         s.lock_key(op, &format!("{group}/{user}"))?;
         let previous = s.query_opt(
@@ -325,8 +385,10 @@ impl SqlStore {
         Ok(previous)
     }
 
-    pub(crate) fn memberships(&self) -> Result<Vec<Membership>, JournalError> {
-        self.conn()?.query(
+    /// Every membership state changed at run time, by group and user. The recorder
+    /// applies these over the configuration's `members` / `inactive` at start.
+    pub fn memberships(&self) -> Result<Vec<Membership>, JournalError> {
+        self.store.conn()?.query(
             "read memberships",
             "SELECT group_id, user_id, active, changed_at, changed_by FROM memberships ORDER BY group_id, user_id",
             params![],
@@ -342,8 +404,10 @@ impl SqlStore {
         )
     }
 
-    pub(crate) fn membership_stamp(&self) -> Result<i64, JournalError> {
-        self.conn()?.query_one(
+    /// A number that grows with every membership change (0: none yet). A process polls it
+    /// cheaply and reloads [`memberships`](Self::memberships) when it changed.
+    pub fn membership_stamp(&self) -> Result<i64, JournalError> {
+        self.store.conn()?.query_one(
             "read the membership stamp",
             "SELECT coalesce(max(id), 0) FROM audit_events WHERE kind = 'membership_changed'",
             params![],
@@ -351,7 +415,10 @@ impl SqlStore {
         )
     }
 
-    pub(crate) fn audit(
+    /// Writes an audit event; `details` should be a JSON object. Returns its id. Events
+    /// for sealing, delivery, deletion and membership are written by the methods that do
+    /// those; call this for `KeyCreated`, `ConfigLoaded` and the like.
+    pub fn audit(
         &self,
         kind: &AuditKind,
         at: DateTime<Utc>,
@@ -359,11 +426,12 @@ impl SqlStore {
         set_id: Option<&str>,
         details: &serde_json::Value,
     ) -> Result<i64, JournalError> {
-        insert_audit(&mut self.conn()?, "write an audit event", kind, at, actor, set_id, details)
+        insert_audit(&mut self.store.conn()?, "write an audit event", kind, at, actor, set_id, details)
     }
 
-    pub(crate) fn audit_events(&self, after_id: i64, limit: u32) -> Result<Vec<AuditEvent>, JournalError> {
-        self.conn()?.query(
+    /// Up to `limit` audit events with an id above `after_id`, oldest first.
+    pub fn audit_events(&self, after_id: i64, limit: u32) -> Result<Vec<AuditEvent>, JournalError> {
+        self.store.conn()?.query(
             "read audit events",
             "SELECT id, at, kind, actor, set_id, details FROM audit_events WHERE id > ?1 ORDER BY id LIMIT ?2",
             params![after_id, i64::from(limit)],

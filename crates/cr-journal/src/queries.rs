@@ -1,4 +1,4 @@
-//! The read-mostly queries of `crctl`: status and search, written once.
+//! [`Journal`]'s read-mostly queries for `crctl`: status and search, written once.
 
 use chrono::{DateTime, Utc};
 
@@ -9,11 +9,13 @@ use crate::model::{
     ActiveCall, CallId, Delivery, SearchHit, SearchQuery, Status, TargetBacklog, UploadError,
 };
 use crate::number::{SUFFIX_MIN_DIGITS, normalize_number};
-use crate::store::SqlStore;
+use crate::Journal;
 
-impl SqlStore {
-    pub(crate) fn status(&self, now: DateTime<Utc>, error_limit: u32) -> Result<Status, JournalError> {
-        let mut s = self.begin(TxKind::Read, "read the status")?;
+impl Journal {
+    /// Active calls, backlog per target and the `error_limit` most recent errors of
+    /// undelivered uploads; ages are computed against `now`.
+    pub fn status(&self, now: DateTime<Utc>, error_limit: u32) -> Result<Status, JournalError> {
+        let mut s = self.store.begin(TxKind::Read, "read the status")?;
         let active_calls = s.query(
             "list active calls",
             "SELECT id, pbx_call_id, direction, caller, callee, configuration, started_at FROM calls \
@@ -85,7 +87,10 @@ impl SqlStore {
         })
     }
 
-    pub(crate) fn search(&self, q: &SearchQuery) -> Result<Vec<SearchHit>, JournalError> {
+    /// Recordings whose caller or callee matches the number (see
+    /// [`numbers_match`](crate::numbers_match)) and that started in `[from, to)`, oldest
+    /// first, with their delivery per target.
+    pub fn search(&self, q: &SearchQuery) -> Result<Vec<SearchHit>, JournalError> {
         let digits = match &q.number {
             None => None,
             Some(n) => {
@@ -103,7 +108,7 @@ impl SqlStore {
         let limit = q.limit.map_or(i64::MAX, i64::from);
         let min = i64::try_from(SUFFIX_MIN_DIGITS).unwrap_or(7);
         let op = "search recordings";
-        let mut s = self.begin(TxKind::Read, op)?;
+        let mut s = self.store.begin(TxKind::Read, op)?;
         let mut hits = s.query(
             op,
             "SELECT r.set_id, r.configuration, c.direction, c.caller, c.callee, r.started_at, r.ended_at, \

@@ -2,11 +2,12 @@
 //! schema migration and the error mapping that every operation shares. The operations
 //! themselves are in `ops.rs`, `chain.rs` and `queries.rs`, each written once.
 //!
-//! To add an operation: a method on `SqlStore` in the file of its idea, that takes
-//! [`SqlStore::conn`] (one statement) or [`SqlStore::begin`] (several), runs its SQL
-//! (`?N` placeholders, see [`db`](crate::db)) with [`Session::execute`] / [`Session::query`]
-//! and reads rows with the [`Row`] getters; then a method on [`Journal`](crate::Journal)
-//! that forwards to it.
+//! To add an operation: a public method of [`Journal`](crate::Journal) in the file of its
+//! idea (`ops.rs`, `chain.rs`, `queries.rs`, or a new one), that takes
+//! [`SqlStore::conn`] (one statement) or [`SqlStore::begin`] (several, in a transaction),
+//! runs its SQL (`?N` placeholders, see [`db`](crate::db)) with [`Session::execute`] /
+//! [`Session::query`], reads rows with the [`Row`] getters and commits. It runs on every
+//! backend as written; a table it needs is a new migration in [`schema`](crate::schema).
 
 use std::sync::{Mutex, MutexGuard};
 use std::thread::ThreadId;
@@ -174,7 +175,7 @@ impl Session<'_> {
             .collect()
     }
 
-    /// The first row of a query, if any.
+    /// The first row of a query that returns at most one (a key, `LIMIT 1`), if any.
     pub(crate) fn query_opt<T>(
         &mut self,
         op: &'static str,
@@ -182,10 +183,7 @@ impl Session<'_> {
         params: &[Value<'_>],
         read: impl Fn(&Row) -> Result<T, Bad>,
     ) -> Result<Option<T>, JournalError> {
-        let rows = self.conn.query(sql, params).map_err(|e| self.err(op, e))?;
-        rows.first()
-            .map(|r| read(r).map_err(|b| self.corrupt(b)))
-            .transpose()
+        Ok(self.query(op, sql, params, read)?.into_iter().next())
     }
 
     /// The first row of a query that always returns one (an aggregate, `RETURNING`).

@@ -6,8 +6,8 @@ mod common;
 
 use std::process::Command;
 
-use common::{seal, sha, t};
-use cr_journal::{AuditKind, Journal, JournalError, OpenOptions, UploadState};
+use common::{lifecycle, seal, sha, t};
+use cr_journal::{Journal, JournalError, OpenOptions};
 
 /// Runs the stock sqlite3 shell on `db`; `None` (after a loud message) when it is missing.
 fn sqlite3(db: &std::path::Path, sql: &str) -> Option<String> {
@@ -151,222 +151,67 @@ fn rusqlite_free_bump(path: &std::path::Path, v: i64) -> bool {
 
 #[test]
 fn membership_changes_are_kept_and_audited() {
-    let j = Journal::open_in_memory().unwrap();
-    assert_eq!(j.membership_stamp().unwrap(), 0);
-    assert_eq!(
-        j.set_membership("trading", "bob", false, "crctl:root", t(10))
-            .unwrap(),
-        None
-    );
-    let s1 = j.membership_stamp().unwrap();
-    assert!(s1 > 0);
-    assert_eq!(
-        j.set_membership("trading", "bob", true, "phone", t(20))
-            .unwrap(),
-        Some(false)
-    );
-    assert_eq!(
-        j.set_membership("sales", "alice", false, "api", t(30))
-            .unwrap(),
-        None
-    );
-    assert!(j.membership_stamp().unwrap() > s1);
-    let m = j.memberships().unwrap();
-    assert_eq!(m.len(), 2);
-    assert_eq!(
-        (m[0].group.as_str(), m[0].user.as_str(), m[0].active),
-        ("sales", "alice", false)
-    );
-    assert_eq!(
-        (m[1].group.as_str(), m[1].user.as_str(), m[1].active),
-        ("trading", "bob", true)
-    );
-    assert_eq!(m[1].changed_at, t(20));
-    assert_eq!(m[1].changed_by, "phone");
-    let ev = j.audit_events(0, 100).unwrap();
-    assert_eq!(ev.len(), 3);
-    assert!(ev.iter().all(|e| e.kind == AuditKind::MembershipChanged));
-    assert_eq!(ev[1].details["previous"], serde_json::json!(false));
-    assert_eq!(ev[1].details["active"], serde_json::json!(true));
-    assert_eq!(ev[1].actor.as_deref(), Some("phone"));
+    lifecycle::membership_changes_are_kept_and_audited(&Journal::open_in_memory().unwrap());
 }
 
 #[test]
 fn uploads_move_from_pending_to_done_and_failed() {
-    let j = Journal::open_in_memory().unwrap();
-    seal(&j, "s1", "201", "+4930111", 0, 10, &["nas", "offsite"]);
-    let p = j.pending_uploads(None).unwrap();
-    assert_eq!(p.len(), 2);
-    assert_eq!(j.pending_uploads(Some("nas")).unwrap().len(), 1);
-
-    j.upload_failed("s1", "offsite", "connection refused", t(20))
-        .unwrap();
-    j.upload_failed("s1", "offsite", "host key mismatch", t(30))
-        .unwrap();
-    assert_eq!(
-        j.upload_done("s1", "nas", "rec/2026/11/26", t(25)).unwrap(),
-        1
-    );
-    let rec = j.recording("s1").unwrap().unwrap();
-    let off = rec.uploads.iter().find(|u| u.target == "offsite").unwrap();
-    assert_eq!((off.state, off.attempts), (UploadState::Pending, 2));
-    assert_eq!(off.last_error.as_deref(), Some("host key mismatch"));
-    assert_eq!(off.last_attempt_at, Some(t(30)));
-
-    j.upload_given_up("s1", "offsite", "target removed", t(40))
-        .unwrap();
-    assert!(j.pending_uploads(None).unwrap().is_empty());
-    // An operator queues it again; a done upload is not re-queued.
-    j.queue_upload("s1", "offsite", t(50)).unwrap();
-    j.queue_upload("s1", "nas", t(50)).unwrap();
-    let p = j.pending_uploads(None).unwrap();
-    assert_eq!(p.len(), 1);
-    assert_eq!(p[0].target, "offsite");
-    assert_eq!(j.upload_done("s1", "offsite", "rec/s1", t(60)).unwrap(), 0);
-    // A second "done" is an error: the delivery is already recorded.
-    assert!(matches!(
-        j.upload_done("s1", "offsite", "x", t(61)),
-        Err(JournalError::Missing { .. })
-    ));
-    assert!(matches!(
-        j.queue_upload("nope", "nas", t(61)),
-        Err(JournalError::Missing { .. })
-    ));
-
-    j.set_deleted("s1", t(70), "uploader", "delivered to every target")
-        .unwrap();
-    let rec = j.recording("s1").unwrap().unwrap();
-    assert_eq!(rec.location, None);
-    assert_eq!(rec.deleted_at, Some(t(70)));
-    let kinds: Vec<String> = j
-        .audit_events(0, 100)
-        .unwrap()
-        .iter()
-        .map(|e| e.kind.to_string())
-        .collect();
-    assert_eq!(
-        kinds,
-        [
-            "set_sealed",
-            "set_delivered",
-            "set_delivered",
-            "set_deleted"
-        ]
-    );
+    lifecycle::uploads_move_from_pending_to_done_and_failed(&Journal::open_in_memory().unwrap());
 }
 
 #[test]
 fn calls_not_recorded_are_kept_with_their_reason() {
-    let j = Journal::open_in_memory().unwrap();
-    let mut c = common::call("+4930999888", "555", t(0), false);
-    c.diversions = vec!["301".into(), "302".into()];
-    let id = j.record_call(&c).unwrap();
-    let back = j.call(id).unwrap().unwrap();
-    assert!(!back.record);
-    assert_eq!(back.configuration, None);
-    assert_eq!(back.reason, "no configuration applies");
-    assert_eq!(back.diversions, ["301", "302"]);
-    // Not recorded calls are not "active".
-    assert!(j.open_calls().unwrap().is_empty());
-    // A recorded call without a configuration is refused.
-    let mut bad = common::call("1", "2", t(0), true);
-    bad.configuration = None;
-    assert!(matches!(
-        j.record_call(&bad),
-        Err(JournalError::Invalid { .. })
-    ));
-    assert!(matches!(
-        j.end_call(cr_journal::CallId(999), t(1)),
-        Err(JournalError::Missing { .. })
-    ));
+    lifecycle::calls_not_recorded_are_kept_with_their_reason(&Journal::open_in_memory().unwrap());
 }
 
 #[test]
 fn bad_values_are_refused_before_anything_is_written() {
-    let j = Journal::open_in_memory().unwrap();
-    for bad in ["", "../etc", "a/b", ".hidden", "spaß"] {
-        assert!(
-            matches!(j.reserve_link(bad, t(0)), Err(JournalError::Invalid { .. })),
-            "{bad:?}"
-        );
-    }
-    let c = j.record_call(&common::call("1", "2", t(0), true)).unwrap();
-    let res = j.reserve_link("ok-1", t(1)).unwrap();
-    let e = res
-        .commit("not-a-hash", &common::recording("ok-1", c, t(0), t(1), &[]))
-        .unwrap_err();
-    assert!(matches!(e, JournalError::Invalid { .. }), "{e}");
-    let res = j.reserve_link("ok-1", t(1)).unwrap();
-    let e = res
-        .commit(&sha(1), &common::recording("other", c, t(0), t(1), &[]))
-        .unwrap_err();
-    assert!(matches!(e, JournalError::Invalid { .. }), "{e}");
-    let res = j.reserve_link("ok-1", t(1)).unwrap();
-    let e = res
-        .commit(
-            &sha(1),
-            &common::recording("ok-1", cr_journal::CallId(77), t(0), t(1), &[]),
-        )
-        .unwrap_err();
-    assert!(matches!(e, JournalError::Missing { .. }), "{e}");
-    assert_eq!(
-        j.chain_head().unwrap(),
-        None,
-        "failed commits leave no link"
-    );
-    assert!(j.audit_events(0, 10).unwrap().is_empty());
-    // Upper-case hex is stored in lower case.
-    let res = j.reserve_link("ok-1", t(1)).unwrap();
-    let e = res
-        .commit(
-            &"AB".repeat(32),
-            &common::recording("ok-1", c, t(0), t(1), &[]),
-        )
-        .unwrap();
-    assert_eq!(e.sha256, "ab".repeat(32));
-    // A sealed set cannot be sealed twice.
-    assert!(matches!(
-        j.reserve_link("ok-1", t(2)),
-        Err(JournalError::Invalid { .. })
-    ));
+    lifecycle::bad_values_are_refused_before_anything_is_written(&Journal::open_in_memory().unwrap());
 }
 
 #[test]
 fn regression_same_thread_use_during_a_reservation_errors_instead_of_deadlocking() {
-    let j = Journal::open_in_memory().unwrap();
-    let res = j.reserve_link("s", t(0)).unwrap();
-    let e = j.status(t(0), 5).unwrap_err();
-    assert!(matches!(e, JournalError::ReservationOpen { .. }), "{e}");
-    drop(res);
-    assert!(j.status(t(0), 5).is_ok());
+    lifecycle::regression_same_thread_use_during_a_reservation_errors_instead_of_deadlocking(&Journal::open_in_memory().unwrap());
 }
 
 #[test]
 fn seal_with_commits_on_success_and_nothing_on_error() {
-    let j = Journal::open_in_memory().unwrap();
-    let c = j.record_call(&common::call("1", "2", t(0), true)).unwrap();
-    #[derive(Debug)]
-    enum SealError {
-        Journal(#[allow(dead_code)] JournalError),
-        Sign(&'static str),
-    }
-    impl From<JournalError> for SealError {
-        fn from(e: JournalError) -> Self {
-            SealError::Journal(e)
-        }
-    }
-    let r: Result<_, SealError> = j.seal_with("a", t(1), |link| {
-        assert_eq!(link.seq, 1);
-        Err(SealError::Sign("signing failed"))
-    });
-    assert!(matches!(r, Err(SealError::Sign("signing failed"))), "{r:?}");
-    assert_eq!(j.chain_head().unwrap(), None);
-    let e = j
-        .seal_with("a", t(1), |link| {
-            assert_eq!(link.seq, 1, "the abandoned number is handed out again");
-            Ok::<_, JournalError>((sha(5), common::recording("a", c, t(0), t(1), &["nas"])))
-        })
+    lifecycle::seal_with_commits_on_success_and_nothing_on_error(&Journal::open_in_memory().unwrap());
+}
+
+/// The schema as SQLite keeps it, one entry per table and index, whitespace collapsed.
+fn sqlite_schema(path: &std::path::Path) -> Vec<(String, String)> {
+    let c = rusqlite::Connection::open(path).unwrap();
+    let mut st = c
+        .prepare("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
         .unwrap();
-    assert_eq!((e.seq, e.sha256.as_str()), (1, sha(5).as_str()));
-    assert_eq!(j.pending_uploads(None).unwrap().len(), 1);
+    st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .unwrap()
+        .map(|r| {
+            let (name, sql) = r.unwrap();
+            (name, sql.split_whitespace().collect::<Vec<_>>().join(" "))
+        })
+        .collect()
+}
+
+#[test]
+fn a_journal_written_by_the_previous_code_opens_reads_and_extends() {
+    use common::schema_v1::{ROWS, SQLITE_V1, check_and_extend};
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.sqlite");
+    {
+        let c = rusqlite::Connection::open(&old).unwrap();
+        let _: String = c
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .unwrap();
+        c.execute_batch(SQLITE_V1).unwrap();
+        c.execute_batch(&ROWS.replace("{TRUE}", "1")).unwrap();
+        c.pragma_update(None, "user_version", 1).unwrap();
+    }
+    // The schema the current code creates is the one the previous code created.
+    let new = dir.path().join("new.sqlite");
+    drop(Journal::open_sqlite(&new, &OpenOptions::new()).unwrap());
+    assert_eq!(sqlite_schema(&new), sqlite_schema(&old));
+    let j = Journal::open_sqlite(&old, &OpenOptions::new().create(false)).unwrap();
+    check_and_extend(&j);
 }

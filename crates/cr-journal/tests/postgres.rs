@@ -317,6 +317,55 @@ fn postgres_backend_behaves_like_sqlite() {
     }
     let chain = setup.chain(1, 10_000).unwrap();
     assert_eq!(chain.len(), usize::try_from(n).unwrap());
+
+    // The lifecycle checks that run on SQLite, each on a fresh database.
+    type Check = (&'static str, fn(&Journal));
+    let checks: [Check; 6] = [
+        ("membership", common::lifecycle::membership_changes_are_kept_and_audited),
+        ("uploads", common::lifecycle::uploads_move_from_pending_to_done_and_failed),
+        ("not_recorded", common::lifecycle::calls_not_recorded_are_kept_with_their_reason),
+        ("bad_values", common::lifecycle::bad_values_are_refused_before_anything_is_written),
+        (
+            "same_thread",
+            common::lifecycle::regression_same_thread_use_during_a_reservation_errors_instead_of_deadlocking,
+        ),
+        ("seal_with", common::lifecycle::seal_with_commits_on_success_and_nothing_on_error),
+    ];
+    for (db, check) in checks {
+        check(&open(&pg.database(db)));
+    }
+}
+
+/// The column types of callrec's tables, as PostgreSQL reports them.
+fn pg_columns(c: &mut postgres::Client) -> Vec<[String; 4]> {
+    c.query(
+        "SELECT table_name::TEXT, column_name::TEXT, data_type::TEXT, is_nullable::TEXT \
+         FROM information_schema.columns WHERE table_schema = 'public' ORDER BY 1, 2",
+        &[],
+    )
+    .unwrap()
+    .iter()
+    .map(|r| [r.get(0), r.get(1), r.get(2), r.get(3)])
+    .collect()
+}
+
+#[test]
+fn a_postgres_journal_written_by_the_previous_code_opens_reads_and_extends() {
+    use common::schema_v1::{POSTGRES_V1, ROWS, check_and_extend};
+    let Some(pg) = Cluster::start() else { return };
+    let url = pg.database("old");
+    let mut c = pg.admin("old");
+    c.batch_execute(POSTGRES_V1).unwrap();
+    c.batch_execute(&ROWS.replace("{TRUE}", "TRUE")).unwrap();
+    c.batch_execute(
+        "CREATE TABLE callrec_schema (version BIGINT NOT NULL); INSERT INTO callrec_schema VALUES (1)",
+    )
+    .unwrap();
+    // The tables the current code creates are the ones the previous code created.
+    let new = pg.database("new");
+    drop(open(&new));
+    assert_eq!(pg_columns(&mut pg.admin("new")), pg_columns(&mut c));
+    check_and_extend(&open(&url));
 }
 
 /// Regression: the blocking PostgreSQL client panicked ("Cannot start a runtime from within
