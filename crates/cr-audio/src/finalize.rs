@@ -1,51 +1,14 @@
 //! Finalize: legs -> the recording's audio files, streaming.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::SystemTime;
 
 use crate::error::{AudioError, Result};
 use crate::wav::{WavReader, WavWriter};
 
-/// Which audio files a recording gets (SPEC S10, S11; config key `channels`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ChannelMode {
-    /// Only the caller's leg, `<id>.wav`, mono.
-    Caller,
-    /// Only the callee's leg, `<id>.wav`, mono.
-    Callee,
-    /// One stereo file `<id>.wav`: channel 0 (left) = caller, channel 1 (right) = callee.
-    Stereo,
-    /// Two mono files, `<id>-caller.wav` and `<id>-callee.wav`.
-    Separate,
-}
-
-impl FromStr for ChannelMode {
-    type Err = AudioError;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "caller" => Ok(ChannelMode::Caller),
-            "callee" => Ok(ChannelMode::Callee),
-            "stereo" => Ok(ChannelMode::Stereo),
-            "separate" => Ok(ChannelMode::Separate),
-            other => Err(AudioError::InvalidArgument(format!(
-                "channel mode {other:?}: expected \"caller\", \"callee\", \"stereo\" or \"separate\""
-            ))),
-        }
-    }
-}
-
-impl fmt::Display for ChannelMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ChannelMode::Caller => "caller",
-            ChannelMode::Callee => "callee",
-            ChannelMode::Stereo => "stereo",
-            ChannelMode::Separate => "separate",
-        })
-    }
-}
+/// Which audio files a recording gets (SPEC S10, S11; config key `channels`): the
+/// workspace's one channel-mode type, [`cr_types::Channels`].
+pub use cr_types::Channels as ChannelMode;
 
 const CHUNK: usize = 64 * 1024;
 const OUT_BUF: usize = 1 << 20;

@@ -6,47 +6,10 @@ use serde::Serialize;
 /// The flag of a set that the recorder sealed from legs a crash left behind (S32).
 pub const FLAG_RECOVERED: &str = "recovered";
 
-/// The `prev_sha256` of the first set of an installation: 64 zeros.
-pub const GENESIS_SHA256: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub use cr_types::GENESIS_SHA256;
 
-/// Direction of a call (docs/reference.md §2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    /// Outside -> PBX.
-    Incoming,
-    /// PBX user -> outside.
-    Outgoing,
-    /// User -> user.
-    Internal,
-}
-
-impl Direction {
-    /// The stored and printed form: `incoming`, `outgoing`, `internal`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::Incoming => "incoming",
-            Direction::Outgoing => "outgoing",
-            Direction::Internal => "internal",
-        }
-    }
-
-    /// Parses the stored form.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "incoming" => Some(Direction::Incoming),
-            "outgoing" => Some(Direction::Outgoing),
-            "internal" => Some(Direction::Internal),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for Direction {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Direction of a call (docs/reference.md §2): the workspace's one direction type.
+pub use cr_types::Direction;
 
 /// The journal's id of a call row (not the PBX's call id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

@@ -244,19 +244,13 @@ pub(crate) fn check_sha256(what: &'static str, v: &str) -> Result<String, Journa
 
 /// A set id must be usable as a file name on every target.
 pub(crate) fn check_set_id(v: &str) -> Result<(), JournalError> {
-    let ok = !v.is_empty()
-        && v.len() <= 200
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        && !v.starts_with('.');
-    if ok {
+    if cr_types::set_id::is_valid(v) {
         Ok(())
     } else {
         Err(JournalError::Invalid {
             what: "set id",
             value: v.to_owned(),
-            reason: "use 1-200 ASCII letters, digits, '-', '_' or '.', not starting with '.'"
-                .to_owned(),
+            reason: cr_types::set_id::RULE.to_owned(),
         })
     }
 }

@@ -8,28 +8,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::number::{NumberPlan, Redacted, redact_digit_runs};
 use crate::spec::Channels;
 
-/// Which way a call goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    /// From outside into the PBX.
-    Incoming,
-    /// From a PBX user to outside.
-    Outgoing,
-    /// From one PBX user to another.
-    Internal,
-}
-
-impl Direction {
-    /// `incoming`, `outgoing` or `internal`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::Incoming => "incoming",
-            Direction::Outgoing => "outgoing",
-            Direction::Internal => "internal",
-        }
-    }
-}
+/// Which way a call goes: the workspace's one direction type.
+pub use cr_types::Direction;
 
 /// A call as a PBX adapter describes it (docs/reference.md §2):
 /// `{"direction": "incoming", "caller": "+4930999888", "callee": "300", "diversions": ["301"]}`.

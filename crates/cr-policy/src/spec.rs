@@ -1,60 +1,12 @@
 //! The directory and the recording configurations as plain data, before they are indexed.
 
-use std::fmt;
-use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
 
-/// Which audio a configuration keeps (SPEC S10).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Channels {
-    /// The caller's audio only.
-    Caller,
-    /// The callee's audio only.
-    Callee,
-    /// Both in one stereo file: left = caller, right = callee (default).
-    #[default]
-    Stereo,
-    /// Both, in two files.
-    Separate,
-}
+/// Which audio a configuration keeps (SPEC S10): the workspace's one channel-mode type.
+pub use cr_types::Channels;
 
-impl Channels {
-    /// The name used in the configuration and in decisions.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channels::Caller => "caller",
-            Channels::Callee => "callee",
-            Channels::Stereo => "stereo",
-            Channels::Separate => "separate",
-        }
-    }
-}
-
-impl fmt::Display for Channels {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// An unknown channel mode.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown channel mode {0:?}: use \"caller\", \"callee\", \"stereo\" or \"separate\"")]
-pub struct UnknownChannels(pub String);
-
-impl FromStr for Channels {
-    type Err = UnknownChannels;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "caller" => Ok(Channels::Caller),
-            "callee" => Ok(Channels::Callee),
-            "stereo" => Ok(Channels::Stereo),
-            "separate" => Ok(Channels::Separate),
-            other => Err(UnknownChannels(other.to_owned())),
-        }
-    }
-}
+/// An unknown channel mode (`channels = "mono"`).
+pub type UnknownChannels = cr_types::UnknownName;
 
 /// A user of the directory (`[[users]]`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 use std::fmt;
 
 /// The SHA-256 the first set of an installation names as its predecessor.
-pub const GENESIS_SHA256: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub use cr_types::GENESIS_SHA256;
 
 /// One verified set's place in the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]

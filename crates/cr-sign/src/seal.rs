@@ -48,13 +48,10 @@ pub struct SealedSet {
     pub files: Vec<SealedFile>,
 }
 
-/// True for ids we accept: 1–200 characters of `A-Z a-z 0-9 - _ .`, not starting with `.`:
-/// safe on every target's file system.
+/// True for ids we accept ([`cr_types::set_id::is_valid`]): 1–128 characters of
+/// `A-Z a-z 0-9 - _ .`, not starting with `.`: safe on every target's file system.
 pub fn is_valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 200
-        && !id.starts_with('.')
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    cr_types::set_id::is_valid(id)
 }
 
 /// Seals `files` (metadata and audio, all in one directory) into set `id`: writes

@@ -71,7 +71,7 @@ pub use notify::{Backlog, Notice, NoticeKind, Notifier, SpaceWatch};
 pub use onedrive::{
     Cloud, OneDriveAuth, OneDriveSettings, OneDriveTarget, QuickXorHash, TokenStore, authorize_url, redeem_code,
 };
-pub use set::{RecordingSet, SetFile, sha256_file};
+pub use set::{RecordingSet, SetFile};
 #[cfg(feature = "sftp")]
 pub use sftp::{SftpAuth, SftpSettings, SftpStore, check_host_key_format};
 #[cfg(feature = "smb")]

@@ -3,7 +3,6 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
 
 use crate::error::SpoolError;
 
@@ -80,47 +79,24 @@ impl RecordingSet {
 
 /// Ids become file names on every target: ASCII letters, digits, `-`, `_`, `.` only.
 pub(crate) fn check_id(id: &str) -> Result<(), SpoolError> {
-    let ok = !id.is_empty()
-        && id.len() <= 128
-        && !id.starts_with('.')
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
+    if cr_types::set_id::is_valid(id) {
         Ok(())
     } else {
         Err(SpoolError::BadSet {
             id: id.to_owned(),
-            reason: "a set id must be 1-128 ASCII letters, digits, '-', '_' or '.' and not start with '.'".into(),
+            reason: cr_types::set_id::RULE.into(),
         })
     }
 }
 
-/// SHA-256 of a local file.
-pub fn sha256_file(path: &Path) -> std::io::Result<[u8; 32]> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(h.finalize().into())
+/// SHA-256 of a local file (the workspace's one implementation, [`cr_types::sha256_file`]).
+pub(crate) fn sha256_file(path: &Path) -> std::io::Result<[u8; 32]> {
+    cr_types::sha256_file(path).map(|(digest, _)| digest)
 }
 
 /// Hashes what a reader yields.
-pub(crate) fn sha256_reader(mut r: impl Read) -> std::io::Result<[u8; 32]> {
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = r.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(h.finalize().into())
+pub(crate) fn sha256_reader(r: impl Read) -> std::io::Result<[u8; 32]> {
+    cr_types::sha256_reader(r).map(|(digest, _)| digest)
 }
 
 #[cfg(test)]

@@ -1,0 +1,28 @@
+//! # cr-types
+//!
+//! One type per idea for the ideas that several callrec crates share: which way a call
+//! goes ([`Direction`]), which audio a recording keeps ([`Channels`]), what a set id may
+//! look like ([`set_id`]), the SHA-256 of a file ([`sha256_file`]) and the `prev_sha256`
+//! of the first set of a chain ([`GENESIS_SHA256`]).
+//!
+//! The policy, the audio finaliser, the journal, the signer and the delivery crates use
+//! these types directly (their own names for them are re-exports), so a value decided by
+//! the policy reaches the journal and the signed metadata without a hand-written mapping.
+//!
+//! ```
+//! use cr_types::{Channels, Direction, set_id};
+//!
+//! assert_eq!("separate".parse::<Channels>(), Ok(Channels::Separate));
+//! assert_eq!(Direction::parse("incoming"), Some(Direction::Incoming));
+//! assert!(set_id::is_valid("20261126T093000000Z-0a1b2c3d"));
+//! assert!(!set_id::is_valid("../etc"));
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod call;
+mod hash;
+pub mod set_id;
+
+pub use call::{Channels, Direction, UnknownName};
+pub use hash::{GENESIS_SHA256, sha256_file, sha256_hex, sha256_reader};
