@@ -1,6 +1,8 @@
 //! The call lifecycle in memory on a simulated clock: no socket, no process, no file
 //! (legs are kept in memory). Each test names the race or rule it guards.
 
+mod support;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -61,38 +63,11 @@ struct Sim {
 }
 
 fn facts(call_id: &str) -> Box<cr_pbx::CallFacts> {
-    Box::new(cr_pbx::CallFacts {
-        call_id: call_id.into(),
-        caller: Some("+4930999888".into()),
-        caller_aor: None,
-        caller_name: None,
-        callee: Some("300".into()),
-        callee_aor: None,
-        callee_name: None,
-        source: cr_pbx::FactsSource::Metadata,
-        participants: vec![],
-        recorded_session_ids: vec![],
-        from_uri: "sip:src@pbx".into(),
-        to_uri: "sip:srs@rec".into(),
-        contact: None,
-        src_feature: true,
-        source_addr: std::net::SocketAddr::from(([127, 0, 0, 1], 5060)),
-        headers: vec![],
-    })
+    Box::new(support::pbx_facts(call_id, &[]))
 }
 
 fn record(n: u64) -> CallRecord {
-    serde_json::from_value(serde_json::json!({
-        "id": format!("20261126T093000000Z-0000000{n}"),
-        "pbx_call_id": format!("call-{n}"),
-        "journal_call": n,
-        "facts": {"direction": "incoming", "caller": "+4930999888", "callee": "300"},
-        "decision": {"record": true, "configuration": "trading", "channels": "stereo", "announcement": null,
-                     "targets": ["nas"], "reason": "incoming call to group trading (300)"},
-        "started_at": "2026-11-26T09:30:00Z",
-        "source": "siprec",
-    }))
-    .expect("a call record")
+    support::record(&format!("20261126T093000000Z-0000000{n}"), n)
 }
 
 fn stream(index: usize, role: Role, port: u16) -> StreamInfo {

@@ -1,20 +1,12 @@
 //! Crash recovery from a legs directory (a temporary directory: the I/O part).
 
+mod support;
+
 use cr_call::io::{FileLegs, leftover_dirs, read_leftover};
 use cr_call::{CallRecord, LegStore, LegsRoot, Recovery, Roles};
 
 fn record(id: &str) -> CallRecord {
-    serde_json::from_value(serde_json::json!({
-        "id": id,
-        "pbx_call_id": "call-1",
-        "journal_call": 1,
-        "facts": {"direction": "incoming", "caller": "+4930999888", "callee": "300"},
-        "decision": {"record": true, "configuration": "trading", "channels": "stereo", "announcement": null,
-                     "targets": ["nas"], "reason": "incoming call to group trading (300)"},
-        "started_at": "2026-11-26T09:30:00Z",
-        "source": "siprec",
-    }))
-    .expect("a call record")
+    support::record(id, 1)
 }
 
 // Guards against: a call a crash interrupted lost, or sealed twice, or a stray directory
