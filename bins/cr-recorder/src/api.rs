@@ -195,6 +195,18 @@ async fn guard(State(app): State<App>, req: Request, next: Next) -> Response {
     next.run(Request::from_parts(parts, Body::from(bytes))).await
 }
 
+/// Runs `f` on the recorder on a thread that may block (journal writes sync the disk;
+/// the spool and the health probe touch files): never on the async workers.
+async fn blocking<T: Send + 'static>(
+    app: &App,
+    f: impl FnOnce(&Recorder) -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    let recorder = app.recorder.clone();
+    tokio::task::spawn_blocking(move || f(&recorder))
+        .await
+        .map_err(|e| anyhow::anyhow!("task failed: {e}"))?
+}
+
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, axum::Json(json!({"error": message.into()}))).into_response()
 }
@@ -280,7 +292,12 @@ async fn ingest(State(app): State<App>, body: Bytes) -> Response {
         if id.is_empty() || id.len() > MAX_CALL_ID || id.chars().any(char::is_control) {
             return unprocessable("call_id", format!("must be 1 to {MAX_CALL_ID} characters without control characters"));
         }
-        match rec.sealed_set_of(id) {
+        let sealed = blocking(&app, {
+            let id = id.clone();
+            move |r| r.sealed_set_of(&id)
+        })
+        .await;
+        match sealed {
             Ok(None) => {}
             Ok(Some(set)) => {
                 app.refused_duplicate.fetch_add(1, Ordering::Relaxed);
@@ -337,7 +354,12 @@ async fn ingest(State(app): State<App>, body: Bytes) -> Response {
         }
     }
     let call_id = req.call_id.clone().unwrap_or_else(|| format!("api-{}", crate::core::new_set_id(req.started_at)));
-    let (decision, record) = match rec.begin_call(&call_id, &req.facts, req.started_at, "api") {
+    let begun = blocking(&app, {
+        let (call_id, facts, started_at) = (call_id.clone(), req.facts.clone(), req.started_at);
+        move |r| r.begin_call(&call_id, &facts, started_at, cr_call::SOURCE_API)
+    })
+    .await;
+    let (decision, record) = match begun {
         Ok(x) => x,
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
     };
@@ -410,21 +432,30 @@ async fn membership(State(app): State<App>, Path((group, user, action)): Path<(S
         "logout" => false,
         other => return error(StatusCode::NOT_FOUND, format!("unknown action {other:?}: use login or logout")),
     };
-    match app.recorder.set_membership(&group, &user, active, "api") {
+    let changed = blocking(&app, {
+        let (group, user) = (group.clone(), user.clone());
+        move |r| r.set_membership(&group, &user, active, "api")
+    })
+    .await;
+    match changed {
         Ok(before) => axum::Json(json!({"group": group, "user": user, "active": active, "was_active": before})).into_response(),
         Err(e) => error(StatusCode::NOT_FOUND, format!("{e:#}")),
     }
 }
 
 async fn health(State(app): State<App>) -> Response {
-    match app.recorder.healthy() {
+    let healthy = blocking(&app, |r| Ok(r.healthy())).await.unwrap_or_else(|e| Err(format!("{e:#}")));
+    match healthy {
         Ok(()) => axum::Json(json!({"status": "ok"})).into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"status": "unavailable", "error": e}))).into_response(),
     }
 }
 
 async fn metrics(State(app): State<App>) -> Response {
-    let mut text = app.recorder.metrics_text();
+    let mut text = match blocking(&app, |r| Ok(r.metrics_text())).await {
+        Ok(t) => t,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
+    };
     text.push_str(&format!(
         "# HELP callrec_api_unauthorized_total API requests refused for a missing or wrong bearer token.\n\
          # TYPE callrec_api_unauthorized_total counter\n\

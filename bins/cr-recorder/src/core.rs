@@ -2,17 +2,19 @@
 //! link → journal → spool. Both adapters (SIPREC and the ingest API) and crash recovery go
 //! through [`Recorder::seal_call`].
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use cr_audio::ChannelMode;
+use cr_call::flags::{FLAG_RECOVERED, StreamReport};
+use cr_call::io::FileLegs;
+use cr_call::{CallRecord, CallStart, ChainLink, LegsRoot, Recovery, SetMetadata};
 use cr_config::Config;
 use cr_journal::{CallId, FileEntry, Journal, NewCall, NewRecording};
 use cr_policy::{CallFacts, Channels, Decision, Direction, Policy};
-use serde::{Deserialize, Serialize};
 
 /// Counters for `/metrics`.
 #[derive(Default)]
@@ -36,89 +38,18 @@ pub struct Metrics {
     pub flagged: Mutex<std::collections::BTreeMap<String, u64>>,
     /// SIPREC calls whose 200 OK was never acknowledged and that got no media: not sealed.
     pub unconfirmed: AtomicU64,
+    /// Sends that found a channel between the recorder's threads full, by channel.
+    channel_full: Mutex<std::collections::BTreeMap<&'static str, u64>>,
 }
 
-/// A call to decide: its PBX call id, its facts and when it started.
-#[derive(Debug, Clone)]
-pub struct CallStart {
-    /// The PBX's call id.
-    pub pbx_call_id: String,
-    /// Direction and numbers.
-    pub facts: CallFacts,
-    /// When it started.
-    pub started_at: DateTime<Utc>,
-}
+/// The channels between the recorder's threads that count full sends (all shown in
+/// `/metrics`, also at 0).
+const CHANNELS: [&str; 2] = ["admit", "decide"];
 
-/// What the recorder knows of a call from its start; kept as `call.json` beside the legs so
-/// that a restart after a crash can seal it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CallRecord {
-    /// The set id the recording will have.
-    pub id: String,
-    /// The PBX's call id (SIPREC Call-ID, or what the API caller gave).
-    pub pbx_call_id: String,
-    /// The journal's row of the call.
-    pub journal_call: i64,
-    /// Call facts.
-    pub facts: CallFacts,
-    /// The decision.
-    pub decision: Decision,
-    /// Wall-clock start.
-    pub started_at: DateTime<Utc>,
-    /// "siprec" or "api".
-    pub source: String,
-}
-
-/// Flag: packets from another source or SSRC were sent to a stream's port and refused.
-pub const FLAG_RTP_REJECTED: &str = "rtp_rejected";
-/// Flag: packets of a stream's real source never arrived or came too late (the leg has
-/// silence where they belonged).
-pub const FLAG_MEDIA_LOST: &str = "media_lost";
-/// Flag: a stream of the call received no packet from its source at all.
-pub const FLAG_NO_MEDIA: &str = "no_media";
-
-/// One received stream in the set's metadata (`streams`): what the RTP receiver passed
-/// on, refused and missed. Counts the receiver reports when the stream closes are `null`
-/// when the set was sealed before (shutdown).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct StreamReport {
-    /// m-line index of the stream in the SRC's SDP.
-    pub index: usize,
-    /// `caller` or `callee`: the side of the set whose audio it is (null: not in the set).
-    pub side: Option<String>,
-    /// Packets written into the leg.
-    pub packets: u64,
-    /// Packets of the real source that came too late to be placed (dropped).
-    pub late: u64,
-    /// Packets of the accepted SSRC missing from the sequence (lost on the way, or by an
-    /// overflowing socket buffer).
-    pub lost: Option<u64>,
-    /// Packets refused on the stream's port, all reasons.
-    pub rtp_rejected: Option<u64>,
-    /// Refused: another source address or port than the SDP announced.
-    pub rejected_source: Option<u64>,
-    /// Refused: another SSRC than the one locked.
-    pub rejected_ssrc: Option<u64>,
-    /// Refused: unexpected payload type.
-    pub rejected_payload_type: Option<u64>,
-    /// Refused: not RTP.
-    pub rejected_malformed: Option<u64>,
-}
-
-impl StreamReport {
-    /// The set flags this stream calls for.
-    pub fn flags(&self) -> Vec<&'static str> {
-        let mut f = Vec::new();
-        if self.rejected_source.unwrap_or(0) + self.rejected_ssrc.unwrap_or(0) > 0 {
-            f.push(FLAG_RTP_REJECTED);
-        }
-        if self.lost.unwrap_or(0) > 0 || self.late > 0 {
-            f.push(FLAG_MEDIA_LOST);
-        }
-        if self.packets == 0 {
-            f.push(FLAG_NO_MEDIA);
-        }
-        f
+impl Metrics {
+    /// Counts a send that found `channel` full (and waited).
+    pub fn channel_full(&self, channel: &'static str) {
+        *self.channel_full.lock().unwrap_or_else(|e| e.into_inner()).entry(channel).or_default() += 1;
     }
 }
 
@@ -148,7 +79,7 @@ pub struct Recorder {
     journal: Mutex<Journal>,
     identity: cr_sign::Identity,
     spool: cr_storage::Spool,
-    legs_root: PathBuf,
+    legs_root: LegsRoot,
     membership_stamp: AtomicI64,
     /// Counters.
     pub metrics: Metrics,
@@ -191,7 +122,7 @@ impl Recorder {
             journal: Mutex::new(journal),
             identity,
             spool,
-            legs_root,
+            legs_root: LegsRoot::new(legs_root),
             membership_stamp: AtomicI64::new(-1),
             metrics: Metrics::default(),
             _instance: instance,
@@ -209,11 +140,6 @@ impl Recorder {
     /// The policy engine.
     pub fn policy(&self) -> &Policy {
         &self.policy
-    }
-
-    /// Where the legs of call `id` are written.
-    pub fn legs_dir(&self, id: &str) -> PathBuf {
-        self.legs_root.join(id)
     }
 
     /// Applies membership changes made by other processes (crctl) since the last look.
@@ -331,14 +257,9 @@ impl Recorder {
         Ok(out)
     }
 
-    /// Writes `call.json` into the call's legs directory (for recovery after a crash).
-    pub fn persist_call(&self, call: &CallRecord) -> anyhow::Result<PathBuf> {
-        let dir = self.legs_dir(&call.id);
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let tmp = dir.join("call.json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(call)?).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, dir.join("call.json"))?;
-        Ok(dir)
+    /// Creates the call's legs directory with its `call.json` (for recovery after a crash).
+    pub fn persist_call(&self, call: &CallRecord) -> anyhow::Result<FileLegs> {
+        Ok(FileLegs::create(&self.legs_root, call)?)
     }
 
     /// Ends a call that will not be sealed (e.g. no audio at all): releases the claim.
@@ -381,11 +302,9 @@ impl Recorder {
         }
         let _ = journal.end_call(CallId(call.journal_call), Utc::now());
         drop(journal);
-        let staging = self.spool.root().join(".incoming").join(&call.id);
-        if let Err(e) = std::fs::remove_dir_all(&staging)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            tracing::warn!(set = %call.id, "cannot remove {}: {e}", staging.display());
+        match self.spool.incoming(&call.id).map(|slot| slot.discard()) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) | Err(e) => tracing::warn!(set = %call.id, "cannot remove the set's staging directory: {e}"),
         }
     }
 
@@ -460,30 +379,29 @@ impl Recorder {
         let journal = lock(&self.journal);
         let reservation = journal.reserve_link(id, now)?;
         let link = reservation.link().clone();
-        let meta = serde_json::json!({
-            "id": id,
-            "module_id": self.cfg.installation.module_id,
-            "configuration": configuration,
-            "channels": channels,
-            "direction": call.facts.direction,
-            "caller": call.facts.caller,
-            "callee": call.facts.callee,
-            "diversions": call.facts.diversions,
-            "pbx_call_id": call.pbx_call_id,
-            "source": call.source,
-            "reason": decision.reason.to_string(),
-            "started_at": call.started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "ended_at": ended_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "duration_ms": duration_ms,
-            "audio": audio.iter().filter_map(|p| p.file_name()).map(|n| n.to_string_lossy()).collect::<Vec<_>>(),
-            "flags": job.flags,
-            "streams": job.streams,
-            "chain": {"seq": link.seq, "prev_sha256": link.prev_sha256},
-            "certificate_sha256": cert.fingerprint_sha256(),
-            "sealed_at": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        });
-        std::fs::write(&meta_path, serde_json::to_vec_pretty(&meta)?)
-            .with_context(|| format!("writing {}", meta_path.display()))?;
+        let meta = SetMetadata {
+            audio: audio.iter().filter_map(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).collect(),
+            callee: call.facts.callee.clone(),
+            caller: call.facts.caller.clone(),
+            certificate_sha256: cert.fingerprint_sha256(),
+            chain: ChainLink { prev_sha256: link.prev_sha256.clone(), seq: link.seq },
+            channels,
+            configuration: configuration.to_owned(),
+            direction: call.facts.direction,
+            diversions: call.facts.diversions.clone(),
+            duration_ms,
+            ended_at,
+            flags: job.flags.clone(),
+            id: id.clone(),
+            module_id: self.cfg.installation.module_id.clone(),
+            pbx_call_id: call.pbx_call_id.clone(),
+            reason: decision.reason.to_string(),
+            sealed_at: now,
+            source: call.source.clone(),
+            started_at: call.started_at,
+            streams: job.streams.clone(),
+        };
+        std::fs::write(&meta_path, meta.to_json()).with_context(|| format!("writing {}", meta_path.display()))?;
         hashed.add(std::slice::from_ref(&meta_path))?;
         let sealed = cr_sign::seal_hashed(hashed, &self.identity)?;
         let location = self.spool.set_dir(id);
@@ -528,66 +446,62 @@ impl Recorder {
     /// and the set flagged `recovered`. A set sealed before the crash but not yet spooled is
     /// spooled.
     pub fn recover_leftovers(&self) {
-        let Ok(entries) = std::fs::read_dir(&self.legs_root) else {
-            return;
-        };
-        let mut dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
-        dirs.sort();
-        for dir in dirs {
-            if let Err(e) = self.recover_one(&dir) {
-                tracing::error!(dir = %dir.display(), "cannot recover this call (left in place): {e:#}");
+        for dir in cr_call::io::leftover_dirs(&self.legs_root) {
+            if let Err(e) = self.recover_one(dir.clone()) {
+                tracing::error!(dir = %dir.path().display(), "cannot recover this call (left in place): {e:#}");
             }
         }
     }
 
-    fn recover_one(&self, dir: &Path) -> anyhow::Result<()> {
-        let call_json = dir.join("call.json");
-        let call: CallRecord = match std::fs::read(&call_json) {
-            Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| format!("{}", call_json.display()))?,
-            Err(_) => {
-                tracing::warn!(dir = %dir.display(), "leftover legs without call.json: nothing to seal, left in place");
-                return Ok(());
-            }
+    fn recover_one(&self, dir: cr_call::LegsDir) -> anyhow::Result<()> {
+        let leftover = cr_call::io::read_leftover(dir)?;
+        let Some(call) = &leftover.record else {
+            tracing::warn!(dir = %leftover.dir.path().display(), "leftover legs without call.json: nothing to seal, left in place");
+            return Ok(());
         };
-        let known = lock(&self.journal).recording(&call.id)?;
-        if known.is_some() {
-            // Sealed and committed before the crash; make sure it reached the spool.
-            let staging = self.spool.root().join(".incoming").join(&call.id);
-            if staging.exists() {
-                let targets: Vec<String> = call.decision.targets.iter().map(|t| t.to_string()).collect();
-                self.spool.enqueue(&staging, &call.id, &targets, call.started_at, Utc::now())?;
+        let sealed = lock(&self.journal).recording(&call.id)?.is_some();
+        let slot = self.spool.incoming(&call.id)?;
+        let remove = |dir: &cr_call::LegsDir| std::fs::remove_dir_all(dir.path());
+        match leftover.plan(sealed) {
+            Recovery::LeaveInPlace => {}
+            Recovery::Spool => {
+                // Sealed and committed before the crash; make sure it reached the spool.
+                if slot.exists() {
+                    let targets: Vec<String> = call.decision.targets.iter().map(|t| t.to_string()).collect();
+                    self.spool.enqueue(slot.path(), &call.id, &targets, call.started_at, Utc::now())?;
+                }
+                remove(&leftover.dir)?;
+                tracing::info!(set = %call.id, "set was sealed before the restart; spooled");
             }
-            std::fs::remove_dir_all(dir)?;
-            tracing::info!(set = %call.id, "set was sealed before the restart; spooled");
-            return Ok(());
+            Recovery::EndWithoutAudio => {
+                // Not sealed, and stopped before any audio was written: nothing to seal.
+                let _ = slot.discard();
+                let _ = lock(&self.journal).end_call(CallId(call.journal_call), call.started_at);
+                remove(&leftover.dir)?;
+                tracing::warn!(set = %call.id, "call ended by the crash before any audio was recorded");
+            }
+            Recovery::Seal => {
+                // Not sealed: start over from the legs.
+                let _ = slot.discard();
+                let repaired = cr_audio::recover(leftover.dir.path())?;
+                for r in &repaired {
+                    tracing::info!(set = %call.id, leg = %r.path.display(), action = ?r.action, samples = r.samples, "leg recovered");
+                }
+                let _ = self.policy.decide_and_claim(&call.pbx_call_id, &call.facts);
+                self.metrics.active_calls.fetch_add(1, Ordering::Relaxed);
+                let (caller_leg, callee_leg) = cr_call::io::leg_paths(&leftover.dir);
+                self.seal_call(SealJob {
+                    call,
+                    caller_leg,
+                    callee_leg,
+                    metadata_xml: leftover.metadata_xml.clone(),
+                    flags: vec![FLAG_RECOVERED.to_owned()],
+                    streams: Vec::new(),
+                    ended_at: None,
+                })?;
+                remove(&leftover.dir)?;
+            }
         }
-        // Not sealed: start over from the legs.
-        let _ = std::fs::remove_dir_all(self.spool.root().join(".incoming").join(&call.id));
-        let (caller_leg, callee_leg) = crate::siprec::leg_paths(dir);
-        if !caller_leg.exists() && !callee_leg.exists() {
-            // Stopped before any audio was written: nothing to seal.
-            let _ = lock(&self.journal).end_call(CallId(call.journal_call), call.started_at);
-            std::fs::remove_dir_all(dir)?;
-            tracing::warn!(set = %call.id, "call ended by the crash before any audio was recorded");
-            return Ok(());
-        }
-        let repaired = cr_audio::recover(dir)?;
-        for r in &repaired {
-            tracing::info!(set = %call.id, leg = %r.path.display(), action = ?r.action, samples = r.samples, "leg recovered");
-        }
-        let _ = self.policy.decide_and_claim(&call.pbx_call_id, &call.facts);
-        self.metrics.active_calls.fetch_add(1, Ordering::Relaxed);
-        let metadata_xml = std::fs::read_to_string(dir.join("metadata.xml")).ok();
-        self.seal_call(SealJob {
-            call: &call,
-            caller_leg,
-            callee_leg,
-            metadata_xml,
-            flags: vec!["recovered".to_owned()],
-            streams: Vec::new(),
-            ended_at: None,
-        })?;
-        std::fs::remove_dir_all(dir)?;
         Ok(())
     }
 
@@ -649,6 +563,13 @@ impl Recorder {
         for (flag, n) in m.flagged.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             text.push_str(&format!("callrec_sets_flagged_total{{flag=\"{flag}\"}} {n}\n"));
         }
+        text.push_str("# HELP callrec_channel_full_total Sends that found a channel between the recorder's threads full (and waited), by channel: decide (new SIPREC sessions to the decider thread), admit (decisions back).\n# TYPE callrec_channel_full_total counter\n");
+        let full = m.channel_full.lock().unwrap_or_else(|e| e.into_inner());
+        for channel in CHANNELS {
+            let n = full.get(channel).copied().unwrap_or(0);
+            text.push_str(&format!("callrec_channel_full_total{{channel=\"{channel}\"}} {n}\n"));
+        }
+        drop(full);
         if let Some(s) = m.siprec.get() {
             let counter = |text: &mut String, name: &str, help: &str, v: &AtomicU64| {
                 let v = v.load(Ordering::Relaxed);
@@ -692,7 +613,11 @@ pub async fn housekeeping(
     let mut every = tokio::time::interval(std::time::Duration::from_secs(2));
     loop {
         tokio::select! {
-            _ = every.tick() => recorder.sync_memberships(),
+            _ = every.tick() => {
+                // The journal is read on a thread that may block, never on the async workers.
+                let r = recorder.clone();
+                let _ = tokio::task::spawn_blocking(move || r.sync_memberships()).await;
+            }
             _ = shutdown.changed() => return Ok(()),
         }
     }

@@ -21,6 +21,38 @@ use serde::{Deserialize, Serialize};
 use crate::error::SpoolError;
 use crate::set::{RecordingSet, check_id};
 
+/// A set's place in the spool's incoming area ([`Spool::incoming`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncomingSlot {
+    dir: PathBuf,
+    id: String,
+}
+
+impl IncomingSlot {
+    /// The set id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The directory (build the set here, then [`Spool::enqueue`] it).
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Whether a set is being built (or was left) here.
+    pub fn exists(&self) -> bool {
+        self.dir.exists()
+    }
+
+    /// Removes what the slot holds; nothing there is no error.
+    pub fn discard(&self) -> Result<(), SpoolError> {
+        match std::fs::remove_dir_all(&self.dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(SpoolError::io(&self.dir)(e)),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// What the spool knows about a waiting set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -82,6 +114,14 @@ impl Spool {
         let d = self.root.join(".incoming").join(id);
         crate::private_dir(&d).map_err(SpoolError::io(&d))?;
         Ok(d)
+    }
+
+    /// The incoming slot of set `id` (`.incoming/<id>/`), which may or may not exist: what
+    /// a recorder needs to find, hand over or discard a set it was building when it
+    /// stopped, without knowing where the spool keeps it.
+    pub fn incoming(&self, id: &str) -> Result<IncomingSlot, SpoolError> {
+        check_id(id)?;
+        Ok(IncomingSlot { dir: self.root.join(".incoming").join(id), id: id.to_owned() })
     }
 
     /// Hands the sealed set `id` in `set_dir` to the spool: the directory is moved into the
@@ -351,6 +391,29 @@ mod tests {
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(dir.join(format!("{id}.wav")), b"RIFF").unwrap();
         std::fs::write(dir.join(format!("{id}.sha256")), b"x").unwrap();
+    }
+
+    // Guards against: a recorder reaching into `.incoming` by path to find, hand over or
+    // discard the set it was building.
+    #[test]
+    fn an_incoming_slot_is_the_staging_directory_of_its_set() {
+        let tmp = tempfile::tempdir().unwrap();
+        let spool = Spool::open(tmp.path().join("spool")).unwrap();
+        let slot = spool.incoming("r1").unwrap();
+        assert!(!slot.exists());
+        slot.discard().unwrap();
+        let dir = spool.staging_dir("r1").unwrap();
+        assert_eq!(slot.path(), dir);
+        assert!(slot.exists());
+        make_set(&dir, "r1");
+        let now = chrono::Utc::now();
+        spool.enqueue(slot.path(), slot.id(), &["nas".to_owned()], now, now).unwrap();
+        assert!(!slot.exists());
+        assert!(spool.incoming("../x").is_err());
+        let other = spool.incoming("r2").unwrap();
+        make_set(&spool.staging_dir("r2").unwrap(), "r2");
+        other.discard().unwrap();
+        assert!(!other.exists());
     }
 
     #[test]

@@ -1,0 +1,145 @@
+//! The set metadata (`<id>.json` in every sealed set): a published, signed format that
+//! cr-verify, the uploader's templates and sites' own tools read.
+//!
+//! Its fields and their order are those the recorder has always written (the keys are
+//! alphabetical); a field is only ever added. The format carries no version field today:
+//! readers tell versions apart by the fields present, and [`SetMetadata::FORMAT`] names
+//! the version this struct writes.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use cr_policy::{Channels, Direction};
+use serde::{Deserialize, Serialize};
+
+use crate::flags::StreamReport;
+
+/// The chain link of a set (`chain`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainLink {
+    /// The checksum file's SHA-256 of the previous set of this recorder's chain.
+    pub prev_sha256: String,
+    /// The set's place in the chain.
+    pub seq: u64,
+}
+
+/// The metadata of one sealed set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetMetadata {
+    /// The set's audio files, in the set.
+    pub audio: Vec<String>,
+    /// The called number after diversions.
+    pub callee: String,
+    /// The calling number.
+    pub caller: String,
+    /// SHA-256 fingerprint of the certificate that verifies the seal.
+    pub certificate_sha256: String,
+    /// The set's chain link.
+    pub chain: ChainLink,
+    /// Channel mode of the audio.
+    pub channels: Channels,
+    /// The configuration that recorded the call.
+    pub configuration: String,
+    /// Which way the call went.
+    pub direction: Direction,
+    /// Numbers dialled before the callee, oldest first.
+    pub diversions: Vec<String>,
+    /// Length of the audio.
+    pub duration_ms: u64,
+    /// End of the call (RFC 3339, milliseconds, UTC).
+    #[serde(with = "millis")]
+    pub ended_at: DateTime<Utc>,
+    /// The set's flags (`recovered`, `shutdown`, `rtp_rejected`, ...).
+    pub flags: Vec<String>,
+    /// The set id.
+    pub id: String,
+    /// The recorder installation's module id.
+    pub module_id: String,
+    /// The PBX's call id.
+    pub pbx_call_id: String,
+    /// Why the call was recorded.
+    pub reason: String,
+    /// When the set was sealed.
+    #[serde(with = "millis")]
+    pub sealed_at: DateTime<Utc>,
+    /// `siprec` or `api`.
+    pub source: String,
+    /// Start of the call.
+    #[serde(with = "millis")]
+    pub started_at: DateTime<Utc>,
+    /// What each received stream got (SIPREC; empty for legs recorded elsewhere).
+    pub streams: Vec<StreamReport>,
+}
+
+impl SetMetadata {
+    /// The version of the format this struct writes (not written into the file).
+    pub const FORMAT: u32 = 1;
+
+    /// The metadata as the set holds it: pretty-printed JSON.
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serializing a struct of strings, numbers and lists cannot fail.
+        serde_json::to_vec_pretty(self).unwrap_or_default()
+    }
+}
+
+/// Times as `2026-11-26T09:30:00.000Z`.
+mod millis {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let s = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&s).map(|t| t.with_timezone(&Utc)).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    // Guards against: the typed metadata drifting from the format sets were sealed in
+    // (the `json!` the recorder used before), which cr-verify and sites' tools read.
+    #[test]
+    fn the_json_is_the_one_sets_have_always_had() {
+        let t = Utc.with_ymd_and_hms(2026, 11, 26, 9, 30, 0).single().unwrap_or_default();
+        let stream = StreamReport { index: 1, side: Some("callee".into()), packets: 7, lost: Some(0), ..Default::default() };
+        let meta = SetMetadata {
+            audio: vec!["s.wav".into()],
+            callee: "300".into(),
+            caller: "+4930999888".into(),
+            certificate_sha256: "ab".into(),
+            chain: ChainLink { prev_sha256: "00".into(), seq: 4 },
+            channels: Channels::Stereo,
+            configuration: "trading".into(),
+            direction: Direction::Incoming,
+            diversions: vec![],
+            duration_ms: 1500,
+            ended_at: t,
+            flags: vec!["shutdown".into()],
+            id: "s".into(),
+            module_id: "m1".into(),
+            pbx_call_id: "c1".into(),
+            reason: "why".into(),
+            sealed_at: t,
+            source: "siprec".into(),
+            started_at: t,
+            streams: vec![stream.clone()],
+        };
+        let ms = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
+        let before = serde_json::json!({
+            "id": "s", "module_id": "m1", "configuration": "trading", "channels": Channels::Stereo,
+            "direction": Direction::Incoming, "caller": "+4930999888", "callee": "300",
+            "diversions": Vec::<String>::new(), "pbx_call_id": "c1", "source": "siprec", "reason": "why",
+            "started_at": ms(t), "ended_at": ms(t), "duration_ms": 1500u64, "audio": ["s.wav"],
+            "flags": ["shutdown"], "streams": [stream],
+            "chain": {"seq": 4u64, "prev_sha256": "00"}, "certificate_sha256": "ab", "sealed_at": ms(t),
+        });
+        let old = serde_json::to_vec_pretty(&before).unwrap_or_default();
+        assert_eq!(String::from_utf8_lossy(&meta.to_json()), String::from_utf8_lossy(&old));
+        let back: SetMetadata = serde_json::from_slice(&old).expect("reads the old form");
+        assert_eq!(back, meta);
+    }
+}
