@@ -8,13 +8,12 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use cr_audio::ChannelMode;
 use cr_call::flags::{FLAG_RECOVERED, StreamReport};
 use cr_call::io::FileLegs;
 use cr_call::{CallRecord, CallStart, ChainLink, LegsRoot, Recovery, SetMetadata};
 use cr_config::Config;
 use cr_journal::{CallId, FileEntry, Journal, NewCall, NewRecording};
-use cr_policy::{CallFacts, Channels, Decision, Direction, Policy};
+use cr_policy::{CallFacts, Decision, Direction, Policy};
 
 /// Counters for `/metrics`.
 #[derive(Default)]
@@ -341,17 +340,12 @@ impl Recorder {
         let id = &call.id;
         let decision = &call.decision;
         let configuration = decision.configuration.as_deref().context("decision records no configuration")?;
+        // One type (cr_types::Channels): the policy's decision is the finaliser's mode.
         let channels = decision.channels.unwrap_or_default();
-        let mode = match channels {
-            Channels::Caller => ChannelMode::Caller,
-            Channels::Callee => ChannelMode::Callee,
-            Channels::Stereo => ChannelMode::Stereo,
-            Channels::Separate => ChannelMode::Separate,
-        };
         let staging = self.spool.staging_dir(id)?;
         let audio = match opened {
-            None => cr_audio::finalize(&job.caller_leg, &job.callee_leg, mode, &staging, id),
-            Some((a, b)) => cr_audio::finalize_opened(a, b, mode, &staging, id, &cr_audio::FinalizeOptions::default()),
+            None => cr_audio::finalize(&job.caller_leg, &job.callee_leg, channels, &staging, id),
+            Some((a, b)) => cr_audio::finalize_opened(a, b, channels, &staging, id, &cr_audio::FinalizeOptions::default()),
         }
         .with_context(|| format!("finalizing the legs of {id}"))?;
         let mut duration_ms = 0u64;
@@ -629,15 +623,12 @@ fn open_identity(cfg: &Config) -> anyhow::Result<cr_sign::Identity> {
         .map_err(|e| anyhow::anyhow!("{e} (create it with `crctl --config {} keys init`)", cfg.path.display()))
 }
 
-/// A set id: start time (UTC, sortable) and 32 random bits, ASCII-safe on every target.
+/// A set id ([`cr_types::set_id::new`]): start time (UTC, sortable) and 32 random bits
+/// from the OS, ASCII-safe on every target.
 pub fn new_set_id(started_at: DateTime<Utc>) -> String {
     let mut r = [0u8; 4];
     let _ = getrandom::fill(&mut r);
-    format!("{}-{}", started_at.format("%Y%m%dT%H%M%S%3fZ"), hex4(r))
-}
-
-fn hex4(b: [u8; 4]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    cr_types::set_id::new(started_at, r)
 }
 
 /// A PBX call id for logs: SIP Call-IDs often carry host names and numbers.
