@@ -1031,7 +1031,7 @@ pub async fn run_calls(spec: LoadSpec) -> Result<Vec<CallResult>, DriverError> {
     }
     drop(rtp_done_tx);
     let packets_per_stream = (spec.duration.as_millis() / 20) as u64;
-    let pt = spec.codec.static_pt();
+    let pt = spec.codec.static_pt().unwrap_or(0); // L16 is offered as PCMU (CallSpec)
     let audio = [
         encode_g711(&spec.caller_source, pt),
         encode_g711(&spec.callee_source, pt),
