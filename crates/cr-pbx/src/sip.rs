@@ -295,6 +295,49 @@ impl SipMessage {
         out
     }
 
+    /// The 400 (with `reason`) to a request that [`SipMessage::parse`] refused, when its
+    /// head is readable enough to answer: a lenient reading of the start line and of Via,
+    /// From, To, Call-ID and CSeq (lossy UTF-8, lines without a colon skipped). None for
+    /// a response, an ACK (never answered), or a head without Via or CSeq.
+    pub(crate) fn bad_request_for(bytes: &[u8], reason: &str) -> Option<SipMessage> {
+        let text = String::from_utf8_lossy(bytes);
+        let mut headers = Vec::new();
+        let mut lines = text.split('\n').map(|l| l.trim_end_matches('\r'));
+        let is_request = !lines.next().unwrap_or("").starts_with("SIP/");
+        for line in lines {
+            if line.is_empty() {
+                break;
+            }
+            if let Some((n, v)) = line.split_once(':') {
+                let n = expand_compact(n.trim()).to_owned();
+                if ["Via", "From", "To", "Call-ID", "CSeq"]
+                    .iter()
+                    .any(|h| h.eq_ignore_ascii_case(&n))
+                {
+                    headers.push((n, v.trim().to_owned()));
+                }
+            }
+        }
+        let has = |h: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(h));
+        if !is_request || !has("Via") || !has("CSeq") || text.contains(" ACK\r\n") {
+            return None;
+        }
+        if headers
+            .iter()
+            .any(|(n, v)| n.eq_ignore_ascii_case("CSeq") && v.trim_end().ends_with("ACK"))
+        {
+            return None;
+        }
+        Some(SipMessage {
+            start: StartLine::Response {
+                code: 400,
+                reason: reason.to_owned(),
+            },
+            headers,
+            body: Vec::new(),
+        })
+    }
+
     /// Builds a response to this request: copies Via (all), From, To, Call-ID, CSeq; adds
     /// `to_tag` to To when given and To has none.
     pub fn response(&self, code: u16, reason: &str, to_tag: Option<&str>) -> SipMessage {
