@@ -638,4 +638,20 @@ mod tests {
         assert_eq!(user_of("tel:+4930123"), "+4930123");
         assert_eq!(param("<sip:a@b;tag=no>;tag=yes", "tag"), Some("yes"));
     }
+
+    // Guards the 400 to an unparsable request (the lenient head reader that used to live
+    // in the SRS core): the head is echoed, an ACK or a response is never answered.
+    #[test]
+    fn bad_request_for_echoes_the_head_and_never_answers_ack() {
+        let head = "INVITE sip:a@b SIP/2.0\r\nv: SIP/2.0/UDP 10.0.0.2;branch=z9hG4bK1\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nX-Other: 1\r\nContent-Length: 99\r\n\r\nshort";
+        assert!(SipMessage::parse(head.as_bytes()).is_err());
+        let r = SipMessage::bad_request_for(head.as_bytes(), "Bad Request").unwrap_or_else(|| panic!("a 400"));
+        assert_eq!(r.status(), Some(400));
+        assert_eq!(r.header("Via"), Some("SIP/2.0/UDP 10.0.0.2;branch=z9hG4bK1"));
+        assert_eq!(r.header("X-Other"), None);
+        let ack = head.replace("CSeq: 1 INVITE", "CSeq: 1 ACK");
+        assert!(SipMessage::bad_request_for(ack.as_bytes(), "x").is_none());
+        assert!(SipMessage::bad_request_for(b"SIP/2.0 200 OK\r\nVia: v\r\nCSeq: 1 INVITE\r\n", "x").is_none());
+        assert!(SipMessage::bad_request_for(b"\xff\xfe", "x").is_none());
+    }
 }

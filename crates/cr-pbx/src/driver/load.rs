@@ -117,7 +117,8 @@ pub async fn run_calls(spec: LoadSpec) -> Result<Vec<CallResult>, DriverError> {
         seed: seed(),
     });
     let threads = spec.pacer_threads.max(1);
-    let (rtp_done_tx, mut rtp_done_rx) = mpsc::unbounded_channel::<(usize, usize, u64)>();
+    // Each stream reports once: room for every report, so a pacer never waits or drops one.
+    let (rtp_done_tx, mut rtp_done_rx) = mpsc::channel::<(usize, usize, u64)>(2 * spec.calls.max(1));
     let mut pacer_tx = Vec::new();
     let mut pacers = Vec::new();
     // The source ports of each pacer's caller and callee sockets: what the offers name.
@@ -383,7 +384,7 @@ impl SendBatch {
 /// streams leave from `socks[0]`, callee streams from `socks[1]`.
 fn pace_rtp(
     cmds: std::sync::mpsc::Receiver<TxStream>,
-    done: mpsc::UnboundedSender<(usize, usize, u64)>,
+    done: mpsc::Sender<(usize, usize, u64)>,
     socks: [std::net::UdpSocket; 2],
 ) {
     // Streams sit in one of 20 one-millisecond slots by their send time (a stream sends
@@ -443,7 +444,7 @@ fn pace_rtp(
             while i < slot.len() {
                 if slot[i].remaining == 0 {
                     let s = slot.swap_remove(i);
-                    let _ = done.send((s.call, s.leg, s.sent));
+                    let _ = done.try_send((s.call, s.leg, s.sent));
                     live -= 1;
                     continue;
                 }
