@@ -3,50 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use crate::codec::Codec;
 use crate::error::{AudioError, Result};
 use crate::g711;
 use crate::g722::G722Decoder;
 use crate::wav::{LegChunk, LegState, WavWriter, frames_to_duration};
-
-/// Payload encodings a leg writer accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Codec {
-    /// G.711 µ-law (RTP payload type 0), 8 kHz.
-    Pcmu,
-    /// G.711 A-law (RTP payload type 8), 8 kHz.
-    Pcma,
-    /// G.722 (RTP payload type 9): 16 kHz audio, RTP clock 8 kHz (RFC 3551).
-    G722,
-    /// Linear 16-bit big-endian PCM (RFC 3551 L16), mono, at the leg's sample rate.
-    L16,
-}
-
-impl Codec {
-    /// The codec of a static RTP payload type (0, 8, 9), if it is one of ours.
-    pub fn from_payload_type(pt: u8) -> Option<Codec> {
-        match pt {
-            0 => Some(Codec::Pcmu),
-            8 => Some(Codec::Pcma),
-            9 => Some(Codec::G722),
-            _ => None,
-        }
-    }
-
-    /// Audio sample rate the codec produces, or `None` when it is the leg's (L16).
-    pub fn sample_rate(self) -> Option<u32> {
-        match self {
-            Codec::Pcmu | Codec::Pcma => Some(8000),
-            Codec::G722 => Some(16000),
-            Codec::L16 => None,
-        }
-    }
-
-    /// Ratio audio samples / RTP timestamp ticks (2 for G.722, else 1).
-    fn samples_per_tick(self) -> i64 {
-        if self == Codec::G722 { 2 } else { 1 }
-    }
-}
 
 /// One RTP packet's worth of audio for [`LegWriter::push_rtp`].
 #[derive(Debug, Clone, Copy)]

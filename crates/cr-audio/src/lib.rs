@@ -45,6 +45,7 @@
 #![deny(missing_docs)]
 
 mod announce;
+mod codec;
 mod error;
 mod finalize;
 pub mod g711;
@@ -59,7 +60,8 @@ pub use finalize::{
     ChannelMode, FinalizeOptions, MAX_START_OFFSET_SECS, finalize, finalize_opened, finalize_with,
 };
 pub use g722::G722Decoder;
-pub use leg::{Codec, LegOptions, LegSummary, LegWriter, RtpFrame};
+pub use codec::Codec;
+pub use leg::{LegOptions, LegSummary, LegWriter, RtpFrame};
 pub use recover::{RecoverAction, Recovered, recover, recover_file};
 pub use wav::{
     LegChunk, LegState, MAX_CHANNELS, MAX_RATE, MIN_RATE, SampleFormat, WavInfo, WavReader,

@@ -38,7 +38,7 @@ pub struct CallSpec {
     pub callee: String,
     /// Our RTP ports for the caller's and the callee's stream (written into the offer).
     pub rtp_ports: [u16; 2],
-    /// PCMU or PCMA.
+    /// PCMU or PCMA (a codec without a static payload type, L16, is offered as PCMU).
     pub codec: Codec,
 }
 
@@ -186,8 +186,10 @@ impl Src {
         let host = self.host();
         let ip = self.cfg.local.ip();
         let ipv = if ip.is_ipv4() { "IP4" } else { "IP6" };
-        let pt = spec.codec.static_pt();
-        let name = spec.codec.name();
+        let (pt, name) = match spec.codec.static_pt() {
+            Some(pt) => (pt, spec.codec.name()),
+            None => (0, Codec::Pcmu.name()),
+        };
         let mut sdp = format!(
             "v=0\r\no=src {} 1 IN {ipv} {ip}\r\ns=SIPREC\r\nc=IN {ipv} {ip}\r\nt=0 0\r\n",
             id.0

@@ -8,6 +8,10 @@
 //! the next timeout. Sockets live in [`driver`]; parsers ([`SipMessage`], [`Sdp`],
 //! [`Metadata`], [`split_multipart`], [`parse_rtp`]) never panic on bad input.
 //!
+//! The codec type ([`Codec`]) and the G.711 encoder ([`linear_to_ulaw`],
+//! [`linear_to_alaw`]) are cr-audio's: the SDP answer, the leg writer and the SIPREC client
+//! share them. The load generator (`driver::run_calls`) is behind the feature `loadgen`.
+//!
 //! ```
 //! use cr_pbx::{Srs, SrsConfig, Input, Transport, Output, Event};
 //! use std::time::Instant;

@@ -52,54 +52,9 @@ pub fn write_rtp(h: &RtpHeader, payload: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(payload);
 }
 
-/// G.711 µ-law encoding of one 16-bit sample.
-pub fn linear_to_ulaw(sample: i16) -> u8 {
-    const BIAS: i32 = 0x84;
-    const CLIP: i32 = 32635;
-    let mut s = sample as i32;
-    let sign = if s < 0 {
-        s = -s;
-        0x80
-    } else {
-        0
-    };
-    if s > CLIP {
-        s = CLIP;
-    }
-    s += BIAS;
-    let mut exponent = 7;
-    let mut mask = 0x4000;
-    while exponent > 0 && (s & mask) == 0 {
-        exponent -= 1;
-        mask >>= 1;
-    }
-    let mantissa = (s >> (exponent + 3)) & 0x0f;
-    !((sign | (exponent << 4) | mantissa) as u8)
-}
-
-/// G.711 A-law encoding of one 16-bit sample.
-pub fn linear_to_alaw(sample: i16) -> u8 {
-    let mut s = sample as i32;
-    let sign = if s >= 0 { 0x80 } else { 0 };
-    if s < 0 {
-        s = -s - 1;
-    }
-    if s > 32767 {
-        s = 32767;
-    }
-    let v = if s < 256 {
-        s >> 4
-    } else {
-        let mut exponent = 7;
-        let mut mask = 0x4000;
-        while exponent > 1 && (s & mask) == 0 {
-            exponent -= 1;
-            mask >>= 1;
-        }
-        (exponent << 4) | ((s >> (exponent + 3)) & 0x0f)
-    };
-    ((sign | v) ^ 0x55) as u8
-}
+// The workspace's one G.711 encoder (cr-audio's: bit-exact with `sox -D` for every 16-bit
+// value, see tests/g711_sox.rs), under the names this crate has always exported.
+pub use cr_audio::g711::{alaw_encode as linear_to_alaw, ulaw_encode as linear_to_ulaw};
 
 /// Where an RTP sender takes its 8 kHz samples from.
 #[derive(Debug, Clone)]
@@ -233,12 +188,15 @@ mod tests {
 
     #[test]
     fn g711_known_values() {
-        // ITU-T G.711 reference points.
+        // ITU-T G.711 reference points. -1 rounds to 0 at 14 (µ-law) and 13 (A-law) bits,
+        // as sox encodes it: the positive zero code (the old encoder here truncated and
+        // gave the negative zero, 0x7f / 0x55, which decodes to the same 0).
         assert_eq!(linear_to_ulaw(0), 0xff);
-        assert_eq!(linear_to_ulaw(-1), 0x7f);
+        assert_eq!(linear_to_ulaw(-1), 0xff);
         assert_eq!(linear_to_ulaw(32767), 0x80);
         assert_eq!(linear_to_alaw(0), 0xd5);
-        assert_eq!(linear_to_alaw(-1), 0x55);
+        assert_eq!(linear_to_alaw(-1), 0xd5);
+        assert_eq!(linear_to_alaw(-5), 0x55);
         assert_eq!(linear_to_alaw(32767), 0xaa);
     }
 }

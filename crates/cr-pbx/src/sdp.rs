@@ -43,51 +43,9 @@ impl Direction {
     }
 }
 
-/// Audio codecs we record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Codec {
-    /// G.711 µ-law, 8 kHz.
-    Pcmu,
-    /// G.711 A-law, 8 kHz.
-    Pcma,
-    /// G.722, 16 kHz audio (8000 RTP clock).
-    G722,
-}
-
-impl Codec {
-    /// Static payload type.
-    pub fn static_pt(self) -> u8 {
-        match self {
-            Codec::Pcmu => 0,
-            Codec::Pcma => 8,
-            Codec::G722 => 9,
-        }
-    }
-    /// The rtpmap encoding name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Codec::Pcmu => "PCMU",
-            Codec::Pcma => "PCMA",
-            Codec::G722 => "G722",
-        }
-    }
-    /// Audio sample rate of the decoded signal (G.722: 16000, though its RTP clock is 8000).
-    pub fn sample_rate(self) -> u32 {
-        match self {
-            Codec::G722 => 16000,
-            _ => 8000,
-        }
-    }
-    fn from_name(name: &str) -> Option<Codec> {
-        match name.to_ascii_uppercase().as_str() {
-            "PCMU" => Some(Codec::Pcmu),
-            "PCMA" => Some(Codec::Pcma),
-            "G722" => Some(Codec::G722),
-            _ => None,
-        }
-    }
-}
+/// Audio codecs we record: the workspace's one codec type (the leg writer decodes the
+/// same value the SDP answer chose).
+pub use cr_audio::Codec;
 
 /// `a=rtpmap:PT NAME/RATE[/CH]`
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,13 +101,8 @@ impl MediaDesc {
     pub fn choose_codec(&self) -> Option<(Codec, u8)> {
         for pt in self.payload_types() {
             let codec = match self.encoding_of(pt) {
-                Some(r) => Codec::from_name(&r.encoding),
-                None => match pt {
-                    0 => Some(Codec::Pcmu),
-                    8 => Some(Codec::Pcma),
-                    9 => Some(Codec::G722),
-                    _ => None,
-                },
+                Some(r) => Codec::from_encoding_name(&r.encoding),
+                None => Codec::from_payload_type(pt),
             };
             if let Some(c) = codec {
                 return Some((c, pt));

@@ -295,6 +295,49 @@ impl SipMessage {
         out
     }
 
+    /// The 400 (with `reason`) to a request that [`SipMessage::parse`] refused, when its
+    /// head is readable enough to answer: a lenient reading of the start line and of Via,
+    /// From, To, Call-ID and CSeq (lossy UTF-8, lines without a colon skipped). None for
+    /// a response, an ACK (never answered), or a head without Via or CSeq.
+    pub(crate) fn bad_request_for(bytes: &[u8], reason: &str) -> Option<SipMessage> {
+        let text = String::from_utf8_lossy(bytes);
+        let mut headers = Vec::new();
+        let mut lines = text.split('\n').map(|l| l.trim_end_matches('\r'));
+        let is_request = !lines.next().unwrap_or("").starts_with("SIP/");
+        for line in lines {
+            if line.is_empty() {
+                break;
+            }
+            if let Some((n, v)) = line.split_once(':') {
+                let n = expand_compact(n.trim()).to_owned();
+                if ["Via", "From", "To", "Call-ID", "CSeq"]
+                    .iter()
+                    .any(|h| h.eq_ignore_ascii_case(&n))
+                {
+                    headers.push((n, v.trim().to_owned()));
+                }
+            }
+        }
+        let has = |h: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(h));
+        if !is_request || !has("Via") || !has("CSeq") || text.contains(" ACK\r\n") {
+            return None;
+        }
+        if headers
+            .iter()
+            .any(|(n, v)| n.eq_ignore_ascii_case("CSeq") && v.trim_end().ends_with("ACK"))
+        {
+            return None;
+        }
+        Some(SipMessage {
+            start: StartLine::Response {
+                code: 400,
+                reason: reason.to_owned(),
+            },
+            headers,
+            body: Vec::new(),
+        })
+    }
+
     /// Builds a response to this request: copies Via (all), From, To, Call-ID, CSeq; adds
     /// `to_tag` to To when given and To has none.
     pub fn response(&self, code: u16, reason: &str, to_tag: Option<&str>) -> SipMessage {
@@ -594,5 +637,21 @@ mod tests {
         assert_eq!(user_of("sip:+4930123@host;user=phone"), "+4930123");
         assert_eq!(user_of("tel:+4930123"), "+4930123");
         assert_eq!(param("<sip:a@b;tag=no>;tag=yes", "tag"), Some("yes"));
+    }
+
+    // Guards the 400 to an unparsable request (the lenient head reader that used to live
+    // in the SRS core): the head is echoed, an ACK or a response is never answered.
+    #[test]
+    fn bad_request_for_echoes_the_head_and_never_answers_ack() {
+        let head = "INVITE sip:a@b SIP/2.0\r\nv: SIP/2.0/UDP 10.0.0.2;branch=z9hG4bK1\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nX-Other: 1\r\nContent-Length: 99\r\n\r\nshort";
+        assert!(SipMessage::parse(head.as_bytes()).is_err());
+        let r = SipMessage::bad_request_for(head.as_bytes(), "Bad Request").unwrap_or_else(|| panic!("a 400"));
+        assert_eq!(r.status(), Some(400));
+        assert_eq!(r.header("Via"), Some("SIP/2.0/UDP 10.0.0.2;branch=z9hG4bK1"));
+        assert_eq!(r.header("X-Other"), None);
+        let ack = head.replace("CSeq: 1 INVITE", "CSeq: 1 ACK");
+        assert!(SipMessage::bad_request_for(ack.as_bytes(), "x").is_none());
+        assert!(SipMessage::bad_request_for(b"SIP/2.0 200 OK\r\nVia: v\r\nCSeq: 1 INVITE\r\n", "x").is_none());
+        assert!(SipMessage::bad_request_for(b"\xff\xfe", "x").is_none());
     }
 }

@@ -18,7 +18,8 @@
 //! by a new SDP offer. Everything else is counted by reason and dropped
 //! (docs/security.md, "RTP injection and floods").
 
-use super::{DriverStats, MediaEvent, MediaPacket, StreamShared, StreamStats, u8_to_role};
+use super::media::{StreamShared, u8_to_role};
+use super::{DriverStats, MediaEvent, MediaPacket, StreamStats};
 use crate::rtp::parse_rtp;
 use crate::sdp::Codec;
 use crate::srs::SessionId;
