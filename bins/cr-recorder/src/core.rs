@@ -572,6 +572,17 @@ impl Recorder {
             counter(&mut text, "callrec_sip_tcp_accept_errors_total", "SIP/TCP accepts that failed (e.g. no descriptor left); the listener retries.", &s.tcp_accept_errors);
             counter(&mut text, "callrec_sip_tcp_refused_total", "SIP/TCP connections closed at once: tcp_max_connections were open.", &s.tcp_refused);
             counter(&mut text, "callrec_sip_tcp_idle_closed_total", "SIP/TCP connections closed after tcp_idle_timeout without a SIP message.", &s.tcp_idle_closed);
+            let load = |v: &AtomicU64| v.load(Ordering::Relaxed);
+            text.push_str(&format!(
+                "# HELP callrec_sip_dropped_total Received SIP messages dropped before the SIPREC core, by reason: queue_full (the bounded queue to the core was full; UDP senders retransmit).\n\
+                 # TYPE callrec_sip_dropped_total counter\ncallrec_sip_dropped_total{{reason=\"queue_full\"}} {}\n\
+                 # HELP callrec_send_errors_total SIP messages that could not be sent, by transport (no connection, queue full, connection closed, write failed).\n\
+                 # TYPE callrec_send_errors_total counter\ncallrec_send_errors_total{{transport=\"udp\"}} {}\ncallrec_send_errors_total{{transport=\"tcp\"}} {}\ncallrec_send_errors_total{{transport=\"tls\"}} {}\n",
+                load(&s.sip_dropped_queue_full),
+                load(&s.send_errors_udp),
+                load(&s.send_errors_tcp),
+                load(&s.send_errors_tls),
+            ));
         }
         text
     }

@@ -142,14 +142,14 @@ pub(crate) struct Session<S: LegStore> {
 
 impl<S: LegStore> Session<S> {
     /// The leg of stream `index`, created at its first use.
-    fn leg(&mut self, index: usize, codec: cr_pbx::Codec) -> Option<&mut S::Leg> {
+    fn leg(&mut self, index: usize, codec: cr_audio::Codec) -> Option<&mut S::Leg> {
         if let Some(at) = self.legs.iter().position(|(i, _)| *i == index) {
             return Some(&mut self.legs[at].1);
         }
         if self.failed {
             return None;
         }
-        let rate = if codec == cr_pbx::Codec::G722 { 16_000 } else { 8_000 };
+        let rate = codec.sample_rate().unwrap_or(8_000);
         match self.store.create_leg(index, rate) {
             Ok(w) => {
                 self.open.insert(index);
@@ -406,12 +406,11 @@ impl<S: LegStore> Calls<S> {
                 let Some(s) = self.sessions.get_mut(&p.session) else { return Some(false) };
                 let since = p.arrival.saturating_duration_since(s.started);
                 let Some(leg) = s.leg(p.stream_index, p.codec) else { return Some(false) };
-                let codec = match p.codec {
-                    cr_pbx::Codec::Pcmu => cr_audio::Codec::Pcmu,
-                    cr_pbx::Codec::Pcma => cr_audio::Codec::Pcma,
-                    cr_pbx::Codec::G722 => cr_audio::Codec::G722,
-                    _ => return Some(false),
-                };
+                // One Codec type (cr_audio's); L16 is a leg format, never negotiated for RTP.
+                let codec = p.codec;
+                if codec.sample_rate().is_none() {
+                    return Some(false);
+                }
                 let frame = cr_audio::RtpFrame {
                     seq: p.header.sequence,
                     timestamp: p.header.timestamp,
