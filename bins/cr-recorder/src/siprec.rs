@@ -13,8 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use chrono::Utc;
 use cr_audio::{LegOptions, LegWriter, RtpFrame};
-use cr_config::SipRecConfig;
-use cr_pbx::driver::{Command, MediaEvent, SrsDriverConfig, SrsHandle, StreamStats};
+use cr_pbx::driver::{Command, MediaEvent, SrsHandle, StreamStats};
 use cr_pbx::{Decline, EndReason, Event, Role, SessionId, StreamInfo};
 use cr_policy::{CallFacts, Direction};
 use serde::{Deserialize, Serialize};
@@ -26,31 +25,14 @@ use crate::core::{CallRecord, CallStart, Recorder, SealJob, StreamReport};
 /// packet; this only bounds a driver that fell far behind under overload.
 const END_GRACE: Duration = Duration::from_secs(15);
 
-/// The TLS settings of `[pbx.siprec]`, paths resolved against `data_dir`; None without
-/// `tls_certificate` and `tls_key`.
-pub fn tls_settings(config: &cr_config::Config, cfg: &SipRecConfig) -> Option<cr_pbx::driver::TlsSettings> {
-    Some(cr_pbx::driver::TlsSettings {
-        certificate: config.resolve_path(cfg.tls_certificate.as_ref()?),
-        key: config.resolve_path(cfg.tls_key.as_ref()?),
-        client_ca: cfg.tls_client_ca.as_ref().map(|p| config.resolve_path(p)),
-        client_fingerprints: cfg.tls_client_fingerprints.clone(),
-    })
-}
-
 /// Starts the SIPREC server of `[pbx.siprec]`.
-pub async fn start(config: &cr_config::Config, cfg: &SipRecConfig) -> anyhow::Result<SrsHandle> {
-    let mut driver = SrsDriverConfig::new(cfg.listen.clone(), cfg.rtp_ports.clone());
-    driver.srtp = cr_pbx::SrtpPolicy::parse(&cfg.srtp).map_err(|e| anyhow::anyhow!("[pbx.siprec] srtp: {e}"))?;
-    driver.tls = tls_settings(config, cfg);
-    driver.max_pending_per_source = cfg.max_pending_invites_per_source;
-    driver.tcp_idle_timeout = cr_config::parse_duration(&cfg.tcp_idle_timeout)
-        .map_err(|e| anyhow::anyhow!("[pbx.siprec] tcp_idle_timeout: {e}"))?;
-    driver.tcp_max_connections = cfg.tcp_max_connections;
+pub async fn start(settings: &cr_setup::SipRecSettings) -> anyhow::Result<SrsHandle> {
+    let driver = settings.driver_config();
     let handle = cr_pbx::driver::start_srs(driver)
         .await
         .map_err(|e| anyhow::anyhow!("[pbx.siprec]: {e}"))?;
     for a in &handle.local_addrs {
-        tracing::info!(listen = ?a, rtp_ports = %cfg.rtp_ports, "SIPREC recording server listening");
+        tracing::info!(listen = ?a, rtp_ports = %settings.rtp_ports, "SIPREC recording server listening");
     }
     Ok(handle)
 }
@@ -176,12 +158,9 @@ fn classify(recorder: &Recorder, facts: &cr_pbx::CallFacts) -> CallFacts {
 pub async fn run(
     recorder: Arc<Recorder>,
     mut handle: SrsHandle,
+    decline: Decline,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let decline = match recorder.config().pbx.siprec.as_ref().map(|s| s.decline.as_str()) {
-        Some("accept") => Decline::AcceptDropMedia,
-        _ => Decline::Reject(403),
-    };
     let mut sessions: HashMap<SessionId, Session> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut sealing = tokio::task::JoinSet::new();

@@ -154,7 +154,8 @@ pub fn status(cfg: &cr_config::Config) -> anyhow::Result<ExitCode> {
         );
     }
     println!("backlog per target:");
-    let mut names: Vec<&str> = cfg.targets.iter().map(|t| t.name.as_str()).collect();
+    let targets = cfg.names_of("targets");
+    let mut names: Vec<&str> = targets.iter().map(String::as_str).collect();
     for b in &st.backlog {
         if !names.contains(&b.target.as_str()) {
             names.push(b.target.as_str());
@@ -169,7 +170,7 @@ pub fn status(cfg: &cr_config::Config) -> anyhow::Result<ExitCode> {
                 b.oldest_queued_at
                     .map_or_else(|| "-".to_owned(), |t| tz.show(t)),
                 age(b.oldest_age_secs.unwrap_or(0)),
-                if cfg.targets.iter().any(|t| t.name == name) {
+                if targets.iter().any(|t| *t == name) {
                     ""
                 } else {
                     "  [not in the configuration]"

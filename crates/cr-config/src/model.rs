@@ -29,8 +29,6 @@ pub struct Config {
     pub groups: Vec<GroupConfig>,
     /// `[[recordings]]`, in the order they are evaluated.
     pub recordings: Vec<RecordingConfig>,
-    /// `[[targets]]`.
-    pub targets: Vec<TargetConfig>,
     /// `[notify]`, if present.
     pub notify: Option<NotifyConfig>,
     /// `[pbx]`.
@@ -53,8 +51,10 @@ struct Raw {
     groups: Vec<GroupConfig>,
     #[serde(default)]
     recordings: Vec<RecordingConfig>,
+    /// `[[targets]]`: the schema of each kind is cr-storage's.
     #[serde(default)]
-    targets: Vec<TargetConfig>,
+    #[allow(dead_code)]
+    targets: serde::de::IgnoredAny,
     notify: Option<NotifyConfig>,
     #[serde(default)]
     pbx: PbxConfig,
@@ -203,67 +203,6 @@ pub struct RecordingConfig {
 
 fn default_channels() -> String {
     "stereo".to_owned()
-}
-
-/// `[[targets]]`: one storage target. Which keys apply depends on `kind`; the storage crate
-/// checks them.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct TargetConfig {
-    /// Unique name.
-    pub name: String,
-    /// "folder" | "smb" | "sftp" | "onedrive".
-    pub kind: String,
-    /// Directory template ($Y $M $D $h $m $s).
-    #[serde(default)]
-    pub directory: String,
-    /// folder: the base path.
-    pub path: Option<PathBuf>,
-    /// folder: the group (name or number) the written files and directories get.
-    pub group: Option<String>,
-    /// smb/sftp: host name or IP only.
-    pub server: Option<String>,
-    /// smb/sftp: port.
-    pub port: Option<u16>,
-    /// smb: share name.
-    pub share: Option<String>,
-    /// smb: domain.
-    pub domain: Option<String>,
-    /// smb/sftp: user name.
-    pub username: Option<String>,
-    /// smb/sftp: password variable.
-    pub password_env: Option<String>,
-    /// smb/sftp: password file.
-    pub password_file: Option<PathBuf>,
-    /// sftp: private key file.
-    pub private_key_file: Option<PathBuf>,
-    /// sftp: passphrase variable of the private key.
-    pub private_key_passphrase_env: Option<String>,
-    /// sftp: pinned host key, `SHA256:...`.
-    pub host_key: Option<String>,
-    /// smb: reserved.
-    pub security: Option<String>,
-    /// onedrive: "global" | "germany".
-    pub cloud: Option<String>,
-    /// onedrive: tenant id.
-    pub tenant_id: Option<String>,
-    /// onedrive: application (client) id.
-    pub client_id: Option<String>,
-    /// onedrive: client secret variable.
-    pub client_secret_env: Option<String>,
-    /// onedrive: client secret file.
-    pub client_secret_file: Option<PathBuf>,
-    /// onedrive: whose OneDrive (app registration).
-    pub drive_user: Option<String>,
-    /// onedrive: redirect URI for delegated sign-in.
-    pub redirect_uri: Option<String>,
-    /// onedrive: sign-in host override (tests only).
-    pub login_endpoint: Option<String>,
-    /// onedrive: Graph host override (tests only).
-    pub graph_endpoint: Option<String>,
-    /// Connect/I/O timeout, e.g. "30s".
-    pub timeout: Option<String>,
 }
 
 /// How the SMTP connection is secured.
@@ -535,7 +474,6 @@ impl Config {
             users: raw.users,
             groups: raw.groups,
             recordings: raw.recordings,
-            targets: raw.targets,
             notify: raw.notify,
             pbx: raw.pbx,
             source: text.to_owned(),
@@ -571,20 +509,59 @@ impl Config {
         }
     }
 
-    /// The secret `<name>_env` / `<name>_file` of target `index`.
-    pub fn target_secret(&self, index: usize, name: &str) -> Secret {
-        let t = &self.targets[index];
-        let (env, file) = match name {
-            "password" => (t.password_env.clone(), t.password_file.clone()),
-            "client_secret" => (t.client_secret_env.clone(), t.client_secret_file.clone()),
-            "private_key_passphrase" => (t.private_key_passphrase_env.clone(), None),
-            _ => (None, None),
+    /// The secret `key` (e.g. `targets[1].password`) given by `env` (a variable name) or
+    /// `file` (resolved against `data_dir`).
+    pub fn secret(&self, key: &str, env: Option<&String>, file: Option<&PathBuf>) -> Secret {
+        Secret { env: env.cloned(), file: file.map(|f| self.resolve_path(f)), key: key.to_owned() }
+    }
+
+    /// The part of the file at `key` (dotted form, e.g. `pbx.siprec` or `targets[2]`) read
+    /// as `T`, by the crate that owns its schema; `Ok(None)` when the file has no such part.
+    /// A wrong type or an unknown key is reported at its line, as [`Config::parse`] does.
+    pub fn section<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>, ConfigError> {
+        use serde::de::DeserializeSeed;
+        let steps = crate::section::steps(key);
+        let located = |e: toml::de::Error| {
+            let line = e.span().map(|s| line_of(&self.source, s.start));
+            let k = line.map(|l| key_on_line(&self.source, l)).unwrap_or_default();
+            ConfigError::new(&self.path, line, k, e.message().trim().to_owned())
         };
-        Secret {
-            env,
-            file: file.map(|f| self.resolve_path(f)),
-            key: format!("targets[{index}].{name}"),
+        let de = toml::Deserializer::parse(&self.source).map_err(located)?;
+        crate::section::Pick::<T> { path: &steps, out: std::marker::PhantomData }.deserialize(de).map_err(located)
+    }
+
+    /// How many entries the array (of tables) at `key` has; 0 when there is none.
+    pub fn len_of(&self, key: &str) -> usize {
+        self.item_at(key)
+            .and_then(|item| item.as_array_of_tables().map(|a| a.len()).or_else(|| item.as_array().map(|a| a.len())))
+            .unwrap_or(0)
+    }
+
+    /// The keys written in the table at `key` (e.g. `targets[0]`), in file order.
+    pub fn keys_at(&self, key: &str) -> Vec<String> {
+        self.item_at(key)
+            .and_then(|item| item.as_table_like())
+            .map(|t| t.iter().map(|(k, _)| k.to_owned()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The `name` of every entry of the array of tables at `key` (e.g. `targets`), as
+    /// written, for crates that refer to entries by name.
+    pub fn names_of(&self, key: &str) -> Vec<String> {
+        (0..self.len_of(key))
+            .filter_map(|i| self.item_at(&format!("{key}[{i}].name"))?.as_str().map(str::to_owned))
+            .collect()
+    }
+
+    fn item_at(&self, key: &str) -> Option<&toml_edit::Item> {
+        let mut item = self.doc.as_item();
+        for step in crate::section::steps(key) {
+            item = match step {
+                crate::section::Step::Key(k) => item.get(k)?,
+                crate::section::Step::Index(i) => item.get(i)?,
+            };
         }
+        Some(item)
     }
 
     /// The SMTP password's source, if `[notify]` has one.
@@ -626,7 +603,6 @@ impl Config {
             ("users", self.users.iter().map(|u| u.id.as_str()).collect::<Vec<_>>()),
             ("groups", self.groups.iter().map(|g| g.id.as_str()).collect()),
             ("recordings", self.recordings.iter().map(|r| r.name.as_str()).collect()),
-            ("targets", self.targets.iter().map(|t| t.name.as_str()).collect()),
         ] {
             let key = if matches!(what, "users" | "groups") { "id" } else { "name" };
             for (i, name) in names.iter().enumerate() {
@@ -735,7 +711,7 @@ password_env = "X"
         let cfg = Config::parse(GOOD, "callrec.toml").unwrap();
         assert_eq!(cfg.keystore.cipher, Cipher::Aes256);
         assert_eq!(cfg.journal.url, "sqlite:journal.sqlite");
-        assert_eq!(cfg.targets.len(), 2);
+        assert_eq!(cfg.len_of("targets"), 2);
         assert_eq!(cfg.keystore_path(), PathBuf::from("/var/lib/callrec/keystore.p12"));
         assert_eq!(cfg.error_at("targets[1].kind", "x").line, Some(18));
     }
@@ -763,13 +739,6 @@ password_env = "X"
         let e = err(&GOOD.replace("cipher = \"aes256\"", "ciper = \"aes256\""));
         assert_eq!(e.line, Some(8));
         assert!(e.message.contains("ciper"), "{e}");
-    }
-
-    #[test]
-    fn duplicate_target_name_names_the_second() {
-        let e = err(&GOOD.replace("name = \"nas\"", "name = \"archive\""));
-        assert_eq!(e.line, Some(17));
-        assert_eq!(e.key, "targets[1].name");
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Building the policy from `callrec.toml` (feature `config`).
 
+use std::path::PathBuf;
+
 use cr_config::{Config, ConfigError};
 
 use crate::engine::{Policy, PolicyBuilder};
@@ -44,7 +46,7 @@ impl Policy {
             }
             b = b.group(spec);
         }
-        let target_names: Vec<&str> = cfg.targets.iter().map(|t| t.name.as_str()).collect();
+        errs.extend(check_target_names(cfg));
         for (i, r) in cfg.recordings.iter().enumerate() {
             let channels = match r.channels.parse::<Channels>() {
                 Ok(c) => c,
@@ -53,14 +55,6 @@ impl Policy {
                     Channels::default()
                 }
             };
-            for (j, t) in r.targets.iter().enumerate() {
-                if !target_names.contains(&t.as_str()) {
-                    errs.push(cfg.error_at(
-                        &format!("recordings[{i}].targets[{j}]"),
-                        format!("unknown target {t:?}: add a [[targets]] entry with this name or remove it here"),
-                    ));
-                }
-            }
             let mut spec = RecordingSpec::new(&r.name)
                 .groups(r.groups.iter().cloned())
                 .users(r.users.iter().cloned())
@@ -94,6 +88,43 @@ impl Policy {
     }
 }
 
+/// Every `[[recordings]]` target name that no `[[targets]]` entry has, at its key. The one
+/// check of these references: [`Policy::from_config`] makes it, and so does the uploader,
+/// which must not start with sets it could never deliver.
+pub fn check_target_names(cfg: &Config) -> Vec<ConfigError> {
+    let target_names = cfg.names_of("targets");
+    let mut errs = Vec::new();
+    for (i, r) in cfg.recordings.iter().enumerate() {
+        for (j, t) in r.targets.iter().enumerate() {
+            if !target_names.contains(t) {
+                errs.push(cfg.error_at(
+                    &format!("recordings[{i}].targets[{j}]"),
+                    format!("unknown target {t:?}: add a [[targets]] entry with this name or remove it here"),
+                ));
+            }
+        }
+    }
+    errs
+}
+
+/// The announcement files of every recording, each with its key
+/// (`recordings[I].announcement_incoming|outgoing`) and its path resolved against
+/// `installation.data_dir`; empty paths left out.
+pub fn announcement_files(cfg: &Config) -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    for (i, r) in cfg.recordings.iter().enumerate() {
+        for (key, path) in [
+            ("announcement_incoming", &r.announcement_incoming),
+            ("announcement_outgoing", &r.announcement_outgoing),
+        ] {
+            if let Some(p) = path.as_ref().filter(|p| !p.as_os_str().is_empty()) {
+                out.push((format!("recordings[{i}].{key}"), cfg.resolve_path(p)));
+            }
+        }
+    }
+    out
+}
+
 /// Everything `crctl config check` reports about the policy: the errors of
 /// [`Policy::from_config`] plus announcement files that do not exist (relative paths are
 /// relative to `installation.data_dir`). Whether a WAV file is playable is checked by the
@@ -103,22 +134,12 @@ pub fn check_config(cfg: &Config) -> Vec<ConfigError> {
         Ok(_) => Vec::new(),
         Err(e) => e,
     };
-    for (i, r) in cfg.recordings.iter().enumerate() {
-        for (key, path) in [
-            ("announcement_incoming", &r.announcement_incoming),
-            ("announcement_outgoing", &r.announcement_outgoing),
-        ] {
-            let Some(p) = path else { continue };
-            if p.as_os_str().is_empty() {
-                continue;
-            }
-            let full = cfg.resolve_path(p);
-            if !full.is_file() {
-                errs.push(cfg.error_at(
-                    &format!("recordings[{i}].{key}"),
-                    format!("announcement file {} does not exist (relative paths are relative to data_dir)", full.display()),
-                ));
-            }
+    for (key, full) in announcement_files(cfg) {
+        if !full.is_file() {
+            errs.push(cfg.error_at(
+                &key,
+                format!("announcement file {} does not exist (relative paths are relative to data_dir)", full.display()),
+            ));
         }
     }
     errs
