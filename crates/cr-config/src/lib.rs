@@ -45,7 +45,6 @@ pub use error::ConfigError;
 pub use locate::KeyPath;
 pub use section::field_names;
 pub use model::{
-    ApiConfig, Cipher, Config, GroupConfig, Installation, JournalConfig, KeystoreConfig, LegOwner,
-    NotifyConfig, PbxConfig, RecordingConfig, Secret, SipRecConfig, SmtpTls,
-    UserConfig, parse_duration,
+    ApiConfig, Cipher, Config, Installation, JournalConfig, KeystoreConfig, LegOwner,
+    NotifyConfig, PbxConfig, Secret, SipRecConfig, SmtpTls, parse_duration,
 };

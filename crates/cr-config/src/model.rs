@@ -23,12 +23,6 @@ pub struct Config {
     pub keystore: KeystoreConfig,
     /// `[journal]`.
     pub journal: JournalConfig,
-    /// `[[users]]`.
-    pub users: Vec<UserConfig>,
-    /// `[[groups]]`.
-    pub groups: Vec<GroupConfig>,
-    /// `[[recordings]]`, in the order they are evaluated.
-    pub recordings: Vec<RecordingConfig>,
     /// `[notify]`, if present.
     pub notify: Option<NotifyConfig>,
     /// `[pbx]`.
@@ -45,12 +39,16 @@ struct Raw {
     keystore: KeystoreConfig,
     #[serde(default)]
     journal: JournalConfig,
+    /// `[[users]]`, `[[groups]]`, `[[recordings]]`: the schema is cr-policy's.
     #[serde(default)]
-    users: Vec<UserConfig>,
+    #[allow(dead_code)]
+    users: serde::de::IgnoredAny,
     #[serde(default)]
-    groups: Vec<GroupConfig>,
+    #[allow(dead_code)]
+    groups: serde::de::IgnoredAny,
     #[serde(default)]
-    recordings: Vec<RecordingConfig>,
+    #[allow(dead_code)]
+    recordings: serde::de::IgnoredAny,
     /// `[[targets]]`: the schema of each kind is cr-storage's.
     #[serde(default)]
     #[allow(dead_code)]
@@ -142,67 +140,6 @@ impl Default for JournalConfig {
             url: default_journal_url(),
         }
     }
-}
-
-/// `[[users]]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct UserConfig {
-    /// Unique user id.
-    pub id: String,
-    /// The user's numbers as a PBX may send them.
-    #[serde(default)]
-    pub numbers: Vec<String>,
-}
-
-/// `[[groups]]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct GroupConfig {
-    /// Unique group id.
-    pub id: String,
-    /// The group's number.
-    pub number: Option<String>,
-    /// Member user ids.
-    #[serde(default)]
-    pub members: Vec<String>,
-    /// Members logged out at start.
-    #[serde(default)]
-    pub inactive: Vec<String>,
-}
-
-/// `[[recordings]]`: one recording configuration.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct RecordingConfig {
-    /// Unique name.
-    pub name: String,
-    /// Recorded groups.
-    #[serde(default)]
-    pub groups: Vec<String>,
-    /// Recorded users.
-    #[serde(default)]
-    pub users: Vec<String>,
-    /// S7: incoming calls to an active member's personal number are recorded too.
-    #[serde(default)]
-    pub record_direct_calls_to_active_members: bool,
-    /// "caller" | "callee" | "stereo" | "separate" (checked by the policy).
-    #[serde(default = "default_channels")]
-    pub channels: String,
-    /// WAV played to the caller of incoming calls.
-    pub announcement_incoming: Option<PathBuf>,
-    /// WAV played to the caller of outgoing calls.
-    pub announcement_outgoing: Option<PathBuf>,
-    /// Target names.
-    #[serde(default)]
-    pub targets: Vec<String>,
-}
-
-fn default_channels() -> String {
-    "stereo".to_owned()
 }
 
 /// How the SMTP connection is secured.
@@ -471,9 +408,6 @@ impl Config {
             installation: raw.installation,
             keystore: raw.keystore,
             journal: raw.journal,
-            users: raw.users,
-            groups: raw.groups,
-            recordings: raw.recordings,
             notify: raw.notify,
             pbx: raw.pbx,
             source: text.to_owned(),
@@ -598,24 +532,6 @@ impl Config {
         }
         if ks.path.as_os_str().is_empty() {
             return Err(self.error_at("keystore.path", "must not be empty"));
-        }
-        for (what, names) in [
-            ("users", self.users.iter().map(|u| u.id.as_str()).collect::<Vec<_>>()),
-            ("groups", self.groups.iter().map(|g| g.id.as_str()).collect()),
-            ("recordings", self.recordings.iter().map(|r| r.name.as_str()).collect()),
-        ] {
-            let key = if matches!(what, "users" | "groups") { "id" } else { "name" };
-            for (i, name) in names.iter().enumerate() {
-                if name.trim().is_empty() {
-                    return Err(self.error_at(&format!("{what}[{i}].{key}"), "must not be empty"));
-                }
-                if let Some(first) = names[..i].iter().position(|n| n == name) {
-                    return Err(self.error_at(
-                        &format!("{what}[{i}].{key}"),
-                        format!("duplicate {key} {name:?}: {what}[{first}] has it already"),
-                    ));
-                }
-            }
         }
         if let Some(n) = &self.notify
             && let Err(e) = parse_duration(&n.reminder_interval)
