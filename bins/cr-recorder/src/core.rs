@@ -94,7 +94,7 @@ fn lock(j: &Mutex<Journal>) -> std::sync::MutexGuard<'_, Journal> {
 
 impl Recorder {
     /// Loads keystore, journal, policy and spool, and seals what a crash left behind.
-    pub fn start(cfg: Config) -> anyhow::Result<Self> {
+    pub fn start(cfg: Config, policy: Policy) -> anyhow::Result<Self> {
         let data_dir = cfg.installation.data_dir.clone();
         // Before anything else, and above all before recovery: a second recorder on the
         // same data directory would otherwise seal and delete the first one's live legs.
@@ -102,9 +102,6 @@ impl Recorder {
         let identity = open_identity(&cfg)?;
         let journal = Journal::open_url(&cfg.journal.url, &data_dir, &cr_journal::OpenOptions::new())
             .with_context(|| format!("{}: [journal] url", cfg.path.display()))?;
-        let policy = Policy::from_config(&cfg).map_err(|errs| {
-            anyhow::anyhow!(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))
-        })?;
         let spool = cr_storage::Spool::open(data_dir.join("spool"))?;
         let legs_root = data_dir.join("legs");
         cr_storage::private_dir(&legs_root).with_context(|| format!("creating {}", legs_root.display()))?;
@@ -129,11 +126,6 @@ impl Recorder {
         recorder.sync_memberships();
         recorder.recover_leftovers();
         Ok(recorder)
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &Config {
-        &self.cfg
     }
 
     /// The policy engine.

@@ -60,14 +60,14 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
     let cfg = cr_config::Config::load(&args.config).map_err(anyhow::Error::new)?;
-    // `[pbx.api]` is checked before anything starts (tokens, leg_dirs, limits).
-    let api_settings = cfg.api_settings().map_err(|errs| {
-        anyhow::anyhow!(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))
-    })?;
-    for note in api_settings.iter().flat_map(|s| &s.notes) {
+    // The recorder's part of the file is validated before anything starts, as
+    // `crctl config check` validates it (policy, [pbx.siprec], [pbx.api]).
+    let setup = cr_setup::RecorderSetup::from_config(&cfg).map_err(|errs| anyhow::anyhow!(cr_setup::join(&errs)))?;
+    for note in &setup.notes {
         tracing::warn!("{note}");
     }
-    let recorder = Arc::new(core::Recorder::start(cfg)?);
+    let (api_settings, siprec_settings) = (setup.api, setup.siprec);
+    let recorder = Arc::new(core::Recorder::start(cfg, setup.policy)?);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let shutdown = tokio::sync::watch::channel(false);
@@ -79,9 +79,9 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             tracing::info!(addr = %listener.local_addr()?, tokens = api_settings.tokens.len(), "decision and ingest API listening");
             tasks.push(tokio::spawn(api::serve(recorder.clone(), api_settings, listener, shutdown.1.clone())));
         }
-        if let Some(sip_cfg) = recorder.config().pbx.siprec.clone() {
-            let handle = siprec::start(recorder.config(), &sip_cfg).await?;
-            tasks.push(tokio::spawn(siprec::run(recorder.clone(), handle, shutdown.1.clone())));
+        if let Some(sip) = siprec_settings {
+            let handle = siprec::start(&sip).await?;
+            tasks.push(tokio::spawn(siprec::run(recorder.clone(), handle, sip.decline, shutdown.1.clone())));
         }
         tasks.push(tokio::spawn(core::housekeeping(recorder.clone(), shutdown.1.clone())));
         wait_for_signal().await;

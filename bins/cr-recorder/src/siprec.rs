@@ -10,9 +10,8 @@ use std::time::{Duration, Instant, SystemTime};
 use chrono::Utc;
 use cr_call::io::FileLegs;
 use cr_call::{Abandoned, CallSettings, CallStart, Calls, Completion, DecideRequest, Decided, Finishing, Input, Output};
-use cr_config::SipRecConfig;
 use cr_pbx::Decline;
-use cr_pbx::driver::{SrsDriverConfig, SrsHandle};
+use cr_pbx::driver::SrsHandle;
 use tokio::sync::mpsc;
 
 use crate::core::{Recorder, SealJob};
@@ -22,41 +21,16 @@ const DECIDE_BATCH: usize = 512;
 /// Capacity of the channels to and from the decider thread (sessions).
 const DECIDE_QUEUE: usize = 4096;
 
-/// The TLS settings of `[pbx.siprec]`, paths resolved against `data_dir`; None without
-/// `tls_certificate` and `tls_key`.
-pub fn tls_settings(config: &cr_config::Config, cfg: &SipRecConfig) -> Option<cr_pbx::driver::TlsSettings> {
-    Some(cr_pbx::driver::TlsSettings {
-        certificate: config.resolve_path(cfg.tls_certificate.as_ref()?),
-        key: config.resolve_path(cfg.tls_key.as_ref()?),
-        client_ca: cfg.tls_client_ca.as_ref().map(|p| config.resolve_path(p)),
-        client_fingerprints: cfg.tls_client_fingerprints.clone(),
-    })
-}
-
 /// Starts the SIPREC server of `[pbx.siprec]`.
-pub async fn start(config: &cr_config::Config, cfg: &SipRecConfig) -> anyhow::Result<SrsHandle> {
-    let mut driver = SrsDriverConfig::new(cfg.listen.clone(), cfg.rtp_ports.clone());
-    driver.srtp = cr_pbx::SrtpPolicy::parse(&cfg.srtp).map_err(|e| anyhow::anyhow!("[pbx.siprec] srtp: {e}"))?;
-    driver.tls = tls_settings(config, cfg);
-    driver.max_pending_per_source = cfg.max_pending_invites_per_source;
-    driver.tcp_idle_timeout = cr_config::parse_duration(&cfg.tcp_idle_timeout)
-        .map_err(|e| anyhow::anyhow!("[pbx.siprec] tcp_idle_timeout: {e}"))?;
-    driver.tcp_max_connections = cfg.tcp_max_connections;
+pub async fn start(settings: &cr_setup::SipRecSettings) -> anyhow::Result<SrsHandle> {
+    let driver = settings.driver_config();
     let handle = cr_pbx::driver::start_srs(driver)
         .await
         .map_err(|e| anyhow::anyhow!("[pbx.siprec]: {e}"))?;
     for a in &handle.local_addrs {
-        tracing::info!(listen = ?a, rtp_ports = %cfg.rtp_ports, "SIPREC recording server listening");
+        tracing::info!(listen = ?a, rtp_ports = %settings.rtp_ports, "SIPREC recording server listening");
     }
     Ok(handle)
-}
-
-/// The call core's settings from `[pbx.siprec]`.
-fn settings(recorder: &Recorder) -> CallSettings {
-    CallSettings::with_decline(match recorder.config().pbx.siprec.as_ref().map(|s| s.decline.as_str()) {
-        Some("accept") => Decline::AcceptDropMedia,
-        _ => Decline::Reject(403),
-    })
 }
 
 /// What the event loop drives: the core, and where its outputs go.
@@ -135,12 +109,13 @@ fn admit(calls: &mut Calls<FileLegs>, mut a: Decided<FileLegs>) {
 pub async fn run(
     recorder: Arc<Recorder>,
     mut handle: SrsHandle,
+    decline: Decline,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let (decide, mut admissions) = start_decider(recorder.clone())?;
     let _ = recorder.metrics.siprec.set(handle.stats.clone());
     let mut a = Adapter {
-        calls: Calls::new(settings(&recorder)),
+        calls: Calls::new(CallSettings::with_decline(decline)),
         recorder,
         commands: handle.commands.clone(),
         decide: Some(decide),

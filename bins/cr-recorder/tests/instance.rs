@@ -9,7 +9,6 @@ mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use support::*;
@@ -27,14 +26,7 @@ fn second_recorder_on_a_running_data_dir_exits_2_and_leaves_its_live_calls_alone
     let load = siprec_calls(&inst, 2, 4);
     wait_for_active(&rec, 2);
 
-    let out = Command::new(env!("CARGO_BIN_EXE_cr-recorder"))
-        .arg("--config")
-        .arg(&inst.config)
-        .env("CR_E2E_PW", PASSWORD)
-        .env("CR_E2E_API_TOKENS", API_TOKEN)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = inst.run_to_exit();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains(&format!("pid {first_pid}")), "the message names the running instance: {stderr}");

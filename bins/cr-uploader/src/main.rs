@@ -59,13 +59,10 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let cfg = cr_config::Config::load(&args.config).map_err(|e| anyhow::anyhow!("{e}"))?;
     let poll = cr_config::parse_duration(&args.poll).map_err(|e| anyhow::anyhow!("--poll: {e}"))?;
-    let specs = cr_storage::targets_from_config(&cfg).map_err(|errs| {
+    let setup = cr_setup::UploaderSetup::from_config(&cfg).map_err(|errs| {
         anyhow::anyhow!("the configuration has errors:\n{}", errs.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))
     })?;
-    let zone = cr_storage::zone_from_config(&cfg).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let notify = cr_storage::notifier_from_config(&cfg).map_err(|errs| {
-        anyhow::anyhow!("[notify] has errors:\n{}", errs.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))
-    })?;
+    let (specs, zone, notify) = (setup.targets, setup.zone, setup.notify);
     // Two uploaders on one spool would deliver the same sets twice.
     let _instance = cr_storage::InstanceLock::acquire(&cfg.installation.data_dir, "cr-uploader")?;
     let spool = cr_storage::spool_from_config(&cfg).context("opening the spool")?;

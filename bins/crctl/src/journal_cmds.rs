@@ -81,8 +81,12 @@ pub fn group(cfg: &cr_config::Config, cmd: GroupCommand) -> anyhow::Result<ExitC
         GroupCommand::Logout { group, user, by } => (group, user, by, false),
         GroupCommand::Login { group, user, by } => (group, user, by, true),
     };
-    let Some(g) = cfg.groups.iter().find(|g| g.id == group) else {
-        let known: Vec<&str> = cfg.groups.iter().map(|g| g.id.as_str()).collect();
+    let pc = cr_policy::PolicyConfig::from_config(cfg).map_err(|errs| {
+        let list: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("{}", list.join("\n"))
+    })?;
+    let Some(g) = pc.groups.iter().find(|g| g.id == group) else {
+        let known: Vec<&str> = pc.groups.iter().map(|g| g.id.as_str()).collect();
         bail!(
             "there is no group {group:?} in {} (groups: {})",
             cfg.path.display(),
@@ -93,7 +97,7 @@ pub fn group(cfg: &cr_config::Config, cmd: GroupCommand) -> anyhow::Result<ExitC
             }
         );
     };
-    if !cfg.users.iter().any(|u| u.id == user) {
+    if !pc.users.iter().any(|u| u.id == user) {
         bail!("there is no user {user:?} in {}", cfg.path.display());
     }
     if !g.members.contains(&user) {
@@ -154,7 +158,8 @@ pub fn status(cfg: &cr_config::Config) -> anyhow::Result<ExitCode> {
         );
     }
     println!("backlog per target:");
-    let mut names: Vec<&str> = cfg.targets.iter().map(|t| t.name.as_str()).collect();
+    let targets = cfg.names_of("targets");
+    let mut names: Vec<&str> = targets.iter().map(String::as_str).collect();
     for b in &st.backlog {
         if !names.contains(&b.target.as_str()) {
             names.push(b.target.as_str());
@@ -169,7 +174,7 @@ pub fn status(cfg: &cr_config::Config) -> anyhow::Result<ExitCode> {
                 b.oldest_queued_at
                     .map_or_else(|| "-".to_owned(), |t| tz.show(t)),
                 age(b.oldest_age_secs.unwrap_or(0)),
-                if cfg.targets.iter().any(|t| t.name == name) {
+                if targets.iter().any(|t| *t == name) {
                     ""
                 } else {
                     "  [not in the configuration]"

@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use cr_config::{Cipher, Config, ConfigError};
+use cr_config::{Cipher, Config};
 
 fn cipher(cfg: &Config) -> cr_sign::Cipher {
     match cfg.keystore.cipher {
@@ -112,26 +112,3 @@ pub fn seal(cfg: &Config, id: &str, files: &[PathBuf]) -> anyhow::Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-/// Checks `[keystore]`: a password source that resolves, and a keystore that opens with it
-/// when it exists.
-pub fn check(cfg: &Config) -> Vec<ConfigError> {
-    let key = if cfg.keystore.password_file.is_some() { "keystore.password_file" } else { "keystore.password_env" };
-    let secret = cfg.keystore_password();
-    if secret.env.is_none() && secret.file.is_none() {
-        return vec![cfg.error_at("keystore", "no keystore password: set password_env or password_file")];
-    }
-    let pw = match secret.resolve() {
-        Ok(pw) => pw,
-        Err(e) => return vec![cfg.error_at(key, e)],
-    };
-    if let Some(w) = cr_sign::password_warning(&pw) {
-        eprintln!("warning: {}: {w}", cfg.path.display());
-    }
-    let path = cfg.keystore_path();
-    if path.exists()
-        && let Err(e) = cr_sign::Identity::open_keystore(&path, &pw)
-    {
-        return vec![cfg.error_at("keystore.path", e.to_string())];
-    }
-    Vec::new()
-}

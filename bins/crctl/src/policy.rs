@@ -56,8 +56,3 @@ pub fn run(cfg: &cr_config::Config, cmd: PolicyCommand) -> anyhow::Result<ExitCo
         }
     }
 }
-
-/// Checks `[[users]]`, `[[groups]]`, `[[recordings]]` and the announcement files.
-pub fn check(cfg: &cr_config::Config) -> Vec<cr_config::ConfigError> {
-    cr_policy::check_config(cfg)
-}

@@ -216,3 +216,24 @@ fn tls_listen_with_usable_certificate_files_passes() {
     assert_eq!(code, 1);
     assert!(err.contains("key `pbx.siprec.tls_client_fingerprints`"), "{err}");
 }
+
+// Guards against: an unknown target printed twice (by the policy and by the targets).
+#[test]
+fn an_unknown_target_is_reported_once() {
+    let body = format!(
+        "{USERS}[[recordings]]\nname = \"r\"\nusers = [\"alice\"]\ntargets = [\"ofsite\"]\n[[targets]]\nname = \"nas\"\nkind = \"folder\"\npath = \"/tmp\"\n"
+    );
+    let (code, err) = check(&body, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(err.matches("ofsite").count(), 1, "{err}");
+    assert!(err.contains(":12: key `recordings[0].targets[0]`: unknown target \"ofsite\""), "{err}");
+}
+
+// Guards against: `decline` checked by `config check` only (the recorder's own test is in
+// bins/cr-recorder/tests/config.rs).
+#[test]
+fn a_bad_decline_is_refused() {
+    let (code, err) = check("[pbx.siprec]\nlisten = [\"udp:127.0.0.1:5060\"]\ndecline = \"drop\"\n", &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(":8: key `pbx.siprec.decline`: \"drop\": use \"reject\" or \"accept\""), "{err}");
+}

@@ -37,13 +37,14 @@ mod api;
 mod error;
 mod locate;
 mod model;
+mod section;
 
 pub use api::{ApiSettings, ApiTokens, MIN_TOKEN_LEN, id_in_file};
 
 pub use error::ConfigError;
 pub use locate::KeyPath;
+pub use section::field_names;
 pub use model::{
-    ApiConfig, Cipher, Config, GroupConfig, Installation, JournalConfig, KeystoreConfig, LegOwner,
-    NotifyConfig, PbxConfig, RecordingConfig, Secret, SipRecConfig, SmtpTls, TargetConfig,
-    UserConfig, parse_duration,
+    ApiConfig, Cipher, Config, Installation, JournalConfig, KeystoreConfig, LegOwner,
+    NotifyConfig, PbxConfig, Secret, SipRecConfig, SmtpTls, parse_duration,
 };

@@ -23,14 +23,6 @@ pub struct Config {
     pub keystore: KeystoreConfig,
     /// `[journal]`.
     pub journal: JournalConfig,
-    /// `[[users]]`.
-    pub users: Vec<UserConfig>,
-    /// `[[groups]]`.
-    pub groups: Vec<GroupConfig>,
-    /// `[[recordings]]`, in the order they are evaluated.
-    pub recordings: Vec<RecordingConfig>,
-    /// `[[targets]]`.
-    pub targets: Vec<TargetConfig>,
     /// `[notify]`, if present.
     pub notify: Option<NotifyConfig>,
     /// `[pbx]`.
@@ -47,14 +39,20 @@ struct Raw {
     keystore: KeystoreConfig,
     #[serde(default)]
     journal: JournalConfig,
+    /// `[[users]]`, `[[groups]]`, `[[recordings]]`: the schema is cr-policy's.
     #[serde(default)]
-    users: Vec<UserConfig>,
+    #[allow(dead_code)]
+    users: serde::de::IgnoredAny,
     #[serde(default)]
-    groups: Vec<GroupConfig>,
+    #[allow(dead_code)]
+    groups: serde::de::IgnoredAny,
     #[serde(default)]
-    recordings: Vec<RecordingConfig>,
+    #[allow(dead_code)]
+    recordings: serde::de::IgnoredAny,
+    /// `[[targets]]`: the schema of each kind is cr-storage's.
     #[serde(default)]
-    targets: Vec<TargetConfig>,
+    #[allow(dead_code)]
+    targets: serde::de::IgnoredAny,
     notify: Option<NotifyConfig>,
     #[serde(default)]
     pbx: PbxConfig,
@@ -142,128 +140,6 @@ impl Default for JournalConfig {
             url: default_journal_url(),
         }
     }
-}
-
-/// `[[users]]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct UserConfig {
-    /// Unique user id.
-    pub id: String,
-    /// The user's numbers as a PBX may send them.
-    #[serde(default)]
-    pub numbers: Vec<String>,
-}
-
-/// `[[groups]]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct GroupConfig {
-    /// Unique group id.
-    pub id: String,
-    /// The group's number.
-    pub number: Option<String>,
-    /// Member user ids.
-    #[serde(default)]
-    pub members: Vec<String>,
-    /// Members logged out at start.
-    #[serde(default)]
-    pub inactive: Vec<String>,
-}
-
-/// `[[recordings]]`: one recording configuration.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct RecordingConfig {
-    /// Unique name.
-    pub name: String,
-    /// Recorded groups.
-    #[serde(default)]
-    pub groups: Vec<String>,
-    /// Recorded users.
-    #[serde(default)]
-    pub users: Vec<String>,
-    /// S7: incoming calls to an active member's personal number are recorded too.
-    #[serde(default)]
-    pub record_direct_calls_to_active_members: bool,
-    /// "caller" | "callee" | "stereo" | "separate" (checked by the policy).
-    #[serde(default = "default_channels")]
-    pub channels: String,
-    /// WAV played to the caller of incoming calls.
-    pub announcement_incoming: Option<PathBuf>,
-    /// WAV played to the caller of outgoing calls.
-    pub announcement_outgoing: Option<PathBuf>,
-    /// Target names.
-    #[serde(default)]
-    pub targets: Vec<String>,
-}
-
-fn default_channels() -> String {
-    "stereo".to_owned()
-}
-
-/// `[[targets]]`: one storage target. Which keys apply depends on `kind`; the storage crate
-/// checks them.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct TargetConfig {
-    /// Unique name.
-    pub name: String,
-    /// "folder" | "smb" | "sftp" | "onedrive".
-    pub kind: String,
-    /// Directory template ($Y $M $D $h $m $s).
-    #[serde(default)]
-    pub directory: String,
-    /// folder: the base path.
-    pub path: Option<PathBuf>,
-    /// folder: the group (name or number) the written files and directories get.
-    pub group: Option<String>,
-    /// smb/sftp: host name or IP only.
-    pub server: Option<String>,
-    /// smb/sftp: port.
-    pub port: Option<u16>,
-    /// smb: share name.
-    pub share: Option<String>,
-    /// smb: domain.
-    pub domain: Option<String>,
-    /// smb/sftp: user name.
-    pub username: Option<String>,
-    /// smb/sftp: password variable.
-    pub password_env: Option<String>,
-    /// smb/sftp: password file.
-    pub password_file: Option<PathBuf>,
-    /// sftp: private key file.
-    pub private_key_file: Option<PathBuf>,
-    /// sftp: passphrase variable of the private key.
-    pub private_key_passphrase_env: Option<String>,
-    /// sftp: pinned host key, `SHA256:...`.
-    pub host_key: Option<String>,
-    /// smb: reserved.
-    pub security: Option<String>,
-    /// onedrive: "global" | "germany".
-    pub cloud: Option<String>,
-    /// onedrive: tenant id.
-    pub tenant_id: Option<String>,
-    /// onedrive: application (client) id.
-    pub client_id: Option<String>,
-    /// onedrive: client secret variable.
-    pub client_secret_env: Option<String>,
-    /// onedrive: client secret file.
-    pub client_secret_file: Option<PathBuf>,
-    /// onedrive: whose OneDrive (app registration).
-    pub drive_user: Option<String>,
-    /// onedrive: redirect URI for delegated sign-in.
-    pub redirect_uri: Option<String>,
-    /// onedrive: sign-in host override (tests only).
-    pub login_endpoint: Option<String>,
-    /// onedrive: Graph host override (tests only).
-    pub graph_endpoint: Option<String>,
-    /// Connect/I/O timeout, e.g. "30s".
-    pub timeout: Option<String>,
 }
 
 /// How the SMTP connection is secured.
@@ -532,10 +408,6 @@ impl Config {
             installation: raw.installation,
             keystore: raw.keystore,
             journal: raw.journal,
-            users: raw.users,
-            groups: raw.groups,
-            recordings: raw.recordings,
-            targets: raw.targets,
             notify: raw.notify,
             pbx: raw.pbx,
             source: text.to_owned(),
@@ -571,20 +443,59 @@ impl Config {
         }
     }
 
-    /// The secret `<name>_env` / `<name>_file` of target `index`.
-    pub fn target_secret(&self, index: usize, name: &str) -> Secret {
-        let t = &self.targets[index];
-        let (env, file) = match name {
-            "password" => (t.password_env.clone(), t.password_file.clone()),
-            "client_secret" => (t.client_secret_env.clone(), t.client_secret_file.clone()),
-            "private_key_passphrase" => (t.private_key_passphrase_env.clone(), None),
-            _ => (None, None),
+    /// The secret `key` (e.g. `targets[1].password`) given by `env` (a variable name) or
+    /// `file` (resolved against `data_dir`).
+    pub fn secret(&self, key: &str, env: Option<&String>, file: Option<&PathBuf>) -> Secret {
+        Secret { env: env.cloned(), file: file.map(|f| self.resolve_path(f)), key: key.to_owned() }
+    }
+
+    /// The part of the file at `key` (dotted form, e.g. `pbx.siprec` or `targets[2]`) read
+    /// as `T`, by the crate that owns its schema; `Ok(None)` when the file has no such part.
+    /// A wrong type or an unknown key is reported at its line, as [`Config::parse`] does.
+    pub fn section<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>, ConfigError> {
+        use serde::de::DeserializeSeed;
+        let steps = crate::section::steps(key);
+        let located = |e: toml::de::Error| {
+            let line = e.span().map(|s| line_of(&self.source, s.start));
+            let k = line.map(|l| key_on_line(&self.source, l)).unwrap_or_default();
+            ConfigError::new(&self.path, line, k, e.message().trim().to_owned())
         };
-        Secret {
-            env,
-            file: file.map(|f| self.resolve_path(f)),
-            key: format!("targets[{index}].{name}"),
+        let de = toml::Deserializer::parse(&self.source).map_err(located)?;
+        crate::section::Pick::<T> { path: &steps, out: std::marker::PhantomData }.deserialize(de).map_err(located)
+    }
+
+    /// How many entries the array (of tables) at `key` has; 0 when there is none.
+    pub fn len_of(&self, key: &str) -> usize {
+        self.item_at(key)
+            .and_then(|item| item.as_array_of_tables().map(|a| a.len()).or_else(|| item.as_array().map(|a| a.len())))
+            .unwrap_or(0)
+    }
+
+    /// The keys written in the table at `key` (e.g. `targets[0]`), in file order.
+    pub fn keys_at(&self, key: &str) -> Vec<String> {
+        self.item_at(key)
+            .and_then(|item| item.as_table_like())
+            .map(|t| t.iter().map(|(k, _)| k.to_owned()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The `name` of every entry of the array of tables at `key` (e.g. `targets`), as
+    /// written, for crates that refer to entries by name.
+    pub fn names_of(&self, key: &str) -> Vec<String> {
+        (0..self.len_of(key))
+            .filter_map(|i| self.item_at(&format!("{key}[{i}].name"))?.as_str().map(str::to_owned))
+            .collect()
+    }
+
+    fn item_at(&self, key: &str) -> Option<&toml_edit::Item> {
+        let mut item = self.doc.as_item();
+        for step in crate::section::steps(key) {
+            item = match step {
+                crate::section::Step::Key(k) => item.get(k)?,
+                crate::section::Step::Index(i) => item.get(i)?,
+            };
         }
+        Some(item)
     }
 
     /// The SMTP password's source, if `[notify]` has one.
@@ -621,25 +532,6 @@ impl Config {
         }
         if ks.path.as_os_str().is_empty() {
             return Err(self.error_at("keystore.path", "must not be empty"));
-        }
-        for (what, names) in [
-            ("users", self.users.iter().map(|u| u.id.as_str()).collect::<Vec<_>>()),
-            ("groups", self.groups.iter().map(|g| g.id.as_str()).collect()),
-            ("recordings", self.recordings.iter().map(|r| r.name.as_str()).collect()),
-            ("targets", self.targets.iter().map(|t| t.name.as_str()).collect()),
-        ] {
-            let key = if matches!(what, "users" | "groups") { "id" } else { "name" };
-            for (i, name) in names.iter().enumerate() {
-                if name.trim().is_empty() {
-                    return Err(self.error_at(&format!("{what}[{i}].{key}"), "must not be empty"));
-                }
-                if let Some(first) = names[..i].iter().position(|n| n == name) {
-                    return Err(self.error_at(
-                        &format!("{what}[{i}].{key}"),
-                        format!("duplicate {key} {name:?}: {what}[{first}] has it already"),
-                    ));
-                }
-            }
         }
         if let Some(n) = &self.notify
             && let Err(e) = parse_duration(&n.reminder_interval)
@@ -735,7 +627,7 @@ password_env = "X"
         let cfg = Config::parse(GOOD, "callrec.toml").unwrap();
         assert_eq!(cfg.keystore.cipher, Cipher::Aes256);
         assert_eq!(cfg.journal.url, "sqlite:journal.sqlite");
-        assert_eq!(cfg.targets.len(), 2);
+        assert_eq!(cfg.len_of("targets"), 2);
         assert_eq!(cfg.keystore_path(), PathBuf::from("/var/lib/callrec/keystore.p12"));
         assert_eq!(cfg.error_at("targets[1].kind", "x").line, Some(18));
     }
@@ -763,13 +655,6 @@ password_env = "X"
         let e = err(&GOOD.replace("cipher = \"aes256\"", "ciper = \"aes256\""));
         assert_eq!(e.line, Some(8));
         assert!(e.message.contains("ciper"), "{e}");
-    }
-
-    #[test]
-    fn duplicate_target_name_names_the_second() {
-        let e = err(&GOOD.replace("name = \"nas\"", "name = \"archive\""));
-        assert_eq!(e.line, Some(17));
-        assert_eq!(e.key, "targets[1].name");
     }
 
     #[test]

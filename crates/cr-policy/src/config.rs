@@ -1,10 +1,122 @@
 //! Building the policy from `callrec.toml` (feature `config`).
 
+use std::path::PathBuf;
+
 use cr_config::{Config, ConfigError};
+use serde::Deserialize;
 
 use crate::engine::{Policy, PolicyBuilder};
 use crate::number::NumberPlan;
 use crate::spec::{Channels, GroupSpec, RecordingSpec, UserSpec};
+
+/// `[[users]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct UserConfig {
+    /// Unique user id.
+    pub id: String,
+    /// The user's numbers as a PBX may send them.
+    #[serde(default)]
+    pub numbers: Vec<String>,
+}
+
+/// `[[groups]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct GroupConfig {
+    /// Unique group id.
+    pub id: String,
+    /// The group's number.
+    pub number: Option<String>,
+    /// Member user ids.
+    #[serde(default)]
+    pub members: Vec<String>,
+    /// Members logged out at start.
+    #[serde(default)]
+    pub inactive: Vec<String>,
+}
+
+/// `[[recordings]]`: one recording configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RecordingConfig {
+    /// Unique name.
+    pub name: String,
+    /// Recorded groups.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Recorded users.
+    #[serde(default)]
+    pub users: Vec<String>,
+    /// S7: incoming calls to an active member's personal number are recorded too.
+    #[serde(default)]
+    pub record_direct_calls_to_active_members: bool,
+    /// "caller" | "callee" | "stereo" | "separate" (checked by the policy).
+    #[serde(default = "default_channels")]
+    pub channels: String,
+    /// WAV played to the caller of incoming calls.
+    pub announcement_incoming: Option<PathBuf>,
+    /// WAV played to the caller of outgoing calls.
+    pub announcement_outgoing: Option<PathBuf>,
+    /// Target names.
+    #[serde(default)]
+    pub targets: Vec<String>,
+}
+
+fn default_channels() -> String {
+    "stereo".to_owned()
+}
+
+/// The policy's part of `callrec.toml`: `[[users]]`, `[[groups]]` and `[[recordings]]`, as
+/// written (names unique, nothing else checked yet).
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct PolicyConfig {
+    /// `[[users]]`.
+    pub users: Vec<UserConfig>,
+    /// `[[groups]]`.
+    pub groups: Vec<GroupConfig>,
+    /// `[[recordings]]`, in the order they are evaluated.
+    pub recordings: Vec<RecordingConfig>,
+}
+
+impl PolicyConfig {
+    /// Reads the three sections; a wrong type, an unknown key, an empty or a duplicate id
+    /// or name is reported at its line and key.
+    pub fn from_config(cfg: &Config) -> Result<Self, Vec<ConfigError>> {
+        let pc = Self {
+            users: read(cfg, "users")?,
+            groups: read(cfg, "groups")?,
+            recordings: read(cfg, "recordings")?,
+        };
+        for (what, key, names) in [
+            ("users", "id", pc.users.iter().map(|u| u.id.as_str()).collect::<Vec<_>>()),
+            ("groups", "id", pc.groups.iter().map(|g| g.id.as_str()).collect()),
+            ("recordings", "name", pc.recordings.iter().map(|r| r.name.as_str()).collect()),
+        ] {
+            for (i, name) in names.iter().enumerate() {
+                if name.trim().is_empty() {
+                    return Err(vec![cfg.error_at(&format!("{what}[{i}].{key}"), "must not be empty")]);
+                }
+                if let Some(first) = names[..i].iter().position(|n| n == name) {
+                    return Err(vec![cfg.error_at(
+                        &format!("{what}[{i}].{key}"),
+                        format!("duplicate {key} {name:?}: {what}[{first}] has it already"),
+                    )]);
+                }
+            }
+        }
+        Ok(pc)
+    }
+}
+
+/// The array of tables `key`, empty when absent.
+fn read<T: serde::de::DeserializeOwned>(cfg: &Config, key: &str) -> Result<Vec<T>, Vec<ConfigError>> {
+    cfg.section(key).map(Option::unwrap_or_default).map_err(|e| vec![e])
+}
 
 impl Policy {
     /// Builds the policy from `[installation]` (`country_code`, `area_code`), `[[users]]`,
@@ -13,6 +125,7 @@ impl Policy {
     /// inactive but not members, unknown channel modes); each error names the file, line
     /// and key. Touches no file: see [`check_config`] for the announcement files.
     pub fn from_config(cfg: &Config) -> Result<Policy, Vec<ConfigError>> {
+        let pc = PolicyConfig::from_config(cfg)?;
         let mut errs = Vec::new();
         let mut plan = NumberPlan::new();
         if let Some(cc) = &cfg.installation.country_code {
@@ -34,18 +147,18 @@ impl Policy {
             }
         }
         let mut b = PolicyBuilder::new();
-        for u in &cfg.users {
+        for u in &pc.users {
             b = b.user(UserSpec::new(&u.id).numbers(u.numbers.iter().cloned()));
         }
-        for g in &cfg.groups {
+        for g in &pc.groups {
             let mut spec = GroupSpec::new(&g.id).members(g.members.iter().cloned()).inactive(g.inactive.iter().cloned());
             if let Some(n) = &g.number {
                 spec = spec.number(n);
             }
             b = b.group(spec);
         }
-        let target_names: Vec<&str> = cfg.targets.iter().map(|t| t.name.as_str()).collect();
-        for (i, r) in cfg.recordings.iter().enumerate() {
+        errs.extend(target_names(cfg, &pc));
+        for (i, r) in pc.recordings.iter().enumerate() {
             let channels = match r.channels.parse::<Channels>() {
                 Ok(c) => c,
                 Err(e) => {
@@ -53,14 +166,6 @@ impl Policy {
                     Channels::default()
                 }
             };
-            for (j, t) in r.targets.iter().enumerate() {
-                if !target_names.contains(&t.as_str()) {
-                    errs.push(cfg.error_at(
-                        &format!("recordings[{i}].targets[{j}]"),
-                        format!("unknown target {t:?}: add a [[targets]] entry with this name or remove it here"),
-                    ));
-                }
-            }
             let mut spec = RecordingSpec::new(&r.name)
                 .groups(r.groups.iter().cloned())
                 .users(r.users.iter().cloned())
@@ -94,6 +199,51 @@ impl Policy {
     }
 }
 
+/// Every `[[recordings]]` target name that no `[[targets]]` entry has, at its key. The one
+/// check of these references: [`Policy::from_config`] makes it, and so does the uploader,
+/// which must not start with sets it could never deliver.
+pub fn check_target_names(cfg: &Config) -> Vec<ConfigError> {
+    match PolicyConfig::from_config(cfg) {
+        Ok(pc) => target_names(cfg, &pc),
+        Err(e) => e,
+    }
+}
+
+fn target_names(cfg: &Config, pc: &PolicyConfig) -> Vec<ConfigError> {
+    let target_names = cfg.names_of("targets");
+    let mut errs = Vec::new();
+    for (i, r) in pc.recordings.iter().enumerate() {
+        for (j, t) in r.targets.iter().enumerate() {
+            if !target_names.contains(t) {
+                errs.push(cfg.error_at(
+                    &format!("recordings[{i}].targets[{j}]"),
+                    format!("unknown target {t:?}: add a [[targets]] entry with this name or remove it here"),
+                ));
+            }
+        }
+    }
+    errs
+}
+
+/// The announcement files of every recording, each with its key
+/// (`recordings[I].announcement_incoming|outgoing`) and its path resolved against
+/// `installation.data_dir`; empty paths left out.
+pub fn announcement_files(cfg: &Config) -> Vec<(String, PathBuf)> {
+    let recordings = PolicyConfig::from_config(cfg).map(|pc| pc.recordings).unwrap_or_default();
+    let mut out = Vec::new();
+    for (i, r) in recordings.iter().enumerate() {
+        for (key, path) in [
+            ("announcement_incoming", &r.announcement_incoming),
+            ("announcement_outgoing", &r.announcement_outgoing),
+        ] {
+            if let Some(p) = path.as_ref().filter(|p| !p.as_os_str().is_empty()) {
+                out.push((format!("recordings[{i}].{key}"), cfg.resolve_path(p)));
+            }
+        }
+    }
+    out
+}
+
 /// Everything `crctl config check` reports about the policy: the errors of
 /// [`Policy::from_config`] plus announcement files that do not exist (relative paths are
 /// relative to `installation.data_dir`). Whether a WAV file is playable is checked by the
@@ -103,22 +253,12 @@ pub fn check_config(cfg: &Config) -> Vec<ConfigError> {
         Ok(_) => Vec::new(),
         Err(e) => e,
     };
-    for (i, r) in cfg.recordings.iter().enumerate() {
-        for (key, path) in [
-            ("announcement_incoming", &r.announcement_incoming),
-            ("announcement_outgoing", &r.announcement_outgoing),
-        ] {
-            let Some(p) = path else { continue };
-            if p.as_os_str().is_empty() {
-                continue;
-            }
-            let full = cfg.resolve_path(p);
-            if !full.is_file() {
-                errs.push(cfg.error_at(
-                    &format!("recordings[{i}].{key}"),
-                    format!("announcement file {} does not exist (relative paths are relative to data_dir)", full.display()),
-                ));
-            }
+    for (key, full) in announcement_files(cfg) {
+        if !full.is_file() {
+            errs.push(cfg.error_at(
+                &key,
+                format!("announcement file {} does not exist (relative paths are relative to data_dir)", full.display()),
+            ));
         }
     }
     errs

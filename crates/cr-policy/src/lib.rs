@@ -62,7 +62,9 @@ mod number;
 mod spec;
 
 #[cfg(feature = "config")]
-pub use config::check_config;
+pub use config::{
+    GroupConfig, PolicyConfig, RecordingConfig, UserConfig, announcement_files, check_config, check_target_names,
+};
 pub use engine::{Policy, PolicyBuilder};
 pub use error::{BuildError, BuildErrorKind, BuildErrors, MembershipError, NumberError};
 pub use facts::{CallFacts, Decision, Direction, MembershipState, Reason};

@@ -200,9 +200,13 @@ fn missing_announcement_files_are_named_with_their_line() {
 }
 
 #[test]
-fn duplicate_names_are_refused_by_cr_config_with_their_line() {
-    // cr-config owns this check; the policy relies on it.
+fn duplicate_names_are_refused_with_their_line() {
+    // The policy owns this check now (with the schema of [[users]], [[groups]],
+    // [[recordings]]); cr-config did it at load before.
     let text = GOOD.replace("id = \"bob\"", "id = \"alice\"");
-    let e = Config::parse(&text, "callrec.toml").unwrap_err();
+    let errs = Policy::from_config(&parse(&text)).unwrap_err();
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    let e = &errs[0];
+    assert_eq!(e.key, "users[1].id", "{e}");
     assert_eq!(e.line, Some(line_of(&GOOD.replace("id = \"bob\"", "id = \"xx\""), "id = \"xx\"")));
 }

@@ -1,6 +1,6 @@
 //! Opening the installation's keystore as `callrec.toml` describes it (feature `config`).
 
-use cr_config::Config;
+use cr_config::{Config, ConfigError};
 
 use crate::error::SignError;
 use crate::identity::Identity;
@@ -37,4 +37,43 @@ pub fn configured_password(cfg: &Config) -> Result<String, SignError> {
         tracing::warn!("{w}");
     }
     Ok(password)
+}
+
+/// What [`check_configured`] found.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct KeystoreCheck {
+    /// Problems, each at its key.
+    pub problems: Vec<ConfigError>,
+    /// Warnings (a password Java keytool cannot use), each naming the file.
+    pub warnings: Vec<String>,
+}
+
+/// Checks `[keystore]` for `crctl config check`: a password source that resolves, and a
+/// keystore that opens with it when it exists.
+pub fn check_configured(cfg: &Config) -> KeystoreCheck {
+    let mut out = KeystoreCheck::default();
+    let key = if cfg.keystore.password_file.is_some() { "keystore.password_file" } else { "keystore.password_env" };
+    let secret = cfg.keystore_password();
+    if secret.env.is_none() && secret.file.is_none() {
+        out.problems.push(cfg.error_at("keystore", "no keystore password: set password_env or password_file"));
+        return out;
+    }
+    let pw = match secret.resolve() {
+        Ok(pw) => pw,
+        Err(e) => {
+            out.problems.push(cfg.error_at(key, e));
+            return out;
+        }
+    };
+    if let Some(w) = crate::identity::password_warning(&pw) {
+        out.warnings.push(format!("{}: {w}", cfg.path.display()));
+    }
+    let path = cfg.keystore_path();
+    if path.exists()
+        && let Err(e) = Identity::open_keystore(&path, &pw)
+    {
+        out.problems.push(cfg.error_at("keystore.path", e.to_string()));
+    }
+    out
 }

@@ -50,7 +50,7 @@ mod seal;
 mod verify;
 
 #[cfg(feature = "config")]
-pub use config::{configured_password, open_configured};
+pub use config::{KeystoreCheck, check_configured, configured_password, open_configured};
 pub use chain::{ChainMember, ChainProblem, GENESIS_SHA256, check_chain};
 pub use error::SignError;
 pub use hash::{sha256_file, sha256_hex};

@@ -142,9 +142,25 @@ fn onedrive_needs_one_sign_in_form_and_a_known_cloud() {
 #[test]
 fn unknown_kind_and_unknown_target_reference() {
     one_error("[[targets]]\nname = \"x\"\nkind = \"ftp\"\n", 8, "targets[0].kind", &["\"folder\", \"smb\", \"sftp\" or \"onedrive\""]);
-    let e = errors("[[recordings]]\nname = \"r\"\ntargets = [\"nowhere\"]\n");
-    assert_eq!(e.len(), 1, "{e:#?}");
-    assert!(e[0].contains("recordings[0].targets[0]") && e[0].contains("nowhere"), "{e:#?}");
+    // The unknown target reference is the policy's check, made once by the composition:
+    // moved to cr-setup's tests/compose.rs.
+}
+
+// Moved from cr-config (duplicate_target_name_names_the_second): target names are the
+// targets' schema, cr-storage's.
+#[test]
+fn duplicate_target_name_names_the_second() {
+    let t = "[[targets]]\nname = \"archive\"\nkind = \"folder\"\npath = \"/srv/archive\"\n\n[[targets]]\nname = \"archive\"\nkind = \"folder\"\npath = \"/srv/other\"\n";
+    one_error(t, 12, "targets[1].name", &["duplicate name \"archive\"", "targets[0]"]);
+}
+
+// Guards against: a key of another kind, or a key of no kind, passing unnoticed.
+#[test]
+fn keys_are_checked_against_the_kind_schema() {
+    one_error("[[targets]]\nname = \"x\"\nkind = \"folder\"\npath = \"/srv\"\nhots = \"h\"\n", 10, "targets[0].hots", &["unknown key", "path, group"]);
+    one_error("[[targets]]\nname = \"x\"\nkind = \"folder\"\npath = \"/srv\"\nport = \"22\"\n", 10, "targets[0].port", &["does not apply"]);
+    let e = errors("[[targets]]\nname = \"x\"\nkind = \"sftp\"\nport = \"22\"\n");
+    assert!(e[0].starts_with("callrec.toml:9: key `port`") && e[0].contains("u16"), "{e:#?}");
 }
 
 #[test]

@@ -90,6 +90,19 @@ impl Install {
         cr_sign::Certificate::load(self.path("data/cert.pem")).unwrap()
     }
 
+    /// Runs cr-recorder on this installation until it exits by itself (a start that must
+    /// fail), with stdin closed.
+    pub fn run_to_exit(&self) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_cr-recorder"))
+            .arg("--config")
+            .arg(&self.config)
+            .env("CR_E2E_PW", PASSWORD)
+            .env("CR_E2E_API_TOKENS", API_TOKEN)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
     /// Starts cr-recorder and waits until /v1/health answers 200.
     pub fn start(&self) -> Recorder {
         self.start_wrapped(&[])
