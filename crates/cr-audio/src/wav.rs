@@ -11,6 +11,9 @@
 //! outgrows 4 GiB the header becomes `RF64 FFFFFFFF WAVE | ds64(28) | ...` in place, with
 //! the 64-bit sizes in `ds64`, so no data ever moves. `cral` is this crate's own chunk on
 //! leg files (start time and state); every WAV reader skips unknown chunks.
+//!
+//! One file on purpose (~900 lines with its unit tests): writer and reader share the chunk
+//! layout constants and the RF64 size rules, which must change together.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};

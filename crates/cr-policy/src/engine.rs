@@ -1,4 +1,7 @@
 //! The indexed policy: directory, configurations, membership state and active recordings.
+//!
+//! One file on purpose (~840 lines with its unit tests): indexing and deciding share private
+//! index types that splitting would have to make crate-visible.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;

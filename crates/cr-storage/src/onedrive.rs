@@ -10,6 +10,9 @@
 //!   multiple of 320 KiB, resumed from `nextExpectedRanges` after an interruption. Every
 //!   request says `conflictBehavior=fail`: a different file of the same name is never
 //!   replaced.
+//!
+//! One file on purpose (~890 lines with its unit tests): the OAuth flows and the Graph upload
+//! session share one token cache and one error mapping.
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
