@@ -123,7 +123,7 @@ impl<'a> PackageWriter<'a> {
         if !cr_sign::is_valid_id(&call.id) {
             return Err(cr_sign::SignError::BadId(call.id).into());
         }
-        if self.sets.iter().any(|s| s.call.id == call.id) || self.not_exported.iter().any(|s| s.call.id == call.id) {
+        if self.has(&call.id) {
             return Err(ExportError::DuplicateSet(call.id));
         }
         let rel = format!("{SETS_DIR}/{}", call.id);
@@ -160,6 +160,17 @@ impl<'a> PackageWriter<'a> {
         let set = ExportedSet { call, directory: rel, checksum_sha256: report.checksum_sha256, read_from, files };
         self.sets.push(set.clone());
         Ok(SetOutcome::Exported(set))
+    }
+
+    /// Records that set `call.id` matched but is left out, with `problem` (e.g. no copy of
+    /// it could be found): it is listed in the manifest's `not_exported`.
+    pub fn leave_out(&mut self, call: CallFacts, problem: impl Into<String>) -> Result<NotExported, ExportError> {
+        if self.has(&call.id) {
+            return Err(ExportError::DuplicateSet(call.id));
+        }
+        let n = NotExported { call, read_from: None, problems: vec![problem.into()] };
+        self.not_exported.push(n.clone());
+        Ok(n)
     }
 
     /// The sets verified so far.
@@ -225,6 +236,10 @@ impl<'a> PackageWriter<'a> {
             sync_dir(parent)?;
         }
         Ok(PackageSummary { dir: self.out.clone(), manifest, files, sums_sha256: cr_sign::sha256_hex(sums.as_bytes()) })
+    }
+
+    fn has(&self, id: &str) -> bool {
+        self.sets.iter().any(|s| s.call.id == id) || self.not_exported.iter().any(|s| s.call.id == id)
     }
 
     fn write(&self, name: &str, bytes: &[u8]) -> Result<(), ExportError> {
