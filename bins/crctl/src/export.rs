@@ -139,7 +139,7 @@ fn progress(n: usize, quiet: bool) -> Option<indicatif::ProgressBar> {
 
 /// `crctl export`.
 pub fn run(cfg: &cr_config::Config, args: ExportArgs) -> anyhow::Result<ExitCode> {
-    let (tz, from, to) = journal_cmds::time_range(cfg, &args.range)?;
+    let (tz, (from, to)) = journal_cmds::time_range(cfg, &args.range)?;
     if args.request.trim().is_empty() {
         anyhow::bail!("--request must name the request (e.g. the letter's or ticket's reference)");
     }

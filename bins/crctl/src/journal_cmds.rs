@@ -299,12 +299,12 @@ fn deliveries(h: &SearchHit) -> String {
         .join(" ")
 }
 
+/// `--from` and `--to` as times.
+pub(crate) type Bounds = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 /// The display zone and `--from` / `--to` as times (see [`MatchArgs`]); `--to` must be
 /// later than `--from`.
-pub(crate) fn time_range(
-    cfg: &cr_config::Config,
-    range: &MatchArgs,
-) -> anyhow::Result<(DisplayZone, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> {
+pub(crate) fn time_range(cfg: &cr_config::Config, range: &MatchArgs) -> anyhow::Result<(DisplayZone, Bounds)> {
     let tz = DisplayZone::of(cfg)?;
     let from = range.from.as_deref().map(|s| tz.parse("--from", s, false)).transpose()?;
     let to = range.to.as_deref().map(|s| tz.parse("--to", s, true)).transpose()?;
@@ -313,12 +313,12 @@ pub(crate) fn time_range(
     {
         bail!("--to must be later than --from");
     }
-    Ok((tz, from, to))
+    Ok((tz, (from, to)))
 }
 
 /// `crctl search`: recordings by party number and time range.
 pub fn search(cfg: &cr_config::Config, args: SearchArgs) -> anyhow::Result<ExitCode> {
-    let (tz, from, to) = time_range(cfg, &args.range)?;
+    let (tz, (from, to)) = time_range(cfg, &args.range)?;
     let journal = open(cfg, false)?;
     let hits = journal.search(&SearchQuery {
         number: args.number.clone(),

@@ -72,7 +72,13 @@ pub enum PackageProblemKind {
 
 impl fmt::Display for PackageProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let why = match &self.kind {
+        write!(f, "{}: {}", self.file, self.kind)
+    }
+}
+
+impl fmt::Display for PackageProblemKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let why = match self {
             PackageProblemKind::Unreadable(e) => format!("cannot be read: {e}"),
             PackageProblemKind::Malformed(e) => format!("malformed: {e}"),
             PackageProblemKind::SignatureMissing => "signature file missing".to_owned(),
@@ -87,7 +93,7 @@ impl fmt::Display for PackageProblem {
                 "is not the certificate given to verify with (compare the fingerprints)".to_owned()
             }
         };
-        write!(f, "{}: {why}", self.file)
+        f.write_str(&why)
     }
 }
 
