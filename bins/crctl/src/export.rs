@@ -51,7 +51,7 @@ pub struct ExportArgs {
 }
 
 /// Where one set will be read from.
-enum Copy {
+enum Found {
     /// A directory on this machine: the spool, or a folder target.
     Directory(DirectorySource),
     /// Only on targets that cannot be read back yet: (target, kind) each.
@@ -61,11 +61,11 @@ enum Copy {
 }
 
 /// Finds a readable copy of `hit`: the spool first, then each folder target it reached.
-fn locate(cfg: &cr_config::Config, hit: &SearchHit) -> Copy {
+fn locate(cfg: &cr_config::Config, hit: &SearchHit) -> Found {
     if let Some(loc) = &hit.location {
         let src = DirectorySource::new("spool", loc);
         if src.has_set(&hit.set_id) {
-            return Copy::Directory(src);
+            return Found::Directory(src);
         }
     }
     let mut remote = Vec::new();
@@ -76,7 +76,7 @@ fn locate(cfg: &cr_config::Config, hit: &SearchHit) -> Copy {
             Some("folder") => {
                 let src = DirectorySource::new(format!("target {} (folder)", d.target), path);
                 if src.has_set(&hit.set_id) {
-                    return Copy::Directory(src);
+                    return Found::Directory(src);
                 }
             }
             Some(kind) => remote.push((d.target.clone(), kind.to_owned())),
@@ -84,10 +84,10 @@ fn locate(cfg: &cr_config::Config, hit: &SearchHit) -> Copy {
         }
     }
     if !remote.is_empty() {
-        return Copy::Remote(remote);
+        return Found::Remote(remote);
     }
     let delivered: Vec<&str> = hit.deliveries.iter().filter(|d| d.state == UploadState::Done).map(|d| d.target.as_str()).collect();
-    Copy::Nowhere(format!(
+    Found::Nowhere(format!(
         "no copy found: not in the spool ({}) and not in any folder target it was delivered to ({})",
         hit.location.as_deref().unwrap_or("deleted"),
         if delivered.is_empty() { "none".to_owned() } else { delivered.join(", ") }
@@ -159,12 +159,12 @@ pub fn run(cfg: &cr_config::Config, args: ExportArgs) -> anyhow::Result<ExitCode
         eprintln!("crctl export: no recordings of party {} match: nothing exported, {} not written", args.party, args.out.display());
         return Ok(ExitCode::from(1));
     }
-    let copies: Vec<Copy> = hits.iter().map(|h| locate(cfg, h)).collect();
+    let copies: Vec<Found> = hits.iter().map(|h| locate(cfg, h)).collect();
     let remote: Vec<String> = hits
         .iter()
         .zip(&copies)
         .filter_map(|(h, c)| match c {
-            Copy::Remote(targets) => Some(format!(
+            Found::Remote(targets) => Some(format!(
                 "set {} lies only on {}",
                 h.set_id,
                 targets.iter().map(|(t, k)| format!("target {t:?} ({k})")).collect::<Vec<_>>().join(", ")
@@ -194,16 +194,16 @@ pub fn run(cfg: &cr_config::Config, args: ExportArgs) -> anyhow::Result<ExitCode
     let bar = progress(hits.len(), args.no_progress || args.json);
     for (hit, copy) in hits.iter().zip(copies) {
         let line = match copy {
-            Copy::Directory(mut src) => match writer.add_set(facts(hit), &mut src)? {
+            Found::Directory(mut src) => match writer.add_set(facts(hit), &mut src)? {
                 SetOutcome::Exported(s) => format!("EXPORTED {} ({}) from {}", s.call.id, describe(&tz, hit), s.read_from),
                 SetOutcome::Refused(n) => format!("FAILED {}: {}", n.call.id, n.problems.join("; ")),
-                _ => String::new(),
+                _ => continue,
             },
-            Copy::Nowhere(why) => {
+            Found::Nowhere(why) => {
                 let n = writer.leave_out(facts(hit), why)?;
                 format!("FAILED {}: {}", n.call.id, n.problems.join("; "))
             }
-            Copy::Remote(_) => unreachable!("refused above"),
+            Found::Remote(_) => unreachable!("sets only on remote targets were refused before the package was started"),
         };
         match &bar {
             Some(b) => b.println(&line),
