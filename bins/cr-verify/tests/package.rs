@@ -121,5 +121,20 @@ fn an_unlisted_file_a_broken_signature_and_another_certificate_fail() {
     assert_eq!(first["ok"], false);
     assert_eq!(first["problems"][0]["file"], "SHA256SUMS");
     assert_eq!(first["problems"][1]["file"], "cert.pem");
-    let _ = &f.who;
+}
+
+#[test]
+fn a_broken_link_between_sets_of_a_package_is_still_reported() {
+    let f = Fixture::new();
+    // Someone with the key alters set 2 inside the package and seals it again: set 2
+    // verifies on its own, but set 3 no longer links to it (and SHA256SUMS no longer fits).
+    let dir = f.package().join("sets/chain-0002");
+    let json = dir.join("chain-0002.json");
+    let text = std::fs::read_to_string(&json).unwrap();
+    std::fs::write(&json, text.replace("\"id\"", "\"note\":\"edited\",\"id\"")).unwrap();
+    cr_sign::seal("chain-0002", &[json, dir.join("chain-0002.wav")], &f.who).unwrap();
+    let (code, out, _) = f.verify();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("CHAIN broken link: chain-0003 (sequence 3)"), "{out}");
+    assert!(!out.contains("missing"), "{out}");
 }

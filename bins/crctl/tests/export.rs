@@ -193,7 +193,9 @@ fn a_partys_sets_from_spool_and_folder_target_make_a_package_that_stock_tools_ve
     inst.seal(&j, "set-0001", "+49 30 999888", "300", t0());
     inst.seal(&j, "set-0002", "201", "030 999888", t0() + Duration::hours(1));
     inst.seal(&j, "set-0003", "+49 40 111222", "300", t0() + Duration::hours(2));
+    // Both in one folder of the target: only the party's set is read from it.
     inst.deliver_to_nas(&j, "set-0002");
+    inst.deliver_to_nas(&j, "set-0003");
     let out = inst.dir.path().join("REQ-42");
     let (code, stdout, err) =
         inst.crctl(&["export", "--party", "004930999888", "--request", "REQ-42", "--out", out.to_str().unwrap(), "--by", "alice"]);
