@@ -22,8 +22,15 @@ use rayon::prelude::*;
 /// `CHAIN ...` line (sets before the lowest number are not expected: a folder may hold one
 /// day, and retention removes the oldest).
 ///
-/// Exit status: 0 every set verified and the chain is whole, 1 at least one set failed, the
-/// chain has a gap or broken link, or no set was found, 2 could not run (bad arguments,
+/// An export package (`crctl export`): a folder given that holds `SHA256SUMS` and
+/// `SHA256SUMS.SHA256withRSA.sig` is also checked as a whole: the signature of SHA256SUMS,
+/// every file it lists, no file it does not list, and its cert.pem being the certificate
+/// given; `OK package <dir>: ...` or one `FAILED <dir>/<file>: <reason>` line per problem.
+/// Its sets are verified as above; being one party's calls, the sequence numbers between
+/// them are not expected (broken links among them still are reported).
+///
+/// Exit status: 0 every set (and package) verified and the chain is whole, 1 at least one set
+/// or package failed, the chain has a gap or broken link, or no set was found, 2 could not run (bad arguments,
 /// unreadable certificate or path).
 #[derive(Parser)]
 #[command(version, about, long_about, after_long_help = cr_clidoc::REFERENCE)]
@@ -62,11 +69,17 @@ fn main() -> ExitCode {
 fn run(args: Args) -> anyhow::Result<ExitCode> {
     let cert = cr_sign::Certificate::load(&args.cert).map_err(anyhow::Error::new)?;
     let mut files = Vec::new();
+    let mut packages = Vec::new();
     for p in &args.paths {
+        if p.is_dir() && cr_export::is_package(p) {
+            packages.push(p.clone());
+        }
         files.extend(cr_sign::find_checksum_files(p).with_context(|| format!("{}", p.display()))?);
     }
     files.sort();
     files.dedup();
+    let package_reports: Vec<cr_export::PackageReport> =
+        packages.iter().map(|p| cr_export::verify_package(p, &cert)).collect();
     if let Some(jobs) = args.jobs {
         rayon::ThreadPoolBuilder::new().num_threads(jobs.max(1)).build_global()?;
     }
@@ -95,6 +108,9 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
+    for p in &package_reports {
+        write_package(&mut out, p, args.json)?;
+    }
     let failed = reports.iter().filter(|r| !r.is_ok()).count();
     let bytes: u64 = reports.iter().map(|r| r.bytes).sum();
     for r in &reports {
@@ -120,7 +136,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             writeln!(out, "FAILED {}: {}", r.id, reasons.join("; "))?;
         }
     }
-    let chain = chain_problems(&reports);
+    let chain = chain_problems(&reports, &packages);
     for p in &chain {
         if args.json {
             writeln!(out, "{}", serde_json::json!({"chain_problem": p.to_string()}))?;
@@ -142,20 +158,69 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !chain.is_empty() {
         summary.push_str(&format!("; {} chain problem(s)", chain.len()));
     }
+    let packages_failed = package_reports.iter().filter(|p| !p.is_ok()).count();
+    if !package_reports.is_empty() {
+        summary.push_str(&format!(
+            "; {} package(s): {} OK, {} FAILED",
+            package_reports.len(),
+            package_reports.len() - packages_failed,
+            packages_failed
+        ));
+    }
     if args.json {
         eprintln!("{summary}");
     } else {
         writeln!(out, "{summary}")?;
     }
-    Ok(if failed == 0 && chain.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if failed == 0 && chain.is_empty() && packages_failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// `OK package DIR: ...` or one `FAILED DIR/FILE: reason` line per problem (or one JSON
+/// object).
+fn write_package(out: &mut impl Write, p: &cr_export::PackageReport, json: bool) -> std::io::Result<()> {
+    if json {
+        let problems: Vec<_> =
+            p.problems.iter().map(|x| serde_json::json!({"file": x.file, "problem": x.to_string()})).collect();
+        let obj = serde_json::json!({
+            "package": p.dir,
+            "ok": p.is_ok(),
+            "files": p.verified_files,
+            "bytes": p.bytes,
+            "problems": problems,
+        });
+        return writeln!(out, "{obj}");
+    }
+    if p.is_ok() {
+        return writeln!(
+            out,
+            "OK package {}: SHA256SUMS signed by this certificate, {} listed file(s) match, none unlisted",
+            p.dir.display(),
+            p.verified_files
+        );
+    }
+    for x in &p.problems {
+        writeln!(out, "FAILED {}: {}", p.dir.join(&x.file).display(), x.kind)?;
+    }
+    Ok(())
 }
 
 /// The chain over every set that verified: each set's metadata (`<id>.json`, covered by
 /// its signature) names its sequence number and the SHA-256 of its predecessor's checksum
-/// file. Sets without chain data (sealed by `crctl seal`) are left out.
-fn chain_problems(reports: &[cr_sign::SetReport]) -> Vec<cr_sign::ChainProblem> {
+/// file. Sets without chain data (sealed by `crctl seal`) are left out. The sets inside an
+/// export package are one party's calls: there the chain is checked among themselves, and
+/// the numbers between them are not expected.
+fn chain_problems(reports: &[cr_sign::SetReport], packages: &[PathBuf]) -> Vec<cr_sign::ChainProblem> {
+    let in_package = |r: &cr_sign::SetReport| packages.iter().position(|p| r.checksum_file.starts_with(p));
+    let mut problems = chain_of(reports.iter().filter(|r| in_package(r).is_none()));
+    for i in 0..packages.len() {
+        let inside = chain_of(reports.iter().filter(|r| in_package(r) == Some(i)));
+        problems.extend(inside.into_iter().filter(|p| !matches!(p, cr_sign::ChainProblem::Gap { .. })));
+    }
+    problems
+}
+
+fn chain_of<'a>(reports: impl Iterator<Item = &'a cr_sign::SetReport>) -> Vec<cr_sign::ChainProblem> {
     let members: Vec<cr_sign::ChainMember> = reports
-        .iter()
         .filter(|r| r.is_ok())
         .filter_map(|r| {
             let meta = r.checksum_file.with_file_name(format!("{}.json", r.id));

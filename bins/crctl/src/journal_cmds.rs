@@ -42,6 +42,17 @@ pub struct SearchArgs {
     /// 7 or more digits also match as a suffix, shorter ones only exactly).
     #[arg(long)]
     pub number: Option<String>,
+    /// How the number matches, and the time range.
+    #[command(flatten)]
+    pub range: MatchArgs,
+    /// Print one JSON object per recording instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Number matching and time range, shared by `crctl search` and `crctl export`.
+#[derive(Args)]
+pub struct MatchArgs {
     /// Compare the number's digits exactly, without suffix matching.
     #[arg(long)]
     pub exact: bool,
@@ -53,12 +64,9 @@ pub struct SearchArgs {
     /// whole day.
     #[arg(long)]
     pub to: Option<String>,
-    /// Print one JSON object per recording instead of a table.
-    #[arg(long)]
-    pub json: bool,
 }
 
-fn open(cfg: &cr_config::Config, create: bool) -> anyhow::Result<Journal> {
+pub(crate) fn open(cfg: &cr_config::Config, create: bool) -> anyhow::Result<Journal> {
     let journal = Journal::open_url(
         &cfg.journal.url,
         &cfg.installation.data_dir,
@@ -67,7 +75,7 @@ fn open(cfg: &cr_config::Config, create: bool) -> anyhow::Result<Journal> {
     Ok(journal)
 }
 
-fn login_name() -> String {
+pub(crate) fn login_name() -> String {
     std::env::var("SUDO_USER")
         .or_else(|_| std::env::var("USER"))
         .or_else(|_| std::env::var("LOGNAME"))
@@ -207,7 +215,7 @@ pub fn status(cfg: &cr_config::Config) -> anyhow::Result<ExitCode> {
 }
 
 /// The zone in which times are read and shown: `installation.timezone`, else the system's.
-enum DisplayZone {
+pub(crate) enum DisplayZone {
     Named(chrono_tz::Tz),
     Local,
 }
@@ -225,7 +233,15 @@ impl DisplayZone {
         }
     }
 
-    fn show(&self, t: DateTime<Utc>) -> String {
+    /// The named zone (`installation.timezone`), if one is configured.
+    pub(crate) fn named(&self) -> Option<chrono_tz::Tz> {
+        match self {
+            DisplayZone::Named(z) => Some(*z),
+            DisplayZone::Local => None,
+        }
+    }
+
+    pub(crate) fn show(&self, t: DateTime<Utc>) -> String {
         match self {
             DisplayZone::Named(z) => t
                 .with_timezone(z)
@@ -269,7 +285,7 @@ impl DisplayZone {
     }
 }
 
-fn duration(ms: i64) -> String {
+pub(crate) fn duration(ms: i64) -> String {
     let s = ms.max(0) / 1000;
     format!("{}:{:02}:{:02}", s / 3600, (s % 3600) / 60, s % 60)
 }
@@ -288,28 +304,30 @@ fn deliveries(h: &SearchHit) -> String {
         .join(" ")
 }
 
-/// `crctl search`: recordings by party number and time range.
-pub fn search(cfg: &cr_config::Config, args: SearchArgs) -> anyhow::Result<ExitCode> {
+/// `--from` and `--to` as times.
+pub(crate) type Bounds = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
+/// The display zone and `--from` / `--to` as times (see [`MatchArgs`]); `--to` must be
+/// later than `--from`.
+pub(crate) fn time_range(cfg: &cr_config::Config, range: &MatchArgs) -> anyhow::Result<(DisplayZone, Bounds)> {
     let tz = DisplayZone::of(cfg)?;
-    let from = args
-        .from
-        .as_deref()
-        .map(|s| tz.parse("--from", s, false))
-        .transpose()?;
-    let to = args
-        .to
-        .as_deref()
-        .map(|s| tz.parse("--to", s, true))
-        .transpose()?;
+    let from = range.from.as_deref().map(|s| tz.parse("--from", s, false)).transpose()?;
+    let to = range.to.as_deref().map(|s| tz.parse("--to", s, true)).transpose()?;
     if let (Some(f), Some(t)) = (from, to)
         && t <= f
     {
         bail!("--to must be later than --from");
     }
+    Ok((tz, (from, to)))
+}
+
+/// `crctl search`: recordings by party number and time range.
+pub fn search(cfg: &cr_config::Config, args: SearchArgs) -> anyhow::Result<ExitCode> {
+    let (tz, (from, to)) = time_range(cfg, &args.range)?;
     let journal = open(cfg, false)?;
     let hits = journal.search(&SearchQuery {
         number: args.number.clone(),
-        exact: args.exact,
+        exact: args.range.exact,
         from,
         to,
         limit: None,

@@ -10,6 +10,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 mod check;
+mod export;
 mod journal_cmds;
 mod keys;
 mod onedrive;
@@ -66,6 +67,8 @@ enum Command {
     Onedrive(onedrive::OneDriveCommand),
     /// Find recordings by party number and time range.
     Search(journal_cmds::SearchArgs),
+    /// Write a disclosure package of a party's recordings (verified, signed, self-contained).
+    Export(export::ExportArgs),
 }
 
 #[derive(Subcommand)]
@@ -119,6 +122,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status => journal_cmds::status(&cfg),
         Command::Onedrive(cmd) => onedrive::run(&cfg, cmd),
         Command::Search(args) => journal_cmds::search(&cfg, args),
+        Command::Export(args) => export::run(&cfg, args),
         Command::Config(_) => unreachable!("handled above"),
     }
 }

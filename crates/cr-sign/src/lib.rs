@@ -55,6 +55,6 @@ pub use chain::{ChainMember, ChainProblem, GENESIS_SHA256, check_chain};
 pub use error::SignError;
 pub use hash::{sha256_file, sha256_hex};
 pub use identity::{Certificate, Cipher, Identity, KEY_BITS, PRODUCT_NAME, VALIDITY_YEARS, password_warning};
-pub use manifest::{MAX_MANIFEST_BYTES, Manifest, ManifestEntry, ManifestError, is_plain_file_name};
+pub use manifest::{MAX_MANIFEST_BYTES, Manifest, ManifestEntry, ManifestError, is_plain_file_name, is_relative_path};
 pub use seal::{HashedFiles, SealedFile, SealedSet, checksum_file_name, is_valid_id, seal, seal_hashed, signature_file_name};
-pub use verify::{Problem, ProblemKind, SetReport, belongs_to_set, find_checksum_files, set_id, verify_set};
+pub use verify::{Problem, ProblemKind, SetReport, belongs_to_set, find_checksum_files, set_id, verify_set, verify_signature_file};

@@ -85,7 +85,20 @@ impl Manifest {
         if bytes.len() > MAX_MANIFEST_BYTES {
             return Err(ManifestError::TooLarge(bytes.len()));
         }
+        Self::parse_with(bytes, is_plain_file_name)
+    }
+
+    /// Parses a checksum file over a directory tree (e.g. an export package's
+    /// `SHA256SUMS`): as [`parse`](Self::parse), but a name may be a relative path of plain
+    /// names joined by `/` (see [`is_relative_path`]), and there is no size limit (the
+    /// caller bounds what it reads: a tree may hold many sets).
+    pub fn parse_tree(bytes: &[u8]) -> Result<Self, ManifestError> {
+        Self::parse_with(bytes, is_relative_path)
+    }
+
+    fn parse_with(bytes: &[u8], name_ok: fn(&str) -> bool) -> Result<Self, ManifestError> {
         let mut entries: Vec<ManifestEntry> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
         if body.is_empty() {
             return Err(ManifestError::Empty);
@@ -96,8 +109,8 @@ impl Manifest {
                 return Err(ManifestError::CrLf { line });
             }
             let text = std::str::from_utf8(raw).map_err(|_| ManifestError::NotUtf8 { line })?;
-            let entry = parse_line(text, line)?;
-            if entries.iter().any(|e| e.name == entry.name) {
+            let entry = parse_line(text, line, name_ok)?;
+            if !seen.insert(entry.name.clone()) {
                 return Err(ManifestError::Duplicate { line, name: entry.name });
             }
             entries.push(entry);
@@ -120,7 +133,7 @@ impl fmt::Display for Manifest {
     }
 }
 
-fn parse_line(text: &str, line: usize) -> Result<ManifestEntry, ManifestError> {
+fn parse_line(text: &str, line: usize, name_ok: fn(&str) -> bool) -> Result<ManifestEntry, ManifestError> {
     let bad = || ManifestError::BadLine { line };
     let (hex_part, rest) = text.split_at_checked(64).ok_or_else(bad)?;
     let mut sha256 = [0u8; 32];
@@ -130,7 +143,7 @@ fn parse_line(text: &str, line: usize) -> Result<ManifestEntry, ManifestError> {
         .strip_prefix("  ")
         .or_else(|| rest.strip_prefix(" *"))
         .ok_or_else(bad)?;
-    if !is_plain_file_name(name) {
+    if !name_ok(name) {
         return Err(ManifestError::UnsafeName { line, name: name.to_owned() });
     }
     Ok(ManifestEntry { sha256, name: name.to_owned() })
@@ -145,6 +158,12 @@ pub fn is_plain_file_name(name: &str) -> bool {
         && name != ".."
         && !name.contains(['/', '\\'])
         && !name.chars().any(char::is_control)
+}
+
+/// True for a relative path that stays below the directory it is opened in: one or more
+/// [plain file names](is_plain_file_name) joined by `/` (no leading or doubled `/`).
+pub fn is_relative_path(path: &str) -> bool {
+    path.split('/').all(is_plain_file_name)
 }
 
 #[cfg(test)]
@@ -195,6 +214,18 @@ mod tests {
         assert!(Manifest::parse(&bytes).is_err());
         let huge = vec![b'a'; MAX_MANIFEST_BYTES + 1];
         assert!(matches!(Manifest::parse(&huge), Err(ManifestError::TooLarge(_))));
+    }
+
+    #[test]
+    fn a_tree_allows_relative_paths_and_nothing_that_leaves_it() {
+        let text = format!("{H}  sets/a/a.wav\n{H}  cert.pem\n");
+        let m = Manifest::parse_tree(text.as_bytes()).unwrap();
+        assert_eq!(m.entries()[0].name, "sets/a/a.wav");
+        assert!(Manifest::parse(text.as_bytes()).is_err());
+        for bad in ["/etc/passwd", "sets/../x", "sets//a", "sets/", "./a", "a\\b", ""] {
+            let text = format!("{H}  {bad}\n");
+            assert!(Manifest::parse_tree(text.as_bytes()).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -135,17 +135,10 @@ pub fn verify_set(checksum_file: &Path, cert: &Certificate) -> SetReport {
     let mut problem = |file: &str, kind| report.problems.push(Problem { file: file.to_owned(), kind });
     // The signature first: it is cheap, and a forged checksum file is the worst case.
     let sig_name = signature_file_name(&id);
-    match std::fs::read(dir.join(&sig_name)) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => problem(&sig_name, ProblemKind::SignatureMissing),
-        Err(e) => problem(&sig_name, ProblemKind::Unreadable(e.to_string())),
-        Ok(sig_b64) => {
-            let compact: Vec<u8> = sig_b64.into_iter().filter(|b| !b.is_ascii_whitespace()).collect();
-            match base64::engine::general_purpose::STANDARD.decode(&compact) {
-                Err(_) => problem(&sig_name, ProblemKind::SignatureNotBase64),
-                Ok(sig) if !cert.verify(&text, &sig) => problem(&name, ProblemKind::SignatureInvalid),
-                Ok(_) => {}
-            }
-        }
+    match verify_signature_file(&text, &dir.join(&sig_name), cert) {
+        Ok(()) => {}
+        Err(ProblemKind::SignatureInvalid) => problem(&name, ProblemKind::SignatureInvalid),
+        Err(kind) => problem(&sig_name, kind),
     }
     let manifest = match Manifest::parse(&text) {
         Ok(m) => m,
@@ -186,6 +179,25 @@ pub fn verify_set(checksum_file: &Path, cert: &Certificate) -> SetReport {
         }
     }
     report
+}
+
+/// Checks the signature file `sig_file` (base64 of a SHA256withRSA signature, line breaks
+/// allowed) over `message` with `cert`. The error says what is wrong:
+/// [`ProblemKind::SignatureMissing`], [`ProblemKind::Unreadable`],
+/// [`ProblemKind::SignatureNotBase64`] (all about the signature file) or
+/// [`ProblemKind::SignatureInvalid`] (about the signed file, or the key).
+pub fn verify_signature_file(message: &[u8], sig_file: &Path, cert: &Certificate) -> Result<(), ProblemKind> {
+    let sig_b64 = match std::fs::read(sig_file) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ProblemKind::SignatureMissing),
+        Err(e) => return Err(ProblemKind::Unreadable(e.to_string())),
+        Ok(b) => b,
+    };
+    let compact: Vec<u8> = sig_b64.into_iter().filter(|b| !b.is_ascii_whitespace()).collect();
+    match base64::engine::general_purpose::STANDARD.decode(&compact) {
+        Err(_) => Err(ProblemKind::SignatureNotBase64),
+        Ok(sig) if !cert.verify(message, &sig) => Err(ProblemKind::SignatureInvalid),
+        Ok(_) => Ok(()),
+    }
 }
 
 /// True for an audio or metadata file name of set `id`: `<id>.<ext>`, `<id>.<part>.<ext>` or
