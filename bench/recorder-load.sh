@@ -37,6 +37,8 @@ path = "$work/archive"
 [pbx.siprec]
 listen = ["udp:127.0.0.1:$sip"]
 rtp_ports = "10000-30000"
+# every call comes from the one load generator address: let all of them wait for a decision
+max_pending_invites_per_source = $((n + 100))
 [pbx.api]
 listen = "127.0.0.1:$api"
 TOML
