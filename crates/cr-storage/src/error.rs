@@ -137,6 +137,14 @@ pub enum TargetError {
         /// The cause.
         detail: String,
     },
+    /// The target kind cannot do this (yet).
+    #[error("target {target}: {what} is not supported by this kind of target")]
+    Unsupported {
+        /// Target name.
+        target: String,
+        /// What was asked, e.g. "deleting a set".
+        what: &'static str,
+    },
     /// The server answered something the protocol does not allow.
     #[error("target {target}: unexpected answer: {detail}")]
     Protocol {

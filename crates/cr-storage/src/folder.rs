@@ -125,6 +125,17 @@ impl Store for FolderStore {
         dst.sync_all().map_err(|e| self.err("sync", &p, e))?;
         Ok(())
     }
+    fn remove(&mut self, dir: &[String], name: &str) -> Result<bool, TargetError> {
+        let d = self.path(dir);
+        let p = d.join(name);
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(self.err("remove", &p, e)),
+        }
+        std::fs::File::open(&d).and_then(|f| f.sync_all()).map_err(|e| self.err("sync", &d, e))?;
+        Ok(true)
+    }
     fn rename_new(&mut self, dir: &[String], from: &str, to: &str) -> Result<(), TargetError> {
         let d = self.path(dir);
         let (from, to) = (d.join(from), d.join(to));

@@ -79,7 +79,7 @@ pub use sftp::{SftpAuth, SftpSettings, SftpStore, check_host_key_format};
 #[cfg(feature = "smb")]
 pub use smb::{SmbSettings, SmbStore};
 pub use spool::{DeliveryLog, DeliveryState, FileDeliveryLog, IncomingSlot, SetMeta, Spool};
-pub use target::{Delivered, Store, StoreTarget, Target, Verify, temp_name};
+pub use target::{Delivered, Removed, Store, StoreTarget, Target, Verify, temp_name};
 pub use template::{DirTemplate, PathRules, Zone};
 pub use uploader::{PassReport, Uploader};
 

@@ -41,8 +41,29 @@ pub trait Target: Send {
         dir: &[String],
         progress: &mut dyn FnMut(u64),
     ) -> Result<Delivered, TargetError>;
+    /// Deletes the files `names` of a set from `dir` (segments below the base, as
+    /// delivered), together with any temporary file an interrupted delivery left for them,
+    /// then looks again and fails ([`TargetError::Verify`]) if any of them is still there.
+    /// A file already absent is not an error (a retry after an interrupted deletion): it
+    /// counts in [`Removed::already_absent`]. Directories are left in place.
+    fn remove_set(&mut self, dir: &[String], names: &[String]) -> Result<Removed, TargetError> {
+        let _ = (dir, names);
+        Err(TargetError::Unsupported { target: self.name().to_owned(), what: "deleting a set" })
+    }
     /// Drops any open connection (after a failure, so the next attempt starts afresh).
     fn disconnect(&mut self) {}
+}
+
+/// What a successful [`Target::remove_set`] reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Removed {
+    /// Where the set lay at the target (e.g. `sftp://host:22/rec/2026/03`).
+    pub location: String,
+    /// Files deleted in this attempt.
+    pub removed: usize,
+    /// Files that were already gone.
+    pub already_absent: usize,
 }
 
 /// How much is checked after each file is written.
@@ -84,6 +105,12 @@ pub trait Store: Send {
     ) -> Result<(), TargetError>;
     /// Renames `dir/from` to `dir/to`; `to` does not exist (checked just before).
     fn rename_new(&mut self, dir: &[String], from: &str, to: &str) -> Result<(), TargetError>;
+    /// Deletes `dir/name`; `Ok(false)` when it did not exist. The default refuses
+    /// ([`TargetError::Unsupported`]).
+    fn remove(&mut self, dir: &[String], name: &str) -> Result<bool, TargetError> {
+        let _ = (dir, name);
+        Err(TargetError::Unsupported { target: self.target_name().to_owned(), what: "deleting a file" })
+    }
     /// Reads `dir/name` back and returns its SHA-256.
     fn sha256_of(&mut self, dir: &[String], name: &str) -> Result<[u8; 32], TargetError>;
     /// A printable location of `dir`.
@@ -138,6 +165,30 @@ impl<S: Store> Target for StoreTarget<S> {
     }
     fn disconnect(&mut self) {
         self.store.disconnect();
+    }
+
+    fn remove_set(&mut self, dir: &[String], names: &[String]) -> Result<Removed, TargetError> {
+        self.store.connect()?;
+        let mut done = Removed { location: self.store.location(dir), removed: 0, already_absent: 0 };
+        for name in names {
+            self.store.remove(dir, &temp_name(name))?;
+            if self.store.remove(dir, name)? {
+                done.removed += 1;
+            } else {
+                done.already_absent += 1;
+            }
+        }
+        // Look again: a deletion counts only when the target no longer shows the file.
+        for name in names {
+            if let Some(size) = self.store.size_of(dir, name)? {
+                return Err(TargetError::Verify {
+                    target: self.store.target_name().to_owned(),
+                    path: format!("{}/{name}", done_loc(dir)),
+                    detail: format!("still there after deletion ({size} bytes)"),
+                });
+            }
+        }
+        Ok(done)
     }
 
     fn deliver(

@@ -110,3 +110,37 @@ fn a_target_yields_at_the_pass_budget_and_continues_next_pass() {
     assert!(!r.more_work);
     assert_eq!(r.pending_sets, 0);
 }
+
+/// Deleting a delivered set: its files and any temporary left by an interrupted delivery go,
+/// other sets' files in the same directory stay, a second deletion finds nothing (a retry
+/// after an interruption is not an error), and a file that cannot be deleted is reported.
+#[test]
+fn remove_set_deletes_only_that_set_and_confirms_it_is_gone() {
+    let w = tempfile::tempdir().unwrap();
+    let base = w.path().join("t");
+    std::fs::create_dir(&base).unwrap();
+    let mut up = uploader(w.path());
+    up.add_target(folder("t", &base), DirTemplate::parse("d", PathRules::Folder).unwrap());
+    let a = enqueue(&up, "a1", &[(".wav", 5000)], 41, &["t"]);
+    enqueue(&up, "b1", &[(".wav", 5000)], 42, &["t"]);
+    let r = up.pass(&t0, &|_| {});
+    assert_eq!(r.delivered, 2, "{r:?}");
+    std::fs::write(base.join("d").join(temp_name("a1.wav")), b"partial").unwrap();
+
+    let mut t = folder("t", &base);
+    let dir = vec!["d".to_owned()];
+    let done = t.remove_set(&dir, &a).unwrap();
+    assert_eq!((done.removed, done.already_absent), (a.len(), 0), "{done:?}");
+    let left = tree(&base.join("d"));
+    assert!(left.iter().all(|n| n.starts_with("b1")), "only b1's files are left: {left:?}");
+    assert!(!left.is_empty());
+    shasum_check(&base.join("d"), "b1");
+
+    let again = t.remove_set(&dir, &a).unwrap();
+    assert_eq!((again.removed, again.already_absent), (0, a.len()));
+
+    // A directory of that name cannot be removed as a file: reported, nothing claimed.
+    std::fs::create_dir(base.join("d/x.wav")).unwrap();
+    let err = t.remove_set(&dir, &["x.wav".to_owned()]).unwrap_err();
+    assert!(err.to_string().contains("x.wav"), "{err}");
+}
