@@ -409,6 +409,7 @@ impl Recorder {
                 flags: job.flags.clone(),
                 location: location.display().to_string(),
                 targets: targets.clone(),
+                expires_at: None,
             },
         )?;
         let _ = journal.end_call(CallId(call.journal_call), ended_at);

@@ -157,6 +157,7 @@ directory = "rec"
                 flags: vec![],
                 location: dir.display().to_string(),
                 targets: vec!["nas".into(), "offsite".into()],
+                expires_at: None,
             },
         )
         .unwrap();

@@ -143,6 +143,7 @@ fn seal(
             flags: vec![],
             location: format!("spool/{set_id}"),
             targets: targets.iter().map(|s| (*s).to_owned()).collect(),
+            expires_at: None,
         },
     )
     .unwrap();

@@ -77,6 +77,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     flags: vec![],
                     location: format!("spool/{set_id}"),
                     targets: vec!["nas".into()],
+                    expires_at: None,
                 },
             ))
         })?;

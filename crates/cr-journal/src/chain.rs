@@ -147,7 +147,7 @@ impl Journal {
             op,
             &format!(
                 "SELECT r.set_id, r.call_id, r.configuration, r.started_at, r.ended_at, r.channels, \
-                 r.cert_fingerprint, r.flags, r.location, r.sealed_at, r.deleted_at, \
+                 r.cert_fingerprint, r.flags, r.location, r.sealed_at, r.deleted_at, r.expires_at, \
                  c.{} FROM recordings r JOIN chain c ON c.seq = r.chain_seq WHERE r.set_id = ?1",
                 CHAIN_COLUMNS.replace(", ", ", c.")
             ),
@@ -165,7 +165,8 @@ impl Journal {
                     location: r.opt_text(8)?,
                     sealed_at: r.time(9)?,
                     deleted_at: r.opt_time(10)?,
-                    chain: chain_row_at(r, 11)?,
+                    expires_at: r.opt_time(11)?,
+                    chain: chain_row_at(r, 12)?,
                     files: Vec::new(),
                     uploads: Vec::new(),
                 })
@@ -278,8 +279,8 @@ impl Reservation<'_> {
         s.execute(
             op,
             "INSERT INTO recordings (set_id, call_id, configuration, started_at, ended_at, channels, \
-             cert_fingerprint, flags, chain_seq, location, sealed_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+             cert_fingerprint, flags, chain_seq, location, sealed_at, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
                 &rec.set_id,
                 rec.call.0,
@@ -292,6 +293,7 @@ impl Reservation<'_> {
                 seq,
                 &rec.location,
                 self.at,
+                rec.expires_at,
             ],
         )?;
         for (name, size, sha) in &files {

@@ -79,6 +79,7 @@
 //!     flags: vec![],
 //!     location: "/var/lib/callrec/spool/20261126T090000Z-0001".into(),
 //!     targets: vec!["nas".into()],
+//!     expires_at: None,
 //! })?;
 //!
 //! // The next set links to this one.

@@ -110,6 +110,9 @@ pub struct NewRecording {
     pub location: String,
     /// The targets it must be delivered to; an upload row `pending` is queued for each.
     pub targets: Vec<String>,
+    /// The end of its retention (from the call's start), as written in its signed
+    /// metadata; `None` when no retention applies.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// A link of the chain: the sequence number of a set and the SHA-256 of the previous set's
@@ -420,6 +423,8 @@ pub struct SearchHit {
     pub location: Option<String>,
     /// When the local copy was deleted.
     pub deleted_at: Option<DateTime<Utc>>,
+    /// The end of its retention (`None`: kept until deleted by hand).
+    pub expires_at: Option<DateTime<Utc>>,
     /// Delivery per target, by target name.
     pub deliveries: Vec<Delivery>,
 }
@@ -452,6 +457,8 @@ pub struct RecordingInfo {
     pub sealed_at: DateTime<Utc>,
     /// When the local copy was deleted.
     pub deleted_at: Option<DateTime<Utc>>,
+    /// The end of its retention (`None`: kept until deleted by hand).
+    pub expires_at: Option<DateTime<Utc>>,
     /// Files, by name.
     pub files: Vec<FileEntry>,
     /// Uploads, by target.

@@ -112,7 +112,7 @@ impl Journal {
         let mut hits = s.query(
             op,
             "SELECT r.set_id, r.configuration, c.direction, c.caller, c.callee, r.started_at, r.ended_at, \
-             r.channels, r.flags, r.chain_seq, r.location, r.deleted_at \
+             r.channels, r.flags, r.chain_seq, r.location, r.deleted_at, r.expires_at \
              FROM recordings r JOIN calls c ON c.id = r.call_id \
              WHERE (?1 IS NULL OR r.started_at >= ?1) AND (?2 IS NULL OR r.started_at < ?2) \
              AND (?3 IS NULL OR c.caller_digits = ?3 OR c.callee_digits = ?3 OR (NOT ?4 AND ( \
@@ -138,6 +138,7 @@ impl Journal {
                     chain_seq: r.u64(9)?,
                     location: r.opt_text(10)?,
                     deleted_at: r.opt_time(11)?,
+                    expires_at: r.opt_time(12)?,
                     deliveries: Vec::new(),
                 })
             },

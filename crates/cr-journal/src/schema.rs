@@ -23,7 +23,7 @@
 use crate::db::Dialect;
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this program writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -142,6 +142,32 @@ CREATE TABLE audit_events (
 );
 CREATE INDEX audit_events_kind ON audit_events (kind, id);
 CREATE INDEX audit_events_set_id ON audit_events (set_id);
+"#;
+
+/// Operators, the audit chain, retention (issue 13).
+///
+/// - `operators`: named accounts with a role; `password_hash` is an argon2id PHC string.
+/// - `audit_events.prev_sha256` / `sha256`: each event carries the SHA-256 of the previous
+///   one (see `audit.rs`); rows written by schema 1 are hashed when the journal is migrated.
+/// - `recordings.expires_at`: the end of the set's retention, fixed at sealing from the
+///   call's start (NULL: no retention configured, kept until deleted by hand); extended,
+///   never shortened.
+const V2: &str = r#"
+CREATE TABLE operators (
+    name            TEXT    PRIMARY KEY,
+    role            TEXT    NOT NULL CHECK (role IN ('auditor', 'supervisor', 'admin')),
+    password_hash   TEXT    NOT NULL,
+    created_at      {INT} NOT NULL,
+    created_by      TEXT    NOT NULL,
+    disabled_at     {INT},
+    disabled_by     TEXT
+);
+
+ALTER TABLE audit_events ADD COLUMN prev_sha256 TEXT;
+ALTER TABLE audit_events ADD COLUMN sha256 TEXT;
+
+ALTER TABLE recordings ADD COLUMN expires_at {INT};
+CREATE INDEX recordings_expires_at ON recordings (expires_at);
 "#;
 
 #[cfg(test)]

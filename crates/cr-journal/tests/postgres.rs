@@ -202,7 +202,7 @@ fn postgres_backend_behaves_like_sqlite() {
         .unwrap_err();
         assert!(matches!(e, JournalError::NotFound { .. }), "{e}");
         let j = open(&url);
-        assert_eq!(j.schema_version().unwrap(), 1);
+        assert_eq!(j.schema_version().unwrap(), 2);
         seal(&j, "set-1", "+4930999888", "300", 0, 60, &["nas"]);
         assert_eq!(
             j.set_membership("trading", "bob", false, "test", t(5))
@@ -216,7 +216,7 @@ fn postgres_backend_behaves_like_sqlite() {
         );
     }
     let j = open(&url);
-    assert_eq!(j.schema_version().unwrap(), 1);
+    assert_eq!(j.schema_version().unwrap(), 2);
     let rec = j.recording("set-1").unwrap().unwrap();
     assert_eq!(
         (rec.chain.seq, rec.files.len(), rec.uploads.len()),
@@ -361,11 +361,12 @@ fn a_postgres_journal_written_by_the_previous_code_opens_reads_and_extends() {
         "CREATE TABLE callrec_schema (version BIGINT NOT NULL); INSERT INTO callrec_schema VALUES (1)",
     )
     .unwrap();
-    // The tables the current code creates are the ones the previous code created.
+    // Migrated, the previous code's tables are the ones the current code creates.
+    let j = open(&url);
     let new = pg.database("new");
     drop(open(&new));
     assert_eq!(pg_columns(&mut pg.admin("new")), pg_columns(&mut c));
-    check_and_extend(&open(&url));
+    check_and_extend(&j);
 }
 
 /// Regression: the blocking PostgreSQL client panicked ("Cannot start a runtime from within

@@ -69,6 +69,7 @@ pub fn recording(
         flags: vec![],
         location: format!("/spool/{set_id}"),
         targets: targets.iter().map(|s| (*s).to_owned()).collect(),
+        expires_at: None,
     }
 }
 
