@@ -56,6 +56,10 @@ struct Raw {
     notify: Option<NotifyConfig>,
     #[serde(default)]
     pbx: PbxConfig,
+    /// `[retention]`: the schema is cr-setup's.
+    #[serde(default)]
+    #[allow(dead_code)]
+    retention: serde::de::IgnoredAny,
 }
 
 /// `[installation]`.

@@ -64,6 +64,9 @@ pub struct RecordingConfig {
     /// Target names.
     #[serde(default)]
     pub targets: Vec<String>,
+    /// How long its sets are kept, e.g. `"5y"` (a [`cr_types::Period`], checked by the
+    /// policy); none: `[retention] default`, and without that the sets never expire.
+    pub retention: Option<String>,
 }
 
 fn default_channels() -> String {
@@ -172,6 +175,12 @@ impl Policy {
                 .record_direct_calls_to_active_members(r.record_direct_calls_to_active_members)
                 .channels(channels)
                 .targets(r.targets.iter().cloned());
+            if let Some(text) = &r.retention {
+                match cr_types::Period::parse(text) {
+                    Ok(p) => spec = spec.retention(p),
+                    Err(e) => errs.push(cfg.error_at(&format!("recordings[{i}].retention"), e.to_string())),
+                }
+            }
             for (key, path, incoming) in [
                 ("announcement_incoming", &r.announcement_incoming, true),
                 ("announcement_outgoing", &r.announcement_outgoing, false),

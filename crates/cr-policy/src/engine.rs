@@ -138,6 +138,7 @@ struct Config {
     announcement_incoming: Option<Arc<str>>,
     announcement_outgoing: Option<Arc<str>>,
     targets: Arc<[Arc<str>]>,
+    retention: Option<crate::spec::Period>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -372,6 +373,7 @@ fn build(b: PolicyBuilder) -> Result<Policy, Vec<BuildError>> {
             announcement_incoming: r.announcement_incoming.as_deref().map(Arc::from),
             announcement_outgoing: r.announcement_outgoing.as_deref().map(Arc::from),
             targets: r.targets.iter().map(|t| Arc::from(t.as_str())).collect(),
+            retention: r.retention,
         });
     }
     if !errs.is_empty() {
@@ -597,6 +599,7 @@ impl Policy {
             channels: Some(c.channels),
             announcement,
             targets: c.targets.clone(),
+            retention: c.retention,
             reason,
         };
         (d, Some(config))

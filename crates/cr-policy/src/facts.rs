@@ -217,6 +217,10 @@ pub struct Decision {
     pub announcement: Option<Arc<str>>,
     /// Where the recording goes.
     pub targets: Arc<[Arc<str>]>,
+    /// The configuration's retention period (`"5y"`), when it names one; absent from the
+    /// JSON otherwise (the installation's default, if any, applies at sealing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<crate::spec::Period>,
     /// Why.
     pub reason: Reason,
 }
@@ -230,6 +234,7 @@ impl Decision {
             channels: None,
             announcement: None,
             targets: Arc::from(Vec::new()),
+            retention: None,
             reason,
         }
     }

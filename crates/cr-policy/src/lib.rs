@@ -69,4 +69,4 @@ pub use engine::{Policy, PolicyBuilder};
 pub use error::{BuildError, BuildErrorKind, BuildErrors, MembershipError, NumberError};
 pub use facts::{CallFacts, Decision, Direction, MembershipState, Reason};
 pub use number::{NumberPlan, Redacted};
-pub use spec::{Channels, GroupSpec, RecordingSpec, UnknownChannels, UserSpec};
+pub use spec::{Channels, GroupSpec, Period, RecordingSpec, UnknownChannels, UserSpec};

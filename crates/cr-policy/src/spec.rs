@@ -4,6 +4,7 @@
 
 /// Which audio a configuration keeps (SPEC S10): the workspace's one channel-mode type.
 pub use cr_types::Channels;
+pub use cr_types::Period;
 
 /// An unknown channel mode (`channels = "mono"`).
 pub type UnknownChannels = cr_types::UnknownName;
@@ -97,6 +98,8 @@ pub struct RecordingSpec {
     pub announcement_outgoing: Option<String>,
     /// Storage target names.
     pub targets: Vec<String>,
+    /// How long its sets are kept; `None`: the installation's default applies.
+    pub retention: Option<Period>,
 }
 
 impl RecordingSpec {
@@ -138,6 +141,13 @@ impl RecordingSpec {
     /// Announcement for outgoing calls. Default: none.
     pub fn announcement_outgoing(mut self, path: impl Into<String>) -> Self {
         self.announcement_outgoing = Some(path.into());
+        self
+    }
+
+    /// How long the configuration's sets are kept (from the call's start). Default: none,
+    /// which leaves it to the installation's default (`[retention] default`).
+    pub fn retention(mut self, period: Period) -> Self {
+        self.retention = Some(period);
         self
     }
 

@@ -210,3 +210,24 @@ fn duplicate_names_are_refused_with_their_line() {
     assert_eq!(e.key, "users[1].id", "{e}");
     assert_eq!(e.line, Some(line_of(&GOOD.replace("id = \"bob\"", "id = \"xx\""), "id = \"xx\"")));
 }
+
+// Retention: the configuration's period reaches the decision (and its JSON); a bad one is
+// named at its line and key.
+#[test]
+fn the_decision_carries_the_configurations_retention() {
+    let p = Policy::from_config(&parse(GOOD)).unwrap();
+    let d = p.decide(&CallFacts::incoming("x", "300"));
+    assert_eq!(d.retention, None);
+    assert!(!serde_json::to_string(&d).unwrap().contains("retention"));
+    let text = GOOD.replacen("channels = \"stereo\"", "channels = \"stereo\"\nretention = \"7y\"", 1);
+    let d = Policy::from_config(&parse(&text)).unwrap().decide(&CallFacts::incoming("x", "300"));
+    assert_eq!(d.retention, Some(cr_types::Period::years(7).unwrap()));
+    let json = serde_json::to_value(&d).unwrap();
+    assert_eq!(json["retention"], "7y");
+    let back: cr_policy::Decision = serde_json::from_value(json).unwrap();
+    assert_eq!(back.retention, d.retention, "call.json keeps it across a crash");
+    assert!(!p.decide(&CallFacts::incoming("x", "999")).record);
+    expect_one("channels = \"stereo\"", "channels = \"stereo\"\nretention = \"-1d\"", "retention", "recordings[0].retention", "digits only");
+    expect_one("channels = \"stereo\"", "channels = \"stereo\"\nretention = \"0y\"", "retention", "recordings[0].retention", "expire every set at once");
+    expect_one("channels = \"stereo\"", "channels = \"stereo\"\nretention = 5", "retention", "retention", "string");
+}

@@ -18,12 +18,15 @@
 //! | `[pbx.siprec]` | [`SipRecSettings`] (here, with cr-pbx's parsers) |
 //! | `[pbx.api]` | [`cr_config::ApiSettings`] |
 //! | `[journal]` | cr-journal |
+//! | `[retention]` | [`RetentionSettings`] (here; the periods are [`cr_types::Period`]s) |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod files;
+mod retention;
 mod siprec;
 
+pub use retention::{MAX_INTERVAL, MIN_INTERVAL, RetentionConfig, RetentionSettings, never_expiring};
 pub use siprec::SipRecSettings;
 
 use cr_config::{ApiSettings, Config, ConfigError};
@@ -49,6 +52,9 @@ pub struct RecorderSetup {
     pub siprec: Option<SipRecSettings>,
     /// `[pbx.api]`, if present.
     pub api: Option<ApiSettings>,
+    /// `[retention]`: the default period of sets whose configuration names none (the
+    /// configuration's own period is in the policy's decision).
+    pub retention: RetentionSettings,
     /// Things an operator should know that are not errors (logged at start).
     pub notes: Vec<String>,
 }
@@ -60,12 +66,14 @@ impl RecorderSetup {
         let policy = collect(Policy::from_config(cfg), &mut problems);
         let siprec = collect(SipRecSettings::from_config(cfg), &mut problems).flatten();
         let api = collect(cfg.api_settings(), &mut problems).flatten();
-        let (Some(policy), true) = (policy, problems.is_empty()) else {
+        let retention = collect(RetentionSettings::from_config(cfg), &mut problems);
+        let (Some(policy), Some(retention), true) = (policy, retention, problems.is_empty()) else {
             return Err(problems);
         };
         let mut notes: Vec<String> = siprec.iter().flat_map(|s| s.warnings.clone()).collect();
         notes.extend(api.iter().flat_map(|a| a.notes.clone()));
-        Ok(Self { policy, siprec, api, notes })
+        notes.extend(never_expiring(cfg, &retention));
+        Ok(Self { policy, siprec, api, retention, notes })
     }
 }
 
@@ -80,6 +88,8 @@ pub struct UploaderSetup {
     pub zone: Zone,
     /// `[notify]`, if present.
     pub notify: Option<NotifySetup>,
+    /// `[retention]`: above all `interval`, the deletion pass's period.
+    pub retention: RetentionSettings,
 }
 
 impl UploaderSetup {
@@ -92,8 +102,11 @@ impl UploaderSetup {
         problems.extend(cr_policy::check_target_names(cfg));
         let zone = collect(cr_storage::zone_from_config(cfg).map_err(|e| vec![e]), &mut problems);
         let notify = collect(cr_storage::notifier_from_config(cfg), &mut problems);
-        match (targets, zone, notify) {
-            (Some(targets), Some(zone), Some(notify)) if problems.is_empty() => Ok(Self { targets, zone, notify }),
+        let retention = collect(RetentionSettings::from_config(cfg), &mut problems);
+        match (targets, zone, notify, retention) {
+            (Some(targets), Some(zone), Some(notify), Some(retention)) if problems.is_empty() => {
+                Ok(Self { targets, zone, notify, retention })
+            }
             _ => Err(problems),
         }
     }
@@ -133,6 +146,10 @@ impl Checked {
         }
         match cfg.api_settings() {
             Ok(a) => notes.extend(a.into_iter().flat_map(|a| a.notes)),
+            Err(e) => problems.extend(e),
+        }
+        match RetentionSettings::from_config(cfg) {
+            Ok(r) => notes.extend(never_expiring(cfg, &r)),
             Err(e) => problems.extend(e),
         }
         problems.extend(files::folders_exist(cfg));

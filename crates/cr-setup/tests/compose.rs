@@ -63,3 +63,73 @@ fn a_bad_decline_is_refused_by_check_and_recorder_with_one_message() {
         assert_eq!(setup.siprec.unwrap().decline, want);
     }
 }
+
+// Retention: `[retention]` and `[[recordings]] retention` checked once, each error at its
+// line and key, the same for `config check` and both daemons.
+#[test]
+fn retention_settings_and_their_defaults() {
+    let none = parse("");
+    let r = UploaderSetup::from_config(&none).unwrap().retention;
+    assert_eq!((r.default, r.interval), (None, std::time::Duration::from_secs(3600)));
+    let cfg = parse("[retention]\ndefault = \"10y\"\ninterval = \"15m\"\n");
+    let r = RecorderSetup::from_config(&cfg).unwrap().retention;
+    assert_eq!(r.default, Some(cr_types::Period::years(10).unwrap()));
+    assert_eq!(r.interval, std::time::Duration::from_secs(900));
+    assert_eq!(UploaderSetup::from_config(&cfg).unwrap().retention, r);
+    let cfg = parse("[retention]\ninterval = \"2h\"\n");
+    assert_eq!(UploaderSetup::from_config(&cfg).unwrap().retention.interval, std::time::Duration::from_secs(7200));
+}
+
+#[test]
+fn bad_retention_values_are_named_with_line_and_key_everywhere() {
+    // HEAD is 4 lines, then an empty one: [retention] is on line 6.
+    for (body, line, key, says) in [
+        ("[retention]\ndefault = \"0y\"\n", 7, "retention.default", "expire every set at once"),
+        ("[retention]\ndefault = \"-1d\"\n", 7, "retention.default", "digits only"),
+        ("[retention]\ndefault = \"99999999y\"\n", 7, "retention.default", "too long"),
+        ("[retention]\ndefault = \"5 y\"\n", 7, "retention.default", "digits only"),
+        ("[retention]\ndefault = \"\"\n", 7, "retention.default", "empty"),
+        ("[retention]\ndefault = \"5m\"\n", 7, "retention.default", "d (days) or y (years)"),
+        ("[retention]\ninterval = \"0m\"\n", 7, "retention.interval", "between every minute and every 30 days"),
+        ("[retention]\ninterval = \"31d\"\n", 7, "retention.interval", "between every minute and every 30 days"),
+        ("[retention]\ninterval = \"5y\"\n", 7, "retention.interval", "unknown duration unit"),
+        ("[retention]\n\ninterval = \"-1h\"\n", 8, "retention.interval", "not a duration"),
+        ("[[recordings]]\nname = \"r\"\nretention = \"0d\"\n", 8, "recordings[0].retention", "expire every set at once"),
+        (
+            "[[recordings]]\nname = \"a\"\nretention = \"7y\"\n[[recordings]]\nname = \"b\"\nretention = \"7 years\"\n",
+            11,
+            "recordings[1].retention",
+            "d (days) or y (years)",
+        ),
+    ] {
+        let cfg = parse(body);
+        let checked: Vec<String> = Checked::from_config(&cfg).problems.iter().map(ToString::to_string).collect();
+        let want = format!("callrec.toml:{line}: key `{key}`: ");
+        let about: Vec<&String> = checked.iter().filter(|p| p.contains(&format!("`{key}`"))).collect();
+        assert_eq!(about.len(), 1, "{body}: {checked:#?}");
+        assert!(about[0].starts_with(&want) && about[0].contains(says), "{body}: {}", about[0]);
+        let recorder: Vec<String> = RecorderSetup::from_config(&cfg).unwrap_err().iter().map(ToString::to_string).collect();
+        assert!(recorder.contains(about[0]), "{body}: {recorder:#?}");
+        if key.starts_with("retention.") {
+            let uploader: Vec<String> = UploaderSetup::from_config(&cfg).unwrap_err().iter().map(ToString::to_string).collect();
+            assert!(uploader.contains(about[0]), "{body}: {uploader:#?}");
+        }
+    }
+    // An unknown key of [retention] is named too.
+    let cfg = parse("[retention]\ndefualt = \"5y\"\n");
+    let e: Vec<String> = Checked::from_config(&cfg).problems.iter().map(ToString::to_string).collect();
+    assert!(e.iter().any(|p| p.starts_with("callrec.toml:7") && p.contains("defualt")), "{e:#?}");
+}
+
+#[test]
+fn config_check_says_which_configurations_never_expire() {
+    let two = "[[recordings]]\nname = \"kept\"\nretention = \"5y\"\n[[recordings]]\nname = \"forever\"\n";
+    let notes = Checked::from_config(&parse(two)).notes;
+    let about: Vec<&String> = notes.iter().filter(|n| n.contains("never expire")).collect();
+    assert_eq!(about.len(), 1, "{notes:#?}");
+    assert!(about[0].contains("\"forever\"") && !about[0].contains("\"kept\""), "{}", about[0]);
+    let with_default = format!("{two}[retention]\ndefault = \"10y\"\n");
+    assert!(!Checked::from_config(&parse(&with_default)).notes.iter().any(|n| n.contains("never expire")));
+    let all_set = "[[recordings]]\nname = \"kept\"\nretention = \"5y\"\n";
+    assert!(!Checked::from_config(&parse(all_set)).notes.iter().any(|n| n.contains("never expire")));
+}

@@ -2,7 +2,7 @@
 //!
 //! One type per idea for the ideas that several callrec crates share: which way a call
 //! goes ([`Direction`]), which audio a recording keeps ([`Channels`]), what a set id may
-//! look like ([`set_id`]), the SHA-256 of a file ([`sha256_file`]) and the `prev_sha256`
+//! look like ([`set_id`]), how long a set is kept ([`Period`]), the SHA-256 of a file ([`sha256_file`]) and the `prev_sha256`
 //! of the first set of a chain ([`GENESIS_SHA256`]).
 //!
 //! The policy, the audio finaliser, the journal, the signer and the delivery crates use
@@ -22,7 +22,9 @@
 
 mod call;
 mod hash;
+mod period;
 pub mod set_id;
 
 pub use call::{Channels, Direction, UnknownName};
 pub use hash::{GENESIS_SHA256, sha256_file, sha256_hex, sha256_reader};
+pub use period::{Period, PeriodError, PeriodUnit};
