@@ -18,7 +18,9 @@
 //!   lies, and its **chain** link;
 //! - **uploads** per (set, target): `pending` / `done` / `failed`, attempts, last error,
 //!   remote path;
-//! - **membership state** changed at run time (S6), and **audit events**.
+//! - **membership state** changed at run time (S6), and **audit events**;
+//! - each set's **expiry** (`expires_at`, fixed at sealing; [`Journal::extend_retention`]
+//!   lengthens it, never shortens it).
 //!
 //! Every time is passed in as a `DateTime<Utc>`: the journal never reads the clock.
 //!
@@ -110,6 +112,7 @@ mod ops;
 #[cfg(feature = "postgres")]
 mod pg;
 mod queries;
+mod retention;
 mod schema;
 mod sqlite;
 mod store;
@@ -123,4 +126,5 @@ pub use model::{
     RecordingInfo, SearchHit, SearchQuery, Status, TargetBacklog, Upload, UploadError, UploadState,
 };
 pub use number::{SUFFIX_MIN_DIGITS, normalize_number, numbers_match};
+pub use retention::Extension;
 pub use url::JournalUrl;

@@ -236,6 +236,9 @@ pub enum AuditKind {
     SetDelivered,
     /// A set was deleted (local copy after delivery, or retention).
     SetDeleted,
+    /// A set's retention was lengthened (`crctl retention extend`): details `before`,
+    /// `after`, `reason`.
+    RetentionExtended,
     /// A kind written by a newer program.
     Other(String),
 }
@@ -250,6 +253,7 @@ impl AuditKind {
             AuditKind::SetSealed => "set_sealed",
             AuditKind::SetDelivered => "set_delivered",
             AuditKind::SetDeleted => "set_deleted",
+            AuditKind::RetentionExtended => "retention_extended",
             AuditKind::Other(s) => s,
         }
     }
@@ -263,6 +267,7 @@ impl AuditKind {
             "set_sealed" => AuditKind::SetSealed,
             "set_delivered" => AuditKind::SetDelivered,
             "set_deleted" => AuditKind::SetDeleted,
+            "retention_extended" => AuditKind::RetentionExtended,
             other => AuditKind::Other(other.to_owned()),
         }
     }

@@ -265,6 +265,10 @@ fn postgres_backend_behaves_like_sqlite() {
     common::queries::record_calls_batch(&j);
     common::queries::set_of_pbx_call_finds_the_sealed_set(&j);
 
+    // Retention: lengthened, audited, never shortened.
+    let j = open(&pg.database("retention"));
+    common::retention::extend_lengthens_audits_and_never_shortens(&j);
+
     // The chain under 8 threads, each with its own connection (as recorder nodes would).
     let url = pg.database("chain");
     let setup = open(&url);
