@@ -75,6 +75,8 @@ pub struct SealJob<'a> {
 pub struct Recorder {
     cfg: Config,
     policy: Policy,
+    /// `[retention] default`: the period of sets whose configuration names none.
+    default_retention: Option<cr_types::Period>,
     journal: Mutex<Journal>,
     identity: cr_sign::Identity,
     spool: cr_storage::Spool,
@@ -94,7 +96,9 @@ fn lock(j: &Mutex<Journal>) -> std::sync::MutexGuard<'_, Journal> {
 
 impl Recorder {
     /// Loads keystore, journal, policy and spool, and seals what a crash left behind.
-    pub fn start(cfg: Config, policy: Policy) -> anyhow::Result<Self> {
+    /// `default_retention` is `[retention] default` (the period of sets whose
+    /// configuration names none; `None`: those never expire).
+    pub fn start(cfg: Config, policy: Policy, default_retention: Option<cr_types::Period>) -> anyhow::Result<Self> {
         let data_dir = cfg.installation.data_dir.clone();
         // Before anything else, and above all before recovery: a second recorder on the
         // same data directory would otherwise seal and delete the first one's live legs.
@@ -115,6 +119,7 @@ impl Recorder {
         let recorder = Self {
             cfg,
             policy,
+            default_retention,
             journal: Mutex::new(journal),
             identity,
             spool,
@@ -360,6 +365,7 @@ impl Recorder {
         let mut hashed = cr_sign::HashedFiles::new(id)?;
         hashed.add(&files)?;
         let targets: Vec<String> = decision.targets.iter().map(|t| t.to_string()).collect();
+        let expires_at = self.expiry(call);
         let now = Utc::now();
         let cert = self.identity.certificate();
         let journal = lock(&self.journal);
@@ -377,6 +383,7 @@ impl Recorder {
             diversions: call.facts.diversions.clone(),
             duration_ms,
             ended_at,
+            expires_at,
             flags: job.flags.clone(),
             id: id.clone(),
             module_id: self.cfg.installation.module_id.clone(),
@@ -409,7 +416,7 @@ impl Recorder {
                 flags: job.flags.clone(),
                 location: location.display().to_string(),
                 targets: targets.clone(),
-                expires_at: None,
+                expires_at,
             },
         )?;
         let _ = journal.end_call(CallId(call.journal_call), ended_at);
@@ -427,6 +434,13 @@ impl Recorder {
             targets.join(", ")
         );
         Ok(id.clone())
+    }
+
+    /// When the set of `call` expires: its start plus the period of the configuration that
+    /// recorded it (kept in the call's decision, also across a crash), else
+    /// `[retention] default`; `None`: never.
+    fn expiry(&self, call: &CallRecord) -> Option<DateTime<Utc>> {
+        call.decision.retention.or(self.default_retention).map(|p| p.expiry(call.started_at))
     }
 
     /// Seals every call a crash left in `legs/`: legs are repaired (`cr_audio::recover`)

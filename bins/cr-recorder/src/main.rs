@@ -67,7 +67,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         tracing::warn!("{note}");
     }
     let (api_settings, siprec_settings) = (setup.api, setup.siprec);
-    let recorder = Arc::new(core::Recorder::start(cfg, setup.policy)?);
+    let recorder = Arc::new(core::Recorder::start(cfg, setup.policy, setup.retention.default)?);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let shutdown = tokio::sync::watch::channel(false);

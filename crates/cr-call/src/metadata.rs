@@ -47,6 +47,12 @@ pub struct SetMetadata {
     /// End of the call (RFC 3339, milliseconds, UTC).
     #[serde(with = "millis")]
     pub ended_at: DateTime<Utc>,
+    /// When the set's retention ends (RFC 3339, milliseconds, UTC): the call's start plus
+    /// the retention period of its configuration (or the installation's default), fixed at
+    /// sealing. Absent when the set never expires, and in sets sealed before format 2.
+    /// The journal's `recordings.expires_at` may lie later (`crctl retention extend`).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_millis")]
+    pub expires_at: Option<DateTime<Utc>>,
     /// The set's flags (`recovered`, `shutdown`, `rtp_rejected`, ...).
     pub flags: Vec<String>,
     /// The set id.
@@ -70,8 +76,9 @@ pub struct SetMetadata {
 }
 
 impl SetMetadata {
-    /// The version of the format this struct writes (not written into the file).
-    pub const FORMAT: u32 = 1;
+    /// The version of the format this struct writes (not written into the file): 2 adds
+    /// `expires_at`.
+    pub const FORMAT: u32 = 2;
 
     /// The metadata as the set holds it: pretty-printed JSON.
     pub fn to_json(&self) -> Vec<u8> {
@@ -92,6 +99,24 @@ mod millis {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
         let s = String::deserialize(d)?;
         DateTime::parse_from_rfc3339(&s).map(|t| t.with_timezone(&Utc)).map_err(serde::de::Error::custom)
+    }
+}
+
+/// An optional time as [`millis`] does it.
+mod opt_millis {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => super::millis::serialize(t, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        let Some(s) = Option::<String>::deserialize(d)? else { return Ok(None) };
+        DateTime::parse_from_rfc3339(&s).map(|t| Some(t.with_timezone(&Utc))).map_err(serde::de::Error::custom)
     }
 }
 
@@ -118,6 +143,7 @@ mod tests {
             diversions: vec![],
             duration_ms: 1500,
             ended_at: t,
+            expires_at: None,
             flags: vec!["shutdown".into()],
             id: "s".into(),
             module_id: "m1".into(),
@@ -141,5 +167,20 @@ mod tests {
         assert_eq!(String::from_utf8_lossy(&meta.to_json()), String::from_utf8_lossy(&old));
         let back: SetMetadata = serde_json::from_slice(&old).expect("reads the old form");
         assert_eq!(back, meta);
+    }
+
+    // Format 2: `expires_at` in its alphabetical place, in the form of the other times.
+    #[test]
+    fn the_expiry_is_written_between_ended_at_and_flags() {
+        let t = Utc.with_ymd_and_hms(2026, 11, 26, 9, 30, 0).single().unwrap_or_default();
+        let text = r#"{"audio":[],"callee":"300","caller":"201","certificate_sha256":"ab","chain":{"prev_sha256":"00","seq":1},"channels":"stereo","configuration":"c","direction":"incoming","diversions":[],"duration_ms":0,"ended_at":"2026-11-26T09:30:00.000Z","expires_at":"2031-11-26T09:30:00.000Z","flags":[],"id":"s","module_id":"m","pbx_call_id":"p","reason":"r","sealed_at":"2026-11-26T09:30:00.000Z","source":"api","started_at":"2026-11-26T09:30:00.000Z","streams":[]}"#;
+        let meta: SetMetadata = serde_json::from_str(text).expect("format 2 reads");
+        assert_eq!(meta.expires_at, Utc.with_ymd_and_hms(2031, 11, 26, 9, 30, 0).single());
+        assert_eq!(meta.ended_at, t);
+        assert_eq!(serde_json::to_string(&meta).unwrap_or_default(), text);
+        let never = SetMetadata { expires_at: None, ..meta };
+        assert!(!String::from_utf8_lossy(&never.to_json()).contains("expires_at"));
+        let bad = text.replace("2031-11-26T09:30:00.000Z", "next year");
+        assert!(serde_json::from_str::<SetMetadata>(&bad).is_err());
     }
 }
