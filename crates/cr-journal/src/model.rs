@@ -236,6 +236,16 @@ pub enum AuditKind {
     SetDelivered,
     /// A set was deleted (local copy after delivery, or retention).
     SetDeleted,
+    /// A legal hold was placed (details: case, reason, scope, sets covered).
+    HoldPlaced,
+    /// A supervisor asked for a hold to be released (details: request, case).
+    HoldReleaseRequested,
+    /// A hold was released, on the approval of a second supervisor.
+    HoldReleased,
+    /// A supervisor asked for a set to be deleted (details: request, reason).
+    DeletionRequested,
+    /// A second supervisor approved a request (details: request, kind, requested_by).
+    RequestApproved,
     /// A kind written by a newer program.
     Other(String),
 }
@@ -250,6 +260,11 @@ impl AuditKind {
             AuditKind::SetSealed => "set_sealed",
             AuditKind::SetDelivered => "set_delivered",
             AuditKind::SetDeleted => "set_deleted",
+            AuditKind::HoldPlaced => "hold_placed",
+            AuditKind::HoldReleaseRequested => "hold_release_requested",
+            AuditKind::HoldReleased => "hold_released",
+            AuditKind::DeletionRequested => "deletion_requested",
+            AuditKind::RequestApproved => "request_approved",
             AuditKind::Other(s) => s,
         }
     }
@@ -263,6 +278,11 @@ impl AuditKind {
             "set_sealed" => AuditKind::SetSealed,
             "set_delivered" => AuditKind::SetDelivered,
             "set_deleted" => AuditKind::SetDeleted,
+            "hold_placed" => AuditKind::HoldPlaced,
+            "hold_release_requested" => AuditKind::HoldReleaseRequested,
+            "hold_released" => AuditKind::HoldReleased,
+            "deletion_requested" => AuditKind::DeletionRequested,
+            "request_approved" => AuditKind::RequestApproved,
             other => AuditKind::Other(other.to_owned()),
         }
     }
