@@ -100,12 +100,14 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod audit;
 mod chain;
 mod db;
 mod error;
 mod journal;
 mod model;
 mod number;
+mod operators;
 mod ops;
 #[cfg(feature = "postgres")]
 mod pg;
@@ -115,6 +117,7 @@ mod sqlite;
 mod store;
 mod url;
 
+pub use audit::{AuditCheck, AuditHead, AuditProblem, AuditQuery, ChainedEvent};
 pub use error::{BoxError, JournalError};
 pub use journal::{ChainReservation, Journal, OpenOptions};
 pub use model::{
@@ -122,5 +125,6 @@ pub use model::{
     Direction, FLAG_RECOVERED, FileEntry, GENESIS_SHA256, Membership, NewCall, NewRecording,
     RecordingInfo, SearchHit, SearchQuery, Status, TargetBacklog, Upload, UploadError, UploadState,
 };
+pub use operators::{MIN_PASSWORD_CHARS, Operator, Role};
 pub use number::{SUFFIX_MIN_DIGITS, normalize_number, numbers_match};
 pub use url::JournalUrl;
