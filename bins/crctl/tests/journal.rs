@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use cr_journal::{AuditKind, Direction, FileEntry, Journal, NewCall, NewRecording, OpenOptions};
 
@@ -81,6 +83,7 @@ impl Install {
             .arg(&self.config)
             .args(args)
             .env_remove("RUST_LOG")
+            .env("CALLREC_OPERATOR_PASSWORD_FILE", common::password_file(self._dir.path(), "operator", common::PASSWORD))
             .output()
             .unwrap();
         (
@@ -278,7 +281,7 @@ fn group_refuses_unknown_names_and_non_members_with_exit_2() {
 #[test]
 fn status_and_search_without_a_journal_say_so() {
     let inst = Install::new("UTC");
-    for args in [&["status"][..], &["search", "--number", "300"][..]] {
+    for args in [&["status"][..], &["search", "--number", "300", "--operator", "aud"][..]] {
         let (code, _, err) = inst.crctl(args);
         assert_eq!(code, 2, "{args:?}");
         assert!(err.contains("there is no journal"), "{err}");
@@ -336,7 +339,8 @@ fn status_shows_active_calls_backlog_and_errors() {
 fn search_by_number_and_day_prints_sets_and_deliveries() {
     let inst = Install::new("UTC");
     fill(&inst.journal());
-    let (code, out, err) = inst.crctl(&["search", "--number", "+49 30 999888"]);
+    common::add_operators(&inst.journal());
+    let (code, out, err) = inst.crctl(&["search", "--operator", "aud", "--number", "+49 30 999888"]);
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 3, "{out}");
@@ -354,7 +358,7 @@ fn search_by_number_and_day_prints_sets_and_deliveries() {
     );
 
     // --exact: the national form is a different digit string.
-    let (_, out, _) = inst.crctl(&["search", "--number", "+4930999888", "--exact", "--json"]);
+    let (_, out, _) = inst.crctl(&["search", "--operator", "aud", "--number", "+4930999888", "--exact", "--json"]);
     let hits: Vec<serde_json::Value> = out
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -367,6 +371,8 @@ fn search_by_number_and_day_prints_sets_and_deliveries() {
     // A date as --to includes the whole day.
     let (_, out, _) = inst.crctl(&[
         "search",
+        "--operator",
+        "aud",
         "--from",
         "2026-11-26",
         "--to",
@@ -383,13 +389,13 @@ fn search_by_number_and_day_prints_sets_and_deliveries() {
         })
         .collect();
     assert_eq!(ids, ["s1"]);
-    let (_, out, _) = inst.crctl(&["search", "--from", "2026-11-27T00:00:00Z", "--json"]);
+    let (_, out, _) = inst.crctl(&["search", "--operator", "aud", "--from", "2026-11-27T00:00:00Z", "--json"]);
     assert_eq!(out.lines().count(), 1);
 
-    let (code, out, err) = inst.crctl(&["search", "--number", "777"]);
+    let (code, out, err) = inst.crctl(&["search", "--operator", "aud", "--number", "777"]);
     assert_eq!((code, out.as_str()), (0, ""));
     assert!(err.contains("no recordings match"), "{err}");
-    let (code, _, err) = inst.crctl(&["search", "--from", "yesterday"]);
+    let (code, _, err) = inst.crctl(&["search", "--operator", "aud", "--from", "yesterday"]);
     assert_eq!(code, 2);
     assert!(err.contains("--from \"yesterday\" is not a time"), "{err}");
 }
@@ -399,6 +405,7 @@ fn search_reads_dates_in_the_installation_time_zone() {
     // s2 starts 2026-11-27 23:30 UTC = 2026-11-28 00:30 in Berlin (UTC+1 in November).
     let inst = Install::new("Europe/Berlin");
     fill(&inst.journal());
+    common::add_operators(&inst.journal());
     let ids = |args: &[&str]| -> Vec<String> {
         let (code, out, err) = inst.crctl(args);
         assert_eq!(code, 0, "{err}");
@@ -411,9 +418,9 @@ fn search_reads_dates_in_the_installation_time_zone() {
             })
             .collect()
     };
-    assert_eq!(ids(&["search", "--from", "2026-11-28", "--json"]), ["s2"]);
-    assert_eq!(ids(&["search", "--to", "2026-11-27", "--json"]), ["s1"]);
-    let (_, out, _) = inst.crctl(&["search", "--number", "030999888"]);
+    assert_eq!(ids(&["search", "--operator", "aud", "--from", "2026-11-28", "--json"]), ["s2"]);
+    assert_eq!(ids(&["search", "--operator", "aud", "--to", "2026-11-27", "--json"]), ["s1"]);
+    let (_, out, _) = inst.crctl(&["search", "--operator", "aud", "--number", "030999888"]);
     assert!(out.contains("s2\t2026-11-28 00:30:00+01:00\t"), "{out}");
 }
 

@@ -105,6 +105,13 @@ pub enum JournalError {
         /// The stored value.
         value: String,
     },
+    /// The operation is not allowed: a wrong operator name or password, a role that does
+    /// not allow it, the four-eyes rule. Nothing was changed.
+    #[error("refused: {reason}")]
+    Refused {
+        /// Why, in words an operator can act on (never a password).
+        reason: String,
+    },
     /// The same thread called the journal while it holds an open chain reservation on the
     /// same handle; that would deadlock. Use a second handle or finish the reservation.
     #[error(
@@ -116,7 +123,7 @@ pub enum JournalError {
     },
     /// A hold or four-eyes rule refuses the change; nothing was written (see [`Refusal`]).
     #[error("{0}")]
-    Refused(#[from] Refusal),
+    Rule(#[from] Refusal),
 }
 
 /// Why a hold or four-eyes operation was refused. [`is_rule`](Self::is_rule) tells the

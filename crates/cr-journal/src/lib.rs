@@ -103,6 +103,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod audit;
 mod chain;
 mod db;
 mod error;
@@ -110,6 +111,7 @@ mod holds;
 mod journal;
 mod model;
 mod number;
+mod operators;
 mod ops;
 #[cfg(feature = "postgres")]
 mod pg;
@@ -119,6 +121,7 @@ mod sqlite;
 mod store;
 mod url;
 
+pub use audit::{AuditCheck, AuditHead, AuditProblem, AuditQuery, ChainedEvent};
 pub use error::{BoxError, JournalError, Refusal};
 pub use holds::{
     ApprovedDeletion, CASE_MAX_CHARS, Hold, HoldScope, NewHold, Request, RequestKind,
@@ -129,5 +132,6 @@ pub use model::{
     Direction, FLAG_RECOVERED, FileEntry, GENESIS_SHA256, Membership, NewCall, NewRecording,
     RecordingInfo, SearchHit, SearchQuery, Status, TargetBacklog, Upload, UploadError, UploadState,
 };
+pub use operators::{MIN_PASSWORD_CHARS, Operator, Role};
 pub use number::{SUFFIX_MIN_DIGITS, normalize_number, numbers_match};
 pub use url::JournalUrl;

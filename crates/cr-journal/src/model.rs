@@ -220,8 +220,8 @@ pub struct Membership {
     pub changed_by: String,
 }
 
-/// Kinds of audit events.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+/// Kinds of audit events. Serialized as the stored form (`set_sealed`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum AuditKind {
     /// The installation's key pair was created.
@@ -236,6 +236,18 @@ pub enum AuditKind {
     SetDelivered,
     /// A set was deleted (local copy after delivery, or retention).
     SetDeleted,
+    /// An operator account was created.
+    OperatorAdded,
+    /// An operator account was disabled.
+    OperatorDisabled,
+    /// A wrong operator name or password was given.
+    LoginFailed,
+    /// An operator tried something their role does not allow.
+    AccessDenied,
+    /// An operator searched the recordings.
+    Searched,
+    /// A disclosure package was written.
+    Exported,
     /// A legal hold was placed (details: case, reason, scope, sets covered).
     HoldPlaced,
     /// A supervisor asked for a hold to be released (details: request, case).
@@ -260,6 +272,12 @@ impl AuditKind {
             AuditKind::SetSealed => "set_sealed",
             AuditKind::SetDelivered => "set_delivered",
             AuditKind::SetDeleted => "set_deleted",
+            AuditKind::OperatorAdded => "operator_added",
+            AuditKind::OperatorDisabled => "operator_disabled",
+            AuditKind::LoginFailed => "login_failed",
+            AuditKind::AccessDenied => "access_denied",
+            AuditKind::Searched => "searched",
+            AuditKind::Exported => "exported",
             AuditKind::HoldPlaced => "hold_placed",
             AuditKind::HoldReleaseRequested => "hold_release_requested",
             AuditKind::HoldReleased => "hold_released",
@@ -278,6 +296,12 @@ impl AuditKind {
             "set_sealed" => AuditKind::SetSealed,
             "set_delivered" => AuditKind::SetDelivered,
             "set_deleted" => AuditKind::SetDeleted,
+            "operator_added" => AuditKind::OperatorAdded,
+            "operator_disabled" => AuditKind::OperatorDisabled,
+            "login_failed" => AuditKind::LoginFailed,
+            "access_denied" => AuditKind::AccessDenied,
+            "searched" => AuditKind::Searched,
+            "exported" => AuditKind::Exported,
             "hold_placed" => AuditKind::HoldPlaced,
             "hold_release_requested" => AuditKind::HoldReleaseRequested,
             "hold_released" => AuditKind::HoldReleased,
@@ -285,6 +309,12 @@ impl AuditKind {
             "request_approved" => AuditKind::RequestApproved,
             other => AuditKind::Other(other.to_owned()),
         }
+    }
+}
+
+impl Serialize for AuditKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 

@@ -335,6 +335,16 @@ fn postgres_backend_behaves_like_sqlite() {
         check(&open(&pg.database(db)));
     }
 
+    // Operators and the audit chain.
+    common::trail::operators_have_roles_and_only_admins_add_them(&open(&pg.database("operators")));
+    let url = pg.database("audit_chain");
+    let raw = std::sync::Mutex::new(pg.admin("audit_chain"));
+    common::trail::audit_events_form_a_chain_that_catches_edits(&open(&url), &|sql| {
+        raw.lock().unwrap().batch_execute(sql).unwrap();
+    });
+    let url = pg.database("audit_concurrent");
+    common::trail::concurrent_events_link_in_order(&|| open(&url));
+
     // Holds and four-eyes requests, as on SQLite.
     let checks: [Check; 4] = [
         ("four_eyes", common::holds::four_eyes_on_deletion_and_release),

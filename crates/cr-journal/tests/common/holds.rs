@@ -38,7 +38,7 @@ fn kinds(j: &Journal) -> Vec<String> {
 
 fn refusal(e: JournalError) -> Refusal {
     match e {
-        JournalError::Refused(r) => r,
+        JournalError::Rule(r) => r,
         other => panic!("expected a refusal, got: {other}"),
     }
 }

@@ -5,6 +5,7 @@ pub mod holds;
 pub mod lifecycle;
 pub mod schema_v1;
 pub mod queries;
+pub mod trail;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use cr_journal::{CallId, Direction, FileEntry, Journal, NewCall, NewRecording};
