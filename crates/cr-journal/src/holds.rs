@@ -8,6 +8,10 @@
 //! [`numbers_match`]) and started inside its time range — also sets sealed after the hold
 //! was placed, for as long as it stands.
 //!
+//! One file of more than 800 lines on purpose: holds and the requests that release them or
+//! delete a held set share the coverage check (`hold_in`) and the lock; a third of it is
+//! the public types and their documentation.
+//!
 //! The journal does not know roles: the caller checks that both operators may do this
 //! (supervisors); the journal enforces that they are two different ones.
 
