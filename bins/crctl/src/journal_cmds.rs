@@ -225,6 +225,7 @@ pub(crate) enum DisplayZone {
 }
 
 impl DisplayZone {
+    /// `installation.timezone`, else the system's zone.
     pub(crate) fn of(cfg: &cr_config::Config) -> anyhow::Result<Self> {
         match cfg.installation.timezone.as_deref() {
             None => Ok(DisplayZone::Local),

@@ -13,6 +13,7 @@ mod audit;
 mod auth;
 mod check;
 mod export;
+mod holds;
 mod journal_cmds;
 mod keys;
 mod onedrive;
@@ -78,6 +79,15 @@ enum Command {
     Operator(auth::OperatorCommand),
     /// The audit trail: list events, or `verify` its hash chain.
     Audit(audit::AuditArgs),
+    /// Legal holds: place, ask for release (four eyes), list.
+    #[command(subcommand)]
+    Hold(holds::HoldCommand),
+    /// Ask for the deletion of a set recorded in error; a different supervisor approves it
+    /// (`crctl approve`). Prints `REQUEST <id> delete set <id> pending approval`.
+    Delete(holds::DeleteArgs),
+    /// Approve another supervisor's request (a deletion or a hold's release). Prints
+    /// `APPROVED <id> ...`.
+    Approve(holds::ApproveArgs),
 }
 
 #[derive(Subcommand)]
@@ -138,6 +148,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => export::run(&cfg, args),
         Command::Operator(cmd) => auth::run(&cfg, cmd),
         Command::Audit(args) => audit::run(&cfg, args),
+        Command::Hold(cmd) => holds::hold(&cfg, cmd),
+        Command::Delete(args) => holds::delete(&cfg, args),
+        Command::Approve(args) => holds::approve(&cfg, args),
         Command::Config(_) => unreachable!("handled above"),
     }
 }

@@ -7,8 +7,10 @@ use std::process::Command;
 
 mod common;
 
+use common::seal;
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use cr_journal::{AuditKind, Direction, FileEntry, Journal, NewCall, NewRecording, OpenOptions};
+use cr_journal::{AuditKind, Direction, Journal, NewCall, OpenOptions};
 
 struct Install {
     _dir: tempfile::TempDir,
@@ -102,55 +104,6 @@ fn t(secs: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 26, 9, 0, 0).unwrap() + Duration::seconds(secs)
 }
 
-fn seal(
-    j: &Journal,
-    set_id: &str,
-    caller: &str,
-    callee: &str,
-    start: DateTime<Utc>,
-    secs: i64,
-    targets: &[&str],
-) {
-    let end = start + Duration::seconds(secs);
-    let call = j
-        .record_call(&NewCall {
-            pbx_call_id: format!("pbx-{set_id}"),
-            direction: Direction::Incoming,
-            caller: caller.into(),
-            callee: callee.into(),
-            diversions: vec![],
-            started_at: start,
-            record: true,
-            configuration: Some("desk".into()),
-            reason: "incoming call to group trading (300)".into(),
-        })
-        .unwrap();
-    j.end_call(call, end).unwrap();
-    let res = j.reserve_link(set_id, end).unwrap();
-    let seq = res.link().seq;
-    res.commit(
-        &format!("{seq:064x}"),
-        &NewRecording {
-            set_id: set_id.into(),
-            call,
-            configuration: "desk".into(),
-            started_at: start,
-            ended_at: end,
-            channels: "stereo".into(),
-            files: vec![FileEntry {
-                name: format!("{set_id}.wav"),
-                size: 44,
-                sha256: "0".repeat(64),
-            }],
-            cert_fingerprint: "f".repeat(64),
-            flags: vec![],
-            location: format!("spool/{set_id}"),
-            targets: targets.iter().map(|s| (*s).to_owned()).collect(),
-            expires_at: None,
-        },
-    )
-    .unwrap();
-}
 
 /// s1: +49 30 999888 -> 300 at 09:00:00 UTC for 75 s, nas done ("rec/s1"), offsite
 /// failing; s2: 030 999888 -> 300 on the next day at 23:30 UTC for 3725 s, nas pending.

@@ -18,7 +18,10 @@
 //!   lies, and its **chain** link;
 //! - **uploads** per (set, target): `pending` / `done` / `failed`, attempts, last error,
 //!   remote path;
-//! - **membership state** changed at run time (S6), and **audit events**.
+//! - **membership state** changed at run time (S6), and **audit events**;
+//! - **legal holds** (by set or by party) and **four-eyes requests** (deleting a set,
+//!   releasing a hold) that a second operator approves ([`Journal::place_hold`],
+//!   [`Journal::approve`], [`Journal::hold_of`]).
 //!
 //! Every time is passed in as a `DateTime<Utc>`: the journal never reads the clock.
 //!
@@ -104,6 +107,7 @@ mod audit;
 mod chain;
 mod db;
 mod error;
+mod holds;
 mod journal;
 mod model;
 mod number;
@@ -118,7 +122,10 @@ mod store;
 mod url;
 
 pub use audit::{AuditCheck, AuditHead, AuditProblem, AuditQuery, ChainedEvent};
-pub use error::{BoxError, JournalError};
+pub use error::{BoxError, JournalError, Refusal};
+pub use holds::{
+    ApprovedDeletion, CASE_MAX_CHARS, Hold, HoldScope, NewHold, Request, RequestKind,
+};
 pub use journal::{ChainReservation, Journal, OpenOptions};
 pub use model::{
     ActiveCall, AuditEvent, AuditKind, CallId, CallRecord, ChainEntry, ChainLink, Delivery,

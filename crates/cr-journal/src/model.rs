@@ -248,6 +248,16 @@ pub enum AuditKind {
     Searched,
     /// A disclosure package was written.
     Exported,
+    /// A legal hold was placed (details: case, reason, scope, sets covered).
+    HoldPlaced,
+    /// A supervisor asked for a hold to be released (details: request, case).
+    HoldReleaseRequested,
+    /// A hold was released, on the approval of a second supervisor.
+    HoldReleased,
+    /// A supervisor asked for a set to be deleted (details: request, reason).
+    DeletionRequested,
+    /// A second supervisor approved a request (details: request, kind, requested_by).
+    RequestApproved,
     /// A kind written by a newer program.
     Other(String),
 }
@@ -268,6 +278,11 @@ impl AuditKind {
             AuditKind::AccessDenied => "access_denied",
             AuditKind::Searched => "searched",
             AuditKind::Exported => "exported",
+            AuditKind::HoldPlaced => "hold_placed",
+            AuditKind::HoldReleaseRequested => "hold_release_requested",
+            AuditKind::HoldReleased => "hold_released",
+            AuditKind::DeletionRequested => "deletion_requested",
+            AuditKind::RequestApproved => "request_approved",
             AuditKind::Other(s) => s,
         }
     }
@@ -287,6 +302,11 @@ impl AuditKind {
             "access_denied" => AuditKind::AccessDenied,
             "searched" => AuditKind::Searched,
             "exported" => AuditKind::Exported,
+            "hold_placed" => AuditKind::HoldPlaced,
+            "hold_release_requested" => AuditKind::HoldReleaseRequested,
+            "hold_released" => AuditKind::HoldReleased,
+            "deletion_requested" => AuditKind::DeletionRequested,
+            "request_approved" => AuditKind::RequestApproved,
             other => AuditKind::Other(other.to_owned()),
         }
     }

@@ -202,7 +202,7 @@ fn postgres_backend_behaves_like_sqlite() {
         .unwrap_err();
         assert!(matches!(e, JournalError::NotFound { .. }), "{e}");
         let j = open(&url);
-        assert_eq!(j.schema_version().unwrap(), 2);
+        assert_eq!(j.schema_version().unwrap(), 3);
         seal(&j, "set-1", "+4930999888", "300", 0, 60, &["nas"]);
         assert_eq!(
             j.set_membership("trading", "bob", false, "test", t(5))
@@ -216,7 +216,7 @@ fn postgres_backend_behaves_like_sqlite() {
         );
     }
     let j = open(&url);
-    assert_eq!(j.schema_version().unwrap(), 2);
+    assert_eq!(j.schema_version().unwrap(), 3);
     let rec = j.recording("set-1").unwrap().unwrap();
     assert_eq!(
         (rec.chain.seq, rec.files.len(), rec.uploads.len()),
@@ -344,6 +344,17 @@ fn postgres_backend_behaves_like_sqlite() {
     });
     let url = pg.database("audit_concurrent");
     common::trail::concurrent_events_link_in_order(&|| open(&url));
+
+    // Holds and four-eyes requests, as on SQLite.
+    let checks: [Check; 4] = [
+        ("four_eyes", common::holds::four_eyes_on_deletion_and_release),
+        ("party_hold", common::holds::party_hold_covers_later_sets_in_its_range),
+        ("refusals", common::holds::refusals_and_bad_input_change_nothing),
+        ("request_done", common::holds::deletion_request_done_needs_an_approved_request_and_a_sealed_receipt),
+    ];
+    for (db, check) in checks {
+        check(&open(&pg.database(db)));
+    }
 }
 
 /// The column types of callrec's tables, as PostgreSQL reports them.

@@ -1,12 +1,13 @@
 //! Operator accounts for crctl's integration tests: every privileged command runs as a
 //! named operator whose password is in a mode-600 file named by
-//! CALLREC_OPERATOR_PASSWORD_FILE.
+//! CALLREC_OPERATOR_PASSWORD_FILE; and sealed sets in the journal.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use cr_journal::{Journal, Role};
+use chrono::{DateTime, Duration, Utc};
+use cr_journal::{Direction, FileEntry, Journal, NewCall, NewRecording, Role};
 
 /// The password every test operator has (each has its own file).
 pub const PASSWORD: &str = "test operator password";
@@ -94,4 +95,56 @@ impl Install {
     pub fn journal(&self) -> Journal {
         Journal::open_sqlite(&self.data.join("journal.sqlite"), &cr_journal::OpenOptions::new()).unwrap()
     }
+}
+
+/// Records a call `caller -> callee` that started at `start` and lasted `secs`, and seals
+/// set `set_id` for it, to be delivered to `targets`.
+pub fn seal(
+    j: &Journal,
+    set_id: &str,
+    caller: &str,
+    callee: &str,
+    start: DateTime<Utc>,
+    secs: i64,
+    targets: &[&str],
+) {
+    let end = start + Duration::seconds(secs);
+    let call = j
+        .record_call(&NewCall {
+            pbx_call_id: format!("pbx-{set_id}"),
+            direction: Direction::Incoming,
+            caller: caller.into(),
+            callee: callee.into(),
+            diversions: vec![],
+            started_at: start,
+            record: true,
+            configuration: Some("desk".into()),
+            reason: "incoming call to group trading (300)".into(),
+        })
+        .unwrap();
+    j.end_call(call, end).unwrap();
+    let res = j.reserve_link(set_id, end).unwrap();
+    let seq = res.link().seq;
+    res.commit(
+        &format!("{seq:064x}"),
+        &NewRecording {
+            set_id: set_id.into(),
+            call,
+            configuration: "desk".into(),
+            started_at: start,
+            ended_at: end,
+            channels: "stereo".into(),
+            files: vec![FileEntry {
+                name: format!("{set_id}.wav"),
+                size: 44,
+                sha256: "0".repeat(64),
+            }],
+            cert_fingerprint: "f".repeat(64),
+            flags: vec![],
+            location: format!("spool/{set_id}"),
+            targets: targets.iter().map(|s| (*s).to_owned()).collect(),
+            expires_at: None,
+        },
+    )
+    .unwrap();
 }
