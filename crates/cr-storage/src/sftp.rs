@@ -582,6 +582,15 @@ impl Store for SftpStore {
         // never replaces an existing file (no posix-rename@openssh.com here on purpose).
         self.call("rename", &f, async |s| s.rename(f.clone(), t.clone()).await)?.map_err(|e| self.err("rename", &f, e))
     }
+    fn remove(&mut self, dir: &[String], name: &str) -> Result<bool, TargetError> {
+        let p = Self::remote(dir, name);
+        // SSH_FXP_REMOVE removes files only: OpenSSH answers a directory with a failure.
+        match self.call("remove", &p, async |s| s.remove_file(p.clone()).await)? {
+            Ok(()) => Ok(true),
+            Err(e) if is_missing(&e) => Ok(false),
+            Err(e) => Err(self.err("remove", &p, e)),
+        }
+    }
     fn sha256_of(&mut self, dir: &[String], name: &str) -> Result<[u8; 32], TargetError> {
         use sha2::Digest as _;
         use tokio::io::AsyncReadExt as _;

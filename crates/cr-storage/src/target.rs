@@ -4,7 +4,7 @@ use std::path::Path;
 
 use crate::error::TargetError;
 use crate::set::{RecordingSet, sha256_file};
-use crate::template::PathRules;
+use crate::template::{PathRules, check_name};
 
 /// What a successful delivery reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,7 +45,9 @@ pub trait Target: Send {
     /// delivered), together with any temporary file an interrupted delivery left for them,
     /// then looks again and fails ([`TargetError::Verify`]) if any of them is still there.
     /// A file already absent is not an error (a retry after an interrupted deletion): it
-    /// counts in [`Removed::already_absent`]. Directories are left in place.
+    /// counts in [`Removed::already_absent`]. Directories are left in place. A segment or
+    /// name that is not one plain name for the target's file system (`..`, `a/b`) is refused
+    /// ([`TargetError::BadName`]) before anything is sent.
     fn remove_set(&mut self, dir: &[String], names: &[String]) -> Result<Removed, TargetError> {
         let _ = (dir, names);
         Err(TargetError::Unsupported { target: self.name().to_owned(), what: "deleting a set" })
@@ -168,6 +170,7 @@ impl<S: Store> Target for StoreTarget<S> {
     }
 
     fn remove_set(&mut self, dir: &[String], names: &[String]) -> Result<Removed, TargetError> {
+        check_names(self.store.target_name(), self.store.rules(), dir, names)?;
         self.store.connect()?;
         let mut done = Removed { location: self.store.location(dir), removed: 0, already_absent: 0 };
         for name in names {
@@ -262,6 +265,15 @@ impl<S: Store> Target for StoreTarget<S> {
         }
         Ok(done)
     }
+}
+
+/// Refuses (before anything is sent) a directory segment or file name that is not one plain
+/// name under `rules`: `..`, `a/b`, an empty name, a character the file system cannot store.
+pub(crate) fn check_names(target: &str, rules: PathRules, dir: &[String], names: &[String]) -> Result<(), TargetError> {
+    for name in dir.iter().chain(names) {
+        check_name(name, rules).map_err(|reason| TargetError::BadName { target: target.to_owned(), name: name.clone(), reason })?;
+    }
+    Ok(())
 }
 
 fn done_loc(dir: &[String]) -> String {

@@ -235,6 +235,13 @@ pub fn have_quiet(bin: &str) -> bool {
     Command::new("sh").arg("-c").arg(format!("command -v {bin}")).stdout(Stdio::null()).status().is_ok_and(|s| s.success())
 }
 
+/// `names`, sorted.
+pub fn sorted(names: &[String]) -> Vec<String> {
+    let mut v = names.to_vec();
+    v.sort();
+    v
+}
+
 /// Every file below `dir` (relative paths), sorted.
 pub fn tree(dir: &Path) -> Vec<String> {
     fn walk(base: &Path, d: &Path, out: &mut Vec<String>) {
