@@ -781,6 +781,24 @@ impl Target for OneDriveTarget {
     fn disconnect(&mut self) {
         self.client = None;
     }
+    fn fetch_file(&mut self, dir: &[String], name: &str, dest: &Path) -> Result<Option<u64>, TargetError> {
+        check_names(&self.s.name, PathRules::OneDrive, dir, &[name.to_owned()])?;
+        let curl = format!("{}/content", self.item_url(dir, name));
+        // Graph answers with a redirect to a pre-authorized download URL; reqwest follows it
+        // and drops the Authorization header on the way to another host.
+        let mut r = self.authorized(&|c| c.get(&curl), &curl)?;
+        if r.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !r.status().is_success() {
+            return Err(self.proto("download", &curl, r));
+        }
+        let mut f = std::fs::File::create(dest).map_err(|e| self.local(dest, e))?;
+        let n = r.copy_to(&mut f).map_err(|e| self.remote("download", &curl, e.without_url().to_string()))?;
+        f.sync_all().map_err(|e| self.local(dest, e))?;
+        Ok(Some(n))
+    }
+
     fn remove_set(&mut self, dir: &[String], names: &[String]) -> Result<Removed, TargetError> {
         check_names(&self.s.name, PathRules::OneDrive, dir, names)?;
         let mut done = Removed { location: self.location(dir), removed: 0, already_absent: 0 };

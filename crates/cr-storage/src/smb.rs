@@ -225,12 +225,14 @@ impl Store for SmbStore {
             Err(e) => Err(self.map("remove", &p, e)),
         }
     }
-    fn sha256_of(&mut self, dir: &[String], name: &str) -> Result<[u8; 32], TargetError> {
+    fn read_into(&mut self, dir: &[String], name: &str, sink: &mut dyn std::io::Write) -> Result<Option<u64>, TargetError> {
         let p = Self::path(dir, name);
         let c = self.client()?;
-        let r = c
-            .open_with(&p, SmbOpenOptions::default().read(true))
-            .and_then(|f| crate::set::sha256_reader(std::io::BufReader::with_capacity(1 << 20, f)).map_err(SmbError::Io));
+        let r = match c.open_with(&p, SmbOpenOptions::default().read(true)) {
+            Ok(f) => std::io::copy(&mut std::io::BufReader::with_capacity(1 << 20, f), sink).map(Some).map_err(SmbError::Io),
+            Err(e) if not_found(&e) => Ok(None),
+            Err(e) => Err(e),
+        };
         r.map_err(|e| self.map("read", &p, e))
     }
     fn location(&self, dir: &[String]) -> String {

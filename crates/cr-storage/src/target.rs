@@ -52,6 +52,15 @@ pub trait Target: Send {
         let _ = (dir, names);
         Err(TargetError::Unsupported { target: self.name().to_owned(), what: "deleting a set" })
     }
+    /// Copies the file `name` of a delivered set in `dir` (segments below the base, as
+    /// delivered) into the local file `dest` (created or replaced), to read a set back (an
+    /// export verifies what it reads). `Ok(None)` when the file is not there (nothing is
+    /// left at `dest`), else the bytes copied. Names are checked as for
+    /// [`remove_set`](Self::remove_set), before anything is sent.
+    fn fetch_file(&mut self, dir: &[String], name: &str, dest: &Path) -> Result<Option<u64>, TargetError> {
+        let _ = (dir, name, dest);
+        Err(TargetError::Unsupported { target: self.name().to_owned(), what: "reading a set back" })
+    }
     /// Drops any open connection (after a failure, so the next attempt starts afresh).
     fn disconnect(&mut self) {}
 }
@@ -113,10 +122,38 @@ pub trait Store: Send {
         let _ = (dir, name);
         Err(TargetError::Unsupported { target: self.target_name().to_owned(), what: "deleting a file" })
     }
+    /// Reads `dir/name` from its start into `sink`; `Ok(None)` when it does not exist, else
+    /// the bytes read.
+    fn read_into(&mut self, dir: &[String], name: &str, sink: &mut dyn std::io::Write) -> Result<Option<u64>, TargetError>;
     /// Reads `dir/name` back and returns its SHA-256.
-    fn sha256_of(&mut self, dir: &[String], name: &str) -> Result<[u8; 32], TargetError>;
+    fn sha256_of(&mut self, dir: &[String], name: &str) -> Result<[u8; 32], TargetError> {
+        use sha2::Digest as _;
+        let mut h = HashSink(sha2::Sha256::new());
+        match self.read_into(dir, name, &mut h)? {
+            Some(_) => Ok(h.0.finalize().into()),
+            None => Err(TargetError::Remote {
+                target: self.target_name().to_owned(),
+                op: "read",
+                path: format!("{}/{name}", done_loc(dir)),
+                detail: "no such file".into(),
+            }),
+        }
+    }
     /// A printable location of `dir`.
     fn location(&self, dir: &[String]) -> String;
+}
+
+/// Feeds what is written into a SHA-256.
+struct HashSink(sha2::Sha256);
+
+impl std::io::Write for HashSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        sha2::Digest::update(&mut self.0, buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A [`Target`] made of a [`Store`] and the shared delivery procedure.
@@ -167,6 +204,26 @@ impl<S: Store> Target for StoreTarget<S> {
     }
     fn disconnect(&mut self) {
         self.store.disconnect();
+    }
+
+    fn fetch_file(&mut self, dir: &[String], name: &str, dest: &Path) -> Result<Option<u64>, TargetError> {
+        check_names(self.store.target_name(), self.store.rules(), dir, &[name.to_owned()])?;
+        self.store.connect()?;
+        let target = self.store.target_name().to_owned();
+        let local = |e: std::io::Error| TargetError::Local {
+            target: target.clone(),
+            path: dest.to_owned(),
+            detail: e.to_string(),
+        };
+        let mut f = std::fs::File::create(dest).map_err(local)?;
+        let n = self.store.read_into(dir, name, &mut f)?;
+        if n.is_none() {
+            drop(f);
+            std::fs::remove_file(dest).map_err(local)?;
+        } else {
+            f.sync_all().map_err(local)?;
+        }
+        Ok(n)
     }
 
     fn remove_set(&mut self, dir: &[String], names: &[String]) -> Result<Removed, TargetError> {

@@ -188,6 +188,7 @@ fn onedrive_remove_set_deletes_exactly_that_set_for_good() {
 
     let mut t = OneDriveTarget::new(settings(&fake, SECRET));
     let dir = vec!["Rec".to_owned(), "2026".to_owned()];
+    fetch_back(&mut t, &dir, &b, &work.path().join("read-back"), "del-b");
     let done = t.remove_set(&dir, &a).unwrap();
     assert_eq!((done.removed, done.already_absent), (a.len(), 0), "{done:?}");
     assert_eq!(listed(&fake), sorted(&b), "exactly del-a's files are gone");

@@ -325,6 +325,7 @@ fn sftp_remove_set_deletes_exactly_that_set_as_openssh_sftp_lists_it() {
 
     let mut t = StoreTarget::new(SftpStore::new(s.settings(SftpAuth::Password("pw-Secret1".into()))));
     let dir = vec!["rec".to_owned(), "2026".to_owned()];
+    fetch_back(&mut t, &dir, &b, &work.path().join("read-back"), "del-b");
     let done = t.remove_set(&dir, &a).unwrap();
     assert_eq!((done.removed, done.already_absent), (a.len(), 0), "{done:?}");
     assert!(done.location.contains("rec/2026"), "{done:?}");

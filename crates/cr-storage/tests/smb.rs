@@ -217,6 +217,7 @@ fn smb_remove_set_deletes_exactly_that_set_as_smbclient_lists_it() {
 
     let mut t = StoreTarget::new(SmbStore::new(s.settings(PW)));
     let dir = vec!["Aufzeichnung".to_owned(), "2026".to_owned()];
+    fetch_back(&mut t, &dir, &b, &work.path().join("read-back"), "del-b");
     let done = t.remove_set(&dir, &a).unwrap();
     assert_eq!((done.removed, done.already_absent), (a.len(), 0), "{done:?}");
     assert_eq!(s.ls("Aufzeichnung/2026"), sorted(&b), "exactly del-a's files and its temporary are gone");
