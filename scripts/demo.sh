@@ -116,8 +116,16 @@ grep -E " (recording|not recorded|sealed and spooled)" "$work/recorder.log" \
 echo "== delivered files"
 (cd "$work/archive" && find . -type f | sort | sed 's/^/   /')
 
-echo "== crctl search (journal)"
-"$bin/crctl" --config "$work/callrec.toml" search | sed 's/^/   /'
+echo "== crctl operator add demo --role admin (the installation's first operator)"
+( umask 077; printf '%s\n' "demo-operator-$RANDOM-$RANDOM" > "$work/operator.pw" )
+"$bin/crctl" --config "$work/callrec.toml" operator add demo --role admin --password-file "$work/operator.pw" | sed 's/^/   /'
+export CALLREC_OPERATOR_PASSWORD_FILE="$work/operator.pw"
+
+echo "== crctl search --operator demo (journal)"
+"$bin/crctl" --config "$work/callrec.toml" search --operator demo | sed 's/^/   /'
+
+echo "== crctl audit verify (the audit trail's hash chain)"
+"$bin/crctl" --config "$work/callrec.toml" audit verify --operator demo | sed 's/^/   /'
 
 echo "== cr-verify on the target folder (needs only the certificate)"
 "$bin/cr-verify" --cert "$work/data/cert.pem" "$work/archive"

@@ -12,7 +12,9 @@
 # (no cargo-fuzz and none could be installed, or a fuzz crate does not build).
 #
 # Environment: FUZZ_SANITIZER (default `address`; `none` where ASan cannot link),
-# FUZZ_PARALLEL (default 2: targets run at once; the CI machine has 2 cores).
+# FUZZ_PARALLEL (default 2: targets run at once; the CI machine has 2 cores),
+# FUZZ_TARGET_DIR (default target/fuzz: one build directory for every fuzz crate, so the
+# crates they share are built once).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +24,7 @@ case "$seconds" in
 esac
 sanitizer="${FUZZ_SANITIZER:-address}"
 parallel="${FUZZ_PARALLEL:-2}"
+fuzz_target_dir="${FUZZ_TARGET_DIR:-$PWD/target/fuzz}"
 export RUSTC_BOOTSTRAP=1
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
@@ -37,7 +40,7 @@ targets=()
 for dir in crates/*/fuzz; do
   crate="${dir%/fuzz}"
   echo "fuzz-smoke: building $dir (sanitizer $sanitizer)"
-  if ! (cd "$crate" && cargo fuzz build --sanitizer "$sanitizer"); then
+  if ! (cd "$crate" && cargo fuzz build --sanitizer "$sanitizer" --target-dir "$fuzz_target_dir"); then
     echo "fuzz-smoke: $dir does not build; cannot run" >&2
     exit 2
   fi
@@ -55,7 +58,7 @@ run_one() {
   [ -d "$crate/fuzz/seeds/$t" ] && seeds=("fuzz/seeds/$t")
   # bash's `time` reports the CPU time of the waited-for children: cargo and the fuzzer.
   local TIMEFORMAT='fuzz-smoke-cpu: %U %S'
-  { time (cd "$crate" && cargo fuzz run --sanitizer "$sanitizer" "$t" "fuzz/corpus/$t" "${seeds[@]}" -- \
+  { time (cd "$crate" && cargo fuzz run --sanitizer "$sanitizer" --target-dir "$fuzz_target_dir" "$t" "fuzz/corpus/$t" "${seeds[@]}" -- \
     -max_total_time="$seconds" -print_final_stats=1 >"$logs/$t.log" 2>&1); } 2>"$logs/$t.cpu"
   echo $? >"$logs/$t.rc"
 }

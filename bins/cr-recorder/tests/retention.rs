@@ -20,9 +20,16 @@ numbers = ["202"]
 name = "five-years"
 users = ["alice"]
 retention = "5y"
+targets = ["archive"]
 [[recordings]]
 name = "by-default"
 users = ["bob"]
+targets = ["archive"]
+
+[[targets]]
+name = "archive"
+kind = "folder"
+path = "$ROOT/archive"
 
 [retention]
 default = "30d"

@@ -38,10 +38,10 @@ pub struct ExportArgs {
     /// The package directory: must not exist, or be empty. Never overwritten.
     #[arg(long)]
     pub out: PathBuf,
-    /// Who makes the export, for the manifest and the audit log (default: the login name
-    /// in the audit log, none in the manifest).
-    #[arg(long)]
-    pub by: Option<String>,
+    /// Who makes the export (role auditor or above), named in the manifest and the audit
+    /// log.
+    #[command(flatten)]
+    pub who: crate::auth::OperatorArgs,
     /// Print one JSON object (the outcome) instead of text lines.
     #[arg(long)]
     pub json: bool,
@@ -157,6 +157,7 @@ pub fn run(cfg: &cr_config::Config, args: ExportArgs) -> anyhow::Result<ExitCode
         return Err(cr_export::ExportError::OutNotEmpty(args.out.clone()).into());
     }
     let journal = journal_cmds::open(cfg, false)?;
+    let operator = crate::auth::require(&journal, &args.who, cr_journal::Role::Auditor, "exporting recordings")?;
     let hits = journal.search(&SearchQuery {
         number: Some(args.party.clone()),
         exact: args.range.exact,
@@ -195,7 +196,7 @@ pub fn run(cfg: &cr_config::Config, args: ExportArgs) -> anyhow::Result<ExitCode
     let mut request = Request::new(&args.request, &args.party, now);
     request.from = from;
     request.to = to;
-    request.operator = args.by.clone();
+    request.operator = Some(operator.name.clone());
     let mut writer = PackageWriter::new(&args.out, request, &identity)?;
     if let Some(z) = tz.named() {
         writer = writer.time_zone(z);
@@ -253,9 +254,8 @@ pub fn run(cfg: &cr_config::Config, args: ExportArgs) -> anyhow::Result<ExitCode
         files: summary.files,
         sha256sums_sha256: Some(&summary.sums_sha256),
     };
-    let actor = format!("crctl:{}", args.by.clone().unwrap_or_else(journal_cmds::login_name));
     journal
-        .audit(&AuditKind::Other("exported".to_owned()), now, Some(&actor), None, &serde_json::to_value(&outcome)?)
+        .audit(&AuditKind::Exported, now, Some(&operator.name), None, &serde_json::to_value(&outcome)?)
         .context("the package is written, but the journal could not record the export")?;
     if args.json {
         println!("{}", serde_json::to_string(&outcome)?);

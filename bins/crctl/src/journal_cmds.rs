@@ -1,13 +1,14 @@
 //! `crctl group`, `crctl status`, `crctl search`: commands on the journal (cr-journal).
 //!
 //! Exit status: 0 done (also when a search finds nothing); 2 could not run — unknown
-//! group or user, a user who is not a member of the group, a bad time, no journal yet.
+//! group or user, a user who is not a member of the group, a bad time, no journal yet;
+//! 3 refused (search: wrong operator password or role).
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 use clap::{Args, Subcommand};
-use cr_journal::{Journal, OpenOptions, SearchHit, SearchQuery};
+use cr_journal::{AuditKind, Journal, OpenOptions, Role, SearchHit, SearchQuery};
 
 /// Membership sub-commands.
 #[derive(Subcommand)]
@@ -48,6 +49,9 @@ pub struct SearchArgs {
     /// Print one JSON object per recording instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Searching reads personal data: an operator with role auditor or above.
+    #[command(flatten)]
+    pub who: crate::auth::OperatorArgs,
 }
 
 /// Number matching and time range, shared by `crctl search` and `crctl export`.
@@ -221,7 +225,8 @@ pub(crate) enum DisplayZone {
 }
 
 impl DisplayZone {
-    fn of(cfg: &cr_config::Config) -> anyhow::Result<Self> {
+    /// `installation.timezone`, else the system's zone.
+    pub(crate) fn of(cfg: &cr_config::Config) -> anyhow::Result<Self> {
         match cfg.installation.timezone.as_deref() {
             None => Ok(DisplayZone::Local),
             Some(name) => name
@@ -311,20 +316,27 @@ pub(crate) type Bounds = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
 /// later than `--from`.
 pub(crate) fn time_range(cfg: &cr_config::Config, range: &MatchArgs) -> anyhow::Result<(DisplayZone, Bounds)> {
     let tz = DisplayZone::of(cfg)?;
-    let from = range.from.as_deref().map(|s| tz.parse("--from", s, false)).transpose()?;
-    let to = range.to.as_deref().map(|s| tz.parse("--to", s, true)).transpose()?;
+    let bounds = time_bounds(&tz, range.from.as_deref(), range.to.as_deref())?;
+    Ok((tz, bounds))
+}
+
+/// `--from` and `--to` read in `tz`; `--to` must be later than `--from`.
+pub(crate) fn time_bounds(tz: &DisplayZone, from: Option<&str>, to: Option<&str>) -> anyhow::Result<Bounds> {
+    let from = from.map(|s| tz.parse("--from", s, false)).transpose()?;
+    let to = to.map(|s| tz.parse("--to", s, true)).transpose()?;
     if let (Some(f), Some(t)) = (from, to)
         && t <= f
     {
         bail!("--to must be later than --from");
     }
-    Ok((tz, (from, to)))
+    Ok((from, to))
 }
 
 /// `crctl search`: recordings by party number and time range.
 pub fn search(cfg: &cr_config::Config, args: SearchArgs) -> anyhow::Result<ExitCode> {
     let (tz, (from, to)) = time_range(cfg, &args.range)?;
     let journal = open(cfg, false)?;
+    let operator = crate::auth::require(&journal, &args.who, Role::Auditor, "searching recordings")?;
     let hits = journal.search(&SearchQuery {
         number: args.number.clone(),
         exact: args.range.exact,
@@ -332,6 +344,13 @@ pub fn search(cfg: &cr_config::Config, args: SearchArgs) -> anyhow::Result<ExitC
         to,
         limit: None,
     })?;
+    journal.audit(
+        &AuditKind::Searched,
+        Utc::now(),
+        Some(&operator.name),
+        None,
+        &serde_json::json!({"number": args.number, "exact": args.range.exact, "from": from, "to": to, "found": hits.len()}),
+    )?;
     if args.json {
         for h in &hits {
             println!("{}", serde_json::to_string(h)?);

@@ -9,8 +9,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+mod audit;
+mod auth;
 mod check;
 mod export;
+mod holds;
 mod journal_cmds;
 mod keys;
 mod onedrive;
@@ -20,7 +23,9 @@ mod policy;
 /// decisions, sealing files into a recording set.
 ///
 /// Exit status: 0 success, 1 a problem was found (e.g. `config check` found an error),
-/// 2 could not run (bad arguments, unreadable configuration or keystore).
+/// 2 could not run (bad arguments, unreadable configuration or keystore), 3 refused (wrong
+/// operator name or password, a role that does not allow the command, the four-eyes
+/// rule).
 #[derive(Parser)]
 #[command(version, about, long_about, after_long_help = cr_clidoc::REFERENCE)]
 struct Cli {
@@ -69,6 +74,20 @@ enum Command {
     Search(journal_cmds::SearchArgs),
     /// Write a disclosure package of a party's recordings (verified, signed, self-contained).
     Export(export::ExportArgs),
+    /// Operator accounts (who may search, export, hold, approve, administer).
+    #[command(subcommand)]
+    Operator(auth::OperatorCommand),
+    /// The audit trail: list events, or `verify` its hash chain.
+    Audit(audit::AuditArgs),
+    /// Legal holds: place, ask for release (four eyes), list.
+    #[command(subcommand)]
+    Hold(holds::HoldCommand),
+    /// Ask for the deletion of a set recorded in error; a different supervisor approves it
+    /// (`crctl approve`). Prints `REQUEST <id> delete set <id> pending approval`.
+    Delete(holds::DeleteArgs),
+    /// Approve another supervisor's request (a deletion or a hold's release). Prints
+    /// `APPROVED <id> ...`.
+    Approve(holds::ApproveArgs),
 }
 
 #[derive(Subcommand)]
@@ -92,6 +111,10 @@ fn main() -> ExitCode {
     init_logging(&cli.log);
     match run(cli) {
         Ok(code) => code,
+        Err(e) if auth::is_refusal(&e) => {
+            eprintln!("crctl: refused: {e:#}");
+            ExitCode::from(3)
+        }
         Err(e) => {
             eprintln!("crctl: error: {e:#}");
             ExitCode::from(2)
@@ -123,6 +146,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Onedrive(cmd) => onedrive::run(&cfg, cmd),
         Command::Search(args) => journal_cmds::search(&cfg, args),
         Command::Export(args) => export::run(&cfg, args),
+        Command::Operator(cmd) => auth::run(&cfg, cmd),
+        Command::Audit(args) => audit::run(&cfg, args),
+        Command::Hold(cmd) => holds::hold(&cfg, cmd),
+        Command::Delete(args) => holds::delete(&cfg, args),
+        Command::Approve(args) => holds::approve(&cfg, args),
         Command::Config(_) => unreachable!("handled above"),
     }
 }

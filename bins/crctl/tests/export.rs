@@ -7,6 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use cr_journal::{AuditKind, Direction, FileEntry, Journal, NewCall, NewRecording, OpenOptions};
 
@@ -92,6 +94,7 @@ directory = "rec"
         let (code, _, err) = inst.crctl(&["keys", "init"]);
         assert_eq!(code, 0, "{err}");
         inst.identity = cr_sign::Identity::open_keystore(&inst.data.join("keystore.p12"), PASSWORD).unwrap();
+        common::add_operators(&inst.journal());
         inst
     }
 
@@ -101,6 +104,7 @@ directory = "rec"
             .arg(&self.config)
             .args(args)
             .env("CRCTL_TEST_PW", PASSWORD)
+            .env("CALLREC_OPERATOR_PASSWORD_FILE", common::password_file(self.dir.path(), "operator", common::PASSWORD))
             .env_remove("RUST_LOG")
             .output()
             .unwrap();
@@ -199,7 +203,7 @@ fn a_partys_sets_from_spool_and_folder_target_make_a_package_that_stock_tools_ve
     inst.deliver_to_nas(&j, "set-0003");
     let out = inst.dir.path().join("REQ-42");
     let (code, stdout, err) =
-        inst.crctl(&["export", "--party", "004930999888", "--request", "REQ-42", "--out", out.to_str().unwrap(), "--by", "alice"]);
+        inst.crctl(&["export", "--party", "004930999888", "--request", "REQ-42", "--out", out.to_str().unwrap(), "--operator", "aud"]);
     assert_eq!(code, 0, "{stdout}{err}");
     assert!(stdout.contains("EXPORTED set-0001 (2026-11-26 10:00:00+01:00, +49 30 999888 -> 300, 0:01:35) from spool "), "{stdout}");
     assert!(stdout.contains("EXPORTED set-0002") && stdout.contains("from target nas (folder)"), "{stdout}");
@@ -222,7 +226,7 @@ fn a_partys_sets_from_spool_and_folder_target_make_a_package_that_stock_tools_ve
     assert_eq!(std::fs::read(copy.join("cert.pem")).unwrap(), std::fs::read(inst.data.join("cert.pem")).unwrap());
     let m: serde_json::Value = serde_json::from_slice(&std::fs::read(copy.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(m["request"]["reference"], "REQ-42");
-    assert_eq!(m["request"]["operator"], "alice");
+    assert_eq!(m["request"]["operator"], "aud");
     assert_eq!(m["sets"][1]["chain_seq"], 2);
     assert_eq!(m["sets"][1]["callee"], "030 999888");
     // One flipped byte in a WAV is caught.
@@ -234,8 +238,8 @@ fn a_partys_sets_from_spool_and_folder_target_make_a_package_that_stock_tools_ve
     assert!(!ok && text.contains("FAILED sets/set-0001/set-0001.wav: FAILED"), "{text}");
     // The audit trail names the request, the party and the sets.
     let events = j.audit_events(0, 1000).unwrap();
-    let e = events.iter().find(|e| e.kind == AuditKind::Other("exported".into())).expect("an exported event");
-    assert_eq!(e.actor.as_deref(), Some("crctl:alice"));
+    let e = events.iter().find(|e| e.kind == AuditKind::Exported).expect("an exported event");
+    assert_eq!(e.actor.as_deref(), Some("aud"));
     assert_eq!(e.details["request"], "REQ-42");
     assert_eq!(e.details["party"], "004930999888");
     assert_eq!(e.details["exported"], serde_json::json!(["set-0001", "set-0002"]));
@@ -249,7 +253,7 @@ fn a_set_broken_before_export_is_reported_not_packaged_and_the_exit_is_1() {
     let bad = inst.seal(&j, "bad-2", "+49 30 999888", "300", t0() + Duration::hours(1));
     std::fs::write(bad.join("bad-2.sha256.SHA256withRSA.sig"), "AAAA").unwrap();
     let out = inst.dir.path().join("pkg");
-    let (code, stdout, err) = inst.crctl(&["export", "--party", "030999888", "--request", "R-7", "--out", out.to_str().unwrap(), "--json"]);
+    let (code, stdout, err) = inst.crctl(&["export", "--operator", "aud", "--party", "030999888", "--request", "R-7", "--out", out.to_str().unwrap(), "--json"]);
     assert_eq!(code, 1, "{stdout}{err}");
     let o: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(o["exported"], serde_json::json!(["good-1"]));
@@ -267,7 +271,7 @@ fn an_unknown_party_exports_nothing_with_exit_1() {
     let j = inst.journal();
     inst.seal(&j, "set-1", "+49 30 999888", "300", t0());
     let out = inst.dir.path().join("pkg");
-    let (code, stdout, err) = inst.crctl(&["export", "--party", "+1 555 0100", "--request", "R-1", "--out", out.to_str().unwrap()]);
+    let (code, stdout, err) = inst.crctl(&["export", "--operator", "aud", "--party", "+1 555 0100", "--request", "R-1", "--out", out.to_str().unwrap()]);
     assert_eq!(code, 1, "{stdout}{err}");
     assert!(err.contains("no recordings of party +1 555 0100 match: nothing exported"), "{err}");
     assert!(!out.exists());
@@ -281,7 +285,7 @@ fn an_out_directory_that_is_not_empty_is_refused_with_exit_2_and_left_unchanged(
     let out = inst.dir.path().join("pkg");
     std::fs::create_dir(&out).unwrap();
     std::fs::write(out.join("letter.pdf"), "keep").unwrap();
-    let (code, _, err) = inst.crctl(&["export", "--party", "030999888", "--request", "R-1", "--out", out.to_str().unwrap()]);
+    let (code, _, err) = inst.crctl(&["export", "--operator", "aud", "--party", "030999888", "--request", "R-1", "--out", out.to_str().unwrap()]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("exists and is not empty"), "{err}");
     let names: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
@@ -299,7 +303,7 @@ fn a_set_only_on_an_sftp_target_is_refused_naming_target_and_kind_and_nothing_is
     std::fs::remove_dir_all(&spool).unwrap();
     j.set_deleted("set-2", t0(), "cr-uploader", "delivered").unwrap();
     let out = inst.dir.path().join("pkg");
-    let (code, stdout, err) = inst.crctl(&["export", "--party", "030999888", "--request", "R-1", "--out", out.to_str().unwrap()]);
+    let (code, stdout, err) = inst.crctl(&["export", "--operator", "aud", "--party", "030999888", "--request", "R-1", "--out", out.to_str().unwrap()]);
     assert_eq!(code, 1, "{stdout}{err}");
     assert!(err.contains("set set-2 lies only on target \"offsite\" (sftp)"), "{err}");
     assert!(err.contains("not supported yet; nothing was written"), "{err}");
@@ -311,10 +315,10 @@ fn bad_times_and_an_empty_request_are_exit_2() {
     let inst = Install::new();
     let out = inst.dir.path().join("pkg");
     let o = out.to_str().unwrap();
-    let (code, _, err) = inst.crctl(&["export", "--party", "1", "--request", "R", "--out", o, "--from", "yesterday"]);
+    let (code, _, err) = inst.crctl(&["export", "--operator", "aud", "--party", "1", "--request", "R", "--out", o, "--from", "yesterday"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--from \"yesterday\" is not a time"), "{err}");
-    let (code, _, err) = inst.crctl(&["export", "--party", "1", "--request", " ", "--out", o]);
+    let (code, _, err) = inst.crctl(&["export", "--operator", "aud", "--party", "1", "--request", " ", "--out", o]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--request"), "{err}");
     assert!(!out.exists());

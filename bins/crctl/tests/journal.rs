@@ -5,8 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+
+use common::seal;
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use cr_journal::{AuditKind, Direction, FileEntry, Journal, NewCall, NewRecording, OpenOptions};
+use cr_journal::{AuditKind, Direction, Journal, NewCall, OpenOptions};
 
 struct Install {
     _dir: tempfile::TempDir,
@@ -81,6 +85,7 @@ impl Install {
             .arg(&self.config)
             .args(args)
             .env_remove("RUST_LOG")
+            .env("CALLREC_OPERATOR_PASSWORD_FILE", common::password_file(self._dir.path(), "operator", common::PASSWORD))
             .output()
             .unwrap();
         (
@@ -99,55 +104,6 @@ fn t(secs: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 26, 9, 0, 0).unwrap() + Duration::seconds(secs)
 }
 
-fn seal(
-    j: &Journal,
-    set_id: &str,
-    caller: &str,
-    callee: &str,
-    start: DateTime<Utc>,
-    secs: i64,
-    targets: &[&str],
-) {
-    let end = start + Duration::seconds(secs);
-    let call = j
-        .record_call(&NewCall {
-            pbx_call_id: format!("pbx-{set_id}"),
-            direction: Direction::Incoming,
-            caller: caller.into(),
-            callee: callee.into(),
-            diversions: vec![],
-            started_at: start,
-            record: true,
-            configuration: Some("desk".into()),
-            reason: "incoming call to group trading (300)".into(),
-        })
-        .unwrap();
-    j.end_call(call, end).unwrap();
-    let res = j.reserve_link(set_id, end).unwrap();
-    let seq = res.link().seq;
-    res.commit(
-        &format!("{seq:064x}"),
-        &NewRecording {
-            set_id: set_id.into(),
-            call,
-            configuration: "desk".into(),
-            started_at: start,
-            ended_at: end,
-            channels: "stereo".into(),
-            files: vec![FileEntry {
-                name: format!("{set_id}.wav"),
-                size: 44,
-                sha256: "0".repeat(64),
-            }],
-            cert_fingerprint: "f".repeat(64),
-            flags: vec![],
-            location: format!("spool/{set_id}"),
-            targets: targets.iter().map(|s| (*s).to_owned()).collect(),
-            expires_at: None,
-        },
-    )
-    .unwrap();
-}
 
 /// s1: +49 30 999888 -> 300 at 09:00:00 UTC for 75 s, nas done ("rec/s1"), offsite
 /// failing; s2: 030 999888 -> 300 on the next day at 23:30 UTC for 3725 s, nas pending.
@@ -278,7 +234,7 @@ fn group_refuses_unknown_names_and_non_members_with_exit_2() {
 #[test]
 fn status_and_search_without_a_journal_say_so() {
     let inst = Install::new("UTC");
-    for args in [&["status"][..], &["search", "--number", "300"][..]] {
+    for args in [&["status"][..], &["search", "--number", "300", "--operator", "aud"][..]] {
         let (code, _, err) = inst.crctl(args);
         assert_eq!(code, 2, "{args:?}");
         assert!(err.contains("there is no journal"), "{err}");
@@ -336,7 +292,8 @@ fn status_shows_active_calls_backlog_and_errors() {
 fn search_by_number_and_day_prints_sets_and_deliveries() {
     let inst = Install::new("UTC");
     fill(&inst.journal());
-    let (code, out, err) = inst.crctl(&["search", "--number", "+49 30 999888"]);
+    common::add_operators(&inst.journal());
+    let (code, out, err) = inst.crctl(&["search", "--operator", "aud", "--number", "+49 30 999888"]);
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 3, "{out}");
@@ -354,7 +311,7 @@ fn search_by_number_and_day_prints_sets_and_deliveries() {
     );
 
     // --exact: the national form is a different digit string.
-    let (_, out, _) = inst.crctl(&["search", "--number", "+4930999888", "--exact", "--json"]);
+    let (_, out, _) = inst.crctl(&["search", "--operator", "aud", "--number", "+4930999888", "--exact", "--json"]);
     let hits: Vec<serde_json::Value> = out
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -367,6 +324,8 @@ fn search_by_number_and_day_prints_sets_and_deliveries() {
     // A date as --to includes the whole day.
     let (_, out, _) = inst.crctl(&[
         "search",
+        "--operator",
+        "aud",
         "--from",
         "2026-11-26",
         "--to",
@@ -383,13 +342,13 @@ fn search_by_number_and_day_prints_sets_and_deliveries() {
         })
         .collect();
     assert_eq!(ids, ["s1"]);
-    let (_, out, _) = inst.crctl(&["search", "--from", "2026-11-27T00:00:00Z", "--json"]);
+    let (_, out, _) = inst.crctl(&["search", "--operator", "aud", "--from", "2026-11-27T00:00:00Z", "--json"]);
     assert_eq!(out.lines().count(), 1);
 
-    let (code, out, err) = inst.crctl(&["search", "--number", "777"]);
+    let (code, out, err) = inst.crctl(&["search", "--operator", "aud", "--number", "777"]);
     assert_eq!((code, out.as_str()), (0, ""));
     assert!(err.contains("no recordings match"), "{err}");
-    let (code, _, err) = inst.crctl(&["search", "--from", "yesterday"]);
+    let (code, _, err) = inst.crctl(&["search", "--operator", "aud", "--from", "yesterday"]);
     assert_eq!(code, 2);
     assert!(err.contains("--from \"yesterday\" is not a time"), "{err}");
 }
@@ -399,6 +358,7 @@ fn search_reads_dates_in_the_installation_time_zone() {
     // s2 starts 2026-11-27 23:30 UTC = 2026-11-28 00:30 in Berlin (UTC+1 in November).
     let inst = Install::new("Europe/Berlin");
     fill(&inst.journal());
+    common::add_operators(&inst.journal());
     let ids = |args: &[&str]| -> Vec<String> {
         let (code, out, err) = inst.crctl(args);
         assert_eq!(code, 0, "{err}");
@@ -411,9 +371,9 @@ fn search_reads_dates_in_the_installation_time_zone() {
             })
             .collect()
     };
-    assert_eq!(ids(&["search", "--from", "2026-11-28", "--json"]), ["s2"]);
-    assert_eq!(ids(&["search", "--to", "2026-11-27", "--json"]), ["s1"]);
-    let (_, out, _) = inst.crctl(&["search", "--number", "030999888"]);
+    assert_eq!(ids(&["search", "--operator", "aud", "--from", "2026-11-28", "--json"]), ["s2"]);
+    assert_eq!(ids(&["search", "--operator", "aud", "--to", "2026-11-27", "--json"]), ["s1"]);
+    let (_, out, _) = inst.crctl(&["search", "--operator", "aud", "--number", "030999888"]);
     assert!(out.contains("s2\t2026-11-28 00:30:00+01:00\t"), "{out}");
 }
 

@@ -105,6 +105,13 @@ pub enum JournalError {
         /// The stored value.
         value: String,
     },
+    /// The operation is not allowed: a wrong operator name or password, a role that does
+    /// not allow it, the four-eyes rule. Nothing was changed.
+    #[error("refused: {reason}")]
+    Refused {
+        /// Why, in words an operator can act on (never a password).
+        reason: String,
+    },
     /// The same thread called the journal while it holds an open chain reservation on the
     /// same handle; that would deadlock. Use a second handle or finish the reservation.
     #[error(
@@ -114,4 +121,64 @@ pub enum JournalError {
         /// Path or URL of the journal.
         journal: String,
     },
+    /// A hold or four-eyes rule refuses the change; nothing was written (see [`Refusal`]).
+    #[error("{0}")]
+    Rule(#[from] Refusal),
+}
+
+/// Why a hold or four-eyes operation was refused. [`is_rule`](Self::is_rule) tells the
+/// refusals that protect recordings (the four-eyes rule, a legal hold) from those that
+/// only say the change was already made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The operator who made a request tried to approve it: a different one must.
+    #[error("request {request} was made by {operator}; a different supervisor must approve it")]
+    OwnRequest {
+        /// The request.
+        request: i64,
+        /// The operator who made it and tried to approve it.
+        operator: String,
+    },
+    /// The set is under a standing legal hold and may not be deleted.
+    #[error("set {set_id} is under legal hold (case {case}); release the hold first")]
+    Held {
+        /// The set.
+        set_id: String,
+        /// The case of the (first placed) hold that covers it.
+        case: String,
+    },
+    /// The request was approved already (and perhaps carried out).
+    #[error("request {request} is not pending: it was approved by {approved_by}")]
+    NotPending {
+        /// The request.
+        request: i64,
+        /// Who approved it.
+        approved_by: String,
+    },
+    /// A standing hold of the same case exists; release it or choose another case name.
+    #[error("case {case} already has a standing hold (placed by {placed_by})")]
+    CaseStanding {
+        /// The case.
+        case: String,
+        /// Who placed the standing hold.
+        placed_by: String,
+    },
+    /// The same change was requested before (and is pending, approved or done).
+    #[error("{what} was requested already (request {request})")]
+    AlreadyRequested {
+        /// The pending request.
+        request: i64,
+        /// What it asks for, e.g. `deletion of set "X"`.
+        what: String,
+    },
+}
+
+impl Refusal {
+    /// True for the refusals that protect recordings — the four-eyes rule
+    /// ([`OwnRequest`](Self::OwnRequest)) and a legal hold ([`Held`](Self::Held)); false
+    /// for those that say the change is already made or asked for.
+    pub fn is_rule(&self) -> bool {
+        matches!(self, Refusal::OwnRequest { .. } | Refusal::Held { .. })
+    }
 }

@@ -21,6 +21,9 @@
 //! - **membership state** changed at run time (S6), and **audit events**;
 //! - each set's **expiry** (`expires_at`, fixed at sealing; [`Journal::extend_retention`]
 //!   lengthens it, never shortens it).
+//! - **legal holds** (by set or by party) and **four-eyes requests** (deleting a set,
+//!   releasing a hold) that a second operator approves ([`Journal::place_hold`],
+//!   [`Journal::approve`], [`Journal::hold_of`]).
 //!
 //! Every time is passed in as a `DateTime<Utc>`: the journal never reads the clock.
 //!
@@ -102,12 +105,15 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod audit;
 mod chain;
 mod db;
 mod error;
+mod holds;
 mod journal;
 mod model;
 mod number;
+mod operators;
 mod ops;
 #[cfg(feature = "postgres")]
 mod pg;
@@ -118,13 +124,18 @@ mod sqlite;
 mod store;
 mod url;
 
-pub use error::{BoxError, JournalError};
+pub use audit::{AuditCheck, AuditHead, AuditProblem, AuditQuery, ChainedEvent};
+pub use error::{BoxError, JournalError, Refusal};
+pub use holds::{
+    ApprovedDeletion, CASE_MAX_CHARS, Hold, HoldScope, NewHold, Request, RequestKind,
+};
 pub use journal::{ChainReservation, Journal, OpenOptions};
 pub use model::{
     ActiveCall, AuditEvent, AuditKind, CallId, CallRecord, ChainEntry, ChainLink, Delivery,
     Direction, FLAG_RECOVERED, FileEntry, GENESIS_SHA256, Membership, NewCall, NewRecording,
     RecordingInfo, SearchHit, SearchQuery, Status, TargetBacklog, Upload, UploadError, UploadState,
 };
+pub use operators::{MIN_PASSWORD_CHARS, Operator, Role};
 pub use number::{SUFFIX_MIN_DIGITS, normalize_number, numbers_match};
 pub use retention::Extension;
 pub use url::JournalUrl;

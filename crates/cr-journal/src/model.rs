@@ -220,8 +220,8 @@ pub struct Membership {
     pub changed_by: String,
 }
 
-/// Kinds of audit events.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+/// Kinds of audit events. Serialized as the stored form (`set_sealed`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum AuditKind {
     /// The installation's key pair was created.
@@ -239,6 +239,28 @@ pub enum AuditKind {
     /// A set's retention was lengthened (`crctl retention extend`): details `before`,
     /// `after`, `reason`.
     RetentionExtended,
+    /// An operator account was created.
+    OperatorAdded,
+    /// An operator account was disabled.
+    OperatorDisabled,
+    /// A wrong operator name or password was given.
+    LoginFailed,
+    /// An operator tried something their role does not allow.
+    AccessDenied,
+    /// An operator searched the recordings.
+    Searched,
+    /// A disclosure package was written.
+    Exported,
+    /// A legal hold was placed (details: case, reason, scope, sets covered).
+    HoldPlaced,
+    /// A supervisor asked for a hold to be released (details: request, case).
+    HoldReleaseRequested,
+    /// A hold was released, on the approval of a second supervisor.
+    HoldReleased,
+    /// A supervisor asked for a set to be deleted (details: request, reason).
+    DeletionRequested,
+    /// A second supervisor approved a request (details: request, kind, requested_by).
+    RequestApproved,
     /// A kind written by a newer program.
     Other(String),
 }
@@ -254,6 +276,17 @@ impl AuditKind {
             AuditKind::SetDelivered => "set_delivered",
             AuditKind::SetDeleted => "set_deleted",
             AuditKind::RetentionExtended => "retention_extended",
+            AuditKind::OperatorAdded => "operator_added",
+            AuditKind::OperatorDisabled => "operator_disabled",
+            AuditKind::LoginFailed => "login_failed",
+            AuditKind::AccessDenied => "access_denied",
+            AuditKind::Searched => "searched",
+            AuditKind::Exported => "exported",
+            AuditKind::HoldPlaced => "hold_placed",
+            AuditKind::HoldReleaseRequested => "hold_release_requested",
+            AuditKind::HoldReleased => "hold_released",
+            AuditKind::DeletionRequested => "deletion_requested",
+            AuditKind::RequestApproved => "request_approved",
             AuditKind::Other(s) => s,
         }
     }
@@ -268,8 +301,25 @@ impl AuditKind {
             "set_delivered" => AuditKind::SetDelivered,
             "set_deleted" => AuditKind::SetDeleted,
             "retention_extended" => AuditKind::RetentionExtended,
+            "operator_added" => AuditKind::OperatorAdded,
+            "operator_disabled" => AuditKind::OperatorDisabled,
+            "login_failed" => AuditKind::LoginFailed,
+            "access_denied" => AuditKind::AccessDenied,
+            "searched" => AuditKind::Searched,
+            "exported" => AuditKind::Exported,
+            "hold_placed" => AuditKind::HoldPlaced,
+            "hold_release_requested" => AuditKind::HoldReleaseRequested,
+            "hold_released" => AuditKind::HoldReleased,
+            "deletion_requested" => AuditKind::DeletionRequested,
+            "request_approved" => AuditKind::RequestApproved,
             other => AuditKind::Other(other.to_owned()),
         }
+    }
+}
+
+impl Serialize for AuditKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 

@@ -8,7 +8,8 @@ use crate::error::JournalError;
 use crate::model::{AuditEvent, AuditKind, CallId, CallRecord, Membership, NewCall, Upload};
 use crate::number::normalize_number;
 use crate::Journal;
-use crate::store::{Session, check_new_call};
+use crate::store::check_new_call;
+pub(crate) use crate::audit::insert_audit;
 
 pub(crate) const CALL_COLUMNS: &str = "id, pbx_call_id, direction, caller, callee, diversions, \
                                        started_at, ended_at, record, configuration, reason";
@@ -44,24 +45,6 @@ pub(crate) fn upload_row(r: &Row) -> Result<Upload, crate::db::Bad> {
         queued_at: r.time(7)?,
         done_at: r.opt_time(8)?,
     })
-}
-
-/// Writes an audit event in the session's transaction; returns its id.
-pub(crate) fn insert_audit(
-    s: &mut Session<'_>,
-    op: &'static str,
-    kind: &AuditKind,
-    at: DateTime<Utc>,
-    actor: Option<&str>,
-    set_id: Option<&str>,
-    details: &serde_json::Value,
-) -> Result<i64, JournalError> {
-    s.query_one(
-        op,
-        "INSERT INTO audit_events (at, kind, actor, set_id, details) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
-        params![at, kind.as_str(), actor, set_id, details.to_string().as_str()],
-        |r| r.i64(0),
-    )
 }
 
 fn undelivered(set_id: &str, target: &str) -> String {
@@ -426,25 +409,17 @@ impl Journal {
         set_id: Option<&str>,
         details: &serde_json::Value,
     ) -> Result<i64, JournalError> {
-        insert_audit(&mut self.store.conn()?, "write an audit event", kind, at, actor, set_id, details)
+        let op = "write an audit event";
+        let mut s = self.store.begin(TxKind::Write, op)?;
+        let id = insert_audit(&mut s, op, kind, at, actor, set_id, details)?;
+        s.commit(op)?;
+        Ok(id)
     }
 
-    /// Up to `limit` audit events with an id above `after_id`, oldest first.
+    /// Up to `limit` audit events with an id above `after_id`, oldest first (see
+    /// [`audit_trail`](Self::audit_trail) for their chain columns and a time range).
     pub fn audit_events(&self, after_id: i64, limit: u32) -> Result<Vec<AuditEvent>, JournalError> {
-        self.store.conn()?.query(
-            "read audit events",
-            "SELECT id, at, kind, actor, set_id, details FROM audit_events WHERE id > ?1 ORDER BY id LIMIT ?2",
-            params![after_id, i64::from(limit)],
-            |r| {
-                Ok(AuditEvent {
-                    id: r.i64(0)?,
-                    at: r.time(1)?,
-                    kind: AuditKind::parse(&r.text(2)?),
-                    actor: r.opt_text(3)?,
-                    set_id: r.opt_text(4)?,
-                    details: r.json(5)?,
-                })
-            },
-        )
+        let q = crate::audit::AuditQuery { after_id, limit: limit.max(1), ..Default::default() };
+        Ok(self.audit_trail(&q)?.into_iter().map(|e| e.event).collect())
     }
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::db::{TxKind, params};
 use crate::error::JournalError;
 use crate::model::AuditKind;
-use crate::ops::insert_audit;
+use crate::audit::insert_audit;
 use crate::Journal;
 
 /// What [`Journal::extend_retention`] did to one set.

@@ -17,13 +17,13 @@
 //! | `{BOOL_CHECK:col}` | `CHECK (col IN (0, 1))`             | (nothing)                                   |
 //! | `{TRUE}`           | `1`                                 | `TRUE`                                      |
 //!
-//! To add a table: append a migration (a new `const V2` and `MIGRATIONS = &[V1, V2]`) with
+//! To add a table: append a migration (a new `const V4` and `MIGRATIONS = &[V1, V2, V3, V4]`) with
 //! its `CREATE TABLE`, using these tokens; both backends run it on their next open.
 
 use crate::db::Dialect;
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this program writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -168,6 +168,58 @@ ALTER TABLE audit_events ADD COLUMN sha256 TEXT;
 
 ALTER TABLE recordings ADD COLUMN expires_at {INT};
 CREATE INDEX recordings_expires_at ON recordings (expires_at);
+"#;
+
+/// Legal holds and four-eyes requests (issue 13, `holds.rs`).
+///
+/// - `holds`: one row per hold placed; it *stands* while `released_at` is NULL, and a case
+///   has at most one standing hold. Its scope is either the sets listed in `hold_sets`, or a
+///   party (`party`, its digits `party_digits`, `exact`) with an optional call-start range
+///   `[from_at, to_at)`, evaluated when asked, so that it covers sets sealed later.
+/// - `requests`: a change that waits for a second supervisor: `delete` (of `set_id`) or
+///   `release` (of hold `hold_id`). Approved when `approved_at` is set; `done_at` (and for a
+///   deletion the `receipt_set_id` of its deletion receipt) when carried out.
+const V3: &str = r#"
+CREATE TABLE holds (
+    id              {SERIAL},
+    case_name       TEXT    NOT NULL,
+    reason          TEXT    NOT NULL,
+    party           TEXT,
+    party_digits    TEXT,
+    party_exact     {BOOL}  NOT NULL {BOOL_CHECK:party_exact},
+    from_at         {INT},
+    to_at           {INT},
+    placed_by       TEXT    NOT NULL,
+    placed_at       {INT} NOT NULL,
+    release_requested_by TEXT,
+    release_requested_at {INT},
+    released_by     TEXT,
+    released_at     {INT}
+);
+CREATE UNIQUE INDEX holds_standing_case ON holds (case_name) WHERE released_at IS NULL;
+
+CREATE TABLE hold_sets (
+    hold_id         {INT} NOT NULL REFERENCES holds (id),
+    set_id          TEXT    NOT NULL REFERENCES recordings (set_id),
+    PRIMARY KEY (hold_id, set_id)
+);
+CREATE INDEX hold_sets_set_id ON hold_sets (set_id);
+
+CREATE TABLE requests (
+    id              {SERIAL},
+    kind            TEXT    NOT NULL CHECK (kind IN ('delete', 'release')),
+    set_id          TEXT    REFERENCES recordings (set_id),
+    hold_id         {INT} REFERENCES holds (id),
+    reason          TEXT,
+    requested_by    TEXT    NOT NULL,
+    requested_at    {INT} NOT NULL,
+    approved_by     TEXT,
+    approved_at     {INT},
+    done_at         {INT},
+    receipt_set_id  TEXT,
+    CHECK ((kind = 'delete' AND set_id IS NOT NULL AND reason IS NOT NULL) OR (kind = 'release' AND hold_id IS NOT NULL))
+);
+CREATE INDEX requests_open ON requests (kind, approved_at, done_at);
 "#;
 
 #[cfg(test)]

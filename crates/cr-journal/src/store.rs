@@ -109,10 +109,14 @@ impl SqlStore {
             });
         }
         let dialect = s.conn.dialect();
-        for template in MIGRATIONS.iter().skip(usize::try_from(found).unwrap_or(0)) {
+        for (i, template) in MIGRATIONS.iter().enumerate().skip(usize::try_from(found).unwrap_or(0)) {
             s.conn
                 .batch(&ddl(template, dialect))
                 .map_err(|e| s.err("migrate the schema", e))?;
+            // Schema 2 links the audit events written before it into the hash chain.
+            if i == 1 {
+                crate::audit::backfill(&mut s)?;
+            }
         }
         s.conn
             .set_schema_version(SCHEMA_VERSION)

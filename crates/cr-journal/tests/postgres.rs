@@ -202,7 +202,7 @@ fn postgres_backend_behaves_like_sqlite() {
         .unwrap_err();
         assert!(matches!(e, JournalError::NotFound { .. }), "{e}");
         let j = open(&url);
-        assert_eq!(j.schema_version().unwrap(), 2);
+        assert_eq!(j.schema_version().unwrap(), 3);
         seal(&j, "set-1", "+4930999888", "300", 0, 60, &["nas"]);
         assert_eq!(
             j.set_membership("trading", "bob", false, "test", t(5))
@@ -216,7 +216,7 @@ fn postgres_backend_behaves_like_sqlite() {
         );
     }
     let j = open(&url);
-    assert_eq!(j.schema_version().unwrap(), 2);
+    assert_eq!(j.schema_version().unwrap(), 3);
     let rec = j.recording("set-1").unwrap().unwrap();
     assert_eq!(
         (rec.chain.seq, rec.files.len(), rec.uploads.len()),
@@ -334,6 +334,27 @@ fn postgres_backend_behaves_like_sqlite() {
             common::lifecycle::regression_same_thread_use_during_a_reservation_errors_instead_of_deadlocking,
         ),
         ("seal_with", common::lifecycle::seal_with_commits_on_success_and_nothing_on_error),
+    ];
+    for (db, check) in checks {
+        check(&open(&pg.database(db)));
+    }
+
+    // Operators and the audit chain.
+    common::trail::operators_have_roles_and_only_admins_add_them(&open(&pg.database("operators")));
+    let url = pg.database("audit_chain");
+    let raw = std::sync::Mutex::new(pg.admin("audit_chain"));
+    common::trail::audit_events_form_a_chain_that_catches_edits(&open(&url), &|sql| {
+        raw.lock().unwrap().batch_execute(sql).unwrap();
+    });
+    let url = pg.database("audit_concurrent");
+    common::trail::concurrent_events_link_in_order(&|| open(&url));
+
+    // Holds and four-eyes requests, as on SQLite.
+    let checks: [Check; 4] = [
+        ("four_eyes", common::holds::four_eyes_on_deletion_and_release),
+        ("party_hold", common::holds::party_hold_covers_later_sets_in_its_range),
+        ("refusals", common::holds::refusals_and_bad_input_change_nothing),
+        ("request_done", common::holds::deletion_request_done_needs_an_approved_request_and_a_sealed_receipt),
     ];
     for (db, check) in checks {
         check(&open(&pg.database(db)));

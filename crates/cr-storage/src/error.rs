@@ -137,6 +137,17 @@ pub enum TargetError {
         /// The cause.
         detail: String,
     },
+    /// A directory segment or file name handed to the target (`..`, `a/b`, a character its
+    /// file system cannot store) is refused before anything is sent.
+    #[error("target {target}: refused the name {name:?}: {reason}")]
+    BadName {
+        /// Target name.
+        target: String,
+        /// The name as given.
+        name: String,
+        /// Why it was refused.
+        reason: String,
+    },
     /// The target kind cannot do this (yet).
     #[error("target {target}: {what} is not supported by this kind of target")]
     Unsupported {
@@ -157,9 +168,9 @@ pub enum TargetError {
 
 impl TargetError {
     /// Whether the error concerns only the set being delivered (a name conflict, an
-    /// unreadable local file), so the target can go on with other sets; otherwise the
+    /// unreadable local file, a refused name), so the target can go on with other sets; otherwise the
     /// target itself is failing (unreachable, sign-in, full, protocol).
     pub fn is_set_specific(&self) -> bool {
-        matches!(self, TargetError::Conflict { .. } | TargetError::Local { .. })
+        matches!(self, TargetError::Conflict { .. } | TargetError::Local { .. } | TargetError::BadName { .. })
     }
 }

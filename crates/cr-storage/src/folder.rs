@@ -148,9 +148,14 @@ impl Store for FolderStore {
         }
         std::fs::File::open(&d).and_then(|f| f.sync_all()).map_err(|e| self.err("sync", &d, e))
     }
-    fn sha256_of(&mut self, dir: &[String], name: &str) -> Result<[u8; 32], TargetError> {
+    fn read_into(&mut self, dir: &[String], name: &str, sink: &mut dyn std::io::Write) -> Result<Option<u64>, TargetError> {
         let p = self.path(dir).join(name);
-        crate::set::sha256_file(&p).map_err(|e| self.err("read", &p, e))
+        let mut f = match std::fs::File::open(&p) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.err("open", &p, e)),
+        };
+        std::io::copy(&mut f, sink).map(Some).map_err(|e| self.err("read", &p, e))
     }
     fn location(&self, dir: &[String]) -> String {
         self.path(dir).display().to_string()

@@ -10,8 +10,10 @@
 //!   multiple of 320 KiB, resumed from `nextExpectedRanges` after an interruption. Every
 //!   request says `conflictBehavior=fail`: a different file of the same name is never
 //!   replaced.
+//! - Deleting a set removes each file for good with `permanentDelete` by its item id (a
+//!   plain `DELETE` would only move it to the drive's recycle bin, restorable).
 //!
-//! One file on purpose (~890 lines with its unit tests): the OAuth flows and the Graph upload
+//! One file on purpose (~960 lines with its unit tests): the OAuth flows and the Graph upload
 //! session share one token cache and one error mapping.
 
 use std::collections::HashMap;
@@ -28,7 +30,7 @@ use serde_json::Value;
 
 use crate::error::TargetError;
 use crate::set::{RecordingSet, sha256_file};
-use crate::target::{Delivered, Target};
+use crate::target::{Delivered, Removed, Target, check_names};
 use crate::template::PathRules;
 
 /// Upload-session chunks must be multiples of this (Graph's rule).
@@ -477,6 +479,39 @@ impl OneDriveTarget {
         Ok(if hex::encode_upper(h) == here { Existing::Same } else { Existing::Different("content differs".into()) })
     }
 
+    fn location(&self, dir: &[String]) -> String {
+        format!("onedrive:{}:/{}", self.s.name, dir.join("/"))
+    }
+
+    /// Deletes the file at the path of `url` for good; `Ok(false)` when there is none.
+    ///
+    /// Graph's `DELETE` only moves an item to the drive's recycle bin, where it stays
+    /// restorable (93 days in OneDrive for Business): a recording past its retention must
+    /// be gone, so the item is looked up by path and removed with `permanentDelete` by its
+    /// id (204). A folder of that name is never deleted (it would take its content along).
+    fn delete_file(&mut self, url: &str) -> Result<bool, TargetError> {
+        let r = self.authorized(&|c| c.get(url), url)?;
+        if r.status() == StatusCode::NOT_FOUND {
+            return Ok(false);
+        }
+        if !r.status().is_success() {
+            return Err(self.proto("stat", url, r));
+        }
+        let v: Value = r.json().map_err(|e| self.bad(url, e))?;
+        if v.get("file").is_none() {
+            return Err(self.remote("delete", url, "not a file (a folder?); it is not deleted".into()));
+        }
+        let id = v["id"].as_str().filter(|i| !i.is_empty()).ok_or_else(|| self.bad(url, "the item has no id"))?;
+        let durl = format!("{}/items/{}/permanentDelete", self.drive(), utf8_percent_encode(id, SEGMENT));
+        let r = self.authorized(&|c| c.post(&durl).header("Content-Length", "0"), &durl)?;
+        match r.status() {
+            StatusCode::NO_CONTENT | StatusCode::OK => Ok(true),
+            // Deleted by someone else in between; the look-again after the set confirms it.
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => Err(self.proto("delete", url, r)),
+        }
+    }
+
     fn proto(&self, op: &'static str, url: &str, r: Response) -> TargetError {
         let st = r.status();
         self.remote(op, url, format!("{st}: {}", graph_error(r)))
@@ -746,9 +781,58 @@ impl Target for OneDriveTarget {
     fn disconnect(&mut self) {
         self.client = None;
     }
+    fn fetch_file(&mut self, dir: &[String], name: &str, dest: &Path) -> Result<Option<u64>, TargetError> {
+        check_names(&self.s.name, PathRules::OneDrive, dir, &[name.to_owned()])?;
+        let curl = format!("{}/content", self.item_url(dir, name));
+        // Graph answers with a redirect to a pre-authorized download URL; reqwest follows it
+        // and drops the Authorization header on the way to another host.
+        let mut r = self.authorized(&|c| c.get(&curl), &curl)?;
+        if r.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !r.status().is_success() {
+            return Err(self.proto("download", &curl, r));
+        }
+        let mut f = std::fs::File::create(dest).map_err(|e| self.local(dest, e))?;
+        let n = r.copy_to(&mut f).map_err(|e| self.remote("download", &curl, e.without_url().to_string()))?;
+        f.sync_all().map_err(|e| self.local(dest, e))?;
+        Ok(Some(n))
+    }
+
+    fn remove_set(&mut self, dir: &[String], names: &[String]) -> Result<Removed, TargetError> {
+        check_names(&self.s.name, PathRules::OneDrive, dir, names)?;
+        let mut done = Removed { location: self.location(dir), removed: 0, already_absent: 0 };
+        for name in names {
+            let url = self.item_url(dir, name);
+            // An upload session of an interrupted delivery is not resumed after this.
+            self.sessions.remove(&url);
+            if self.delete_file(&url)? {
+                done.removed += 1;
+            } else {
+                done.already_absent += 1;
+            }
+        }
+        // Look again: a deletion counts only when the drive no longer shows the file.
+        for name in names {
+            let url = self.item_url(dir, name);
+            let r = self.authorized(&|c| c.get(&url), &url)?;
+            match r.status() {
+                StatusCode::NOT_FOUND => {}
+                s if s.is_success() => {
+                    return Err(TargetError::Verify {
+                        target: self.s.name.clone(),
+                        path: strip(&url),
+                        detail: "still there after deletion".into(),
+                    });
+                }
+                _ => return Err(self.proto("stat", &url, r)),
+            }
+        }
+        Ok(done)
+    }
     fn deliver(&mut self, set: &RecordingSet, dir: &[String], progress: &mut dyn FnMut(u64)) -> Result<Delivered, TargetError> {
         let mut done = Delivered {
-            location: format!("onedrive:{}:/{}", self.s.name, dir.join("/")),
+            location: self.location(dir),
             files_written: 0,
             files_present: 0,
             bytes_written: 0,

@@ -582,31 +582,43 @@ impl Store for SftpStore {
         // never replaces an existing file (no posix-rename@openssh.com here on purpose).
         self.call("rename", &f, async |s| s.rename(f.clone(), t.clone()).await)?.map_err(|e| self.err("rename", &f, e))
     }
-    fn sha256_of(&mut self, dir: &[String], name: &str) -> Result<[u8; 32], TargetError> {
-        use sha2::Digest as _;
+    fn remove(&mut self, dir: &[String], name: &str) -> Result<bool, TargetError> {
+        let p = Self::remote(dir, name);
+        // SSH_FXP_REMOVE removes files only: OpenSSH answers a directory with a failure.
+        match self.call("remove", &p, async |s| s.remove_file(p.clone()).await)? {
+            Ok(()) => Ok(true),
+            Err(e) if is_missing(&e) => Ok(false),
+            Err(e) => Err(self.err("remove", &p, e)),
+        }
+    }
+    fn read_into(&mut self, dir: &[String], name: &str, sink: &mut dyn std::io::Write) -> Result<Option<u64>, TargetError> {
         use tokio::io::AsyncReadExt as _;
         let p = Self::remote(dir, name);
         let mut f = match self.call("open", &p, async |s| s.open(p.clone()).await)? {
             Ok(f) => f,
+            Err(e) if is_missing(&e) => return Ok(None),
             Err(e) => return Err(self.err("open", &p, e)),
         };
         let t = self.s.timeout;
         let c = self.conn()?;
         let r = c.rt().block_on(async {
-            let mut h = sha2::Sha256::new();
             let mut buf = vec![0u8; 1 << 20];
+            let mut total = 0u64;
             loop {
                 match tokio::time::timeout(t, f.read(&mut buf)).await {
                     Ok(Ok(0)) => break,
-                    Ok(Ok(n)) => h.update(&buf[..n]),
+                    Ok(Ok(n)) => {
+                        sink.write_all(&buf[..n]).map_err(Some)?;
+                        total += n as u64;
+                    }
                     Ok(Err(e)) => return Err(Some(e)),
                     Err(_) => return Err(None),
                 }
             }
             let _ = tokio::time::timeout(t, f.shutdown()).await;
-            Ok(<[u8; 32]>::from(h.finalize()))
+            Ok(total)
         });
-        r.map_err(|e| match e {
+        r.map(Some).map_err(|e| match e {
             Some(e) => self.err("read", &p, e),
             None => self.hung("read", &p),
         })

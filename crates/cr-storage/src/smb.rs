@@ -201,12 +201,38 @@ impl Store for SmbStore {
         // libsmbclient's rename replaces an existing file; the caller checked `to` is absent.
         self.client()?.rename(&f, &t).map_err(|e| self.map("rename", &f, e))
     }
-    fn sha256_of(&mut self, dir: &[String], name: &str) -> Result<[u8; 32], TargetError> {
+    fn remove(&mut self, dir: &[String], name: &str) -> Result<bool, TargetError> {
+        let p = Self::path(dir, name);
+        // libsmbclient's unlink also removes an empty directory: look first, and never
+        // delete a directory where a file of the set was.
+        let c = self.client()?;
+        match c.stat(&p) {
+            Ok(st) if st.mode.is_dir() => {
+                return Err(TargetError::Remote {
+                    target: self.s.name.clone(),
+                    op: "remove",
+                    path: p,
+                    detail: "a directory, not a file: not deleted".into(),
+                });
+            }
+            Ok(_) => {}
+            Err(e) if not_found(&e) => return Ok(false),
+            Err(e) => return Err(self.map("stat", &p, e)),
+        }
+        match c.unlink(&p) {
+            Ok(()) => Ok(true),
+            Err(e) if not_found(&e) => Ok(false),
+            Err(e) => Err(self.map("remove", &p, e)),
+        }
+    }
+    fn read_into(&mut self, dir: &[String], name: &str, sink: &mut dyn std::io::Write) -> Result<Option<u64>, TargetError> {
         let p = Self::path(dir, name);
         let c = self.client()?;
-        let r = c
-            .open_with(&p, SmbOpenOptions::default().read(true))
-            .and_then(|f| crate::set::sha256_reader(std::io::BufReader::with_capacity(1 << 20, f)).map_err(SmbError::Io));
+        let r = match c.open_with(&p, SmbOpenOptions::default().read(true)) {
+            Ok(f) => std::io::copy(&mut std::io::BufReader::with_capacity(1 << 20, f), sink).map(Some).map_err(SmbError::Io),
+            Err(e) if not_found(&e) => Ok(None),
+            Err(e) => Err(e),
+        };
         r.map_err(|e| self.map("read", &p, e))
     }
     fn location(&self, dir: &[String]) -> String {

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use crate::error::TargetError;
 use crate::set::{RecordingSet, sha256_file};
-use crate::template::PathRules;
+use crate::template::{PathRules, check_name};
 
 /// What a successful delivery reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,10 +45,21 @@ pub trait Target: Send {
     /// delivered), together with any temporary file an interrupted delivery left for them,
     /// then looks again and fails ([`TargetError::Verify`]) if any of them is still there.
     /// A file already absent is not an error (a retry after an interrupted deletion): it
-    /// counts in [`Removed::already_absent`]. Directories are left in place.
+    /// counts in [`Removed::already_absent`]. Directories are left in place. A segment or
+    /// name that is not one plain name for the target's file system (`..`, `a/b`) is refused
+    /// ([`TargetError::BadName`]) before anything is sent.
     fn remove_set(&mut self, dir: &[String], names: &[String]) -> Result<Removed, TargetError> {
         let _ = (dir, names);
         Err(TargetError::Unsupported { target: self.name().to_owned(), what: "deleting a set" })
+    }
+    /// Copies the file `name` of a delivered set in `dir` (segments below the base, as
+    /// delivered) into the local file `dest` (created or replaced), to read a set back (an
+    /// export verifies what it reads). `Ok(None)` when the file is not there (nothing is
+    /// left at `dest`), else the bytes copied. Names are checked as for
+    /// [`remove_set`](Self::remove_set), before anything is sent.
+    fn fetch_file(&mut self, dir: &[String], name: &str, dest: &Path) -> Result<Option<u64>, TargetError> {
+        let _ = (dir, name, dest);
+        Err(TargetError::Unsupported { target: self.name().to_owned(), what: "reading a set back" })
     }
     /// Drops any open connection (after a failure, so the next attempt starts afresh).
     fn disconnect(&mut self) {}
@@ -111,10 +122,38 @@ pub trait Store: Send {
         let _ = (dir, name);
         Err(TargetError::Unsupported { target: self.target_name().to_owned(), what: "deleting a file" })
     }
+    /// Reads `dir/name` from its start into `sink`; `Ok(None)` when it does not exist, else
+    /// the bytes read.
+    fn read_into(&mut self, dir: &[String], name: &str, sink: &mut dyn std::io::Write) -> Result<Option<u64>, TargetError>;
     /// Reads `dir/name` back and returns its SHA-256.
-    fn sha256_of(&mut self, dir: &[String], name: &str) -> Result<[u8; 32], TargetError>;
+    fn sha256_of(&mut self, dir: &[String], name: &str) -> Result<[u8; 32], TargetError> {
+        use sha2::Digest as _;
+        let mut h = HashSink(sha2::Sha256::new());
+        match self.read_into(dir, name, &mut h)? {
+            Some(_) => Ok(h.0.finalize().into()),
+            None => Err(TargetError::Remote {
+                target: self.target_name().to_owned(),
+                op: "read",
+                path: format!("{}/{name}", done_loc(dir)),
+                detail: "no such file".into(),
+            }),
+        }
+    }
     /// A printable location of `dir`.
     fn location(&self, dir: &[String]) -> String;
+}
+
+/// Feeds what is written into a SHA-256.
+struct HashSink(sha2::Sha256);
+
+impl std::io::Write for HashSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        sha2::Digest::update(&mut self.0, buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A [`Target`] made of a [`Store`] and the shared delivery procedure.
@@ -167,7 +206,28 @@ impl<S: Store> Target for StoreTarget<S> {
         self.store.disconnect();
     }
 
+    fn fetch_file(&mut self, dir: &[String], name: &str, dest: &Path) -> Result<Option<u64>, TargetError> {
+        check_names(self.store.target_name(), self.store.rules(), dir, &[name.to_owned()])?;
+        self.store.connect()?;
+        let target = self.store.target_name().to_owned();
+        let local = |e: std::io::Error| TargetError::Local {
+            target: target.clone(),
+            path: dest.to_owned(),
+            detail: e.to_string(),
+        };
+        let mut f = std::fs::File::create(dest).map_err(local)?;
+        let n = self.store.read_into(dir, name, &mut f)?;
+        if n.is_none() {
+            drop(f);
+            std::fs::remove_file(dest).map_err(local)?;
+        } else {
+            f.sync_all().map_err(local)?;
+        }
+        Ok(n)
+    }
+
     fn remove_set(&mut self, dir: &[String], names: &[String]) -> Result<Removed, TargetError> {
+        check_names(self.store.target_name(), self.store.rules(), dir, names)?;
         self.store.connect()?;
         let mut done = Removed { location: self.store.location(dir), removed: 0, already_absent: 0 };
         for name in names {
@@ -262,6 +322,15 @@ impl<S: Store> Target for StoreTarget<S> {
         }
         Ok(done)
     }
+}
+
+/// Refuses (before anything is sent) a directory segment or file name that is not one plain
+/// name under `rules`: `..`, `a/b`, an empty name, a character the file system cannot store.
+pub(crate) fn check_names(target: &str, rules: PathRules, dir: &[String], names: &[String]) -> Result<(), TargetError> {
+    for name in dir.iter().chain(names) {
+        check_name(name, rules).map_err(|reason| TargetError::BadName { target: target.to_owned(), name: name.clone(), reason })?;
+    }
+    Ok(())
 }
 
 fn done_loc(dir: &[String]) -> String {

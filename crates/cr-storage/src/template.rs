@@ -158,6 +158,28 @@ fn parse_segment(seg: &str, rules: PathRules) -> Result<Vec<Part>, String> {
     Ok(parts)
 }
 
+/// Checks one directory segment or file name handed to a target at run time (not a
+/// template): not empty, not `.` or `..`, no `/`, and only what the target's file system
+/// stores. A name that fails would leave the set's directory or address something else.
+pub(crate) fn check_name(name: &str, rules: PathRules) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("an empty name".into());
+    }
+    if name == "." || name == ".." {
+        return Err(format!("{name:?} would leave the set's directory"));
+    }
+    if name.contains('/') {
+        return Err("a '/' in it: a name is one file or directory, never a path".into());
+    }
+    for c in name.chars() {
+        check_char(c, rules)?;
+    }
+    if matches!(rules, PathRules::Smb | PathRules::OneDrive | PathRules::Folder) && (name.ends_with('.') || name.ends_with(' ')) {
+        return Err("it ends with '.' or a space, which SMB and OneDrive cannot store".into());
+    }
+    Ok(())
+}
+
 fn check_char(c: char, rules: PathRules) -> Result<(), String> {
     if c.is_control() {
         return Err("control characters are not allowed".into());
@@ -303,6 +325,20 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn run_time_names_that_leave_the_directory_are_refused() {
+        for rules in [PathRules::Folder, PathRules::Smb, PathRules::OneDrive, PathRules::Sftp] {
+            for bad in ["", ".", "..", "../x", "a/b", "/etc", "x\u{0}y", "x\ny"] {
+                assert!(check_name(bad, rules).is_err(), "{bad:?} {rules:?}");
+            }
+            assert!(check_name("20260307T090501-0001.sha256.SHA256withRSA.sig", rules).is_ok());
+            assert!(check_name(".20260307T090501-0001-caller.wav.part", rules).is_ok());
+        }
+        assert!(check_name("a\\b", PathRules::Smb).is_err());
+        assert!(check_name("a\\b", PathRules::Sftp).is_err());
+        assert!(check_name("x.", PathRules::OneDrive).is_err());
     }
 
     #[test]

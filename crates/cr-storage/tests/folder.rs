@@ -129,6 +129,8 @@ fn remove_set_deletes_only_that_set_and_confirms_it_is_gone() {
 
     let mut t = folder("t", &base);
     let dir = vec!["d".to_owned()];
+    let b = tree(&base.join("d")).into_iter().filter(|n| n.starts_with("b1")).collect::<Vec<_>>();
+    fetch_back(t.as_mut(), &dir, &b, &w.path().join("read-back"), "b1");
     let done = t.remove_set(&dir, &a).unwrap();
     assert_eq!((done.removed, done.already_absent), (a.len(), 0), "{done:?}");
     let left = tree(&base.join("d"));

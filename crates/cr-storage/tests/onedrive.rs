@@ -161,3 +161,73 @@ fn onedrive_damaged_upload_is_detected_removed_and_sent_again() {
     export(&fake, "v/", &out);
     shasum_check(&out, "od4");
 }
+
+/// Deleting one of two delivered sets removes exactly its files for good (not into the
+/// recycle bin, where Graph's plain DELETE puts them); the other set stays intact; again →
+/// already absent; a folder of a file's name is not deleted; a drive that answers 204 but
+/// keeps the file is caught by the look-again; hostile names are refused before any request;
+/// the stand-in stopped → an error, nothing claimed.
+#[test]
+fn onedrive_remove_set_deletes_exactly_that_set_for_good() {
+    let fake = Fake::start(100);
+    fake.state().with_sha256 = true;
+    let work = tempfile::tempdir().unwrap();
+    let mut up = uploader(work.path());
+    up.add_target(Box::new(OneDriveTarget::new(settings(&fake, SECRET))), DirTemplate::parse("Rec/$Y", PathRules::OneDrive).unwrap());
+    let a = enqueue(&up, "del-a", &[("-caller.wav", 50_000), ("-callee.wav", 5 << 20)], 35, &["m365"]);
+    let b = enqueue(&up, "del-b", &[(".wav", 40_000)], 36, &["m365"]);
+    let r = up.pass(&t0, &|_| {});
+    assert_eq!(r.delivered, 2, "{r:?}");
+    let listed = |fake: &Fake| {
+        let mut v: Vec<String> = fake.state().files.keys().filter_map(|k| k.strip_prefix("Rec/2026/").map(str::to_owned)).collect();
+        v.sort();
+        v
+    };
+    let all: Vec<String> = a.iter().chain(&b).cloned().collect();
+    assert_eq!(listed(&fake), sorted(&all));
+
+    let mut t = OneDriveTarget::new(settings(&fake, SECRET));
+    let dir = vec!["Rec".to_owned(), "2026".to_owned()];
+    fetch_back(&mut t, &dir, &b, &work.path().join("read-back"), "del-b");
+    let done = t.remove_set(&dir, &a).unwrap();
+    assert_eq!((done.removed, done.already_absent), (a.len(), 0), "{done:?}");
+    assert_eq!(listed(&fake), sorted(&b), "exactly del-a's files are gone");
+    assert!(fake.state().recycled.is_empty(), "deleted for good, not moved to the recycle bin: {:?}", fake.state().recycled.keys());
+    assert!(fake.state().protocol_errors.is_empty(), "{:?}", fake.state().protocol_errors);
+    let out = work.path().join("drive");
+    export(&fake, "Rec/2026/", &out);
+    shasum_check(&out, "del-b");
+
+    let again = t.remove_set(&dir, &a).unwrap();
+    assert_eq!((again.removed, again.already_absent), (0, a.len()), "{again:?}");
+
+    // A folder where a file was: not deleted (it would take its content along).
+    fake.state().files.insert("Rec/2026/x.wav/inner.wav".into(), vec![1; 10]);
+    let e = t.remove_set(&dir, &["x.wav".to_owned()]).unwrap_err();
+    assert!(e.to_string().contains("m365") && e.to_string().contains("x.wav"), "{e}");
+    assert!(!e.to_string().contains(SECRET), "{e}");
+    assert!(fake.state().files.contains_key("Rec/2026/x.wav/inner.wav"));
+
+    // A drive that says 204 but keeps the file: the look-again catches it.
+    fake.state().keep_deleted = true;
+    let e = t.remove_set(&dir, &b).unwrap_err();
+    assert!(matches!(e, TargetError::Verify { .. }), "{e}");
+    assert!(e.to_string().contains("del-b"), "{e}");
+    fake.state().keep_deleted = false;
+
+    // Hostile names: refused before any request is sent.
+    let before = fake.state().requests;
+    for (d, n) in [(dir.clone(), "../x"), (dir.clone(), "a/b"), (vec!["..".to_owned()], "del-b.wav"), (dir.clone(), "x:y")] {
+        let e = t.remove_set(&d, &[n.to_owned()]).unwrap_err();
+        assert!(matches!(e, TargetError::BadName { .. }), "{d:?} {n}: {e}");
+    }
+    assert_eq!(fake.state().requests, before, "no request for a refused name");
+
+    // The stand-in stopped: an error, nothing claimed, del-b still there.
+    let state = fake.state.clone();
+    drop(fake);
+    let e = t.remove_set(&dir, &b).unwrap_err();
+    assert!(matches!(e, TargetError::Connect { .. }), "{e}");
+    assert!(e.to_string().contains("m365"), "{e}");
+    assert!(b.iter().all(|n| state.lock().unwrap().files.contains_key(&format!("Rec/2026/{n}"))));
+}

@@ -268,3 +268,94 @@ fn sftp_ecdsa_host_key_works_and_rsa_only_host_key_is_refused_with_advice() {
     assert!(matches!(e, TargetError::Connect { .. }), "{e}");
     assert!(e.to_string().contains("Ed25519 and ECDSA host keys"), "{e}");
 }
+
+/// What OpenSSH's own `sftp` client lists in `dir` (relative to the home directory), host
+/// key pinned; `.` and `..` left out.
+fn sftp_ls(s: &Sshd, dir: &str) -> Vec<String> {
+    let tmp = tempfile::tempdir().unwrap();
+    let batch = tmp.path().join("batch");
+    std::fs::write(&batch, format!("ls -1a {dir}\n")).unwrap();
+    let known = tmp.path().join("known_hosts");
+    let key = std::fs::read_to_string(s.server.dir.join("hostkey.pub")).unwrap();
+    std::fs::write(&known, format!("[127.0.0.1]:{} {key}", s.server.port)).unwrap();
+    let out = std::process::Command::new("sftp")
+        .arg("-b")
+        .arg(&batch)
+        .args(["-P", &s.server.port.to_string(), "-i"])
+        .arg(s.server.dir.join("client_key"))
+        .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes"])
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", known.display()))
+        .arg(format!("{}@127.0.0.1", s.user))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "sftp -b: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with("sftp>"))
+        .map(|l| l.trim().rsplit('/').next().unwrap_or("").to_owned())
+        .filter(|n| !n.is_empty() && n != "." && n != "..")
+        .collect();
+    sorted(&names)
+}
+
+/// Deleting one of two delivered sets removes exactly its files (json, audio, .sha256, .sig
+/// and a temporary an interrupted delivery left), as OpenSSH's `sftp ls` shows; the other
+/// set stays intact; a second deletion finds them already absent; a directory in the way,
+/// hostile names and a stopped server are errors that claim nothing.
+#[test]
+fn sftp_remove_set_deletes_exactly_that_set_as_openssh_sftp_lists_it() {
+    if !have("sftp") {
+        return;
+    }
+    let Some(mut s) = sshd() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let mut up = uploader(work.path());
+    up.add_target(Box::new(StoreTarget::new(SftpStore::new(s.settings(s.key())))), DirTemplate::parse("rec/$Y", PathRules::Sftp).unwrap());
+    let a = enqueue(&up, "del-a", &[("-caller.wav", 50_000), ("-callee.wav", 50_001)], 31, &["offsite"]);
+    let b = enqueue(&up, "del-b", &[(".wav", 40_000)], 32, &["offsite"]);
+    let r = up.pass(&t0, &|_| {});
+    assert_eq!(r.delivered, 2, "{r:?}");
+    let part = temp_name("del-a-callee.wav");
+    std::fs::write(s.home().join("rec/2026").join(&part), b"partial").unwrap();
+    let mut all: Vec<String> = a.iter().chain(&b).cloned().collect();
+    all.push(part.clone());
+    assert_eq!(sftp_ls(&s, "rec/2026"), sorted(&all), "both sets are there before");
+    assert!(a.iter().any(|n| n.ends_with(".sha256")) && a.iter().any(|n| n.ends_with(".sig")) && a.iter().any(|n| n.ends_with(".json")));
+
+    let mut t = StoreTarget::new(SftpStore::new(s.settings(SftpAuth::Password("pw-Secret1".into()))));
+    let dir = vec!["rec".to_owned(), "2026".to_owned()];
+    fetch_back(&mut t, &dir, &b, &work.path().join("read-back"), "del-b");
+    let done = t.remove_set(&dir, &a).unwrap();
+    assert_eq!((done.removed, done.already_absent), (a.len(), 0), "{done:?}");
+    assert!(done.location.contains("rec/2026"), "{done:?}");
+    assert_eq!(sftp_ls(&s, "rec/2026"), sorted(&b), "exactly del-a's files and its temporary are gone");
+    shasum_check(&s.home().join("rec/2026"), "del-b");
+
+    let again = t.remove_set(&dir, &a).unwrap();
+    assert_eq!((again.removed, again.already_absent), (0, a.len()), "{again:?}");
+
+    // A directory of a file's name is not removed, and the error names target and file.
+    std::fs::create_dir(s.home().join("rec/2026/x.wav")).unwrap();
+    let e = t.remove_set(&dir, &["x.wav".to_owned()]).unwrap_err();
+    assert!(e.to_string().contains("offsite") && e.to_string().contains("rec/2026/x.wav"), "{e}");
+    assert!(!e.to_string().contains("pw-Secret1"), "{e}");
+    assert!(s.home().join("rec/2026/x.wav").is_dir());
+
+    // The server stopped: an error, nothing claimed, del-b still there.
+    s.server.stop();
+    let e = t.remove_set(&dir, &b).unwrap_err();
+    assert!(matches!(e, TargetError::Connect { .. } | TargetError::Remote { .. }), "{e}");
+    assert!(e.to_string().contains("offsite"), "{e}");
+    let mut left = tree(&s.home().join("rec/2026"));
+    left.retain(|n| !n.starts_with("x.wav"));
+    assert_eq!(left, sorted(&b));
+
+    // Hostile names are refused before anything is sent: with the server down, a request
+    // would end in a connection error, not in BadName.
+    t.disconnect();
+    for (d, n) in [(dir.clone(), "../x"), (dir.clone(), "a/b"), (vec!["..".to_owned()], "del-b.wav"), (vec!["rec/../..".to_owned()], "del-b.wav")] {
+        let e = t.remove_set(&d, &[n.to_owned()]).unwrap_err();
+        assert!(matches!(e, TargetError::BadName { .. }), "{d:?} {n}: {e}");
+    }
+}

@@ -165,3 +165,96 @@ fn smb_disk_full_then_space_added() {
     shasum_check(&s.share().join("full/2026"), "full2");
     assert_eq!(tree(&s.share().join("full/2026")).len(), 4);
 }
+
+impl Smbd {
+    /// What `smbclient ... -c 'ls'` lists in `remote_dir` (names only, `.` and `..` left out).
+    fn ls(&self, remote_dir: &str) -> Vec<String> {
+        let out = Command::new("smbclient")
+            .arg("//127.0.0.1/rec")
+            .args(["-p", &self.server.port.to_string(), "-U", &format!("{}%{PW}", self.user)])
+            .arg("-c")
+            .arg(format!("cd {remote_dir}; ls"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "smbclient: {text}{}", String::from_utf8_lossy(&out.stderr));
+        // "  name   A   1234  Sat Mar  7 09:05:01 2026": name, attributes, size, date.
+        let names: Vec<String> = text
+            .lines()
+            .filter_map(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                let attrs = w.get(1)?;
+                let is_entry = attrs.chars().all(|c| "ADHNRSA".contains(c)) && w.get(2)?.parse::<u64>().is_ok() && w.len() >= 7;
+                is_entry.then(|| w[0].to_owned())
+            })
+            .filter(|n| n != "." && n != "..")
+            .collect();
+        sorted(&names)
+    }
+}
+
+/// Deleting one of two delivered sets removes exactly its files (json, audio, .sha256, .sig
+/// and a temporary an interrupted delivery left), as `smbclient ls` shows; the other set
+/// stays intact; a second deletion finds them already absent; a directory in the way,
+/// hostile names and a stopped server are errors that claim nothing.
+#[test]
+fn smb_remove_set_deletes_exactly_that_set_as_smbclient_lists_it() {
+    let Some(mut s) = smbd() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let mut up = uploader(work.path());
+    up.add_target(Box::new(StoreTarget::new(SmbStore::new(s.settings(PW)))), DirTemplate::parse("Aufzeichnung/$Y", PathRules::Smb).unwrap());
+    let a = enqueue(&up, "del-a", &[("-caller.wav", 50_000), ("-callee.wav", 50_001)], 33, &["nas"]);
+    let b = enqueue(&up, "del-b", &[(".wav", 40_000)], 34, &["nas"]);
+    let r = up.pass(&t0, &|_| {});
+    assert_eq!(r.delivered, 2, "{r:?}");
+    let part = temp_name("del-a-callee.wav");
+    let share_dir = s.share().join("Aufzeichnung/2026");
+    std::fs::write(share_dir.join(&part), b"partial").unwrap();
+    std::os::unix::fs::chown(share_dir.join(&part), Some(uid(&s.user)), None).unwrap();
+    let mut all: Vec<String> = a.iter().chain(&b).cloned().collect();
+    all.push(part.clone());
+    assert_eq!(s.ls("Aufzeichnung/2026"), sorted(&all), "both sets are there before");
+
+    let mut t = StoreTarget::new(SmbStore::new(s.settings(PW)));
+    let dir = vec!["Aufzeichnung".to_owned(), "2026".to_owned()];
+    fetch_back(&mut t, &dir, &b, &work.path().join("read-back"), "del-b");
+    let done = t.remove_set(&dir, &a).unwrap();
+    assert_eq!((done.removed, done.already_absent), (a.len(), 0), "{done:?}");
+    assert_eq!(s.ls("Aufzeichnung/2026"), sorted(&b), "exactly del-a's files and its temporary are gone");
+    let fetched = work.path().join("fetched");
+    s.fetch("Aufzeichnung/2026", &fetched);
+    shasum_check(&fetched, "del-b");
+
+    let again = t.remove_set(&dir, &a).unwrap();
+    assert_eq!((again.removed, again.already_absent), (0, a.len()), "{again:?}");
+
+    // A directory of a file's name is not removed (libsmbclient's unlink would take an empty
+    // one), and the error names target and file.
+    std::fs::create_dir(share_dir.join("x.wav")).unwrap();
+    let e = t.remove_set(&dir, &["x.wav".to_owned()]).unwrap_err();
+    assert!(e.to_string().contains("nas") && e.to_string().contains("x.wav"), "{e}");
+    assert!(!e.to_string().contains(PW), "{e}");
+    assert!(share_dir.join("x.wav").is_dir());
+
+    // The server stopped: an error, nothing claimed, del-b still there.
+    s.server.stop();
+    let e = t.remove_set(&dir, &b).unwrap_err();
+    assert!(!matches!(e, TargetError::BadName { .. }), "{e}");
+    assert!(e.to_string().contains("nas"), "{e}");
+    let mut left = tree(&share_dir);
+    left.retain(|n| !n.starts_with("x.wav"));
+    assert_eq!(left, sorted(&b));
+
+    // Hostile names are refused before anything is sent (the server is down: a request
+    // would end in a connection error instead).
+    t.disconnect();
+    for (d, n) in [(dir.clone(), "../x"), (dir.clone(), "a/b"), (dir.clone(), "a\\b"), (vec!["..".to_owned()], "del-b.wav")] {
+        let e = t.remove_set(&d, &[n.to_owned()]).unwrap_err();
+        assert!(matches!(e, TargetError::BadName { .. }), "{d:?} {n}: {e}");
+    }
+}
+
+fn uid(user: &str) -> u32 {
+    let out = Command::new("id").args(["-u", user]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}

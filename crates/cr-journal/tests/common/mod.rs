@@ -1,10 +1,12 @@
 //! Fixtures shared by the integration tests.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod holds;
 pub mod lifecycle;
 pub mod schema_v1;
 pub mod queries;
 pub mod retention;
+pub mod trail;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use cr_journal::{CallId, Direction, FileEntry, Journal, NewCall, NewRecording};

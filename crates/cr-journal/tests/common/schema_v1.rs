@@ -210,7 +210,7 @@ INSERT INTO audit_events (at, kind, actor, set_id, details)
 /// that the next set links to the old head.
 pub fn check_and_extend(j: &cr_journal::Journal) {
     use super::{recording, sha, t};
-    assert_eq!(j.schema_version().unwrap(), 2, "migrated to the current schema");
+    assert_eq!(j.schema_version().unwrap(), 3, "migrated to the current schema");
     let rec = j.recording("old-set").unwrap().expect("the old set is found");
     assert_eq!(rec.expires_at, None, "a set sealed before retention existed has no expiry");
     assert_eq!((rec.chain.seq, rec.configuration.as_str()), (1, "desk"));
@@ -239,5 +239,16 @@ pub fn check_and_extend(j: &cr_journal::Journal) {
     res.commit(&sha(2), &recording("new-set", rec.call, t(60), t(120), &["nas"]))
         .unwrap();
     assert_eq!(j.audit_events(0, 10).unwrap().len(), 3);
+    // The events of schema 1 were linked into the audit chain at the migration, in id
+    // order; the first one's hash recomputed with sha256sum from the rule.
+    let check = j.verify_audit(|_| {}).unwrap();
+    assert_eq!((check.events, check.problems.len()), (3, 0), "{:?}", check.problems);
+    let first = format!(
+        r#"[1,1795683605000,"membership_changed","crctl:root",null,"{}","{}"]"#,
+        r#"{\"group\":\"trading\",\"user\":\"bob\",\"active\":true,\"previous\":null}"#,
+        "0".repeat(64)
+    );
+    let trail = j.audit_trail(&cr_journal::AuditQuery::default()).unwrap();
+    assert_eq!(trail[0].sha256.as_deref(), Some(super::trail::sha256sum(&first).as_str()));
     assert_eq!(j.pending_uploads(None).unwrap().len(), 1);
 }

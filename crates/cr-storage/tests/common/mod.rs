@@ -235,6 +235,13 @@ pub fn have_quiet(bin: &str) -> bool {
     Command::new("sh").arg("-c").arg(format!("command -v {bin}")).stdout(Stdio::null()).status().is_ok_and(|s| s.success())
 }
 
+/// `names`, sorted.
+pub fn sorted(names: &[String]) -> Vec<String> {
+    let mut v = names.to_vec();
+    v.sort();
+    v
+}
+
 /// Every file below `dir` (relative paths), sorted.
 pub fn tree(dir: &Path) -> Vec<String> {
     fn walk(base: &Path, d: &Path, out: &mut Vec<String>) {
@@ -333,4 +340,25 @@ impl Drop for UserGuard {
             .stderr(Stdio::null())
             .status();
     }
+}
+
+/// Reads set `id`'s files `names` back from `dir` at target `t` into `local` and checks them
+/// with `shasum -c`; a file that is not there is `None`, a hostile name is refused.
+pub fn fetch_back(t: &mut dyn cr_storage::Target, dir: &[String], names: &[String], local: &Path, id: &str) {
+    std::fs::create_dir_all(local).unwrap();
+    for n in names {
+        let size = t.fetch_file(dir, n, &local.join(n)).unwrap_or_else(|e| panic!("{n}: {e}"));
+        assert_eq!(size, Some(std::fs::metadata(local.join(n)).unwrap().len()), "{n}");
+    }
+    assert_eq!(tree(local), {
+        let mut v = names.to_vec();
+        v.sort();
+        v
+    });
+    shasum_check(local, id);
+    let missing = local.join("missing.wav");
+    assert_eq!(t.fetch_file(dir, "no-such-set.wav", &missing).unwrap(), None);
+    assert!(!missing.exists(), "nothing left for a missing file");
+    let e = t.fetch_file(dir, "../x", &missing).unwrap_err();
+    assert!(matches!(e, cr_storage::TargetError::BadName { .. }), "{e}");
 }

@@ -3,6 +3,10 @@
 //! `conflictBehavior=fail`, the Content-Range of every chunk (start = next expected byte,
 //! length = body, multiples of 320 KiB except the last), refuses an Authorization header on
 //! upload URLs, answers 409 when a name exists, and reports `nextExpectedRanges`.
+//! Deleting follows Graph's documented semantics: `DELETE` (by path or id) moves an item to
+//! the drive's recycle bin and answers 204 without a body, `POST /items/{id}/permanentDelete`
+//! removes it for good (204), either answers 404 for an item that is not there, and deleting
+//! a folder takes everything below it. Item ids are opaque (no path characters).
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -44,6 +48,12 @@ pub struct State {
     pub downloads: u32,
     /// Damage the next file that completes (one flipped bit), as a faulty store would.
     pub corrupt_next: bool,
+    /// What `DELETE` moved to the recycle bin, by path (restorable on a real drive).
+    pub recycled: HashMap<String, Vec<u8>>,
+    /// Every request that reached the stand-in.
+    pub requests: u32,
+    /// Answer `permanentDelete` with 204 but keep the item (a store that lies).
+    pub keep_deleted: bool,
 }
 
 pub struct Fake {
@@ -95,17 +105,64 @@ fn quick_xor(data: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(out)
 }
 
+/// An opaque item id (Graph's look like `01BYE5RZ...`), derived from the path.
+fn item_id(path: &str) -> String {
+    format!("01{}", hex::encode_upper(path))
+}
+
+fn id_path(id: &str) -> Option<String> {
+    id.strip_prefix("01").and_then(|h| hex::decode(h).ok()).and_then(|b| String::from_utf8(b).ok())
+}
+
+fn no_content() -> Resp {
+    Response::from_data(Vec::new()).with_status_code(204)
+}
+
+fn not_found() -> Resp {
+    js(404, json!({"error": {"code": "itemNotFound", "message": "The resource could not be found."}}))
+}
+
+/// Removes the file at `path`, or the folder at `path` with everything below it; the paths
+/// and contents removed (none when nothing is there).
+fn take_item(st: &mut State, path: &str) -> Vec<(String, Vec<u8>)> {
+    if let Some(d) = st.files.remove(path) {
+        return vec![(path.to_owned(), d)];
+    }
+    let below = format!("{path}/");
+    let keys: Vec<String> = st.files.keys().filter(|k| k.starts_with(&below)).cloned().collect();
+    keys.into_iter().map(|k| { let d = st.files.remove(&k).unwrap(); (k, d) }).collect()
+}
+
+/// Graph's `DELETE`: the item (a folder with what is below it) goes to the recycle bin,
+/// restorable, not gone; 204 without a body, 404 when nothing is there.
+fn recycle(st: &mut State, path: &str) -> Resp {
+    let gone = take_item(st, path);
+    if gone.is_empty() {
+        return not_found();
+    }
+    st.recycled.extend(gone);
+    no_content()
+}
+
+/// The folder item at `path`, when some file lies below it.
+fn folder(st: &State, path: &str) -> Option<Value> {
+    let below = format!("{path}/");
+    let n = st.files.keys().filter(|k| k.starts_with(&below)).count();
+    let name = path.rsplit('/').next().unwrap_or(path);
+    (n > 0).then(|| json!({"id": item_id(path), "name": name, "folder": {"childCount": n}}))
+}
+
 fn item(path: &str, data: &[u8], sha: bool) -> Value {
     let name = path.rsplit('/').next().unwrap_or(path);
     if NO_HASHES.with(|c| c.get()) {
-        return json!({"id": format!("item-{path}"), "name": name, "size": data.len(), "file": {}});
+        return json!({"id": item_id(path), "name": name, "size": data.len(), "file": {}});
     }
     let mut hashes = json!({"quickXorHash": quick_xor(data)});
     if sha {
         use sha2::Digest;
         hashes["sha256Hash"] = json!(hex::encode_upper(sha2::Sha256::digest(data)));
     }
-    json!({"id": format!("item-{path}"), "name": name, "size": data.len(), "file": {"hashes": hashes}})
+    json!({"id": item_id(path), "name": name, "size": data.len(), "file": {"hashes": hashes}})
 }
 
 fn form(body: &str) -> HashMap<String, String> {
@@ -150,6 +207,7 @@ thread_local! {
 
 fn handle(state: &Mutex<State>, base: &str, req: &tiny_http::Request, body: Vec<u8>) -> Resp {
     let mut st = state.lock().unwrap();
+    st.requests += 1;
     NO_HASHES.with(|c| c.set(st.no_hashes));
     let url = req.url().to_owned();
     let (path, query) = url.split_once('?').unwrap_or((&url, ""));
@@ -265,6 +323,24 @@ fn handle(state: &Mutex<State>, base: &str, req: &tiny_http::Request, body: Vec<
     if rest.is_empty() && method == "GET" {
         return js(200, json!({"id": "b!fake-drive", "driveType": "business", "owner": {"user": {"displayName": "Call Recorder"}}}));
     }
+    if let Some(by_id) = rest.strip_prefix("/items/") {
+        let (id, op) = by_id.split_once('/').unwrap_or((by_id, ""));
+        let Some(ipath) = id_path(id) else { return not_found() };
+        return match (method.as_str(), op) {
+            ("POST", "permanentDelete") => {
+                if st.keep_deleted && (st.files.contains_key(&ipath) || folder(&st, &ipath).is_some()) {
+                    return no_content();
+                }
+                if take_item(&mut st, &ipath).is_empty() { not_found() } else { no_content() }
+            }
+            ("DELETE", "") => recycle(&mut st, &ipath),
+            ("GET", "") => match st.files.get(&ipath) {
+                Some(d) => js(200, item(&ipath, d, st.with_sha256)),
+                None => folder(&st, &ipath).map(|v| js(200, v)).unwrap_or_else(not_found),
+            },
+            _ => js(400, json!({"error": {"code": "invalidRequest", "message": format!("unsupported {method} items/{op}")}})),
+        };
+    }
     let Some(rest) = rest.strip_prefix("/root:/") else {
         return js(400, json!({"error": {"code": "invalidRequest", "message": "unsupported"}}));
     };
@@ -276,7 +352,7 @@ fn handle(state: &Mutex<State>, base: &str, req: &tiny_http::Request, body: Vec<
     match (method.as_str(), op.as_str()) {
         ("GET", "") => match st.files.get(&ipath) {
             Some(d) => js(200, item(&ipath, d, sha)),
-            None => js(404, json!({"error": {"code": "itemNotFound", "message": "The resource could not be found."}})),
+            None => folder(&st, &ipath).map(|v| js(200, v)).unwrap_or_else(not_found),
         },
         ("GET", "/content") => match st.files.get(&ipath).cloned() {
             Some(d) => {
@@ -305,10 +381,7 @@ fn handle(state: &Mutex<State>, base: &str, req: &tiny_http::Request, body: Vec<
             st.files.insert(ipath, body);
             js(201, v)
         }
-        ("DELETE", "") => match st.files.remove(&ipath) {
-            Some(_) => js(204, json!({})),
-            None => js(404, json!({"error": {"code": "itemNotFound", "message": "not found"}})),
-        },
+        ("DELETE", "") => recycle(&mut st, &ipath),
         ("POST", "/createUploadSession") => {
             let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             if v["item"]["@microsoft.graph.conflictBehavior"] != "fail" {

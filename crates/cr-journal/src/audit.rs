@@ -1,0 +1,280 @@
+//! The audit trail as a hash chain: every event carries the SHA-256 of the one before it,
+//! so that editing, inserting or deleting a row in the middle is caught by
+//! [`Journal::verify_audit`]; the chain's head is sealed into the recording chain from
+//! time to time (`audit-checkpoint` sets) so that a rewritten tail is caught too.
+//!
+//! An event's hash is the SHA-256 of the compact JSON array
+//! `[id, at, kind, actor, set_id, details, prev_sha256]`, where `at` is the stored time
+//! (milliseconds since 1970 UTC), `actor` and `set_id` are strings or `null`, and
+//! `details` is the stored JSON text as a string. The first event's `prev_sha256` is 64
+//! zeros. An auditor can recompute it with any SQL client and `sha256sum`
+//! (docs/journal.md shows how).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::Journal;
+use crate::db::{Row, TxKind, params};
+use crate::error::JournalError;
+use crate::model::{AuditEvent, AuditKind, GENESIS_SHA256};
+use crate::store::Session;
+
+/// The newest audit event: what an `audit-checkpoint` set seals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct AuditHead {
+    /// The event's id.
+    pub id: i64,
+    /// Its hash (the chain up to and including it).
+    pub sha256: String,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+}
+
+/// What [`Journal::verify_audit`] found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct AuditCheck {
+    /// Events read.
+    pub events: u64,
+    /// The newest event, if any.
+    pub head: Option<AuditHead>,
+    /// Every event whose stored hash or link does not match, oldest first.
+    pub problems: Vec<AuditProblem>,
+}
+
+/// One broken place of the audit chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct AuditProblem {
+    /// The event's id.
+    pub id: i64,
+    /// What does not match.
+    pub what: String,
+}
+
+/// The hash of one event (see the module documentation).
+fn event_hash(
+    id: i64,
+    at_ms: i64,
+    kind: &str,
+    actor: Option<&str>,
+    set_id: Option<&str>,
+    details: &str,
+    prev: &str,
+) -> String {
+    let text = serde_json::json!([id, at_ms, kind, actor, set_id, details, prev]).to_string();
+    cr_types::sha256_hex(text.as_bytes())
+}
+
+/// Writes an audit event in the session's transaction, linked to the one before; returns
+/// its id. Writers wait for each other (the write transaction on SQLite, a lock on
+/// PostgreSQL), so two events never link to the same predecessor.
+pub(crate) fn insert_audit(
+    s: &mut Session<'_>,
+    op: &'static str,
+    kind: &AuditKind,
+    at: DateTime<Utc>,
+    actor: Option<&str>,
+    set_id: Option<&str>,
+    details: &serde_json::Value,
+) -> Result<i64, JournalError> {
+    s.lock_key(op, "callrec audit chain")?;
+    let prev = s
+        .query_opt(
+            op,
+            "SELECT sha256 FROM audit_events ORDER BY id DESC LIMIT 1",
+            params![],
+            |r| r.opt_text(0),
+        )?
+        .flatten()
+        .unwrap_or_else(|| GENESIS_SHA256.to_owned());
+    let details = details.to_string();
+    let id = s.query_one(
+        op,
+        "INSERT INTO audit_events (at, kind, actor, set_id, details, prev_sha256) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+        params![at, kind.as_str(), actor, set_id, details.as_str(), prev.as_str()],
+        |r| r.i64(0),
+    )?;
+    let sha = event_hash(id, at.timestamp_millis(), kind.as_str(), actor, set_id, &details, &prev);
+    s.execute(op, "UPDATE audit_events SET sha256 = ?2 WHERE id = ?1", params![id, sha.as_str()])?;
+    Ok(id)
+}
+
+/// One stored event as hashed.
+struct Stored {
+    id: i64,
+    at_ms: i64,
+    kind: String,
+    actor: Option<String>,
+    set_id: Option<String>,
+    details: String,
+    prev: Option<String>,
+    sha: Option<String>,
+}
+
+const STORED_COLUMNS: &str = "id, at, kind, actor, set_id, details, prev_sha256, sha256";
+
+fn stored_row(r: &Row) -> Result<Stored, crate::db::Bad> {
+    Ok(Stored {
+        id: r.i64(0)?,
+        at_ms: r.i64(1)?,
+        kind: r.text(2)?,
+        actor: r.opt_text(3)?,
+        set_id: r.opt_text(4)?,
+        details: r.text(5)?,
+        prev: r.opt_text(6)?,
+        sha: r.opt_text(7)?,
+    })
+}
+
+impl Stored {
+    fn hash_with(&self, prev: &str) -> String {
+        event_hash(self.id, self.at_ms, &self.kind, self.actor.as_deref(), self.set_id.as_deref(), &self.details, prev)
+    }
+}
+
+const BATCH: i64 = 1000;
+
+/// Links the events written before the chain existed (schema 1), in id order, during the
+/// migration to schema 2.
+pub(crate) fn backfill(s: &mut Session<'_>) -> Result<(), JournalError> {
+    let op = "link the audit events of schema 1";
+    let mut prev = GENESIS_SHA256.to_owned();
+    let mut after = 0i64;
+    loop {
+        let rows = s.query(
+            op,
+            &format!("SELECT {STORED_COLUMNS} FROM audit_events WHERE id > ?1 ORDER BY id LIMIT ?2"),
+            params![after, BATCH],
+            stored_row,
+        )?;
+        let Some(last) = rows.last() else { return Ok(()) };
+        after = last.id;
+        for row in &rows {
+            let sha = row.hash_with(&prev);
+            s.execute(
+                op,
+                "UPDATE audit_events SET prev_sha256 = ?2, sha256 = ?3 WHERE id = ?1",
+                params![row.id, prev.as_str(), sha.as_str()],
+            )?;
+            prev = sha;
+        }
+    }
+}
+
+/// Which events [`Journal::audit_trail`] lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Events at or after this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Events before this time.
+    pub to: Option<DateTime<Utc>>,
+    /// Only events with an id above this one.
+    pub after_id: i64,
+    /// At most this many (0: no limit).
+    pub limit: u32,
+}
+
+/// An audit event with its place in the chain.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct ChainedEvent {
+    /// The event.
+    #[serde(flatten)]
+    pub event: AuditEvent,
+    /// The previous event's hash as stored in this one.
+    pub prev_sha256: Option<String>,
+    /// This event's stored hash.
+    pub sha256: Option<String>,
+}
+
+impl Journal {
+    /// The newest audit event's id and hash (`None`: no event yet).
+    pub fn audit_head(&self) -> Result<Option<AuditHead>, JournalError> {
+        let rows = self.store.conn()?.query(
+            "read the audit chain's head",
+            "SELECT id, sha256, at FROM audit_events ORDER BY id DESC LIMIT 1",
+            params![],
+            |r| Ok((r.i64(0)?, r.opt_text(1)?, r.time(2)?)),
+        )?;
+        match rows.into_iter().next() {
+            None => Ok(None),
+            Some((id, Some(sha256), at)) => Ok(Some(AuditHead { id, sha256, at })),
+            Some((id, None, _)) => Err(JournalError::Corrupt {
+                journal: self.store.name().to_owned(),
+                what: "audit event hash",
+                value: format!("event {id} has none"),
+            }),
+        }
+    }
+
+    /// Audit events in id order, with their chain columns.
+    pub fn audit_trail(&self, q: &AuditQuery) -> Result<Vec<ChainedEvent>, JournalError> {
+        let limit = if q.limit == 0 { i64::MAX } else { i64::from(q.limit) };
+        self.store.conn()?.query(
+            "read the audit trail",
+            "SELECT id, at, kind, actor, set_id, details, prev_sha256, sha256 FROM audit_events \
+             WHERE id > ?1 AND (?2 IS NULL OR at >= ?2) AND (?3 IS NULL OR at < ?3) ORDER BY id LIMIT ?4",
+            params![q.after_id, q.from, q.to, limit],
+            |r| {
+                Ok(ChainedEvent {
+                    event: AuditEvent {
+                        id: r.i64(0)?,
+                        at: r.time(1)?,
+                        kind: AuditKind::parse(&r.text(2)?),
+                        actor: r.opt_text(3)?,
+                        set_id: r.opt_text(4)?,
+                        details: r.json(5)?,
+                    },
+                    prev_sha256: r.opt_text(6)?,
+                    sha256: r.opt_text(7)?,
+                })
+            },
+        )
+    }
+
+    /// Recomputes every event's hash from its stored content and checks each link to the
+    /// one before. `progress` is called with the number of events checked so far.
+    pub fn verify_audit(&self, mut progress: impl FnMut(u64)) -> Result<AuditCheck, JournalError> {
+        let op = "verify the audit chain";
+        let mut check = AuditCheck { events: 0, head: None, problems: Vec::new() };
+        let mut prev = GENESIS_SHA256.to_owned();
+        let mut after = 0i64;
+        loop {
+            let rows = self.store.begin(TxKind::Read, op)?.query(
+                op,
+                &format!("SELECT {STORED_COLUMNS} FROM audit_events WHERE id > ?1 ORDER BY id LIMIT ?2"),
+                params![after, BATCH],
+                stored_row,
+            )?;
+            let Some(last) = rows.last() else { break };
+            after = last.id;
+            for row in &rows {
+                check.events += 1;
+                let expected = row.hash_with(row.prev.as_deref().unwrap_or(""));
+                if row.prev.as_deref() != Some(prev.as_str()) {
+                    check.problems.push(AuditProblem {
+                        id: row.id,
+                        what: "its link does not name the event before it (an event was removed, inserted or changed before it)".to_owned(),
+                    });
+                }
+                if row.sha.as_deref() != Some(expected.as_str()) {
+                    check.problems.push(AuditProblem {
+                        id: row.id,
+                        what: "its content does not match its hash (the row was changed)".to_owned(),
+                    });
+                }
+                prev = row.sha.clone().unwrap_or_default();
+                check.head = Some(AuditHead {
+                    id: row.id,
+                    sha256: prev.clone(),
+                    at: DateTime::from_timestamp_millis(row.at_ms).unwrap_or_default(),
+                });
+            }
+            progress(check.events);
+        }
+        Ok(check)
+    }
+}
