@@ -18,7 +18,9 @@
 //!   lies, and its **chain** link;
 //! - **uploads** per (set, target): `pending` / `done` / `failed`, attempts, last error,
 //!   remote path;
-//! - **membership state** changed at run time (S6), and **audit events**.
+//! - **membership state** changed at run time (S6), and **audit events**;
+//! - **deletions** per (set, target) of the deletion pass, and the chain's other sets:
+//!   deletion receipts and audit checkpoints ([`NewChainSet`]).
 //!
 //! Every time is passed in as a `DateTime<Utc>`: the journal never reads the clock.
 //!
@@ -102,6 +104,7 @@
 
 mod chain;
 mod db;
+mod deletion;
 mod error;
 mod journal;
 mod model;
@@ -118,9 +121,10 @@ mod url;
 pub use error::{BoxError, JournalError};
 pub use journal::{ChainReservation, Journal, OpenOptions};
 pub use model::{
-    ActiveCall, AuditEvent, AuditKind, CallId, CallRecord, ChainEntry, ChainLink, Delivery,
-    Direction, FLAG_RECOVERED, FileEntry, GENESIS_SHA256, Membership, NewCall, NewRecording,
-    RecordingInfo, SearchHit, SearchQuery, Status, TargetBacklog, Upload, UploadError, UploadState,
+    ActiveCall, AuditEvent, AuditKind, CallId, CallRecord, ChainEntry, ChainLink, DeletedBy,
+    Deletion, DeletionConfirmed, DeletionState, Delivery, Direction, FLAG_RECOVERED, FileEntry,
+    GENESIS_SHA256, Membership, NewCall, NewChainSet, NewRecording, RecordingInfo, SearchHit,
+    SearchQuery, SetKind, Status, TargetBacklog, Upload, UploadError, UploadState,
 };
 pub use number::{SUFFIX_MIN_DIGITS, normalize_number, numbers_match};
 pub use url::JournalUrl;
