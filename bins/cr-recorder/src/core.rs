@@ -10,7 +10,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use cr_call::flags::{FLAG_RECOVERED, StreamReport};
 use cr_call::io::FileLegs;
-use cr_call::{CallRecord, CallStart, ChainLink, LegsRoot, Recovery, SetMetadata};
+use cr_call::{CallRecord, CallStart, LegsRoot, Recovery, SetMetadata};
 use cr_config::Config;
 use cr_journal::{CallId, FileEntry, Journal, NewCall, NewRecording};
 use cr_policy::{CallFacts, Decision, Direction, Policy};
@@ -368,57 +368,58 @@ impl Recorder {
         let expires_at = self.expiry(call);
         let now = Utc::now();
         let cert = self.identity.certificate();
-        let journal = lock(&self.journal);
-        let reservation = journal.reserve_link(id, now)?;
-        let link = reservation.link().clone();
-        let meta = SetMetadata {
-            audio: audio.iter().filter_map(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).collect(),
-            callee: call.facts.callee.clone(),
-            caller: call.facts.caller.clone(),
-            certificate_sha256: cert.fingerprint_sha256(),
-            chain: ChainLink { prev_sha256: link.prev_sha256.clone(), seq: link.seq },
-            channels,
-            configuration: configuration.to_owned(),
-            direction: call.facts.direction,
-            diversions: call.facts.diversions.clone(),
-            duration_ms,
-            ended_at,
-            expires_at,
-            flags: job.flags.clone(),
-            id: id.clone(),
-            module_id: self.cfg.installation.module_id.clone(),
-            pbx_call_id: call.pbx_call_id.clone(),
-            reason: decision.reason.to_string(),
-            sealed_at: now,
-            source: call.source.clone(),
-            started_at: call.started_at,
-            streams: job.streams.clone(),
-        };
-        std::fs::write(&meta_path, meta.to_json()).with_context(|| format!("writing {}", meta_path.display()))?;
-        hashed.add(std::slice::from_ref(&meta_path))?;
-        let sealed = cr_sign::seal_hashed(hashed, &self.identity)?;
         let location = self.spool.set_dir(id);
-        reservation.commit(
-            &sealed.checksum_sha256,
-            &NewRecording {
-                set_id: id.clone(),
-                call: CallId(call.journal_call),
+        let journal = lock(&self.journal);
+        let make_meta = |link: &cr_journal::ChainLink| {
+            SetMetadata {
+                audio: audio.iter().filter_map(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).collect(),
+                callee: call.facts.callee.clone(),
+                caller: call.facts.caller.clone(),
+                certificate_sha256: cert.fingerprint_sha256(),
+                chain: link.clone(),
+                channels,
                 configuration: configuration.to_owned(),
-                started_at: call.started_at,
+                direction: call.facts.direction,
+                diversions: call.facts.diversions.clone(),
+                duration_ms,
                 ended_at,
-                channels: channels.to_string(),
-                files: sealed
-                    .files
-                    .iter()
-                    .map(|f| FileEntry { name: f.name.clone(), size: f.size, sha256: f.sha256.clone() })
-                    .collect(),
-                cert_fingerprint: cert.fingerprint_sha256(),
-                flags: job.flags.clone(),
-                location: location.display().to_string(),
-                targets: targets.clone(),
                 expires_at,
-            },
-        )?;
+                flags: job.flags.clone(),
+                id: id.clone(),
+                module_id: self.cfg.installation.module_id.clone(),
+                pbx_call_id: call.pbx_call_id.clone(),
+                reason: decision.reason.to_string(),
+                sealed_at: now,
+                source: call.source.clone(),
+                started_at: call.started_at,
+                streams: job.streams.clone(),
+            }
+            .to_json()
+        };
+        let commit = |reservation: cr_journal::ChainReservation<'_>, sealed: &cr_sign::SealedSet| {
+            reservation.commit(
+                &sealed.checksum_sha256,
+                &NewRecording {
+                    set_id: id.clone(),
+                    call: CallId(call.journal_call),
+                    configuration: configuration.to_owned(),
+                    started_at: call.started_at,
+                    ended_at,
+                    channels: channels.to_string(),
+                    files: sealed
+                        .files
+                        .iter()
+                        .map(|f| FileEntry { name: f.name.clone(), size: f.size, sha256: f.sha256.clone() })
+                        .collect(),
+                    cert_fingerprint: cert.fingerprint_sha256(),
+                    flags: job.flags.clone(),
+                    location: location.display().to_string(),
+                    targets: targets.clone(),
+                    expires_at,
+                },
+            )
+        };
+        let (link, sealed) = cr_sign::seal_into_chain(&journal, &self.identity, hashed, id, now, &meta_path, make_meta, commit)?;
         let _ = journal.end_call(CallId(call.journal_call), ended_at);
         drop(journal);
         // From here the set is sealed; moving it into the spool is idempotent on restart.

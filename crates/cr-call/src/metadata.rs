@@ -12,14 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::flags::StreamReport;
 
-/// The chain link of a set (`chain`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChainLink {
-    /// The checksum file's SHA-256 of the previous set of this recorder's chain.
-    pub prev_sha256: String,
-    /// The set's place in the chain.
-    pub seq: u64,
-}
+/// The chain link of a set (`chain`): the workspace's one type for it.
+pub use cr_types::ChainLink;
 
 /// The metadata of one sealed set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use crate::db::{Bad, Row, TxKind, params};
 use crate::error::JournalError;
 use crate::model::{
-    AuditKind, CallId, ChainEntry, ChainLink, FileEntry, GENESIS_SHA256, NewRecording,
-    RecordingInfo,
+    AuditKind, CallId, ChainEntry, ChainLink, FileEntry, GENESIS_SHA256, NewChainSet, NewRecording,
+    RecordingInfo, SetKind,
 };
 use crate::ops::{UPLOAD_COLUMNS, insert_audit, upload_row};
 use crate::store::{Session, SqlStore, check_set_id, check_sha256, to_i64};
@@ -146,8 +146,9 @@ impl Journal {
         let head = s.query_opt(
             op,
             &format!(
-                "SELECT r.set_id, r.call_id, r.configuration, r.started_at, r.ended_at, r.channels, \
+                "SELECT r.set_id, coalesce(r.call_id, 0), r.configuration, r.started_at, r.ended_at, r.channels, \
                  r.cert_fingerprint, r.flags, r.location, r.sealed_at, r.deleted_at, r.expires_at, \
+                 r.kind, r.deletion_receipt, \
                  c.{} FROM recordings r JOIN chain c ON c.seq = r.chain_seq WHERE r.set_id = ?1",
                 CHAIN_COLUMNS.replace(", ", ", c.")
             ),
@@ -166,7 +167,9 @@ impl Journal {
                     sealed_at: r.time(9)?,
                     deleted_at: r.opt_time(10)?,
                     expires_at: r.opt_time(11)?,
-                    chain: chain_row_at(r, 12)?,
+                    kind: set_kind(&r.text(12)?)?,
+                    deletion_receipt: r.opt_text(13)?,
+                    chain: chain_row_at(r, 14)?,
                     files: Vec::new(),
                     uploads: Vec::new(),
                 })
@@ -224,9 +227,120 @@ impl Reservation<'_> {
         op: &'static str,
         details: &serde_json::Value,
     ) -> Result<(), JournalError> {
+        self.audit_kind_and_commit(op, &AuditKind::SetSealed, details)
+    }
+
+    fn audit_kind_and_commit(
+        &mut self,
+        op: &'static str,
+        kind: &AuditKind,
+        details: &serde_json::Value,
+    ) -> Result<(), JournalError> {
         let (at, set_id) = (self.at, self.set_id.clone());
-        insert_audit(&mut self.session, op, &AuditKind::SetSealed, at, None, Some(&set_id), details)?;
+        insert_audit(&mut self.session, op, kind, at, None, Some(&set_id), details)?;
         self.session.commit("commit a chain link")
+    }
+
+    /// Commits the link with a set that records no call (receipt, checkpoint); a receipt
+    /// marks the set it records deleted in the same transaction.
+    pub(crate) fn commit_chain_set(
+        mut self,
+        checksum_sha256: &str,
+        set: &NewChainSet,
+    ) -> Result<ChainEntry, JournalError> {
+        let sha = check_sha256("checksum file SHA-256", checksum_sha256)?;
+        let op = "record a chain set";
+        let audit_kind = match set.kind {
+            SetKind::DeletionReceipt if set.deleted.is_some() => AuditKind::ReceiptSealed,
+            SetKind::AuditCheckpoint if set.deleted.is_none() => AuditKind::AuditCheckpoint,
+            kind => {
+                return Err(JournalError::Invalid {
+                    what: "chain set",
+                    value: set.set_id.clone(),
+                    reason: format!(
+                        "a set of kind {kind} {} a deleted set",
+                        if set.deleted.is_some() { "cannot name" } else { "must name" }
+                    ),
+                });
+            }
+        };
+        if set.set_id != self.set_id {
+            return Err(JournalError::Invalid {
+                what: "set id",
+                value: set.set_id.clone(),
+                reason: format!("the chain link was reserved for set {:?}", self.set_id),
+            });
+        }
+        let files = checked_files(&set.files)?;
+        let entry = self.insert_link(&sha)?;
+        let seq = to_i64(entry.seq, "sequence number")?;
+        let at = self.at;
+        let s = &mut self.session;
+        s.execute(
+            op,
+            "INSERT INTO recordings (set_id, call_id, configuration, started_at, ended_at, channels, \
+             cert_fingerprint, flags, chain_seq, location, sealed_at, kind) \
+             VALUES (?1, NULL, ?2, ?3, ?3, '', ?4, '[]', ?5, ?6, ?7, ?8)",
+            params![
+                &set.set_id,
+                &set.configuration,
+                set.started_at,
+                &set.cert_fingerprint,
+                seq,
+                &set.location,
+                at,
+                set.kind.as_str(),
+            ],
+        )?;
+        insert_files_and_uploads(s, op, &set.set_id, &files, &set.targets, at)?;
+        let mut details = serde_json::json!({
+            "seq": entry.seq, "prev_sha256": entry.prev_sha256, "sha256": entry.sha256,
+            "kind": set.kind.as_str(), "targets": set.targets,
+        });
+        if let Some(d) = &set.deleted {
+            let old = s.query_opt(
+                op,
+                "SELECT location, deletion_receipt, kind FROM recordings WHERE set_id = ?1{FOR UPDATE}",
+                params![&d.set_id],
+                |r| Ok((r.opt_text(0)?, r.opt_text(1)?, r.text(2)?)),
+            )?;
+            let location = match old {
+                None => return Err(self.store.missing(format!("recording set {:?}", d.set_id))),
+                Some((_, Some(receipt), _)) => {
+                    return Err(JournalError::Invalid {
+                        what: "deleted set",
+                        value: d.set_id.clone(),
+                        reason: format!("its deletion is recorded already, by receipt {receipt}"),
+                    });
+                }
+                Some((_, None, kind)) if kind != SetKind::Recording.as_str() => {
+                    return Err(JournalError::Invalid {
+                        what: "deleted set",
+                        value: d.set_id.clone(),
+                        reason: format!("a {kind} is never deleted"),
+                    });
+                }
+                Some((location, None, _)) => location,
+            };
+            s.execute(
+                op,
+                "UPDATE recordings SET location = NULL, deleted_at = coalesce(deleted_at, ?2), \
+                 deletion_receipt = ?3 WHERE set_id = ?1",
+                params![&d.set_id, at, &set.set_id],
+            )?;
+            insert_audit(
+                s,
+                op,
+                &AuditKind::SetDeleted,
+                at,
+                Some(&d.actor),
+                Some(&d.set_id),
+                &serde_json::json!({"reason": d.reason, "location": location, "receipt": set.set_id}),
+            )?;
+            details["deleted"] = serde_json::Value::from(d.set_id.clone());
+        }
+        self.audit_kind_and_commit(op, &audit_kind, &details)?;
+        Ok(entry)
     }
 
     /// Commits only the link and its `set_sealed` audit event.
@@ -254,14 +368,7 @@ impl Reservation<'_> {
                 reason: format!("the chain link was reserved for set {:?}", self.set_id),
             });
         }
-        let mut files = Vec::with_capacity(rec.files.len());
-        for f in &rec.files {
-            files.push((
-                f.name.as_str(),
-                to_i64(f.size, "file size")?,
-                check_sha256("file SHA-256", &f.sha256)?,
-            ));
-        }
+        let files = checked_files(&rec.files)?;
         let op = "record a sealed set";
         let s = &mut self.session;
         if s.query_opt(op, "SELECT id FROM calls WHERE id = ?1", params![rec.call.0], |r| r.i64(0))?
@@ -296,24 +403,50 @@ impl Reservation<'_> {
                 rec.expires_at,
             ],
         )?;
-        for (name, size, sha) in &files {
-            s.execute(
-                op,
-                "INSERT INTO recording_files (set_id, name, size, sha256) VALUES (?1, ?2, ?3, ?4)",
-                params![&rec.set_id, *name, *size, sha],
-            )?;
-        }
-        for t in &rec.targets {
-            s.execute(
-                op,
-                "INSERT INTO uploads (set_id, target, state, queued_at) VALUES (?1, ?2, 'pending', ?3) \
-                 ON CONFLICT DO NOTHING",
-                params![&rec.set_id, t, self.at],
-            )?;
-        }
+        insert_files_and_uploads(s, op, &rec.set_id, &files, &rec.targets, self.at)?;
         self.audit_and_commit(op, &sealed_details(&entry, rec))?;
         Ok(entry)
     }
+}
+
+/// A set's files as stored: name, size, SHA-256 (checked).
+fn checked_files(files: &[FileEntry]) -> Result<Vec<(&str, i64, String)>, JournalError> {
+    files
+        .iter()
+        .map(|f| Ok((f.name.as_str(), to_i64(f.size, "file size")?, check_sha256("file SHA-256", &f.sha256)?)))
+        .collect()
+}
+
+/// The rows of a newly sealed set's files and its `pending` uploads.
+fn insert_files_and_uploads(
+    s: &mut Session<'_>,
+    op: &'static str,
+    set_id: &str,
+    files: &[(&str, i64, String)],
+    targets: &[String],
+    at: DateTime<Utc>,
+) -> Result<(), JournalError> {
+    for (name, size, sha) in files {
+        s.execute(
+            op,
+            "INSERT INTO recording_files (set_id, name, size, sha256) VALUES (?1, ?2, ?3, ?4)",
+            params![set_id, *name, *size, sha],
+        )?;
+    }
+    for t in targets {
+        s.execute(
+            op,
+            "INSERT INTO uploads (set_id, target, state, queued_at) VALUES (?1, ?2, 'pending', ?3) \
+             ON CONFLICT DO NOTHING",
+            params![set_id, t, at],
+        )?;
+    }
+    Ok(())
+}
+
+/// A stored set kind.
+pub(crate) fn set_kind(s: &str) -> Result<SetKind, Bad> {
+    SetKind::parse(s).ok_or(Bad { what: "set kind", value: s.to_owned() })
 }
 
 impl Drop for Reservation<'_> {

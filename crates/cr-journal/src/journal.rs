@@ -140,6 +140,19 @@ impl ChainReservation<'_> {
     pub fn commit_link(self, checksum_sha256: &str) -> Result<ChainEntry, JournalError> {
         self.inner.commit_link(checksum_sha256)
     }
+
+    /// Commits the link with a set of the chain that records no call: a deletion receipt
+    /// (audit event `receipt_sealed`; the set it names is marked deleted in the same
+    /// transaction, with audit event `set_deleted` naming the receipt) or an audit
+    /// checkpoint (audit event `audit_checkpoint`). Files and one `pending` upload per
+    /// target are recorded as for a recording.
+    pub fn commit_chain_set(
+        self,
+        checksum_sha256: &str,
+        set: &crate::NewChainSet,
+    ) -> Result<ChainEntry, JournalError> {
+        self.inner.commit_chain_set(checksum_sha256, set)
+    }
 }
 
 impl Journal {

@@ -24,6 +24,8 @@
 //! - **legal holds** (by set or by party) and **four-eyes requests** (deleting a set,
 //!   releasing a hold) that a second operator approves ([`Journal::place_hold`],
 //!   [`Journal::approve`], [`Journal::hold_of`]).
+//! - **deletions** per (set, target) of the deletion pass, and the chain's other sets:
+//!   deletion receipts and audit checkpoints ([`NewChainSet`]).
 //!
 //! Every time is passed in as a `DateTime<Utc>`: the journal never reads the clock.
 //!
@@ -108,6 +110,7 @@
 mod audit;
 mod chain;
 mod db;
+mod deletion;
 mod error;
 mod holds;
 mod journal;
@@ -131,9 +134,10 @@ pub use holds::{
 };
 pub use journal::{ChainReservation, Journal, OpenOptions};
 pub use model::{
-    ActiveCall, AuditEvent, AuditKind, CallId, CallRecord, ChainEntry, ChainLink, Delivery,
-    Direction, FLAG_RECOVERED, FileEntry, GENESIS_SHA256, Membership, NewCall, NewRecording,
-    RecordingInfo, SearchHit, SearchQuery, Status, TargetBacklog, Upload, UploadError, UploadState,
+    ActiveCall, AuditEvent, AuditKind, CallId, CallRecord, ChainEntry, ChainLink, DeletedBy,
+    Deletion, DeletionConfirmed, DeletionState, Delivery, Direction, FLAG_RECOVERED, FileEntry,
+    GENESIS_SHA256, Membership, NewCall, NewChainSet, NewRecording, RecordingInfo, SearchHit,
+    SearchQuery, SetKind, Status, TargetBacklog, Upload, UploadError, UploadState,
 };
 pub use operators::{MIN_PASSWORD_CHARS, Operator, Role};
 pub use number::{SUFFIX_MIN_DIGITS, normalize_number, numbers_match};

@@ -8,6 +8,9 @@ pub const FLAG_RECOVERED: &str = "recovered";
 
 pub use cr_types::GENESIS_SHA256;
 
+/// What a set of the chain is: the workspace's one type for it.
+pub use cr_types::SetKind;
+
 /// Direction of a call (docs/reference.md §2): the workspace's one direction type.
 pub use cr_types::Direction;
 
@@ -116,14 +119,9 @@ pub struct NewRecording {
 }
 
 /// A link of the chain: the sequence number of a set and the SHA-256 of the previous set's
-/// checksum file ([`GENESIS_SHA256`] for the first set).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ChainLink {
-    /// The installation's sequence number, from 1, without gaps.
-    pub seq: u64,
-    /// SHA-256 (hex) of the previous set's checksum file.
-    pub prev_sha256: String,
-}
+/// checksum file ([`GENESIS_SHA256`] for the first set). The workspace's one type for it
+/// (the set metadata's `chain`).
+pub use cr_types::ChainLink;
 
 /// A committed link: the chain's head after a set was sealed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -261,6 +259,12 @@ pub enum AuditKind {
     DeletionRequested,
     /// A second supervisor approved a request (details: request, kind, requested_by).
     RequestApproved,
+    /// Deleting a set at a target failed; the deletion stays pending (first failure only).
+    DeletionPending,
+    /// A deletion receipt was sealed into the chain.
+    ReceiptSealed,
+    /// The audit trail's head was sealed into the chain.
+    AuditCheckpoint,
     /// A kind written by a newer program.
     Other(String),
 }
@@ -287,6 +291,9 @@ impl AuditKind {
             AuditKind::HoldReleased => "hold_released",
             AuditKind::DeletionRequested => "deletion_requested",
             AuditKind::RequestApproved => "request_approved",
+            AuditKind::DeletionPending => "deletion_pending",
+            AuditKind::ReceiptSealed => "receipt_sealed",
+            AuditKind::AuditCheckpoint => "audit_checkpoint",
             AuditKind::Other(s) => s,
         }
     }
@@ -312,6 +319,9 @@ impl AuditKind {
             "hold_released" => AuditKind::HoldReleased,
             "deletion_requested" => AuditKind::DeletionRequested,
             "request_approved" => AuditKind::RequestApproved,
+            "deletion_pending" => AuditKind::DeletionPending,
+            "receipt_sealed" => AuditKind::ReceiptSealed,
+            "audit_checkpoint" => AuditKind::AuditCheckpoint,
             other => AuditKind::Other(other.to_owned()),
         }
     }
@@ -417,6 +427,8 @@ pub struct Status {
     pub recordings: u64,
     /// The chain's head.
     pub chain_head: Option<ChainEntry>,
+    /// Deletions a target has not confirmed yet, oldest attempt first.
+    pub pending_deletions: Vec<Deletion>,
 }
 
 /// A search for recordings (S33).
@@ -484,13 +496,114 @@ pub struct SearchHit {
     pub deliveries: Vec<Delivery>,
 }
 
+/// A set of the chain that records no call, handed to
+/// [`ChainReservation::commit_chain_set`](crate::ChainReservation::commit_chain_set): a
+/// deletion receipt or an audit checkpoint.
+#[derive(Debug, Clone)]
+pub struct NewChainSet {
+    /// The set id.
+    pub set_id: String,
+    /// [`SetKind::DeletionReceipt`] or [`SetKind::AuditCheckpoint`].
+    pub kind: SetKind,
+    /// The configuration whose targets it goes to (a receipt: the deleted set's), or empty.
+    pub configuration: String,
+    /// The time its directory at the targets is rendered from.
+    pub started_at: DateTime<Utc>,
+    /// Every file of the set.
+    pub files: Vec<FileEntry>,
+    /// SHA-256 fingerprint of the certificate that verifies the signature.
+    pub cert_fingerprint: String,
+    /// Where the set lies now (the spool directory).
+    pub location: String,
+    /// The targets it must be delivered to; an upload row `pending` is queued for each.
+    pub targets: Vec<String>,
+    /// A receipt: the set whose deletion it records. In the same transaction that set is
+    /// marked deleted (`deletion_receipt`, `deleted_at`, no location) with audit event
+    /// `set_deleted`; it must not be marked already.
+    pub deleted: Option<DeletedBy>,
+}
+
+/// The deletion a receipt records.
+#[derive(Debug, Clone)]
+pub struct DeletedBy {
+    /// The deleted set.
+    pub set_id: String,
+    /// Who carried it out (`crctl:alice`, `cr-uploader`).
+    pub actor: String,
+    /// The rule, for the audit event (e.g. "retention expired at ...", "request 4").
+    pub reason: String,
+}
+
+/// State of deleting a set at one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeletionState {
+    /// Not confirmed yet; tried again at the next pass.
+    Pending,
+    /// The target confirmed that none of the set's files is left.
+    Confirmed,
+}
+
+impl DeletionState {
+    /// The stored form: `pending`, `confirmed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeletionState::Pending => "pending",
+            DeletionState::Confirmed => "confirmed",
+        }
+    }
+}
+
+/// Deleting one set at one target (or, for [`Deletion::LOCAL`], in the local spool).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Deletion {
+    /// The set.
+    pub set_id: String,
+    /// The target's name; [`Deletion::LOCAL`] for the local spool.
+    pub target: String,
+    /// State.
+    pub state: DeletionState,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// The error of the last failed attempt.
+    pub last_error: Option<String>,
+    /// When it was last tried.
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    /// Where the set lay there (once confirmed).
+    pub location: Option<String>,
+    /// Files deleted (once confirmed).
+    pub removed: Option<u64>,
+    /// Files found gone already (once confirmed).
+    pub already_absent: Option<u64>,
+    /// When the target confirmed.
+    pub confirmed_at: Option<DateTime<Utc>>,
+}
+
+impl Deletion {
+    /// The target name under which the local spool's deletion is stored (no configured
+    /// target can have it: target names are never empty).
+    pub const LOCAL: &'static str = "";
+}
+
+/// What a target reported after deleting a set and looking again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletionConfirmed {
+    /// Where the set lay.
+    pub location: String,
+    /// Files deleted.
+    pub removed: u64,
+    /// Files already gone.
+    pub already_absent: u64,
+}
+
 /// Everything the journal knows about one set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct RecordingInfo {
     /// Set id.
     pub set_id: String,
-    /// The call.
+    /// The call (`CallId(0)` for a set that records none: a receipt or checkpoint).
     pub call: CallId,
     /// Configuration.
     pub configuration: String,
@@ -514,6 +627,10 @@ pub struct RecordingInfo {
     pub deleted_at: Option<DateTime<Utc>>,
     /// The end of its retention (`None`: kept until deleted by hand).
     pub expires_at: Option<DateTime<Utc>>,
+    /// What the set is (a call's recording, a deletion receipt, an audit checkpoint).
+    pub kind: SetKind,
+    /// Once the deletion pass deleted it: the id of its deletion receipt.
+    pub deletion_receipt: Option<String>,
     /// Files, by name.
     pub files: Vec<FileEntry>,
     /// Uploads, by target.

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 
 use crate::chain::{CHAIN_COLUMNS, chain_row};
 use crate::db::{TxKind, params};
+use crate::deletion::{DELETION_COLUMNS, deletion_row};
 use crate::error::JournalError;
 use crate::model::{
     ActiveCall, CallId, Delivery, SearchHit, SearchQuery, Status, TargetBacklog, UploadError,
@@ -77,6 +78,16 @@ impl Journal {
             params![],
             chain_row,
         )?;
+        let pending_deletions = s.query(
+            "list pending deletions",
+            &format!(
+                "SELECT {DELETION_COLUMNS} FROM deletions d WHERE state = 'pending' AND NOT EXISTS \
+                 (SELECT 1 FROM recordings r WHERE r.set_id = d.set_id AND r.deletion_receipt IS NOT NULL) \
+                 ORDER BY last_attempt_at, set_id, target"
+            ),
+            params![],
+            deletion_row,
+        )?;
         s.commit("read the status")?;
         Ok(Status {
             active_calls,
@@ -84,6 +95,7 @@ impl Journal {
             last_errors,
             recordings,
             chain_head,
+            pending_deletions,
         })
     }
 

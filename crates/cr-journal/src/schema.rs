@@ -16,6 +16,11 @@
 //! | `{BOOL}`           | `INTEGER`                           | `BOOLEAN`                                   |
 //! | `{BOOL_CHECK:col}` | `CHECK (col IN (0, 1))`             | (nothing)                                   |
 //! | `{TRUE}`           | `1`                                 | `TRUE`                                      |
+//! | `{SQLITE}` … `{END}` | what lies between                 | (nothing)                                   |
+//! | `{POSTGRES}` … `{END}` | (nothing)                       | what lies between                           |
+//!
+//! The two blocks are for the rare change one backend makes another way (SQLite cannot drop
+//! a column's `NOT NULL`; it rebuilds the table instead).
 //!
 //! To add a table: append a migration (a new `const V4` and `MIGRATIONS = &[V1, V2, V3, V4]`) with
 //! its `CREATE TABLE`, using these tokens; both backends run it on their next open.
@@ -23,7 +28,7 @@
 use crate::db::Dialect;
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this program writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -33,11 +38,32 @@ pub(crate) fn ddl(template: &str, dialect: Dialect) -> String {
     let sqlite = dialect == Dialect::Sqlite;
     let mut out = String::with_capacity(template.len() + 256);
     let mut rest = template;
+    // Inside a block for the other backend: text is dropped until `{END}`.
+    let mut skipping = false;
     while let Some(start) = rest.find('{') {
-        out.push_str(&rest[..start]);
+        if !skipping {
+            out.push_str(&rest[..start]);
+        }
         let tail = &rest[start..];
         let Some(end) = tail.find('}') else { break };
         let token = &tail[1..end];
+        match token {
+            "SQLITE" | "POSTGRES" => {
+                skipping = (token == "SQLITE") != sqlite;
+                rest = &tail[end + 1..];
+                continue;
+            }
+            "END" => {
+                skipping = false;
+                rest = &tail[end + 1..];
+                continue;
+            }
+            _ if skipping => {
+                rest = &tail[end + 1..];
+                continue;
+            }
+            _ => {}
+        }
         match (token, token.strip_prefix("BOOL_CHECK:")) {
             ("ROWID", _) if sqlite => out.push_str("INTEGER PRIMARY KEY"),
             ("SERIAL", _) if sqlite => out.push_str("INTEGER PRIMARY KEY AUTOINCREMENT"),
@@ -51,7 +77,9 @@ pub(crate) fn ddl(template: &str, dialect: Dialect) -> String {
         }
         rest = &tail[end + 1..];
     }
-    out.push_str(rest);
+    if !skipping {
+        out.push_str(rest);
+    }
     out
 }
 
@@ -222,6 +250,72 @@ CREATE TABLE requests (
 CREATE INDEX requests_open ON requests (kind, approved_at, done_at);
 "#;
 
+/// The deletion pass (issue 13 item 3): deletion receipts and audit checkpoints are sets of
+/// the chain too, and what deleting a set at each of its targets came to.
+///
+/// - `recordings.call_id` may be NULL: a deletion receipt or an audit checkpoint records no
+///   call (SQLite rebuilds the table for it, keeping every row).
+/// - `recordings.kind`: `set` (a call's recording), `deletion-receipt`, `audit-checkpoint`.
+/// - `recordings.deletion_receipt`: for a deleted set, the id of the receipt sealed for it
+///   (set in the transaction that commits the receipt).
+/// - `deletions`: one row per (set, target) the deletion pass worked on; target `''` is the
+///   recorder's local spool. `pending` (with the last error) until the target confirmed
+///   that none of the set's files is left, then `confirmed` with where it lay and what was
+///   deleted.
+const V4: &str = r#"
+{SQLITE}
+PRAGMA defer_foreign_keys = ON;
+CREATE TABLE recordings_before_v4 AS SELECT * FROM recordings;
+DROP TABLE recordings;
+CREATE TABLE recordings (
+    set_id          TEXT    PRIMARY KEY,
+    call_id         {INT} REFERENCES calls (id),
+    configuration   TEXT    NOT NULL,
+    started_at      {INT} NOT NULL,
+    ended_at        {INT} NOT NULL,
+    channels        TEXT    NOT NULL,
+    cert_fingerprint TEXT   NOT NULL,
+    flags           TEXT    NOT NULL DEFAULT '[]',
+    chain_seq       {INT} NOT NULL UNIQUE REFERENCES chain (seq),
+    location        TEXT,
+    sealed_at       {INT} NOT NULL,
+    deleted_at      {INT},
+    expires_at      {INT},
+    kind            TEXT    NOT NULL DEFAULT 'set' CHECK (kind IN ('set', 'deletion-receipt', 'audit-checkpoint')),
+    deletion_receipt TEXT
+);
+INSERT INTO recordings (set_id, call_id, configuration, started_at, ended_at, channels, cert_fingerprint,
+                        flags, chain_seq, location, sealed_at, deleted_at, expires_at)
+    SELECT set_id, call_id, configuration, started_at, ended_at, channels, cert_fingerprint,
+           flags, chain_seq, location, sealed_at, deleted_at, expires_at FROM recordings_before_v4;
+DROP TABLE recordings_before_v4;
+CREATE INDEX recordings_started_at ON recordings (started_at);
+CREATE INDEX recordings_call_id ON recordings (call_id);
+CREATE INDEX recordings_expires_at ON recordings (expires_at);
+{END}
+{POSTGRES}
+ALTER TABLE recordings ALTER COLUMN call_id DROP NOT NULL;
+ALTER TABLE recordings ADD COLUMN kind TEXT NOT NULL DEFAULT 'set'
+    CHECK (kind IN ('set', 'deletion-receipt', 'audit-checkpoint'));
+ALTER TABLE recordings ADD COLUMN deletion_receipt TEXT;
+{END}
+
+CREATE TABLE deletions (
+    set_id          TEXT    NOT NULL REFERENCES recordings (set_id),
+    target          TEXT    NOT NULL,
+    state           TEXT    NOT NULL CHECK (state IN ('pending', 'confirmed')),
+    attempts        {INT} NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    last_attempt_at {INT},
+    location        TEXT,
+    removed         {INT},
+    already_absent  {INT},
+    confirmed_at    {INT},
+    PRIMARY KEY (set_id, target)
+);
+CREATE INDEX deletions_state ON deletions (state, set_id);
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,5 +331,12 @@ mod tests {
             ddl(t, Dialect::Postgres),
             "id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, n BIGINT, b BOOLEAN NOT NULL , e BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY WHERE b = TRUE {OTHER}"
         );
+    }
+
+    #[test]
+    fn dialect_blocks_keep_only_their_backend() {
+        let t = "a {SQLITE}s {INT}{END}b {POSTGRES}p {INT}; x{END} c {INT}";
+        assert_eq!(ddl(t, Dialect::Sqlite), "a s INTEGERb  c INTEGER");
+        assert_eq!(ddl(t, Dialect::Postgres), "a b p BIGINT; x c BIGINT");
     }
 }

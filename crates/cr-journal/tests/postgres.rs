@@ -202,7 +202,7 @@ fn postgres_backend_behaves_like_sqlite() {
         .unwrap_err();
         assert!(matches!(e, JournalError::NotFound { .. }), "{e}");
         let j = open(&url);
-        assert_eq!(j.schema_version().unwrap(), 3);
+        assert_eq!(j.schema_version().unwrap(), 4);
         seal(&j, "set-1", "+4930999888", "300", 0, 60, &["nas"]);
         assert_eq!(
             j.set_membership("trading", "bob", false, "test", t(5))
@@ -216,7 +216,7 @@ fn postgres_backend_behaves_like_sqlite() {
         );
     }
     let j = open(&url);
-    assert_eq!(j.schema_version().unwrap(), 3);
+    assert_eq!(j.schema_version().unwrap(), 4);
     let rec = j.recording("set-1").unwrap().unwrap();
     assert_eq!(
         (rec.chain.seq, rec.files.len(), rec.uploads.len()),
@@ -324,7 +324,7 @@ fn postgres_backend_behaves_like_sqlite() {
 
     // The lifecycle checks that run on SQLite, each on a fresh database.
     type Check = (&'static str, fn(&Journal));
-    let checks: [Check; 6] = [
+    let checks: [Check; 7] = [
         ("membership", common::lifecycle::membership_changes_are_kept_and_audited),
         ("uploads", common::lifecycle::uploads_move_from_pending_to_done_and_failed),
         ("not_recorded", common::lifecycle::calls_not_recorded_are_kept_with_their_reason),
@@ -334,6 +334,7 @@ fn postgres_backend_behaves_like_sqlite() {
             common::lifecycle::regression_same_thread_use_during_a_reservation_errors_instead_of_deadlocking,
         ),
         ("seal_with", common::lifecycle::seal_with_commits_on_success_and_nothing_on_error),
+        ("deletions", common::lifecycle::deletions_are_kept_per_target_until_a_receipt_marks_the_set_deleted),
     ];
     for (db, check) in checks {
         check(&open(&pg.database(db)));

@@ -122,6 +122,54 @@ pub fn check_chain(members: &[ChainMember]) -> Vec<ChainProblem> {
     problems
 }
 
+/// A set that a verified deletion receipt accounts for: it is not there, and need not be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletedMember {
+    /// The deleted set's id.
+    pub id: String,
+    /// Its sequence number.
+    pub seq: u64,
+    /// The SHA-256 its metadata named as its predecessor's (from the receipt).
+    pub prev_sha256: String,
+    /// The SHA-256 of its checksum file (from the receipt).
+    pub checksum_sha256: String,
+    /// The receipt's set id.
+    pub receipt: String,
+}
+
+/// The outcome of [`check_chain_with_receipts`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ChainCheck {
+    /// What is wrong (gaps no receipt accounts for, broken links, duplicates).
+    pub problems: Vec<ChainProblem>,
+    /// The missing sets that receipts account for, by sequence number.
+    pub accounted: Vec<DeletedMember>,
+}
+
+/// [`check_chain`] with deletion receipts: a set that is missing but named by a receipt
+/// (taken from verified receipts only) stands in the chain as the receipt describes it —
+/// its number, the hash it linked to and its checksum file's hash — so the sets around it
+/// must still link through it. A gap no receipt accounts for is reported as before.
+pub fn check_chain_with_receipts(members: &[ChainMember], deleted: &[DeletedMember]) -> ChainCheck {
+    let mut all: Vec<ChainMember> = members.to_vec();
+    let mut accounted: Vec<DeletedMember> = Vec::new();
+    for d in deleted {
+        if members.iter().any(|m| m.seq == d.seq && m.id == d.id) || accounted.contains(d) {
+            continue;
+        }
+        all.push(ChainMember {
+            id: d.id.clone(),
+            seq: d.seq,
+            prev_sha256: d.prev_sha256.clone(),
+            checksum_sha256: d.checksum_sha256.clone(),
+        });
+        accounted.push(d.clone());
+    }
+    accounted.sort_by(|a, b| a.seq.cmp(&b.seq).then_with(|| a.id.cmp(&b.id)));
+    ChainCheck { problems: check_chain(&all), accounted }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,6 +203,42 @@ mod tests {
         assert_eq!(p.len(), 2, "{p:?}");
         assert_eq!(p[0].to_string(), "sequence 57 missing (between set56 and set58)");
         assert_eq!(p[1].to_string(), "sequence 80 to 82 missing (between set79 and set83)");
+    }
+
+    fn receipt_for(m: &ChainMember) -> DeletedMember {
+        DeletedMember {
+            id: m.id.clone(),
+            seq: m.seq,
+            prev_sha256: m.prev_sha256.clone(),
+            checksum_sha256: m.checksum_sha256.clone(),
+            receipt: format!("receipt-{}", m.seq),
+        }
+    }
+
+    #[test]
+    fn receipts_account_for_deleted_sets_and_nothing_else() {
+        let full = chain(20);
+        let deleted: Vec<DeletedMember> = [1, 5, 6, 12].iter().map(|&s| receipt_for(&full[s - 1])).collect();
+        let mut present: Vec<ChainMember> =
+            full.iter().filter(|m| ![1, 5, 6, 12, 15].contains(&m.seq)).cloned().collect();
+        let c = check_chain_with_receipts(&present, &deleted);
+        assert_eq!(c.accounted.iter().map(|d| d.seq).collect::<Vec<_>>(), vec![1, 5, 6, 12]);
+        // 15 was removed without a receipt: the one problem, named by its number.
+        assert_eq!(c.problems.len(), 1, "{:?}", c.problems);
+        assert!(c.problems[0].to_string().starts_with("sequence 15 missing"), "{}", c.problems[0]);
+        present.push(full[14].clone());
+        assert!(check_chain_with_receipts(&present, &deleted).problems.is_empty());
+    }
+
+    // Guards against: a receipt that names a made-up hash papering over a replaced set.
+    #[test]
+    fn a_receipt_whose_hashes_do_not_fit_breaks_the_link() {
+        let full = chain(5);
+        let present: Vec<ChainMember> = full.iter().filter(|m| m.seq != 3).cloned().collect();
+        let mut forged = receipt_for(&full[2]);
+        forged.checksum_sha256 = "ee".repeat(32);
+        let c = check_chain_with_receipts(&present, &[forged]);
+        assert!(matches!(&c.problems[..], [ChainProblem::BrokenLink { seq: 4, .. }]), "{:?}", c.problems);
     }
 
     #[test]

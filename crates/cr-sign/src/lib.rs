@@ -40,6 +40,8 @@
 #![deny(missing_docs)]
 
 mod chain;
+#[cfg(feature = "journal")]
+mod chain_seal;
 #[cfg(feature = "config")]
 mod config;
 mod error;
@@ -51,7 +53,9 @@ mod verify;
 
 #[cfg(feature = "config")]
 pub use config::{KeystoreCheck, check_configured, configured_password, open_configured};
-pub use chain::{ChainMember, ChainProblem, GENESIS_SHA256, check_chain};
+pub use chain::{ChainCheck, ChainMember, ChainProblem, DeletedMember, GENESIS_SHA256, check_chain, check_chain_with_receipts};
+#[cfg(feature = "journal")]
+pub use chain_seal::{ChainSealError, seal_into_chain};
 pub use error::SignError;
 pub use hash::{sha256_file, sha256_hex};
 pub use identity::{Certificate, Cipher, Identity, KEY_BITS, PRODUCT_NAME, VALIDITY_YEARS, password_warning};

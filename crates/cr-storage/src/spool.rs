@@ -215,6 +215,31 @@ impl Spool {
         self.finish_removal(id)
     }
 
+    /// Deletes set `id` from the spool whatever its deliveries (the deletion pass, at the
+    /// end of its retention): the set's directory and its spool files, crash-safe as
+    /// [`remove_if_delivered`](Self::remove_if_delivered) is, then looks again. Returns
+    /// how many of the set's files were deleted (0: it was not in the spool).
+    pub fn remove_set(&self, id: &str) -> Result<usize, SpoolError> {
+        check_id(id)?;
+        let dir = self.set_dir(id);
+        let files = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries.filter_map(Result::ok).filter(|e| e.path().is_file()).count(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(SpoolError::io(&dir)(e)),
+        };
+        if self.meta_path(id).exists() {
+            let done = self.root.join(format!("{id}.done.json"));
+            std::fs::rename(self.meta_path(id), &done).map_err(SpoolError::io(&done))?;
+            sync_dir(&self.root)?;
+        }
+        self.finish_removal(id)?;
+        sync_dir(&self.root)?;
+        if dir.exists() || self.meta_path(id).exists() {
+            return Err(SpoolError::BadSet { id: id.into(), reason: format!("{} is still there after deletion", dir.display()) });
+        }
+        Ok(files)
+    }
+
     fn finish_removal(&self, id: &str) -> Result<(), SpoolError> {
         let dir = self.set_dir(id);
         if dir.exists() {
@@ -439,6 +464,25 @@ mod tests {
         spool.remove_if_delivered("a1", &log).unwrap();
         assert!(!spool.set_dir("a1").exists());
         assert!(spool.pending().unwrap().is_empty());
+    }
+
+    #[test]
+    fn remove_set_deletes_a_set_whatever_its_deliveries() {
+        let tmp = tempfile::tempdir().unwrap();
+        let spool = Spool::open(tmp.path().join("spool")).unwrap();
+        let st = spool.staging_dir("d1").unwrap();
+        make_set(&st, "d1");
+        let now = Utc::now();
+        spool.enqueue(&st, "d1", &["t".to_owned()], now, now).unwrap();
+        let mut log = FileDeliveryLog::new(spool.root());
+        log.record_attempt("d1", "t", now).unwrap();
+        assert_eq!(spool.remove_set("d1").unwrap(), 2);
+        assert!(!spool.set_dir("d1").exists());
+        assert!(spool.pending().unwrap().is_empty());
+        assert!(!spool.root().join("d1.delivery.json").exists());
+        // Again: nothing left, nothing deleted, no error.
+        assert_eq!(spool.remove_set("d1").unwrap(), 0);
+        assert!(spool.remove_set("../x").is_err());
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //!
 //! One type per idea for the ideas that several callrec crates share: which way a call
 //! goes ([`Direction`]), which audio a recording keeps ([`Channels`]), what a set id may
-//! look like ([`set_id`]), how long a set is kept ([`Period`]), the SHA-256 of a file ([`sha256_file`]) and the `prev_sha256`
-//! of the first set of a chain ([`GENESIS_SHA256`]).
+//! look like ([`set_id`]), how long a set is kept ([`Period`]), the SHA-256 of a file
+//! ([`sha256_file`]) and the `prev_sha256` of the first set of a chain
+//! ([`GENESIS_SHA256`]), and what the chain holds besides recordings ([`chain_set`]:
+//! deletion receipts and audit checkpoints, [`SetKind`]).
 //!
 //! The policy, the audio finaliser, the journal, the signer and the delivery crates use
 //! these types directly (their own names for them are re-exports), so a value decided by
@@ -21,10 +23,12 @@
 #![deny(missing_docs)]
 
 mod call;
+pub mod chain_set;
 mod hash;
 mod period;
 pub mod set_id;
 
 pub use call::{Channels, Direction, UnknownName};
+pub use chain_set::{ChainLink, SetKind};
 pub use hash::{GENESIS_SHA256, sha256_file, sha256_hex, sha256_reader};
 pub use period::{Period, PeriodError, PeriodUnit};

@@ -214,3 +214,101 @@ pub fn seal_with_commits_on_success_and_nothing_on_error(j: &Journal) {
     assert_eq!((e.seq, e.sha256.as_str()), (1, sha(5).as_str()));
     assert_eq!(j.pending_uploads(None).unwrap().len(), 1);
 }
+
+/// Seals `set_id` with retention ending at `expires`.
+fn seal_expiring(j: &Journal, set_id: &str, start: i64, expires: Option<i64>, targets: &[&str]) {
+    let c = j.record_call(&super::call("201", "300", t(start), true)).unwrap();
+    let res = j.reserve_link(set_id, t(start + 10)).unwrap();
+    let seq = res.link().seq;
+    let mut rec = super::recording(set_id, c, t(start), t(start + 10), targets);
+    rec.expires_at = expires.map(t);
+    res.commit(&sha(1000 + seq), &rec).unwrap();
+}
+
+fn chain_set(id: &str, kind: cr_journal::SetKind, deleted: Option<&str>, targets: &[&str]) -> cr_journal::NewChainSet {
+    cr_journal::NewChainSet {
+        set_id: id.to_owned(),
+        kind,
+        configuration: "desk".to_owned(),
+        started_at: t(500),
+        files: vec![cr_journal::FileEntry { name: format!("{id}.json"), size: 300, sha256: sha(7) }],
+        cert_fingerprint: sha(3),
+        location: format!("/spool/{id}"),
+        targets: targets.iter().map(|s| (*s).to_owned()).collect(),
+        deleted: deleted.map(|d| cr_journal::DeletedBy { set_id: d.to_owned(), actor: "crctl:ann".into(), reason: "retention expired".into() }),
+    }
+}
+
+pub fn deletions_are_kept_per_target_until_a_receipt_marks_the_set_deleted(j: &Journal) {
+    use cr_journal::{CallId, Deletion, DeletionConfirmed, DeletionState, SetKind};
+    seal_expiring(j, "s1", 0, Some(100), &["nas"]);
+    seal_expiring(j, "s2", 10, None, &["nas"]);
+    seal_expiring(j, "s3", 20, Some(1000), &["nas"]);
+    assert!(j.expired_sets(t(99)).unwrap().is_empty());
+    assert_eq!(j.expired_sets(t(100)).unwrap(), ["s1"], "expiry is inclusive; no expiry never expires");
+    assert_eq!(j.expired_sets(t(5000)).unwrap(), ["s1", "s3"]);
+
+    j.deletion_failed("s1", "nas", "connection refused", t(101)).unwrap();
+    j.deletion_failed("s1", "nas", "connection refused again", t(102)).unwrap();
+    let d = j.deletions("s1").unwrap();
+    assert_eq!(d.len(), 1);
+    assert_eq!((d[0].state, d[0].attempts), (DeletionState::Pending, 2));
+    assert_eq!(d[0].last_error.as_deref(), Some("connection refused again"));
+    let status = j.status(t(103), 10).unwrap();
+    assert_eq!(status.pending_deletions.len(), 1);
+    assert_eq!(status.pending_deletions[0].target, "nas");
+    let pending_events = j
+        .audit_events(0, 1000)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == AuditKind::DeletionPending)
+        .count();
+    assert_eq!(pending_events, 1, "only the first failure is audited");
+
+    let done = DeletionConfirmed { location: "nas:/rec".into(), removed: 4, already_absent: 0 };
+    j.deletion_confirmed("s1", "nas", &done, t(110)).unwrap();
+    let local = DeletionConfirmed { location: "/spool/s1".into(), removed: 0, already_absent: 0 };
+    j.deletion_confirmed("s1", Deletion::LOCAL, &local, t(110)).unwrap();
+    let d = j.deletions("s1").unwrap();
+    assert_eq!(d.iter().map(|d| (d.target.as_str(), d.state)).collect::<Vec<_>>(), [
+        ("", DeletionState::Confirmed),
+        ("nas", DeletionState::Confirmed)
+    ]);
+    assert_eq!((d[1].removed, d[1].attempts, d[1].confirmed_at), (Some(4), 3, Some(t(110))));
+    assert!(j.status(t(111), 10).unwrap().pending_deletions.is_empty());
+
+    // The receipt takes the next number and marks the set deleted, in one transaction.
+    let res = j.reserve_link("r1", t(120)).unwrap();
+    assert_eq!(res.link().seq, 4);
+    res.commit_chain_set(&sha(9), &chain_set("r1", SetKind::DeletionReceipt, Some("s1"), &["nas"])).unwrap();
+    let s1 = j.recording("s1").unwrap().unwrap();
+    assert_eq!((s1.deletion_receipt.as_deref(), s1.location.as_deref(), s1.deleted_at), (Some("r1"), None, Some(t(120))));
+    let r1 = j.recording("r1").unwrap().unwrap();
+    assert_eq!((r1.kind, r1.call, r1.chain.seq), (SetKind::DeletionReceipt, CallId(0), 4));
+    assert_eq!(r1.uploads.len(), 1, "the receipt is queued for the set's target");
+    assert_eq!(j.expired_sets(t(5000)).unwrap(), ["s3"], "a deleted set is not due again");
+    let events = j.audit_events(0, 1000).unwrap();
+    let deleted = events.iter().find(|e| e.kind == AuditKind::SetDeleted).unwrap();
+    assert_eq!((deleted.set_id.as_deref(), deleted.details["receipt"].as_str()), (Some("s1"), Some("r1")));
+    assert!(events.iter().any(|e| e.kind == AuditKind::ReceiptSealed && e.set_id.as_deref() == Some("r1")));
+
+    // A second receipt for the same set is refused, and its number stays free.
+    let res = j.reserve_link("r2", t(130)).unwrap();
+    let e = res.commit_chain_set(&sha(10), &chain_set("r2", SetKind::DeletionReceipt, Some("s1"), &["nas"])).unwrap_err();
+    assert!(e.to_string().contains("by receipt r1"), "{e}");
+    assert_eq!(j.chain_head().unwrap().unwrap().set_id, "r1");
+    // A receipt is never deleted; a checkpoint names no set; a receipt must name one.
+    for (set, deleted) in [("r3", Some("r1")), ("r4", None)] {
+        let res = j.reserve_link(set, t(130)).unwrap();
+        assert!(res.commit_chain_set(&sha(11), &chain_set(set, SetKind::DeletionReceipt, deleted, &[])).is_err());
+    }
+    let res = j.reserve_link("c1", t(130)).unwrap();
+    assert!(res.commit_chain_set(&sha(11), &chain_set("c1", SetKind::AuditCheckpoint, Some("s3"), &[])).is_err());
+    let res = j.reserve_link("c1", t(130)).unwrap();
+    let entry = res.commit_chain_set(&sha(11), &chain_set("c1", SetKind::AuditCheckpoint, None, &[])).unwrap();
+    assert_eq!(entry.seq, 5);
+    assert!(j.audit_events(0, 1000).unwrap().iter().any(|e| e.kind == AuditKind::AuditCheckpoint));
+    // Receipts and checkpoints are no calls' recordings: search does not list them.
+    let hits = j.search(&cr_journal::SearchQuery::default()).unwrap();
+    assert_eq!(hits.iter().map(|h| h.set_id.as_str()).collect::<Vec<_>>(), ["s1", "s2", "s3"]);
+}
