@@ -91,7 +91,8 @@ pub fn run_extend(cfg: &cr_config::Config, args: ExtendArgs) -> anyhow::Result<E
             // A deleted set has nothing left to keep.
             let ids: Vec<String> = hits.into_iter().filter(|h| h.deleted_at.is_none()).map(|h| h.set_id).collect();
             if ids.is_empty() {
-                bail!("no recording of party {number} matches (in that time range): nothing was changed");
+                let range = if from.is_some() || to.is_some() { " in that time range" } else { "" };
+                bail!("no recording of party {number} matches{range}: nothing was changed");
             }
             ids
         }

@@ -200,8 +200,8 @@ fn bad_input_is_a_clear_error_and_changes_nothing() {
         (&["--set", "s1", "--until", "2090-13-01", "--reason", "r"], "--until \"2090-13-01\" is not a time"),
         (&["--set", "s1", "--until", "next year", "--reason", "r"], "--until \"next year\" is not a time"),
         (&["--set", "s1", "--from", "2026-11-26", "--until", "2090-01-01", "--reason", "r"], "--from"),
-        (&["--party", "+4930555000", "--until", "2090-01-01", "--reason", "r"], "no recording of party +4930555000 matches"),
-        (&["--party", "+4930999888", "--from", "2026-11-27", "--until", "2090-01-01", "--reason", "r"], "no recording of party"),
+        (&["--party", "+4930555000", "--until", "2090-01-01", "--reason", "r"], "no recording of party +4930555000 matches: nothing was changed"),
+        (&["--party", "+4930999888", "--from", "2026-11-27", "--until", "2090-01-01", "--reason", "r"], "no recording of party +4930999888 matches in that time range"),
         (&["--party", "anonymous", "--until", "2090-01-01", "--reason", "r"], "no digits"),
     ] {
         let out = extend(&inst, args);
