@@ -274,7 +274,7 @@ impl DisplayZone {
     }
 
     /// Parses `--from` / `--to`; a date is its midnight, or the next day's for `--to`.
-    fn parse(&self, flag: &str, s: &str, end: bool) -> anyhow::Result<DateTime<Utc>> {
+    pub(crate) fn parse(&self, flag: &str, s: &str, end: bool) -> anyhow::Result<DateTime<Utc>> {
         if let Ok(t) = DateTime::parse_from_rfc3339(s) {
             return Ok(t.with_timezone(&Utc));
         }

@@ -18,6 +18,7 @@ mod journal_cmds;
 mod keys;
 mod onedrive;
 mod policy;
+mod retention;
 
 /// Administer a callrec installation: keys and certificate, configuration checks, policy
 /// decisions, sealing files into a recording set.
@@ -88,6 +89,9 @@ enum Command {
     /// Approve another supervisor's request (a deletion or a hold's release). Prints
     /// `APPROVED <id> ...`.
     Approve(holds::ApproveArgs),
+    /// Retention: lengthen a set's retention (`extend`).
+    #[command(subcommand)]
+    Retention(retention::RetentionCommand),
 }
 
 #[derive(Subcommand)]
@@ -151,6 +155,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Hold(cmd) => holds::hold(&cfg, cmd),
         Command::Delete(args) => holds::delete(&cfg, args),
         Command::Approve(args) => holds::approve(&cfg, args),
+        Command::Retention(cmd) => retention::run(&cfg, cmd),
         Command::Config(_) => unreachable!("handled above"),
     }
 }

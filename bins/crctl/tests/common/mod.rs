@@ -91,6 +91,13 @@ impl Install {
         self.crctl_with(Some(&f), args)
     }
 
+    /// Runs crctl as operator `who` of [`OPERATORS`] (`--operator who` appended).
+    pub fn crctl_as(&self, who: &str, args: &[&str]) -> (i32, String, String) {
+        let mut all = args.to_vec();
+        all.extend(["--operator", who]);
+        self.crctl(&all)
+    }
+
     /// The journal (created if need be).
     pub fn journal(&self) -> Journal {
         Journal::open_sqlite(&self.data.join("journal.sqlite"), &cr_journal::OpenOptions::new()).unwrap()
