@@ -26,9 +26,16 @@ impl DeliveryLog for JournalDeliveryLog {
         self.files.record_attempt(set, target, at)
     }
 
-    fn record_success(&mut self, set: &str, target: &str, at: DateTime<Utc>, location: &str) -> Result<(), SpoolError> {
-        self.files.record_success(set, target, at, location)?;
-        if let Err(e) = self.journal.upload_done(set, target, location, at) {
+    fn record_success(
+        &mut self,
+        set: &str,
+        target: &str,
+        at: DateTime<Utc>,
+        location: &str,
+        dir: &[String],
+    ) -> Result<(), SpoolError> {
+        self.files.record_success(set, target, at, location, dir)?;
+        if let Err(e) = self.journal.upload_done(set, target, location, dir, at) {
             tracing::warn!(set, target, "delivered, but the journal could not record it: {e}");
         }
         Ok(())

@@ -178,7 +178,7 @@ directory = "rec"
             std::fs::rename(e.path(), to.join(e.file_name())).unwrap();
         }
         std::fs::remove_dir(&from).unwrap();
-        j.upload_done(id, "nas", &to.display().to_string(), t0()).unwrap();
+        j.upload_done(id, "nas", &to.display().to_string(), &[], t0()).unwrap();
         j.set_deleted(id, t0(), "cr-uploader", "delivered").unwrap();
     }
 }
@@ -299,7 +299,7 @@ fn a_set_only_on_an_sftp_target_is_refused_naming_target_and_kind_and_nothing_is
     let j = inst.journal();
     inst.seal(&j, "set-1", "+49 30 999888", "300", t0());
     let spool = inst.seal(&j, "set-2", "+49 30 999888", "300", t0() + Duration::hours(1));
-    j.upload_done("set-2", "offsite", "sftp://backup.example.invalid:22/rec/2026/11/26", t0()).unwrap();
+    j.upload_done("set-2", "offsite", "sftp://backup.example.invalid:22/rec/2026/11/26", &[], t0()).unwrap();
     std::fs::remove_dir_all(&spool).unwrap();
     j.set_deleted("set-2", t0(), "cr-uploader", "delivered").unwrap();
     let out = inst.dir.path().join("pkg");

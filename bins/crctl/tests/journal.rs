@@ -127,7 +127,7 @@ fn fill(j: &Journal) {
         3725,
         &["nas"],
     );
-    j.upload_done("s1", "nas", "rec/s1", t(100)).unwrap();
+    j.upload_done("s1", "nas", "rec/s1", &[], t(100)).unwrap();
     j.upload_failed(
         "s1",
         "offsite",

@@ -92,6 +92,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 &set_id,
                 "nas",
                 &format!("Aufzeichnung/{set_id}"),
+                &[set_id.clone()],
                 end + Duration::seconds(3),
             )?;
         }

@@ -97,7 +97,7 @@
 //! assert_eq!(journal.chain_head()?.unwrap().seq, 1);
 //!
 //! // The uploader delivers; search finds the set by the caller's number in another form.
-//! journal.upload_done("20261126T090000Z-0001", "nas", "Aufzeichnung/2026/11/26", t1)?;
+//! journal.upload_done("20261126T090000Z-0001", "nas", "Aufzeichnung/2026/11/26", &["2026".into(), "11".into(), "26".into()], t1)?;
 //! let hits = journal.search(&SearchQuery { number: Some("030 999888".into()), ..Default::default() })?;
 //! assert_eq!(hits.len(), 1);
 //! assert_eq!(hits[0].duration_ms, 95_000);

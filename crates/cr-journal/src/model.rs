@@ -200,6 +200,10 @@ pub struct Upload {
     pub queued_at: DateTime<Utc>,
     /// When it was delivered.
     pub done_at: Option<DateTime<Utc>>,
+    /// The directory below the target's base it was delivered into, segment by segment
+    /// (as the target's `directory` template rendered it then); `None` for deliveries
+    /// recorded before schema 4. The deletion pass deletes there.
+    pub remote_dir: Option<Vec<String>>,
 }
 
 /// Membership state of a user in a group, as changed at run time (S6).

@@ -31,7 +31,7 @@ pub(crate) fn call_row(r: &Row) -> Result<CallRecord, crate::db::Bad> {
 }
 
 pub(crate) const UPLOAD_COLUMNS: &str = "set_id, target, state, attempts, last_error, \
-                                         last_attempt_at, remote_path, queued_at, done_at";
+                                         last_attempt_at, remote_path, queued_at, done_at, remote_dir";
 
 pub(crate) fn upload_row(r: &Row) -> Result<Upload, crate::db::Bad> {
     Ok(Upload {
@@ -44,6 +44,7 @@ pub(crate) fn upload_row(r: &Row) -> Result<Upload, crate::db::Bad> {
         remote_path: r.opt_text(6)?,
         queued_at: r.time(7)?,
         done_at: r.opt_time(8)?,
+        remote_dir: r.opt_text(9)?.and_then(|t| serde_json::from_str(&t).ok()),
     })
 }
 
@@ -245,15 +246,17 @@ impl Journal {
         set_id: &str,
         target: &str,
         remote_path: &str,
+        dir: &[String],
         at: DateTime<Utc>,
     ) -> Result<u64, JournalError> {
         let op = "record a delivery";
+        let dir_json = serde_json::to_string(dir).unwrap_or_else(|_| "[]".to_owned());
         let mut s = self.store.begin(TxKind::Write, op)?;
         let n = s.execute(
             op,
             "UPDATE uploads SET state = 'done', attempts = attempts + 1, last_attempt_at = ?3, \
-             remote_path = ?4, done_at = ?3 WHERE set_id = ?1 AND target = ?2 AND state != 'done'",
-            params![set_id, target, at, remote_path],
+             remote_path = ?4, remote_dir = ?5, done_at = ?3 WHERE set_id = ?1 AND target = ?2 AND state != 'done'",
+            params![set_id, target, at, remote_path, dir_json.as_str()],
         )?;
         if n == 0 {
             return Err(self.store.missing(undelivered(set_id, target)));

@@ -300,6 +300,8 @@ ALTER TABLE recordings ADD COLUMN kind TEXT NOT NULL DEFAULT 'set'
 ALTER TABLE recordings ADD COLUMN deletion_receipt TEXT;
 {END}
 
+ALTER TABLE uploads ADD COLUMN remote_dir TEXT;
+
 CREATE TABLE deletions (
     set_id          TEXT    NOT NULL REFERENCES recordings (set_id),
     target          TEXT    NOT NULL,

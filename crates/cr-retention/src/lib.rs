@@ -35,11 +35,9 @@
 #![deny(missing_docs)]
 
 mod error;
-mod holds;
 mod pass;
 pub mod plan;
 mod seal;
 
 pub use error::PassError;
-pub use holds::{ApprovedDeletion, Holds, NoHolds};
 pub use pass::{Outcome, Pass, PassReport};

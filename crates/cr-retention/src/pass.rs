@@ -11,7 +11,6 @@ use cr_storage::{DirTemplate, Spool, Target, Zone};
 use cr_types::chain_set::{Confirmation, DeletedSet, DeletionRule};
 
 use crate::error::PassError;
-use crate::holds::Holds;
 use crate::plan::{Candidate, LOCAL, Step, place_name, plan, rule_text};
 use crate::seal::{ReceiptInput, Sealer};
 
@@ -128,9 +127,10 @@ impl<'a> Pass<'a> {
         self.targets.push(PassTarget { target, template });
     }
 
-    /// One pass at time `now`: every set whose retention ended and every approved deletion
-    /// request, unless a hold covers it. With `dry_run` nothing is touched or recorded.
-    pub fn run(&mut self, holds: &dyn Holds, now: DateTime<Utc>, dry_run: bool) -> Result<PassReport, PassError> {
+    /// One pass at time `now`: every set whose retention ended and every deletion request
+    /// a second supervisor approved ([`Journal::approved_deletions`]), unless a standing
+    /// hold covers it ([`Journal::hold_of`]). With `dry_run` nothing is touched or recorded.
+    pub fn run(&mut self, now: DateTime<Utc>, dry_run: bool) -> Result<PassReport, PassError> {
         let journal = self.sealer.journal;
         let mut due: Vec<(RecordingInfo, DeletionRule, Option<i64>)> = Vec::new();
         for id in journal.expired_sets(now)? {
@@ -140,7 +140,7 @@ impl<'a> Pass<'a> {
             }
         }
         let mut report = PassReport::default();
-        for a in holds.approved_deletions()? {
+        for a in journal.approved_deletions()? {
             let Some(info) = journal.recording(&a.set_id)? else {
                 report.outcomes.push(Outcome::Pending {
                     set_id: a.set_id.clone(),
@@ -152,7 +152,7 @@ impl<'a> Pass<'a> {
             if let Some(receipt) = &info.deletion_receipt {
                 // Deleted already (e.g. its retention ended meanwhile): the request is done.
                 if !dry_run {
-                    holds.deletion_request_done(a.request, receipt, now)?;
+                    journal.deletion_request_done(a.request, receipt, now)?;
                 }
                 continue;
             }
@@ -168,7 +168,7 @@ impl<'a> Pass<'a> {
         }
         let configured: Vec<String> = self.targets.iter().map(|t| t.target.name().to_owned()).collect();
         for (info, rule, request) in due {
-            let hold = holds.hold_of(&info.set_id)?;
+            let hold = journal.hold_of(&info.set_id)?;
             let deletions = journal.deletions(&info.set_id)?;
             let candidate = Candidate::new(&info, &deletions, rule.clone(), hold);
             match plan(&candidate, &configured) {
@@ -208,7 +208,7 @@ impl<'a> Pass<'a> {
                     }
                     let receipt = self.seal_receipt(&info, &rule, &places, now)?;
                     if let Some(request) = request {
-                        holds.deletion_request_done(request, &receipt, now)?;
+                        journal.deletion_request_done(request, &receipt, now)?;
                     }
                     tracing::info!(set = %info.set_id, %receipt, rule = %rule_text(&rule), "deleted everywhere; receipt sealed");
                     report.outcomes.push(Outcome::Deleted { set_id: info.set_id.clone(), receipt });
@@ -250,7 +250,10 @@ impl<'a> Pass<'a> {
         let Some(t) = self.targets.iter_mut().find(|t| t.target.name() == place) else {
             return Err(("the target is not in the configuration".into(), false));
         };
-        let dir = t.template.render(zone.local(info.started_at));
+        // Where it was delivered, as recorded then; only for a delivery recorded before the
+        // journal kept that (schema 4) the template as configured now.
+        let recorded = info.uploads.iter().find(|u| u.target == place).and_then(|u| u.remote_dir.clone());
+        let dir = recorded.unwrap_or_else(|| t.template.render(zone.local(info.started_at)));
         let mut names: Vec<String> = info.files.iter().map(|f| f.name.clone()).collect();
         names.push(cr_sign::checksum_file_name(&info.set_id));
         names.push(cr_sign::signature_file_name(&info.set_id));

@@ -81,7 +81,7 @@ pub struct SetMeta {
 /// assert_eq!(spool.pending().unwrap().len(), 1);
 /// let mut log = FileDeliveryLog::new(spool.root());
 /// assert!(spool.remove_if_delivered("r1", &log).is_err()); // nas has not confirmed
-/// log.record_success("r1", "nas", now, "nas:/r1").unwrap();
+/// log.record_success("r1", "nas", now, "nas:/r1", &[]).unwrap();
 /// spool.remove_if_delivered("r1", &log).unwrap();
 /// assert!(spool.pending().unwrap().is_empty());
 /// ```
@@ -300,13 +300,15 @@ pub struct DeliveryState {
 pub trait DeliveryLog {
     /// An attempt to deliver `set` to `target` starts.
     fn record_attempt(&mut self, set: &str, target: &str, at: DateTime<Utc>) -> Result<(), SpoolError>;
-    /// `target` confirmed `set`; `location` says where it lies there.
+    /// `target` confirmed `set`; `location` says where it lies there, `dir` the directory
+    /// below the target's base it was delivered into (segments, as rendered then).
     fn record_success(
         &mut self,
         set: &str,
         target: &str,
         at: DateTime<Utc>,
         location: &str,
+        dir: &[String],
     ) -> Result<(), SpoolError>;
     /// An attempt failed with `error`.
     fn record_failure(&mut self, set: &str, target: &str, at: DateTime<Utc>, error: &str) -> Result<(), SpoolError>;
@@ -354,7 +356,14 @@ impl DeliveryLog for FileDeliveryLog {
             s.last_attempt = Some(at);
         })
     }
-    fn record_success(&mut self, set: &str, target: &str, at: DateTime<Utc>, location: &str) -> Result<(), SpoolError> {
+    fn record_success(
+        &mut self,
+        set: &str,
+        target: &str,
+        at: DateTime<Utc>,
+        location: &str,
+        _dir: &[String],
+    ) -> Result<(), SpoolError> {
         self.update(set, target, |s| {
             s.last_error = None;
             s.delivered = Some((at, location.to_owned()));
@@ -454,13 +463,13 @@ mod tests {
         let mut log = FileDeliveryLog::new(spool.root());
         log.record_attempt("a1", "nas", now).unwrap();
         log.record_failure("a1", "nas", now, "down").unwrap();
-        log.record_success("a1", "sftp", now, "x").unwrap();
+        log.record_success("a1", "sftp", now, "x", &[]).unwrap();
         let e = spool.remove_if_delivered("a1", &log).unwrap_err();
         assert!(e.to_string().contains("nas"), "{e}");
         assert!(spool.set_dir("a1").join("a1.wav").exists());
         assert_eq!(log.state("a1", "nas").unwrap().attempts, 1);
         assert_eq!(log.state("a1", "nas").unwrap().last_error.as_deref(), Some("down"));
-        log.record_success("a1", "nas", now, "y").unwrap();
+        log.record_success("a1", "nas", now, "y", &[]).unwrap();
         spool.remove_if_delivered("a1", &log).unwrap();
         assert!(!spool.set_dir("a1").exists());
         assert!(spool.pending().unwrap().is_empty());

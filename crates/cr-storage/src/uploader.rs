@@ -323,7 +323,7 @@ fn run_slot(slot: &mut Slot, pending: &[SetMeta], cx: &PassCtx<'_>) -> SlotOutco
                     written = d.files_written, already_there = d.files_present, bytes = d.bytes_written,
                     "delivered"
                 );
-                if let Err(e) = lock().record_success(&m.id, &name, at, &d.location) {
+                if let Err(e) = lock().record_success(&m.id, &name, at, &d.location, &dir) {
                     out.failure = Some((m.id.clone(), format!("delivery log: {e}")));
                     return out;
                 }

@@ -56,7 +56,7 @@ pub fn uploads_move_from_pending_to_done_and_failed(j: &Journal) {
     j.upload_failed("s1", "offsite", "host key mismatch", t(30))
         .unwrap();
     assert_eq!(
-        j.upload_done("s1", "nas", "rec/2026/11/26", t(25)).unwrap(),
+        j.upload_done("s1", "nas", "rec/2026/11/26", &["2026".into(), "11".into(), "26".into()], t(25)).unwrap(),
         1
     );
     let rec = j.recording("s1").unwrap().unwrap();
@@ -74,10 +74,10 @@ pub fn uploads_move_from_pending_to_done_and_failed(j: &Journal) {
     let p = j.pending_uploads(None).unwrap();
     assert_eq!(p.len(), 1);
     assert_eq!(p[0].target, "offsite");
-    assert_eq!(j.upload_done("s1", "offsite", "rec/s1", t(60)).unwrap(), 0);
+    assert_eq!(j.upload_done("s1", "offsite", "rec/s1", &[], t(60)).unwrap(), 0);
     // A second "done" is an error: the delivery is already recorded.
     assert!(matches!(
-        j.upload_done("s1", "offsite", "x", t(61)),
+        j.upload_done("s1", "offsite", "x", &[], t(61)),
         Err(JournalError::Missing { .. })
     ));
     assert!(matches!(

@@ -23,7 +23,7 @@ pub fn fill(j: &Journal) {
     seal(j, "s2", "030 999888", "201", 3600, 30, &["nas"]);
     seal(j, "s3", "201", "+4940555777", 7200, 120, &["offsite"]);
     seal(j, "s4", "555777", "300", 10800, 10, &[]);
-    j.upload_done("s1", "nas", "rec/s1", t(100)).unwrap();
+    j.upload_done("s1", "nas", "rec/s1", &[], t(100)).unwrap();
     j.upload_failed("s1", "offsite", "connection refused", t(110))
         .unwrap();
     j.upload_given_up("s3", "offsite", "host key mismatch", t(7400))
@@ -191,7 +191,7 @@ pub fn status_shows_active_calls_backlog_and_last_errors(j: &Journal) {
 
     // The error limit applies; an error that was followed by delivery disappears.
     assert_eq!(j.status(t(20060), 1).unwrap().last_errors.len(), 1);
-    j.upload_done("s1", "offsite", "rec/s1", t(20100)).unwrap();
+    j.upload_done("s1", "offsite", "rec/s1", &[], t(20100)).unwrap();
     let s = j.status(t(20200), 10).unwrap();
     assert_eq!(s.last_errors.len(), 1);
     assert_eq!(s.backlog[1].pending, 0);
