@@ -89,7 +89,7 @@ enum Command {
     /// Approve another supervisor's request (a deletion or a hold's release). Prints
     /// `APPROVED <id> ...`.
     Approve(holds::ApproveArgs),
-    /// Retention: lengthen a set's retention (`extend`).
+    /// Retention: lengthen a set's retention (`extend`), run the deletion pass (`run`).
     #[command(subcommand)]
     Retention(retention::RetentionCommand),
 }

@@ -24,6 +24,27 @@ pub enum RetentionCommand {
     /// cannot be extended changes none. Prints one line per set:
     /// `EXTENDED <id> <before> -> <after>`, `UNCHANGED <id> <t>` or `NEVER-EXPIRES <id>`.
     Extend(ExtendArgs),
+    /// Run the deletion pass now, as cr-uploader does every `[retention] interval`: every
+    /// expired set and every approved deletion request not under a legal hold is deleted
+    /// from every target it was delivered to and from the spool, each deletion confirmed by
+    /// looking again, then a deletion receipt is sealed into the chain. One line per set:
+    /// `DELETED <id> receipt <rid>`, `HELD <id> case <case>`, `PENDING <id> <target>:
+    /// <error>` (`--dry-run`: `WOULD DELETE <id> from <places> (<rule>)`), and
+    /// `CHECKPOINT <id>` when the audit trail's head was sealed. Exit 0: nothing left
+    /// pending; 1: some deletion is pending (retried at the next pass).
+    Run(RunArgs),
+}
+
+/// `crctl retention run` arguments.
+#[derive(Args)]
+pub struct RunArgs {
+    /// Only say what would be deleted where; delete, seal and record nothing (needs the
+    /// role auditor; a real pass needs supervisor).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The operator who runs it (named in the audit trail as `crctl:NAME`).
+    #[command(flatten)]
+    pub who: auth::OperatorArgs,
 }
 
 /// `crctl retention extend` arguments.
@@ -56,7 +77,34 @@ pub struct ExtendArgs {
 pub fn run(cfg: &cr_config::Config, cmd: RetentionCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         RetentionCommand::Extend(args) => run_extend(cfg, args),
+        RetentionCommand::Run(args) => run_pass(cfg, args),
     }
+}
+
+/// `crctl retention run`: one deletion pass ([`cr_retention::run_configured`]).
+pub fn run_pass(cfg: &cr_config::Config, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let (role, action) = if args.dry_run { (Role::Auditor, "retention run --dry-run") } else { (Role::Supervisor, "retention run") };
+    let op = {
+        let journal = journal_cmds::open(cfg, false)?;
+        auth::require(&journal, &args.who, role, action)?
+    };
+    let report = cr_retention::run_configured(cfg, &format!("crctl:{}", op.name), Utc::now(), args.dry_run)?;
+    for o in &report.outcomes {
+        println!("{o}");
+    }
+    if let Some(id) = &report.checkpoint {
+        println!("CHECKPOINT {id}");
+    }
+    let count = |f: fn(&cr_retention::Outcome) -> bool| report.outcomes.iter().filter(|o| f(o)).count();
+    eprintln!(
+        "retention pass{}: {} deleted, {} held, {} pending{}",
+        if args.dry_run { " (dry run)" } else { "" },
+        count(|o| matches!(o, cr_retention::Outcome::Deleted { .. })),
+        count(|o| matches!(o, cr_retention::Outcome::Held { .. })),
+        count(|o| matches!(o, cr_retention::Outcome::Pending { .. })),
+        if args.dry_run { format!(", {} would be deleted", count(|o| matches!(o, cr_retention::Outcome::WouldDelete { .. }))) } else { String::new() },
+    );
+    Ok(if report.has_pending() { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 /// `--until`: an RFC 3339 time, or a date, meaning the end of that day in UTC (00:00:00 UTC

@@ -190,7 +190,42 @@ pub struct ChainedEvent {
     pub sha256: Option<String>,
 }
 
+/// Where the audit trail stands against the last audit checkpoint sealed into the chain
+/// ([`Journal::audit_since_checkpoint`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SinceCheckpoint {
+    /// When the last checkpoint was sealed (its `audit_checkpoint` event); `None`: never.
+    pub last_at: Option<DateTime<Utc>>,
+    /// Events after it, not counting the checkpoints' own events and the deliveries of
+    /// checkpoint sets (which a checkpoint would only cause again).
+    pub events: u64,
+}
+
 impl Journal {
+    /// How many audit events a new checkpoint would cover that the last did not: the
+    /// deletion pass seals one when there are some, and at least daily.
+    pub fn audit_since_checkpoint(&self) -> Result<SinceCheckpoint, JournalError> {
+        let op = "read the audit trail since the last checkpoint";
+        let mut s = self.store.begin(TxKind::Read, op)?;
+        let last = s.query_opt(
+            op,
+            "SELECT id, at FROM audit_events WHERE kind = 'audit_checkpoint' ORDER BY id DESC LIMIT 1",
+            params![],
+            |r| Ok((r.i64(0)?, r.time(1)?)),
+        )?;
+        let after = last.map_or(0, |(id, _)| id);
+        let events = s.query_one(
+            op,
+            "SELECT count(*) FROM audit_events WHERE id > ?1 AND kind != 'audit_checkpoint' \
+             AND (set_id IS NULL OR set_id NOT IN (SELECT set_id FROM recordings WHERE kind = 'audit-checkpoint'))",
+            params![after],
+            |r| r.u64(0),
+        )?;
+        s.commit(op)?;
+        Ok(SinceCheckpoint { last_at: last.map(|(_, at)| at), events })
+    }
+
     /// The newest audit event's id and hash (`None`: no event yet).
     pub fn audit_head(&self) -> Result<Option<AuditHead>, JournalError> {
         let rows = self.store.conn()?.query(

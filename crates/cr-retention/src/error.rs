@@ -14,4 +14,13 @@ pub enum PassError {
     /// The spool failed.
     #[error("spool: {0}")]
     Spool(#[from] cr_storage::SpoolError),
+    /// The configuration has errors (each at its line and key).
+    #[error("the configuration has errors:\n{0}")]
+    Config(String),
+    /// The keystore could not be opened.
+    #[error("keystore: {0}")]
+    Keystore(#[from] cr_sign::SignError),
+    /// Another deletion pass runs on this installation (the uploader's or an operator's).
+    #[error("another deletion pass is running: {0}")]
+    Busy(cr_storage::LockError),
 }

@@ -34,10 +34,12 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod configured;
 mod error;
 mod pass;
 pub mod plan;
 mod seal;
 
 pub use error::PassError;
-pub use pass::{Outcome, Pass, PassReport};
+pub use configured::run_configured;
+pub use pass::{CHECKPOINT_AT_LEAST_EVERY, Outcome, Pass, PassReport};

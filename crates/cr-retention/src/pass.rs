@@ -14,6 +14,9 @@ use crate::error::PassError;
 use crate::plan::{Candidate, LOCAL, Step, place_name, plan, rule_text};
 use crate::seal::{ReceiptInput, Sealer};
 
+/// A pass seals an audit checkpoint at least this often, also when nothing happened.
+pub const CHECKPOINT_AT_LEAST_EVERY: chrono::TimeDelta = chrono::TimeDelta::days(1);
+
 /// What the pass did (or, in a dry run, would do) with one set. `Display` gives the output
 /// line (docs/reference.md, `crctl retention run`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +80,8 @@ pub struct PassReport {
     pub failing_targets: BTreeMap<String, String>,
     /// Targets that deleted every set asked of them in this pass.
     pub working_targets: Vec<String>,
+    /// The audit checkpoint sealed at the end of the pass, if one was due.
+    pub checkpoint: Option<String>,
 }
 
 impl PassReport {
@@ -223,6 +228,9 @@ impl<'a> Pass<'a> {
         for t in &mut self.targets {
             t.target.disconnect();
         }
+        if !dry_run {
+            report.checkpoint = self.checkpoint(now)?;
+        }
         Ok(report)
     }
 
@@ -265,6 +273,23 @@ impl<'a> Pass<'a> {
                 Err((e.to_string(), down))
             }
         }
+    }
+
+    /// Seals the audit trail's head into the chain when events came after the last
+    /// checkpoint, or when the last one is [`CHECKPOINT_AT_LEAST_EVERY`] old (or there is
+    /// none): a journal rewritten later no longer fits the signed head.
+    fn checkpoint(&self, now: DateTime<Utc>) -> Result<Option<String>, PassError> {
+        let journal = self.sealer.journal;
+        let since = journal.audit_since_checkpoint()?;
+        let stale = since.last_at.is_none_or(|t| now - t >= CHECKPOINT_AT_LEAST_EVERY);
+        if since.events == 0 && !stale {
+            return Ok(None);
+        }
+        let Some(head) = journal.audit_head()? else { return Ok(None) };
+        let targets: Vec<String> = self.targets.iter().map(|t| t.target.name().to_owned()).collect();
+        let id = self.sealer.checkpoint(&head, &targets, now)?;
+        tracing::info!(set = %id, audit_event = head.id, "audit trail's head sealed into the chain");
+        Ok(Some(id))
     }
 
     fn seal_receipt(

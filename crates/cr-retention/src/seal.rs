@@ -2,10 +2,10 @@
 //! sealing path ([`cr_sign::seal_into_chain`]), and handing it to the spool.
 
 use chrono::{DateTime, Utc};
-use cr_journal::{DeletedBy, FileEntry, Journal, NewChainSet, SetKind};
+use cr_journal::{AuditHead, DeletedBy, FileEntry, Journal, NewChainSet, SetKind};
 use cr_sign::{HashedFiles, Identity, SealedSet};
 use cr_storage::Spool;
-use cr_types::chain_set::{Confirmation, DeletedSet, DeletionReceipt, DeletionRule};
+use cr_types::chain_set::{AuditCheckpoint, Confirmation, DeletedSet, DeletionReceipt, DeletionRule};
 
 use crate::error::PassError;
 
@@ -59,6 +59,29 @@ impl Sealer<'_> {
         };
         let deleted = DeletedBy { set_id: r.deleted.id.clone(), actor: r.actor.to_owned(), reason: r.rule_text.clone() };
         self.seal(&id, SetKind::DeletionReceipt, r.configuration, Some(deleted), &r.targets, at, |link| {
+            serde_json::to_vec_pretty(&meta(link)).unwrap_or_default()
+        })?;
+        Ok(id)
+    }
+
+    /// Seals the audit trail's head `head` as an audit checkpoint and spools it for
+    /// `targets`. Returns its id.
+    pub(crate) fn checkpoint(&self, head: &AuditHead, targets: &[String], at: DateTime<Utc>) -> Result<String, PassError> {
+        let id = new_id(at);
+        let cert = self.identity.certificate().fingerprint_sha256();
+        let meta = |link: &cr_journal::ChainLink| AuditCheckpoint {
+            format: AuditCheckpoint::FORMAT,
+            kind: SetKind::AuditCheckpoint,
+            id: id.clone(),
+            module_id: self.module_id.to_owned(),
+            chain: link.clone(),
+            certificate_sha256: cert.clone(),
+            audit_event_id: head.id,
+            audit_event_sha256: head.sha256.clone(),
+            audit_event_at: head.at,
+            sealed_at: at,
+        };
+        self.seal(&id, SetKind::AuditCheckpoint, "", None, targets, at, |link| {
             serde_json::to_vec_pretty(&meta(link)).unwrap_or_default()
         })?;
         Ok(id)
