@@ -4,184 +4,15 @@
 //! after being copied elsewhere.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 mod common;
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
-use cr_journal::{AuditKind, Direction, FileEntry, Journal, NewCall, NewRecording, OpenOptions};
+use chrono::Duration;
+use cr_journal::AuditKind;
 
-const PASSWORD: &str = "pw-1234";
-
-struct Install {
-    dir: tempfile::TempDir,
-    data: PathBuf,
-    config: PathBuf,
-    identity: cr_sign::Identity,
-}
-
-fn have(tool: &str) -> bool {
-    let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(std::env::var_os("CALLREC_TEST_STRICT").is_none(), "{tool} is missing (CALLREC_TEST_STRICT is set)");
-        eprintln!("SKIPPED: {tool} is not installed");
-    }
-    found
-}
-
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 26, 9, 0, 0).unwrap()
-}
-
-/// A 16-bit mono 8 kHz PCM WAV of `samples` samples.
-fn wav(samples: u32) -> Vec<u8> {
-    let data = samples * 2;
-    let mut v = Vec::new();
-    for part in [&b"RIFF"[..], &(36 + data).to_le_bytes(), b"WAVEfmt ", &16u32.to_le_bytes(), &1u16.to_le_bytes(), &1u16.to_le_bytes()] {
-        v.extend_from_slice(part);
-    }
-    for part in [&8000u32.to_le_bytes()[..], &16000u32.to_le_bytes(), &2u16.to_le_bytes(), &16u16.to_le_bytes(), b"data", &data.to_le_bytes()] {
-        v.extend_from_slice(part);
-    }
-    v.extend((0..samples).flat_map(|i| ((i % 100) as i16 * 200).to_le_bytes()));
-    v
-}
-
-impl Install {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        let nas = dir.path().join("nas");
-        std::fs::create_dir_all(&nas).unwrap();
-        let config = dir.path().join("callrec.toml");
-        std::fs::write(
-            &config,
-            format!(
-                r#"[installation]
-module_id = "pbx-test"
-data_dir = "{}"
-timezone = "Europe/Berlin"
-
-[keystore]
-password_env = "CRCTL_TEST_PW"
-
-[journal]
-url = "sqlite:journal.sqlite"
-
-[[recordings]]
-name = "desk"
-targets = ["nas", "offsite"]
-
-[[targets]]
-name = "nas"
-kind = "folder"
-path = "{}"
-
-[[targets]]
-name = "offsite"
-kind = "sftp"
-server = "backup.example.invalid"
-username = "rec"
-directory = "rec"
-"#,
-                data.display(),
-                nas.display()
-            ),
-        )
-        .unwrap();
-        let mut inst = Self { dir, data, config, identity: cr_sign::Identity::generate("placeholder", t0()).unwrap() };
-        let (code, _, err) = inst.crctl(&["keys", "init"]);
-        assert_eq!(code, 0, "{err}");
-        inst.identity = cr_sign::Identity::open_keystore(&inst.data.join("keystore.p12"), PASSWORD).unwrap();
-        common::add_operators(&inst.journal());
-        inst
-    }
-
-    fn crctl(&self, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_crctl"))
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .env("CRCTL_TEST_PW", PASSWORD)
-            .env("CALLREC_OPERATOR_PASSWORD_FILE", common::password_file(self.dir.path(), "operator", common::PASSWORD))
-            .env_remove("RUST_LOG")
-            .output()
-            .unwrap();
-        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-
-    fn journal(&self) -> Journal {
-        Journal::open_sqlite(&self.data.join("journal.sqlite"), &OpenOptions::new()).unwrap()
-    }
-
-    fn nas(&self) -> PathBuf {
-        self.dir.path().join("nas")
-    }
-
-    /// Seals a call's set into the spool as the recorder does: legs hashed, the chain link
-    /// reserved, metadata written with it, sealed, committed with the set's location.
-    fn seal(&self, j: &Journal, id: &str, caller: &str, callee: &str, start: DateTime<Utc>) -> PathBuf {
-        let end = start + Duration::seconds(95);
-        let call = j
-            .record_call(&NewCall {
-                pbx_call_id: format!("pbx-{id}"),
-                direction: Direction::Incoming,
-                caller: caller.into(),
-                callee: callee.into(),
-                diversions: vec![],
-                started_at: start,
-                record: true,
-                configuration: Some("desk".into()),
-                reason: "test".into(),
-            })
-            .unwrap();
-        j.end_call(call, end).unwrap();
-        let dir = self.data.join("spool").join(id);
-        std::fs::create_dir_all(&dir).unwrap();
-        let audio = dir.join(format!("{id}.wav"));
-        std::fs::write(&audio, wav(8000)).unwrap();
-        let res = j.reserve_link(id, end).unwrap();
-        let link = res.link().clone();
-        let meta = dir.join(format!("{id}.json"));
-        let json = serde_json::json!({"id": id, "caller": caller, "callee": callee, "chain": {"seq": link.seq, "prev_sha256": link.prev_sha256}});
-        std::fs::write(&meta, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
-        let sealed = cr_sign::seal(id, &[audio, meta], &self.identity).unwrap();
-        res.commit(
-            &sealed.checksum_sha256,
-            &NewRecording {
-                set_id: id.into(),
-                call,
-                configuration: "desk".into(),
-                started_at: start,
-                ended_at: end,
-                channels: "mono".into(),
-                files: sealed.files.iter().map(|f| FileEntry { name: f.name.clone(), size: f.size, sha256: f.sha256.clone() }).collect(),
-                cert_fingerprint: self.identity.certificate().fingerprint_sha256(),
-                flags: vec![],
-                location: dir.display().to_string(),
-                targets: vec!["nas".into(), "offsite".into()],
-                expires_at: None,
-            },
-        )
-        .unwrap();
-        dir
-    }
-
-    /// Moves set `id` from the spool into the folder target, as delivery and clean-up do.
-    fn deliver_to_nas(&self, j: &Journal, id: &str) {
-        let to = self.nas().join("2026/11/26");
-        std::fs::create_dir_all(&to).unwrap();
-        let from = self.data.join("spool").join(id);
-        for e in std::fs::read_dir(&from).unwrap() {
-            let e = e.unwrap();
-            std::fs::rename(e.path(), to.join(e.file_name())).unwrap();
-        }
-        std::fs::remove_dir(&from).unwrap();
-        j.upload_done(id, "nas", &to.display().to_string(), &[], t0()).unwrap();
-        j.set_deleted(id, t0(), "cr-uploader", "delivered").unwrap();
-    }
-}
+use common::keyed::{Install, have, t0};
 
 fn run(dir: &Path, cmd: &str) -> (bool, String) {
     let out = Command::new("bash").arg("-c").arg(cmd).current_dir(dir).output().unwrap();
@@ -193,7 +24,7 @@ fn a_partys_sets_from_spool_and_folder_target_make_a_package_that_stock_tools_ve
     if !(have("openssl") && have("sha256sum") && have("base64")) {
         return;
     }
-    let inst = Install::new();
+    let inst = Install::new("");
     let j = inst.journal();
     inst.seal(&j, "set-0001", "+49 30 999888", "300", t0());
     inst.seal(&j, "set-0002", "201", "030 999888", t0() + Duration::hours(1));
@@ -247,7 +78,7 @@ fn a_partys_sets_from_spool_and_folder_target_make_a_package_that_stock_tools_ve
 
 #[test]
 fn a_set_broken_before_export_is_reported_not_packaged_and_the_exit_is_1() {
-    let inst = Install::new();
+    let inst = Install::new("");
     let j = inst.journal();
     inst.seal(&j, "good-1", "+49 30 999888", "300", t0());
     let bad = inst.seal(&j, "bad-2", "+49 30 999888", "300", t0() + Duration::hours(1));
@@ -267,7 +98,7 @@ fn a_set_broken_before_export_is_reported_not_packaged_and_the_exit_is_1() {
 
 #[test]
 fn an_unknown_party_exports_nothing_with_exit_1() {
-    let inst = Install::new();
+    let inst = Install::new("");
     let j = inst.journal();
     inst.seal(&j, "set-1", "+49 30 999888", "300", t0());
     let out = inst.dir.path().join("pkg");
@@ -279,7 +110,7 @@ fn an_unknown_party_exports_nothing_with_exit_1() {
 
 #[test]
 fn an_out_directory_that_is_not_empty_is_refused_with_exit_2_and_left_unchanged() {
-    let inst = Install::new();
+    let inst = Install::new("");
     let j = inst.journal();
     inst.seal(&j, "set-1", "+49 30 999888", "300", t0());
     let out = inst.dir.path().join("pkg");
@@ -295,7 +126,7 @@ fn an_out_directory_that_is_not_empty_is_refused_with_exit_2_and_left_unchanged(
 
 #[test]
 fn a_set_only_on_an_sftp_target_is_refused_naming_target_and_kind_and_nothing_is_written() {
-    let inst = Install::new();
+    let inst = Install::new("");
     let j = inst.journal();
     inst.seal(&j, "set-1", "+49 30 999888", "300", t0());
     let spool = inst.seal(&j, "set-2", "+49 30 999888", "300", t0() + Duration::hours(1));
@@ -312,7 +143,7 @@ fn a_set_only_on_an_sftp_target_is_refused_naming_target_and_kind_and_nothing_is
 
 #[test]
 fn bad_times_and_an_empty_request_are_exit_2() {
-    let inst = Install::new();
+    let inst = Install::new("");
     let out = inst.dir.path().join("pkg");
     let o = out.to_str().unwrap();
     let (code, _, err) = inst.crctl(&["export", "--operator", "aud", "--party", "1", "--request", "R", "--out", o, "--from", "yesterday"]);

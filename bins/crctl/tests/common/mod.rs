@@ -3,6 +3,8 @@
 //! CALLREC_OPERATOR_PASSWORD_FILE; and sealed sets in the journal.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod keyed;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
