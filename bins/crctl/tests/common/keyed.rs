@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use cr_journal::{Direction, FileEntry, Journal, NewCall, NewRecording, OpenOptions};
+use cr_journal::{FileEntry, Journal, NewRecording, OpenOptions};
 
 pub const KEYSTORE_PASSWORD: &str = "pw-1234";
 
@@ -131,20 +131,7 @@ directory = "rec"
     /// [`Install::seal`] for the given targets.
     pub fn seal_for(&self, j: &Journal, id: &str, caller: &str, callee: &str, start: DateTime<Utc>, targets: &[&str]) -> PathBuf {
         let end = start + Duration::seconds(95);
-        let call = j
-            .record_call(&NewCall {
-                pbx_call_id: format!("pbx-{id}"),
-                direction: Direction::Incoming,
-                caller: caller.into(),
-                callee: callee.into(),
-                diversions: vec![],
-                started_at: start,
-                record: true,
-                configuration: Some("desk".into()),
-                reason: "test".into(),
-            })
-            .unwrap();
-        j.end_call(call, end).unwrap();
+        let call = super::record_call(j, id, caller, callee, start, end);
         let dir = self.data.join("spool").join(id);
         std::fs::create_dir_all(&dir).unwrap();
         let audio = dir.join(format!("{id}.wav"));

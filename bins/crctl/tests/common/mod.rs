@@ -106,18 +106,9 @@ impl Install {
     }
 }
 
-/// Records a call `caller -> callee` that started at `start` and lasted `secs`, and seals
-/// set `set_id` for it, to be delivered to `targets`.
-pub fn seal(
-    j: &Journal,
-    set_id: &str,
-    caller: &str,
-    callee: &str,
-    start: DateTime<Utc>,
-    secs: i64,
-    targets: &[&str],
-) {
-    let end = start + Duration::seconds(secs);
+/// Records the incoming call of set `set_id`, `caller -> callee`, from `start` to `end`, recorded by
+/// configuration `desk`.
+pub fn record_call(j: &Journal, set_id: &str, caller: &str, callee: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> cr_journal::CallId {
     let call = j
         .record_call(&NewCall {
             pbx_call_id: format!("pbx-{set_id}"),
@@ -132,6 +123,22 @@ pub fn seal(
         })
         .unwrap();
     j.end_call(call, end).unwrap();
+    call
+}
+
+/// Records a call `caller -> callee` that started at `start` and lasted `secs`, and seals
+/// set `set_id` for it, to be delivered to `targets`.
+pub fn seal(
+    j: &Journal,
+    set_id: &str,
+    caller: &str,
+    callee: &str,
+    start: DateTime<Utc>,
+    secs: i64,
+    targets: &[&str],
+) {
+    let end = start + Duration::seconds(secs);
+    let call = record_call(j, set_id, caller, callee, start, end);
     let res = j.reserve_link(set_id, end).unwrap();
     let seq = res.link().seq;
     res.commit(
