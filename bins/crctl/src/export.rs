@@ -1,14 +1,14 @@
 //! `crctl export`: the disclosure package of one party's recordings (cr-export).
 //!
 //! Finds the party's sets as `crctl search` does, reads each back from where it lies (the
-//! spool, or a folder target it was delivered to), verifies it with the certificate before
+//! spool, a folder target it was delivered to, else an SFTP, SMB or OneDrive target, from
+//! the directory recorded at delivery), verifies it with the certificate before
 //! it enters the package, and writes the package into `--out`, which must not exist or be
 //! empty. An audit event `exported` names the request, the party and the sets.
 //!
 //! Exit status: 0 every matching set is in the package; 1 a problem was found — no set
 //! matches (nothing written), a set did not verify or could not be found (the package holds
-//! the others, its manifest names the problem; nothing is written when no set verified), or
-//! a set lies only on a target kind that cannot be read back yet (nothing written);
+//! the others, its manifest names the problem; nothing is written when no set verified);
 //! 2 could not run (bad arguments, `--out` not empty, no journal, keystore).
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use chrono::Utc;
 use clap::Args;
-use cr_export::{CallFacts, DirectorySource, PackageWriter, Request, SetOutcome};
+use cr_export::{CallFacts, DirectorySource, PackageWriter, Request, SetOutcome, SetSource};
 use cr_journal::{AuditKind, SearchHit, SearchQuery, UploadState};
 use serde::Serialize;
 
@@ -54,10 +54,54 @@ pub struct ExportArgs {
 enum Found {
     /// A directory on this machine: the spool, or a folder target.
     Directory(DirectorySource),
-    /// Only on targets that cannot be read back yet: (target, kind) each.
-    Remote(Vec<(String, String)>),
+    /// Only on remote targets (SFTP, SMB, OneDrive): the first it was delivered to.
+    Target(TargetSource),
     /// Nowhere: the problem.
     Nowhere(String),
+}
+
+/// A set delivered to a remote target, read back file by file with
+/// [`cr_storage::Target::fetch_file`] from the directory it was delivered into. The writer
+/// verifies what arrives, so the target need not be trusted. Files of the set at the
+/// target that its checksum file does not list are not seen (a remote directory is not
+/// listed).
+struct TargetSource {
+    target: Box<dyn cr_storage::Target>,
+    kind: String,
+    dir: Vec<String>,
+}
+
+impl TargetSource {
+    fn err(&self, e: cr_storage::TargetError) -> cr_export::SourceError {
+        cr_export::SourceError::Target { location: self.describe(), error: e.to_string() }
+    }
+}
+
+impl cr_export::SetSource for TargetSource {
+    fn describe(&self) -> String {
+        format!("target {} ({} {})", self.target.name(), self.kind, self.dir.join("/"))
+    }
+
+    fn fetch(&mut self, id: &str, dest: &Path) -> Result<u64, cr_export::SourceError> {
+        let sums_name = cr_sign::checksum_file_name(id);
+        let sums_path = dest.join(&sums_name);
+        let Some(mut bytes) = self.target.fetch_file(&self.dir, &sums_name, &sums_path).map_err(|e| self.err(e))? else {
+            return Err(cr_export::SourceError::NotThere { location: self.describe(), id: id.to_owned(), file: sums_name });
+        };
+        let io = |source| cr_export::SourceError::Io { location: self.describe(), path: sums_path.clone(), source };
+        let text = std::fs::read(&sums_path).map_err(io)?;
+        let manifest = cr_sign::Manifest::parse(&text)
+            .map_err(|error| cr_export::SourceError::Malformed { location: self.describe(), file: sums_name.clone(), error })?;
+        let mut names = vec![cr_sign::signature_file_name(id)];
+        names.extend(manifest.entries().iter().map(|e| e.name.clone()));
+        for name in names {
+            // A file missing at the target stays missing here: verification names it.
+            let got = self.target.fetch_file(&self.dir, &name, &dest.join(&name)).map_err(|e| self.err(e))?;
+            bytes += got.unwrap_or(0);
+        }
+        self.target.disconnect();
+        Ok(bytes)
+    }
 }
 
 /// The `kind` of the target named `name` in the configuration (cr-storage's schema).
@@ -68,7 +112,8 @@ fn target_kind(cfg: &cr_config::Config, name: &str) -> Option<String> {
         .map(|t| t.kind)
 }
 
-/// Finds a readable copy of `hit`: the spool first, then each folder target it reached.
+/// Finds a readable copy of `hit`: the spool first, then each folder target it reached,
+/// then the first remote target it reached.
 fn locate(cfg: &cr_config::Config, hit: &SearchHit) -> Found {
     if let Some(loc) = &hit.location {
         let src = DirectorySource::new("spool", loc);
@@ -77,6 +122,7 @@ fn locate(cfg: &cr_config::Config, hit: &SearchHit) -> Found {
         }
     }
     let mut remote = Vec::new();
+    let mut problems = Vec::new();
     for d in hit.deliveries.iter().filter(|d| d.state == UploadState::Done) {
         let Some(path) = &d.remote_path else { continue };
         let kind = target_kind(cfg, &d.target);
@@ -88,18 +134,36 @@ fn locate(cfg: &cr_config::Config, hit: &SearchHit) -> Found {
                     return Found::Directory(src);
                 }
             }
-            Some(kind) => remote.push((d.target.clone(), kind.to_owned())),
-            None => remote.push((d.target.clone(), "not in the configuration".to_owned())),
+            Some(_) => remote.push(d),
+            None => problems.push(format!("target {} is not in the configuration", d.target)),
         }
     }
-    if !remote.is_empty() {
-        return Found::Remote(remote);
+    for d in remote {
+        match cr_storage::target_from_config(cfg, &d.target) {
+            Ok(spec) => {
+                // Where it was delivered, as recorded then; for deliveries recorded before
+                // the journal kept that, the template as configured now.
+                let dir = match &d.remote_dir {
+                    Some(dir) => dir.clone(),
+                    None => match cr_storage::zone_from_config(cfg) {
+                        Ok(zone) => spec.template.render(zone.local(hit.started_at)),
+                        Err(e) => {
+                            problems.push(e.to_string());
+                            continue;
+                        }
+                    },
+                };
+                return Found::Target(TargetSource { kind: spec.kind.clone(), target: spec.build(), dir });
+            }
+            Err(errs) => problems.push(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")),
+        }
     }
     let delivered: Vec<&str> = hit.deliveries.iter().filter(|d| d.state == UploadState::Done).map(|d| d.target.as_str()).collect();
     Found::Nowhere(format!(
-        "no copy found: not in the spool ({}) and not in any folder target it was delivered to ({})",
+        "no copy found: not in the spool ({}) and not at any target it was delivered to ({}){}",
         hit.location.as_deref().unwrap_or("deleted"),
-        if delivered.is_empty() { "none".to_owned() } else { delivered.join(", ") }
+        if delivered.is_empty() { "none".to_owned() } else { delivered.join(", ") },
+        if problems.is_empty() { String::new() } else { format!(": {}", problems.join("; ")) }
     ))
 }
 
@@ -170,27 +234,6 @@ pub fn run(cfg: &cr_config::Config, args: ExportArgs) -> anyhow::Result<ExitCode
         return Ok(ExitCode::from(1));
     }
     let copies: Vec<Found> = hits.iter().map(|h| locate(cfg, h)).collect();
-    let remote: Vec<String> = hits
-        .iter()
-        .zip(&copies)
-        .filter_map(|(h, c)| match c {
-            Found::Remote(targets) => Some(format!(
-                "set {} lies only on {}",
-                h.set_id,
-                targets.iter().map(|(t, k)| format!("target {t:?} ({k})")).collect::<Vec<_>>().join(", ")
-            )),
-            _ => None,
-        })
-        .collect();
-    if !remote.is_empty() {
-        for r in &remote {
-            eprintln!("crctl export: {r}");
-        }
-        eprintln!(
-            "crctl export: reading sets back from SFTP, SMB and OneDrive targets is not supported yet; nothing was written (copy the sets into a folder target or the spool first)"
-        );
-        return Ok(ExitCode::from(1));
-    }
     let identity = crate::keys::open_identity(cfg)?;
     let now = Utc::now();
     let mut request = Request::new(&args.request, &args.party, now);
@@ -204,17 +247,14 @@ pub fn run(cfg: &cr_config::Config, args: ExportArgs) -> anyhow::Result<ExitCode
     let bar = progress(hits.len(), args.no_progress || args.json);
     for (hit, copy) in hits.iter().zip(copies) {
         let line = match copy {
-            Found::Directory(mut src) => match writer.add_set(facts(hit), &mut src)? {
-                SetOutcome::Exported(s) => format!("EXPORTED {} ({}) from {}", s.call.id, describe(&tz, hit), s.read_from),
-                SetOutcome::Refused(n) => format!("FAILED {}: {}", n.call.id, n.problems.join("; ")),
-                _ => continue,
-            },
+            Found::Directory(mut src) => added(writer.add_set(facts(hit), &mut src)?, &tz, hit),
+            Found::Target(mut src) => added(writer.add_set(facts(hit), &mut src)?, &tz, hit),
             Found::Nowhere(why) => {
                 let n = writer.leave_out(facts(hit), why)?;
-                format!("FAILED {}: {}", n.call.id, n.problems.join("; "))
+                Some(format!("FAILED {}: {}", n.call.id, n.problems.join("; ")))
             }
-            Found::Remote(_) => unreachable!("sets only on remote targets were refused before the package was started"),
         };
+        let Some(line) = line else { continue };
         match &bar {
             Some(b) => b.println(&line),
             None if !args.json => println!("{line}"),
@@ -270,6 +310,15 @@ pub fn run(cfg: &cr_config::Config, args: ExportArgs) -> anyhow::Result<ExitCode
         );
     }
     Ok(if m.not_exported.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// The output line for a set the writer took or refused.
+fn added(outcome: SetOutcome, tz: &DisplayZone, hit: &SearchHit) -> Option<String> {
+    match outcome {
+        SetOutcome::Exported(s) => Some(format!("EXPORTED {} ({}) from {}", s.call.id, describe(tz, hit), s.read_from)),
+        SetOutcome::Refused(n) => Some(format!("FAILED {}: {}", n.call.id, n.problems.join("; "))),
+        _ => None,
+    }
 }
 
 fn describe(tz: &DisplayZone, hit: &SearchHit) -> String {

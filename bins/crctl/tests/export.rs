@@ -8,6 +8,8 @@ use std::path::Path;
 use std::process::Command;
 
 mod common;
+#[path = "../../../crates/cr-storage/tests/graph_fake/mod.rs"]
+mod graph_fake;
 
 use chrono::Duration;
 use cr_journal::AuditKind;
@@ -124,21 +126,28 @@ fn an_out_directory_that_is_not_empty_is_refused_with_exit_2_and_left_unchanged(
     assert!(!std::fs::read_dir(inst.dir.path()).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains("partial")));
 }
 
+// Guards against: a target that cannot be reached losing the set silently or stopping the
+// export of the others.
 #[test]
-fn a_set_only_on_an_sftp_target_is_refused_naming_target_and_kind_and_nothing_is_written() {
+fn a_set_only_on_an_unreachable_sftp_target_is_named_as_not_exported_and_the_rest_is_packaged() {
     let inst = Install::new("");
     let j = inst.journal();
     inst.seal(&j, "set-1", "+49 30 999888", "300", t0());
     let spool = inst.seal(&j, "set-2", "+49 30 999888", "300", t0() + Duration::hours(1));
-    j.upload_done("set-2", "offsite", "sftp://backup.example.invalid:22/rec/2026/11/26", &[], t0()).unwrap();
+    let dir = ["rec".to_owned(), "2026".to_owned(), "11".to_owned(), "26".to_owned()];
+    j.upload_done("set-2", "offsite", "sftp://backup.example.invalid:22/rec/2026/11/26", &dir, t0()).unwrap();
     std::fs::remove_dir_all(&spool).unwrap();
     j.set_deleted("set-2", t0(), "cr-uploader", "delivered").unwrap();
     let out = inst.dir.path().join("pkg");
-    let (code, stdout, err) = inst.crctl(&["export", "--operator", "aud", "--party", "030999888", "--request", "R-1", "--out", out.to_str().unwrap()]);
+    let (code, stdout, err) = inst.crctl(&["export", "--operator", "aud", "--party", "030999888", "--request", "R-1", "--out", out.to_str().unwrap(), "--no-progress"]);
     assert_eq!(code, 1, "{stdout}{err}");
-    assert!(err.contains("set set-2 lies only on target \"offsite\" (sftp)"), "{err}");
-    assert!(err.contains("not supported yet; nothing was written"), "{err}");
-    assert!(!out.exists());
+    assert!(stdout.contains("EXPORTED set-1"), "{stdout}");
+    let failed = stdout.lines().find(|l| l.starts_with("FAILED set-2: ")).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(failed.contains("target offsite (sftp rec/2026/11/26)"), "{failed}");
+    assert!(failed.contains("backup.example.invalid"), "{failed}");
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["not_exported"][0]["id"], "set-2", "{manifest}");
+    assert!(!out.join("set-2").exists());
 }
 
 #[test]
@@ -153,4 +162,76 @@ fn bad_times_and_an_empty_request_are_exit_2() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--request"), "{err}");
     assert!(!out.exists());
+}
+
+/// The configuration of OneDrive target `cloud` on the Graph stand-in at `url`.
+fn cloud_target(url: &str, secret: &Path) -> String {
+    format!(
+        "\n[[recordings]]\nname = \"cloud-desk\"\ntargets = [\"cloud\"]\n\n[[targets]]\nname = \"cloud\"\nkind = \"onedrive\"\ncloud = \"global\"\ntenant_id = \"{}\"\nclient_id = \"{}\"\nclient_secret_file = \"{}\"\ndrive_user = \"{}\"\ndirectory = \"Recordings/$Y/$M/$D\"\nlogin_endpoint = \"{url}\"\ngraph_endpoint = \"{url}\"\n",
+        graph_fake::TENANT,
+        graph_fake::CLIENT,
+        secret.display(),
+        graph_fake::USER
+    )
+}
+
+/// Delivers set `id` from the spool to target `name` with cr-storage's own target code, as
+/// cr-uploader does (into the directory its template gives), records it in the journal and
+/// removes the local copy. Returns the directory.
+fn deliver_to(inst: &Install, j: &cr_journal::Journal, name: &str, id: &str) -> Vec<String> {
+    let cfg = cr_config::Config::load(&inst.config).unwrap();
+    let spec = cr_storage::target_from_config(&cfg, name).unwrap();
+    let zone = cr_storage::zone_from_config(&cfg).unwrap();
+    let rec = j.recording(id).unwrap().unwrap();
+    let dir = spec.template.render(zone.local(rec.started_at));
+    let local = inst.data.join("spool").join(id);
+    let set = cr_storage::RecordingSet::open(&local, id).unwrap();
+    let mut target = spec.build();
+    let d = target.deliver(&set, &dir, &mut |_| {}).unwrap();
+    j.upload_done(id, name, &d.location, &dir, t0()).unwrap();
+    std::fs::remove_dir_all(&local).unwrap();
+    j.set_deleted(id, t0(), "cr-uploader", "delivered").unwrap();
+    dir
+}
+
+// Guards against: exports that cannot reach sets kept only in the cloud, and a cloud copy
+// changed at rest entering the package.
+#[test]
+fn sets_only_on_onedrive_are_read_back_verified_and_packaged_and_a_changed_copy_is_refused() {
+    if !(have("sha256sum") && have("openssl") && have("base64")) {
+        return;
+    }
+    let fake = graph_fake::Fake::start(50);
+    let secrets = tempfile::tempdir().unwrap();
+    let secret = common::password_file(secrets.path(), "graph", graph_fake::SECRET);
+    let inst = Install::new(&cloud_target(&fake.url, &secret));
+    let j = inst.journal();
+    for (i, id) in ["cloud-1", "cloud-2", "cloud-3"].iter().enumerate() {
+        inst.seal_for(&j, id, "+49 30 999888", "300", t0() + Duration::hours(i as i64), &["cloud"]);
+        // Berlin time of 2026-11-26 09:00 UTC and after.
+        assert_eq!(deliver_to(&inst, &j, "cloud", id), ["Recordings", "2026", "11", "26"]);
+    }
+    // One copy is changed at rest in the cloud: a byte of its audio flipped.
+    {
+        let mut st = fake.state.lock().unwrap();
+        let wav = st.files.get_mut("Recordings/2026/11/26/cloud-3.wav").unwrap();
+        let last = wav.len() - 1;
+        wav[last] ^= 0x01;
+    }
+    let out = inst.dir.path().join("pkg");
+    let (code, stdout, err) =
+        inst.crctl(&["export", "--operator", "aud", "--party", "030999888", "--request", "R-9", "--out", out.to_str().unwrap(), "--no-progress"]);
+    assert_eq!(code, 1, "one set did not verify: {stdout}{err}");
+    for id in ["cloud-1", "cloud-2"] {
+        let line = stdout.lines().find(|l| l.starts_with(&format!("EXPORTED {id} "))).unwrap_or_else(|| panic!("{stdout}{err}"));
+        assert!(line.ends_with("from target cloud (onedrive Recordings/2026/11/26)"), "{line}");
+    }
+    assert!(stdout.lines().any(|l| l.starts_with("FAILED cloud-3: ") && l.contains("cloud-3.wav")), "{stdout}");
+    assert!(fake.state.lock().unwrap().protocol_errors.is_empty());
+    // The package verifies with stock tools, elsewhere.
+    let copy = inst.dir.path().join("elsewhere");
+    assert!(run(inst.dir.path(), &format!("cp -r {} {}", out.display(), copy.display())).0);
+    let (ok, text) = run(&copy, "sha256sum -c SHA256SUMS && bash verify.sh");
+    assert!(ok, "{text}");
+    assert!(!copy.join("cloud-3").exists(), "the changed copy is not in the package");
 }

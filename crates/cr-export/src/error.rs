@@ -62,6 +62,14 @@ pub enum SourceError {
         /// The cause.
         source: std::io::Error,
     },
+    /// A storage target failed while the set was read back from it.
+    #[error("{location}: {error}")]
+    Target {
+        /// Where the set lies.
+        location: String,
+        /// The target's error.
+        error: String,
+    },
     /// The set's checksum file is not one we accept, so its files are not known.
     #[error("{location}: {file}: {error}")]
     Malformed {

@@ -462,6 +462,9 @@ pub struct Delivery {
     pub remote_path: Option<String>,
     /// When it was delivered.
     pub done_at: Option<DateTime<Utc>>,
+    /// The directory below the target's base it was delivered into (as
+    /// [`Upload::remote_dir`]); `None` for deliveries recorded before schema 4.
+    pub remote_dir: Option<Vec<String>>,
 }
 
 /// A recording found by [`Journal::search`](crate::Journal::search).

@@ -158,7 +158,7 @@ impl Journal {
         for hit in &mut hits {
             hit.deliveries = s.query(
                 "read deliveries",
-                "SELECT target, state, remote_path, done_at FROM uploads WHERE set_id = ?1 ORDER BY target",
+                "SELECT target, state, remote_path, done_at, remote_dir FROM uploads WHERE set_id = ?1 ORDER BY target",
                 params![&hit.set_id],
                 |r| {
                     Ok(Delivery {
@@ -166,6 +166,7 @@ impl Journal {
                         state: r.state(1)?,
                         remote_path: r.opt_text(2)?,
                         done_at: r.opt_time(3)?,
+                        remote_dir: r.opt_text(4)?.and_then(|t| serde_json::from_str(&t).ok()),
                     })
                 },
             )?;
