@@ -335,6 +335,50 @@ mod tests {
         );
     }
 
+    // Guards against: schema 4 rebuilding `recordings` on SQLite and losing, or unlinking,
+    // the rows that refer to it — above all legal holds (hold_sets) and requests.
+    #[test]
+    fn schema_4_keeps_every_row_that_refers_to_a_recording() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("v3.sqlite");
+        {
+            let c = rusqlite::Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
+            c.execute_batch("PRAGMA foreign_keys = ON; BEGIN;").unwrap_or_else(|e| panic!("{e}"));
+            for m in &MIGRATIONS[..3] {
+                c.execute_batch(&ddl(m, Dialect::Sqlite)).unwrap_or_else(|e| panic!("{e}"));
+            }
+            c.execute_batch(
+                "INSERT INTO calls (id, pbx_call_id, direction, caller, callee, caller_digits, callee_digits, started_at, record, reason) \
+                     VALUES (1, 'p1', 'incoming', '201', '300', '201', '300', 1000, 1, 'r');
+                 INSERT INTO chain VALUES (1, 's1', '0000', 'aaaa', 1000);
+                 INSERT INTO recordings (set_id, call_id, configuration, started_at, ended_at, channels, cert_fingerprint, chain_seq, sealed_at, expires_at) \
+                     VALUES ('s1', 1, 'desk', 1000, 2000, 'stereo', 'ff', 1, 2000, 99000);
+                 INSERT INTO recording_files VALUES ('s1', 's1.wav', 44, 'bb');
+                 INSERT INTO uploads (set_id, target, state, queued_at) VALUES ('s1', 'nas', 'pending', 2000);
+                 INSERT INTO holds (id, case_name, reason, party_exact, placed_by, placed_at) VALUES (1, 'SEC-7', 'inquiry', 0, 'sup1', 3000);
+                 INSERT INTO hold_sets VALUES (1, 's1');
+                 INSERT INTO requests (kind, set_id, reason, requested_by, requested_at) VALUES ('delete', 's1', 'private', 'sup1', 3000);
+                 PRAGMA user_version = 3;
+                 COMMIT;",
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let j = crate::Journal::open_sqlite(&path, &crate::OpenOptions::new()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(j.schema_version().ok(), Some(4));
+        assert_eq!(j.hold_of("s1").ok().flatten().as_deref(), Some("SEC-7"), "the hold still covers the set");
+        let rec = j.recording("s1").ok().flatten().unwrap_or_else(|| panic!("the set is kept"));
+        assert_eq!((rec.files.len(), rec.uploads.len(), rec.expires_at.map(|t| t.timestamp_millis())), (1, 1, Some(99000)));
+        drop(j);
+        let c = rusqlite::Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let count = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap_or(-1);
+        assert_eq!(count("SELECT count(*) FROM requests WHERE set_id = 's1'"), 1);
+        assert_eq!(count("SELECT count(*) FROM pragma_foreign_key_check"), 0, "every reference still resolves");
+        assert_eq!(count("SELECT count(*) FROM recordings WHERE kind = 'set' AND deletion_receipt IS NULL"), 1);
+        // The rebuilt table still enforces its references.
+        c.execute_batch("PRAGMA foreign_keys = ON").unwrap_or_else(|e| panic!("{e}"));
+        assert!(c.execute("INSERT INTO hold_sets VALUES (1, 'no-such-set')", []).is_err());
+    }
+
     #[test]
     fn dialect_blocks_keep_only_their_backend() {
         let t = "a {SQLITE}s {INT}{END}b {POSTGRES}p {INT}; x{END} c {INT}";
