@@ -96,6 +96,20 @@ pub struct DeleteArgs {
     pub who: auth::OperatorArgs,
 }
 
+/// `crctl requests` arguments.
+#[derive(Args)]
+pub struct RequestsArgs {
+    /// Also the requests carried out (releases approved, deletions done).
+    #[arg(long)]
+    pub all: bool,
+    /// Print one JSON object per request instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// The supervisor who asks.
+    #[command(flatten)]
+    pub who: auth::OperatorArgs,
+}
+
 /// `crctl approve` arguments.
 #[derive(Args)]
 pub struct ApproveArgs {
@@ -207,6 +221,49 @@ fn list(cfg: &cr_config::Config, args: ListArgs) -> anyhow::Result<ExitCode> {
     }
     if holds.is_empty() {
         eprintln!("no holds");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `crctl requests`: the four-eyes requests that wait for a second supervisor or for the
+/// deletion pass (`--all`: every one).
+pub fn requests(cfg: &cr_config::Config, args: RequestsArgs) -> anyhow::Result<ExitCode> {
+    let tz = DisplayZone::of(cfg)?;
+    let journal = journal_cmds::open(cfg, false)?;
+    auth::require(&journal, &args.who, Role::Supervisor, "requests")?;
+    let requests = journal.requests(args.all)?;
+    if args.json {
+        for r in &requests {
+            println!("{}", serde_json::to_string(r)?);
+        }
+    } else if !requests.is_empty() {
+        println!("REQUEST\tWHAT\tBY\tAT\tREASON\tSTATE");
+        for r in &requests {
+            let what = match r.kind {
+                RequestKind::Delete => format!("delete set {}", r.set_id.as_deref().unwrap_or("?")),
+                RequestKind::Release => format!("release hold {}", r.case.as_deref().unwrap_or("?")),
+            };
+            let state = match (&r.approved_by, r.approved_at, r.done_at) {
+                (None, _, _) => "pending approval".to_owned(),
+                (Some(by), _, Some(done)) => match &r.receipt_set_id {
+                    Some(receipt) => format!("done {} (approved by {by}; receipt {receipt})", tz.show(done)),
+                    None => format!("done {} (approved by {by})", tz.show(done)),
+                },
+                (Some(by), at, None) => {
+                    format!("approved by {by} {}; waits for the deletion pass", at.map_or_else(String::new, |t| tz.show(t)))
+                }
+            };
+            println!(
+                "{}\t{what}\t{}\t{}\t{}\t{state}",
+                r.id,
+                r.requested_by,
+                tz.show(r.requested_at),
+                r.reason.as_deref().unwrap_or("-")
+            );
+        }
+    }
+    if requests.is_empty() {
+        eprintln!("no requests");
     }
     Ok(ExitCode::SUCCESS)
 }

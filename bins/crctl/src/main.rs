@@ -89,6 +89,9 @@ enum Command {
     /// Approve another supervisor's request (a deletion or a hold's release). Prints
     /// `APPROVED <id> ...`.
     Approve(holds::ApproveArgs),
+    /// The four-eyes requests waiting for a second supervisor or for the deletion pass
+    /// (`--all`: also those carried out), one line each.
+    Requests(holds::RequestsArgs),
     /// Retention: lengthen a set's retention (`extend`), run the deletion pass (`run`).
     #[command(subcommand)]
     Retention(retention::RetentionCommand),
@@ -155,6 +158,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Hold(cmd) => holds::hold(&cfg, cmd),
         Command::Delete(args) => holds::delete(&cfg, args),
         Command::Approve(args) => holds::approve(&cfg, args),
+        Command::Requests(args) => holds::requests(&cfg, args),
         Command::Retention(cmd) => retention::run(&cfg, cmd),
         Command::Config(_) => unreachable!("handled above"),
     }

@@ -75,8 +75,16 @@ fn expired_and_approved_sets_are_deleted_with_signed_receipts_and_a_held_set_sur
     let (code, out, err) = inst.crctl(&["delete", "--set", "set-4", "--reason", "private call", "--operator", "sup1"]);
     assert_eq!(code, 0, "{err}");
     let request = out.split_whitespace().nth(1).unwrap().to_owned();
+    // The second supervisor sees what waits for them.
+    let (code, out, err) = inst.crctl(&["requests", "--operator", "sup2"]);
+    assert_eq!(code, 0, "{err}");
+    let row = |out: &str| out.lines().find(|l| l.starts_with(&format!("{request}\t"))).map(|l| l.split('\t').map(str::to_owned).collect::<Vec<_>>());
+    let r = row(&out).unwrap_or_else(|| panic!("{out}"));
+    assert_eq!((r[1].as_str(), r[2].as_str(), r[4].as_str(), r[5].as_str()), ("delete set set-4", "sup1", "private call", "pending approval"));
     let (code, _, err) = inst.crctl(&["approve", &request, "--operator", "sup2"]);
     assert_eq!(code, 0, "{err}");
+    let (_, out, _) = inst.crctl(&["requests", "--operator", "sup1"]);
+    assert!(row(&out).unwrap_or_default()[5].starts_with("approved by sup2 "), "{out}");
 
     // A dry run (an auditor may) says what would go and touches nothing.
     let (code, out, err) = inst.crctl(&["retention", "run", "--dry-run", "--operator", "aud"]);
@@ -135,6 +143,11 @@ fn expired_and_approved_sets_are_deleted_with_signed_receipts_and_a_held_set_sur
             .unwrap();
     assert_eq!((meta4["rule"]["requested_by"].as_str(), meta4["rule"]["approved_by"].as_str()), (Some("sup1"), Some("sup2")));
     assert_eq!(sqlite3(&db, &format!("SELECT done_at IS NOT NULL FROM requests WHERE id = {request}")), "1");
+    let (_, out, err) = inst.crctl(&["requests", "--operator", "sup1"]);
+    assert_eq!((out.as_str(), err.as_str()), ("", "no requests\n"), "a request carried out no longer waits");
+    let (_, out, _) = inst.crctl(&["requests", "--all", "--operator", "sup1"]);
+    let r = row(&out).unwrap_or_else(|| panic!("{out}"));
+    assert!(r[5].starts_with("done ") && r[5].ends_with(&format!("(approved by sup2; receipt {})", deleted[1].1)), "{out}");
     assert_eq!(
         sqlite3(&db, "SELECT set_id || ':' || deletion_receipt FROM recordings WHERE deletion_receipt IS NOT NULL ORDER BY set_id"),
         format!("set-1:{}\nset-4:{}", deleted[0].1, deleted[1].1)

@@ -750,6 +750,13 @@ impl Journal {
         Ok(request)
     }
 
+    /// The requests, oldest first: those not carried out yet (waiting for approval, or a
+    /// deletion approved but not yet done by the deletion pass), or with `all` every one.
+    pub fn requests(&self, all: bool) -> Result<Vec<Request>, JournalError> {
+        let filter = if all { "" } else { " WHERE q.done_at IS NULL" };
+        self.store.conn()?.query("list requests", &format!("SELECT {REQUEST_COLUMNS}{filter} ORDER BY q.id"), params![], request_row)
+    }
+
     /// One request.
     pub fn request(&self, id: i64) -> Result<Option<Request>, JournalError> {
         let op = "read a request";
