@@ -68,13 +68,13 @@ pub struct ReleaseArgs {
     pub who: auth::OperatorArgs,
 }
 
-/// `crctl hold list` arguments.
+/// `crctl hold list` and `crctl requests` arguments.
 #[derive(Args)]
 pub struct ListArgs {
-    /// Also the released holds.
+    /// Also what is over: released holds, requests carried out.
     #[arg(long)]
     pub all: bool,
-    /// Print one JSON object per hold instead of a table.
+    /// Print one JSON object each instead of a table.
     #[arg(long)]
     pub json: bool,
     /// The supervisor who asks.
@@ -91,20 +91,6 @@ pub struct DeleteArgs {
     /// Why, for the audit log and the deletion receipt.
     #[arg(long)]
     pub reason: String,
-    /// The supervisor who asks.
-    #[command(flatten)]
-    pub who: auth::OperatorArgs,
-}
-
-/// `crctl requests` arguments.
-#[derive(Args)]
-pub struct RequestsArgs {
-    /// Also the requests carried out (releases approved, deletions done).
-    #[arg(long)]
-    pub all: bool,
-    /// Print one JSON object per request instead of a table.
-    #[arg(long)]
-    pub json: bool,
     /// The supervisor who asks.
     #[command(flatten)]
     pub who: auth::OperatorArgs,
@@ -227,7 +213,7 @@ fn list(cfg: &cr_config::Config, args: ListArgs) -> anyhow::Result<ExitCode> {
 
 /// `crctl requests`: the four-eyes requests that wait for a second supervisor or for the
 /// deletion pass (`--all`: every one).
-pub fn requests(cfg: &cr_config::Config, args: RequestsArgs) -> anyhow::Result<ExitCode> {
+pub fn requests(cfg: &cr_config::Config, args: ListArgs) -> anyhow::Result<ExitCode> {
     let tz = DisplayZone::of(cfg)?;
     let journal = journal_cmds::open(cfg, false)?;
     auth::require(&journal, &args.who, Role::Supervisor, "requests")?;

@@ -91,7 +91,7 @@ enum Command {
     Approve(holds::ApproveArgs),
     /// The four-eyes requests waiting for a second supervisor or for the deletion pass
     /// (`--all`: also those carried out), one line each.
-    Requests(holds::RequestsArgs),
+    Requests(holds::ListArgs),
     /// Retention: lengthen a set's retention (`extend`), run the deletion pass (`run`).
     #[command(subcommand)]
     Retention(retention::RetentionCommand),
