@@ -208,3 +208,73 @@ fn a_set_still_being_delivered_stays_pending_and_refusals_change_nothing() {
     assert_eq!(sqlite3(&db, "SELECT count(*) FROM recordings WHERE kind = 'deletion-receipt'"), "0", "no receipt");
     assert_eq!(sqlite3(&db, "SELECT target || ':' || state FROM deletions"), "offsite:pending");
 }
+
+/// Rewrites the audit trail as an attacker with write access to the journal would: the
+/// details of event `id` changed and every hash from there recomputed by the documented
+/// rule (SHA-256 of the compact JSON `[id, at, kind, actor, set_id, details, prev_sha256]`),
+/// so that the chain is consistent again.
+fn rewrite_audit_event(db: &Path, id: i64, details: &str) {
+    use sha2::Digest;
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&{
+        let out = Command::new("sqlite3").arg("-json").arg(db).arg("SELECT id, at, kind, actor, set_id, details, prev_sha256 FROM audit_events ORDER BY id").output().unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    })
+    .unwrap();
+    let mut prev: Option<String> = None;
+    let mut sql = String::from("BEGIN;");
+    for r in rows {
+        let this = r["id"].as_i64().unwrap();
+        if this < id {
+            continue;
+        }
+        let details = if this == id { details.to_owned() } else { r["details"].as_str().unwrap().to_owned() };
+        let prev_sha = prev.clone().unwrap_or_else(|| r["prev_sha256"].as_str().unwrap().to_owned());
+        let text = serde_json::to_string(&serde_json::json!([this, r["at"], r["kind"], r["actor"], r["set_id"], details, prev_sha])).unwrap();
+        let sha = hex::encode(sha2::Sha256::digest(text.as_bytes()));
+        sql.push_str(&format!(
+            "UPDATE audit_events SET details = '{}', prev_sha256 = '{prev_sha}', sha256 = '{sha}' WHERE id = {this};",
+            details.replace('\'', "''")
+        ));
+        prev = Some(sha);
+    }
+    sql.push_str("COMMIT;");
+    sqlite3(db, &sql);
+}
+
+// Guards against: a journal whose audit trail was rewritten consistently (every hash
+// recomputed) passing the audit check; the signed checkpoint in the chain catches it.
+#[test]
+fn a_consistently_rewritten_audit_trail_is_caught_by_the_sealed_checkpoint() {
+    if !(have("sqlite3")) {
+        return;
+    }
+    let inst = Install::new("");
+    let j = inst.journal();
+    inst.seal_for(&j, "set-1", "+4930999888", "300", t0(), &["nas"]);
+    inst.deliver_to_nas(&j, "set-1");
+    let (code, out, err) = inst.crctl(&["retention", "run", "--operator", "sup1"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let cp = ids_after(&out, "CHECKPOINT ");
+    assert_eq!(cp.len(), 1, "{out}");
+    let spool = inst.data.join("spool");
+    let spool = spool.to_str().unwrap();
+    let (code, out, err) = inst.crctl(&["audit", "verify", "--checkpoints", spool, "--operator", "aud"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.lines().any(|l| l.starts_with(&format!("CHECKPOINT {} event ", cp[0].0)) && l.ends_with(" matches")), "{out}");
+
+    // The attacker hides who was added as an operator: event 2's details rewritten.
+    let db = inst.data.join("journal.sqlite");
+    rewrite_audit_event(&db, 2, r#"{"name":"someone-else"}"#);
+    let (code, out, _) = inst.crctl(&["audit", "verify", "--operator", "aud"]);
+    assert_eq!(code, 0, "the rewritten chain is consistent in itself: {out}");
+    let (code, out, err) = inst.crctl(&["audit", "verify", "--checkpoints", spool, "--operator", "aud"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.lines().any(|l| l.starts_with(&format!("BROKEN checkpoint {}: event ", cp[0].0)) && l.contains("the sealed checkpoint says")), "{out}");
+
+    // A directory without checkpoints proves nothing: exit 1, said so.
+    let empty = inst.dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let (code, out, _) = inst.crctl(&["audit", "verify", "--checkpoints", empty.to_str().unwrap(), "--operator", "aud"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("no audit checkpoint in"), "{out}");
+}
