@@ -340,3 +340,56 @@ fn a_receipt_passes_openssl_and_sha256sum_and_names_the_deleted_sets_hashes() {
     assert_eq!(v["rule"]["kind"], "retention-expired");
     assert_eq!(v["confirmations"][0]["target"], "nas");
 }
+
+#[test]
+fn an_audit_checkpoint_is_a_chain_member_and_a_receipt_that_is_none_fails() {
+    let inst = Install::new();
+    let future = Utc.with_ymd_and_hms(2099, 1, 1, 0, 0, 0).unwrap();
+    for n in 1..=3 {
+        inst.seal(n, future);
+    }
+    let cid = inst.seal_checkpoint(start_of(3) + chrono::Duration::minutes(5));
+    inst.seal(5, future);
+    inst.deliver();
+    let args = |inst: &Install| {
+        cr_verify(&["--no-progress".as_ref(), "--cert".as_ref(), inst.cert.as_os_str(), inst.nas.as_os_str()])
+    };
+    let (code, out, _) = args(&inst);
+    assert_eq!(code, 0, "{out}");
+    assert!(has_line(&out, &format!("OK {cid} (audit checkpoint)")), "{out}");
+    assert!(out.contains("verified 5 set(s): 5 OK, 0 FAILED") && chain_lines(&out).is_empty(), "{out}");
+
+    // Sealed with the key, saying it is a receipt without being one: it fails, naming the
+    // file, and accounts for nothing (its own number becomes a gap).
+    let dir = inst.find(&format!("{cid}.json")).unwrap().parent().unwrap().to_owned();
+    let json = dir.join(format!("{cid}.json"));
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    v["kind"] = "deletion-receipt".into();
+    std::fs::write(&json, serde_json::to_vec(&v).unwrap()).unwrap();
+    cr_sign::seal(&cid, std::slice::from_ref(&json), &inst.identity).unwrap();
+    let (code, out, _) = args(&inst);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.lines().any(|l| l.starts_with(&format!(
+            "FAILED {cid}: {cid}.json: says kind deletion-receipt but is not a deletion receipt (missing field"
+        ))),
+        "{out}"
+    );
+    assert_eq!(
+        chain_lines(&out),
+        [format!("CHAIN sequence 4 missing (between {} and {})", id_of(3), id_of(5))],
+        "{out}"
+    );
+
+    // Removed, the checkpoint is a gap like any set.
+    for e in ["json", "sha256", "sha256.SHA256withRSA.sig"] {
+        std::fs::remove_file(dir.join(format!("{cid}.{e}"))).unwrap();
+    }
+    let (code, out, _) = args(&inst);
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(
+        chain_lines(&out),
+        [format!("CHAIN sequence 4 missing (between {} and {})", id_of(3), id_of(5))],
+        "{out}"
+    );
+}

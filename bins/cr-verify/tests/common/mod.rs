@@ -148,6 +148,54 @@ impl Install {
         self.spool.enqueue(&staging, &id, &["nas".to_owned()], start, end).unwrap();
     }
 
+    /// Seals an audit checkpoint into the chain at `at` (typed metadata, as the deletion
+    /// pass will), spooled for `nas`; returns its id.
+    pub fn seal_checkpoint(&self, at: DateTime<Utc>) -> String {
+        let id = format!("{}-ckpt", at.format("%Y%m%dT%H%M%S"));
+        let staging = self.spool.staging_dir(&id).unwrap();
+        let meta_path = staging.join(format!("{id}.json"));
+        let cert = self.identity.certificate().fingerprint_sha256();
+        let meta = |link: &cr_journal::ChainLink| {
+            serde_json::to_vec_pretty(&cr_types::chain_set::AuditCheckpoint {
+                format: cr_types::chain_set::AuditCheckpoint::FORMAT,
+                kind: cr_types::SetKind::AuditCheckpoint,
+                id: id.clone(),
+                module_id: MODULE.into(),
+                chain: link.clone(),
+                certificate_sha256: cert.clone(),
+                audit_event_id: 1,
+                audit_event_sha256: "ab".repeat(32),
+                audit_event_at: at,
+                sealed_at: at,
+            })
+            .unwrap()
+        };
+        let commit = |res: cr_journal::ChainReservation<'_>, sealed: &cr_sign::SealedSet| {
+            res.commit_chain_set(
+                &sealed.checksum_sha256,
+                &cr_journal::NewChainSet {
+                    set_id: id.clone(),
+                    kind: cr_journal::SetKind::AuditCheckpoint,
+                    configuration: String::new(),
+                    started_at: at,
+                    files: sealed
+                        .files
+                        .iter()
+                        .map(|f| FileEntry { name: f.name.clone(), size: f.size, sha256: f.sha256.clone() })
+                        .collect(),
+                    cert_fingerprint: cert.clone(),
+                    location: self.spool.set_dir(&id).display().to_string(),
+                    targets: vec!["nas".into()],
+                    deleted: None,
+                },
+            )
+        };
+        let hashed = cr_sign::HashedFiles::new(&id).unwrap();
+        cr_sign::seal_into_chain(&self.journal, &self.identity, hashed, &id, at, &meta_path, meta, commit).unwrap();
+        self.spool.enqueue(&staging, &id, &["nas".to_owned()], at, at).unwrap();
+        id
+    }
+
     fn target(&self) -> (Box<dyn cr_storage::Target>, DirTemplate) {
         (
             Box::new(StoreTarget::new(FolderStore::new("nas", &self.nas))),
