@@ -23,6 +23,8 @@ struct Archive {
     receipts: BTreeMap<u64, String>,
     /// The folder as it was before the pass.
     backup: PathBuf,
+    /// The audit checkpoint the pass sealed.
+    checkpoint: String,
 }
 
 fn archive() -> Archive {
@@ -35,7 +37,9 @@ fn archive() -> Archive {
     inst.deliver();
     let backup = inst.dir.path().join("backup");
     copy_tree(&inst.nas, &backup);
-    let lines = inst.retention_pass(Utc::now());
+    let (lines, checkpoint) = inst.retention_pass(Utc::now());
+    // The pass seals the audit trail's head too (events came since the start).
+    let checkpoint = checkpoint.unwrap();
     assert_eq!(lines.len(), EXPIRED.len(), "{lines:#?}");
     let mut receipts = BTreeMap::new();
     for line in &lines {
@@ -50,7 +54,7 @@ fn archive() -> Archive {
     }
     assert_eq!(receipts.keys().copied().collect::<Vec<_>>(), EXPIRED);
     inst.deliver();
-    Archive { inst, receipts, backup }
+    Archive { inst, receipts, backup, checkpoint }
 }
 
 impl Archive {
@@ -117,9 +121,10 @@ fn ten_sets_deleted_of_100_verify_with_one_deleted_line_each() {
         assert!(has_line(&out, &format!("OK {} (deletion receipt for {})", a.receipts[&n], id_of(n))), "{out}");
     }
     assert!(has_line(&out, &format!("OK {}", id_of(6))), "{out}");
-    // 90 recordings and 10 receipts.
+    assert!(has_line(&out, &format!("OK {} (audit checkpoint)", a.checkpoint)), "{out}");
+    // 90 recordings, 10 receipts and the checkpoint.
     assert!(
-        out.contains("verified 100 set(s): 100 OK, 0 FAILED")
+        out.contains("verified 101 set(s): 101 OK, 0 FAILED")
             && out.contains("; 10 deleted set(s) accounted for by receipts"),
         "{out}"
     );
@@ -138,6 +143,7 @@ fn ten_sets_deleted_of_100_verify_with_one_deleted_line_each() {
     assert_eq!(deleted, EXPIRED.iter().map(|&n| (id_of(n), n)).collect::<Vec<_>>());
     assert_eq!(objs.iter().filter(|o| o["kind"] == "deletion-receipt").count(), 10, "{out}");
     assert_eq!(objs.iter().filter(|o| o["kind"] == "set").count(), 90, "{out}");
+    assert_eq!(objs.iter().filter(|o| o["kind"] == "audit-checkpoint").count(), 1, "{out}");
 }
 
 fn remove(a: &Archive, n: u64) {
@@ -161,7 +167,7 @@ fn one_more_set_removed_by_hand_is_named_by_its_number() {
             "{out}"
         );
         assert_eq!(deleted_lines(&out).len(), 10, "{out}");
-        assert!(out.contains("99 OK, 0 FAILED") && out.contains("; 1 chain problem(s)"), "{out}");
+        assert!(out.contains("100 OK, 0 FAILED") && out.contains("; 1 chain problem(s)"), "{out}");
         a.restore(n);
         assert_eq!(a.verify().0, 0);
     }

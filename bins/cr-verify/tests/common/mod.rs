@@ -224,8 +224,9 @@ impl Install {
         panic!("the spool did not empty: {:?}", self.spool.pending().unwrap());
     }
 
-    /// One deletion pass at `now` over `nas` and the spool; the outcome lines.
-    pub fn retention_pass(&self, now: DateTime<Utc>) -> Vec<String> {
+    /// One deletion pass at `now` over `nas` and the spool; the outcome lines and the
+    /// audit checkpoint it sealed, if any.
+    pub fn retention_pass(&self, now: DateTime<Utc>) -> (Vec<String>, Option<String>) {
         let mut pass = cr_retention::Pass::new(
             &self.journal,
             &self.identity,
@@ -236,7 +237,8 @@ impl Install {
         );
         let (t, tpl) = self.target();
         pass.add_target(t, tpl);
-        pass.run(now, false).unwrap().outcomes.iter().map(|o| o.to_string()).collect()
+        let report = pass.run(now, false).unwrap();
+        (report.outcomes.iter().map(|o| o.to_string()).collect(), report.checkpoint)
     }
 
     /// The directory of `nas` that holds `name`, searched recursively.
