@@ -7,6 +7,8 @@ use anyhow::Context;
 use clap::Parser;
 use rayon::prelude::*;
 
+mod chain;
+
 /// Verify callrec recording sets with nothing but the installation's certificate.
 ///
 /// For each set: the signature of its checksum file (<id>.sha256.SHA256withRSA.sig) must
@@ -21,6 +23,14 @@ use rayon::prelude::*;
 /// between the lowest and the highest and every link that does not fit is reported as a
 /// `CHAIN ...` line (sets before the lowest number are not expected: a folder may hold one
 /// day, and retention removes the oldest).
+///
+/// Deletion receipts and audit checkpoints (metadata `kind` `deletion-receipt`,
+/// `audit-checkpoint`) are verified as any set and are members of the chain (`OK <id>
+/// (deletion receipt for <set>)`). A missing set that a receipt which verified accounts for
+/// is no gap: `DELETED <id> seq N by receipt <rid>`; the sets around it must still link
+/// through the hashes the receipt names. A receipt that fails accounts for nothing. A set
+/// that is present although a receipt records its deletion is checked as any set
+/// (`PRESENT ...`). With --from-genesis the chain must be whole from sequence 1.
 ///
 /// An export package (`crctl export`): a folder given that holds `SHA256SUMS` and
 /// `SHA256SUMS.SHA256withRSA.sig` is also checked as a whole: the signature of SHA256SUMS,
@@ -47,6 +57,12 @@ struct Args {
     /// Verify this many sets at once (default: one per CPU core).
     #[arg(long)]
     jobs: Option<usize>,
+    /// Expect the chain from its first set: every sequence number from 1 up to the highest
+    /// found must be present or accounted for by a receipt. Without it, the numbers below
+    /// the lowest set found are not expected (a folder may hold one day), and receipts for
+    /// sets below it count only where they adjoin it.
+    #[arg(long)]
+    from_genesis: bool,
     /// No progress bar, even on a terminal.
     #[arg(long)]
     no_progress: bool,
@@ -106,40 +122,65 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    // What each verified set is (recording, receipt, checkpoint) and its chain link; a
+    // receipt whose metadata is not one fails.
+    let mut metas = Vec::with_capacity(reports.len());
+    let mut meta_problems: Vec<Option<String>> = Vec::with_capacity(reports.len());
+    for r in &reports {
+        match r.is_ok().then(|| chain::read_meta(r)) {
+            None | Some(Ok(None)) => (metas.push(None), meta_problems.push(None)),
+            Some(Ok(Some(m))) => (metas.push(Some(m)), meta_problems.push(None)),
+            Some(Err(e)) => (metas.push(None), meta_problems.push(Some(e))),
+        };
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for p in &package_reports {
         write_package(&mut out, p, args.json)?;
     }
-    let failed = reports.iter().filter(|r| !r.is_ok()).count();
+    let failed = reports.iter().zip(&meta_problems).filter(|(r, m)| !r.is_ok() || m.is_some()).count();
     let bytes: u64 = reports.iter().map(|r| r.bytes).sum();
-    for r in &reports {
+    for ((r, meta), meta_problem) in reports.iter().zip(&metas).zip(&meta_problems) {
+        let mut reasons: Vec<String> = r.problems.iter().map(|p| p.to_string()).collect();
+        reasons.extend(meta_problem.iter().cloned());
         if args.json {
-            let problems: Vec<_> = r
-                .problems
-                .iter()
-                .map(|p| serde_json::json!({"file": p.file, "problem": p.to_string()}))
-                .collect();
+            let mut problems: Vec<_> =
+                r.problems.iter().map(|p| serde_json::json!({"file": p.file, "problem": p.to_string()})).collect();
+            if let Some(e) = meta_problem {
+                problems.push(serde_json::json!({"file": format!("{}.json", r.id), "problem": e}));
+            }
             let obj = serde_json::json!({
                 "id": r.id,
                 "checksum_file": r.checksum_file,
-                "ok": r.is_ok(),
+                "ok": reasons.is_empty(),
+                "kind": meta.as_ref().map(|m| m.kind_name.as_str()),
                 "files": r.verified_files,
                 "bytes": r.bytes,
                 "problems": problems,
             });
             writeln!(out, "{obj}")?;
-        } else if r.is_ok() {
-            writeln!(out, "OK {}", r.id)?;
+        } else if reasons.is_empty() {
+            writeln!(out, "OK {}{}", r.id, kind_note(meta.as_ref()))?;
         } else {
-            let reasons: Vec<String> = r.problems.iter().map(|p| p.to_string()).collect();
             writeln!(out, "FAILED {}: {}", r.id, reasons.join("; "))?;
         }
     }
-    let chain = chain_problems(&reports, &packages);
-    for p in &chain {
+    let chain = chain::check(&reports, &metas, &packages, args.from_genesis);
+    for a in &chain.accounted {
         if args.json {
-            writeln!(out, "{}", serde_json::json!({"chain_problem": p.to_string()}))?;
+            let (key, d) = match a {
+                chain::Accounted::Deleted(d) => ("deleted", d),
+                chain::Accounted::Earlier(d) => ("deleted_before_sets_found", d),
+                chain::Accounted::Present(d) => ("present_despite_receipt", d),
+            };
+            writeln!(out, "{}", serde_json::json!({key: d.id, "seq": d.seq, "receipt": d.receipt}))?;
+        } else {
+            writeln!(out, "{a}")?;
+        }
+    }
+    for p in &chain.problems {
+        if args.json {
+            writeln!(out, "{}", serde_json::json!({"chain_problem": p}))?;
         } else {
             writeln!(out, "CHAIN {p}")?;
         }
@@ -155,8 +196,12 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         failed,
         bytes as f64 / 1e6
     );
-    if !chain.is_empty() {
-        summary.push_str(&format!("; {} chain problem(s)", chain.len()));
+    let deleted = chain.accounted.iter().filter(|a| !matches!(a, chain::Accounted::Present(_))).count();
+    if deleted > 0 {
+        summary.push_str(&format!("; {deleted} deleted set(s) accounted for by receipts"));
+    }
+    if !chain.problems.is_empty() {
+        summary.push_str(&format!("; {} chain problem(s)", chain.problems.len()));
     }
     let packages_failed = package_reports.iter().filter(|p| !p.is_ok()).count();
     if !package_reports.is_empty() {
@@ -172,7 +217,11 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         writeln!(out, "{summary}")?;
     }
-    Ok(if failed == 0 && chain.is_empty() && packages_failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if failed == 0 && chain.problems.is_empty() && packages_failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// `OK package DIR: ...` or one `FAILED DIR/FILE: reason` line per problem (or one JSON
@@ -204,34 +253,16 @@ fn write_package(out: &mut impl Write, p: &cr_export::PackageReport, json: bool)
     Ok(())
 }
 
-/// The chain over every set that verified: each set's metadata (`<id>.json`, covered by
-/// its signature) names its sequence number and the SHA-256 of its predecessor's checksum
-/// file. Sets without chain data (sealed by `crctl seal`) are left out. The sets inside an
-/// export package are one party's calls: there the chain is checked among themselves, and
-/// the numbers between them are not expected.
-fn chain_problems(reports: &[cr_sign::SetReport], packages: &[PathBuf]) -> Vec<cr_sign::ChainProblem> {
-    let in_package = |r: &cr_sign::SetReport| packages.iter().position(|p| r.checksum_file.starts_with(p));
-    let mut problems = chain_of(reports.iter().filter(|r| in_package(r).is_none()));
-    for i in 0..packages.len() {
-        let inside = chain_of(reports.iter().filter(|r| in_package(r) == Some(i)));
-        problems.extend(inside.into_iter().filter(|p| !matches!(p, cr_sign::ChainProblem::Gap { .. })));
+/// ` (deletion receipt for <set>)` / ` (audit checkpoint)` after `OK <id>`; nothing for a
+/// recording.
+fn kind_note(meta: Option<&chain::SetMeta>) -> String {
+    let Some(m) = meta else { return String::new() };
+    match (m.kind, &m.receipt) {
+        (Some(cr_types::SetKind::Recording), _) => String::new(),
+        (Some(cr_types::SetKind::DeletionReceipt), Some(rc)) => {
+            format!(" (deletion receipt for {})", rc.deleted.id)
+        }
+        (Some(cr_types::SetKind::AuditCheckpoint), _) => " (audit checkpoint)".to_owned(),
+        _ => format!(" (kind {})", m.kind_name),
     }
-    problems
-}
-
-fn chain_of<'a>(reports: impl Iterator<Item = &'a cr_sign::SetReport>) -> Vec<cr_sign::ChainProblem> {
-    let members: Vec<cr_sign::ChainMember> = reports
-        .filter(|r| r.is_ok())
-        .filter_map(|r| {
-            let meta = r.checksum_file.with_file_name(format!("{}.json", r.id));
-            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(meta).ok()?).ok()?;
-            Some(cr_sign::ChainMember {
-                id: r.id.clone(),
-                seq: v["chain"]["seq"].as_u64()?,
-                prev_sha256: v["chain"]["prev_sha256"].as_str()?.to_owned(),
-                checksum_sha256: r.checksum_sha256.clone(),
-            })
-        })
-        .collect();
-    cr_sign::check_chain(&members)
 }
