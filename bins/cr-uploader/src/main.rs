@@ -1,13 +1,16 @@
-//! `cr-uploader --config F [--once]`: delivers the spool to every target (docs/reference.md §4).
+//! `cr-uploader --config F [--once]`: delivers the spool to every target and runs the
+//! deletion pass every `[retention] interval` (docs/reference.md §4).
 //!
-//! Exit status: 0 nothing is pending (with `--once`: everything was delivered), 1 something
-//! is still pending or failed (`--once`), 2 it could not run (bad config, unusable spool).
+//! Exit status: 0 nothing is pending (with `--once`: everything was delivered and deleted),
+//! 1 something is still pending or failed (`--once`), 2 it could not run (bad config,
+//! unusable spool).
+mod deletions;
 mod journal_log;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::Utc;
@@ -21,15 +24,23 @@ use tracing::{error, info, warn};
 /// and mails once when a target's outage starts, at `notify.reminder_interval`, and once
 /// when it is over. A set leaves the spool only when every target confirmed it.
 ///
-/// Exit status: 0 nothing pending; 1 (with --once) something is still pending or failed;
-/// 2 could not run (bad configuration, unusable spool).
+/// Every `[retention] interval` (default 1h; the first soon after the start) it runs the
+/// deletion pass of `crctl retention run`: expired and approved sets not under hold are
+/// deleted from every target and the spool, and each deletion receipt sealed is delivered
+/// like any set. A target failing in the pass is mailed as an upload outage is.
+///
+/// Exit status: 0 nothing pending; 1 (with --once) a delivery or a deletion is still pending
+/// or failed, or the deletion pass could not run; 2 could not run (bad configuration,
+/// unusable spool).
 #[derive(Parser)]
 #[command(version, about, long_about, after_long_help = cr_clidoc::REFERENCE)]
 struct Args {
     /// The configuration file (callrec.toml).
     #[arg(long)]
     config: PathBuf,
-    /// One pass over every target, then exit (status 0 when nothing is left pending).
+    /// One delivery pass over every target, then one deletion pass, then (if that sealed
+    /// receipts or an audit checkpoint) one more delivery pass, then exit (status 0 when
+    /// nothing is left pending).
     #[arg(long)]
     once: bool,
     /// Longest wait between passes when nothing is due, e.g. "5s" (new sets are picked up
@@ -62,7 +73,7 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let setup = cr_setup::UploaderSetup::from_config(&cfg).map_err(|errs| {
         anyhow::anyhow!("the configuration has errors:\n{}", errs.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))
     })?;
-    let (specs, zone, notify) = (setup.targets, setup.zone, setup.notify);
+    let (specs, zone, notify, retention) = (setup.targets, setup.zone, setup.notify, setup.retention);
     // Two uploaders on one spool would deliver the same sets twice.
     let _instance = cr_storage::InstanceLock::acquire(&cfg.installation.data_dir, "cr-uploader")?;
     let spool = cr_storage::spool_from_config(&cfg).context("opening the spool")?;
@@ -86,6 +97,8 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
         None => (None, Duration::from_secs(3600), 10.0),
     };
     up.set_notifications(reminder, min_free);
+    let mut deletions = deletions::Deletions::new(retention.interval, reminder);
+    info!("deletion pass every {} s", retention.interval.as_secs());
     if mailer.is_none() {
         info!("no notify.email_to configured: outage notices go to this log only");
     }
@@ -101,6 +114,8 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
         t.disconnect();
     }
 
+    // The last deletion pass's result (`--once` runs one).
+    let mut ran: Option<deletions::Ran> = None;
     loop {
         let backlog = up.backlog_bytes();
         let bar = (backlog > 0 && std::io::stderr().is_terminal()).then(|| {
@@ -118,24 +133,42 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
         if let Some(b) = bar {
             b.finish_and_clear();
         }
-        handle_report(&report, mailer.as_ref(), &metrics);
-        if args.once && !report.more_work {
-            return Ok(if report.pending_sets == 0 && report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) });
-        }
+        handle_report(&report, mailer.as_ref());
+        write_metrics(&metrics, &report, deletions.pending_sets);
         if report.more_work {
             continue;
+        }
+        // The deletion pass runs between delivery passes; what it seals (receipts, audit
+        // checkpoints) lies in the spool and is delivered by the next delivery pass, which
+        // `--once` runs too.
+        if !(args.once && ran.is_some()) && deletions.due(Instant::now()) {
+            let r = deletions.run(&cfg, mailer.as_ref());
+            write_metrics(&metrics, &report, deletions.pending_sets);
+            ran = Some(r);
+            if r.sealed {
+                continue;
+            }
+        }
+        if args.once {
+            let unfinished = ran.is_some_and(|r| r.unfinished);
+            return Ok(if report.pending_sets == 0 && report.failed.is_empty() && !unfinished {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
         }
         let now = Utc::now();
         let wait = report
             .next_due
             .and_then(|t| (t - now).to_std().ok())
             .map_or(poll, |d| d.min(poll))
+            .min(deletions.until_due(Instant::now()))
             .max(Duration::from_millis(200));
         std::thread::sleep(wait);
     }
 }
 
-fn handle_report(r: &PassReport, mailer: Option<&cr_storage::Mailer>, metrics: &Path) {
+fn handle_report(r: &PassReport, mailer: Option<&cr_storage::Mailer>) {
     for (target, set, e) in &r.failed {
         warn!(target_name = %target, set = %set, "{e}");
     }
@@ -143,21 +176,21 @@ fn handle_report(r: &PassReport, mailer: Option<&cr_storage::Mailer>, metrics: &
         warn!("spool: {e}");
     }
     for n in &r.notices {
-        log_notice(n);
-        if let Some(m) = mailer
-            && let Err(e) = m.send(n)
-        {
-            error!("could not send the notification mail: {e}");
-        }
+        notify(n, mailer);
     }
     if r.delivered > 0 || !r.removed.is_empty() {
         info!("pass: {} deliveries confirmed, {} set(s) left the spool, {} waiting", r.delivered, r.removed.len(), r.pending_sets);
     }
+}
+
+/// `uploader.prom`: the last delivery pass's gauges and the sets whose deletion is pending.
+fn write_metrics(metrics: &Path, r: &PassReport, deletions_pending: usize) {
     let text = format!(
-        "# HELP callrec_spool_free_percent Free space of the spool's file system.\n# TYPE callrec_spool_free_percent gauge\ncallrec_spool_free_percent {:.2}\n# HELP callrec_spool_pending_sets Sets waiting for at least one target.\n# TYPE callrec_spool_pending_sets gauge\ncallrec_spool_pending_sets {}\n# HELP callrec_upload_failing_targets Targets whose last attempt failed.\n# TYPE callrec_upload_failing_targets gauge\ncallrec_upload_failing_targets {}\n",
+        "# HELP callrec_spool_free_percent Free space of the spool's file system.\n# TYPE callrec_spool_free_percent gauge\ncallrec_spool_free_percent {:.2}\n# HELP callrec_spool_pending_sets Sets waiting for at least one target.\n# TYPE callrec_spool_pending_sets gauge\ncallrec_spool_pending_sets {}\n# HELP callrec_upload_failing_targets Targets whose last attempt failed.\n# TYPE callrec_upload_failing_targets gauge\ncallrec_upload_failing_targets {}\n# HELP callrec_deletions_pending Sets whose deletion a target (or the spool) has not confirmed yet, after the last deletion pass.\n# TYPE callrec_deletions_pending gauge\ncallrec_deletions_pending {}\n",
         r.free_percent.unwrap_or(f64::NAN),
         r.pending_sets,
-        r.failed.len()
+        r.failed.len(),
+        deletions_pending
     );
     let tmp = metrics.with_extension("tmp");
     if std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, metrics)).is_err() {
@@ -165,10 +198,18 @@ fn handle_report(r: &PassReport, mailer: Option<&cr_storage::Mailer>, metrics: &
     }
 }
 
-fn log_notice(n: &Notice) {
+/// Logs a notice (outages at WARN) and mails it when mail is configured.
+fn notify(n: &Notice, mailer: Option<&cr_storage::Mailer>) {
     use cr_storage::NoticeKind::*;
+    let first = n.body("");
+    let first = first.lines().next().unwrap_or("");
     match n.kind {
-        OutageStarted | Reminder | LowSpace => warn!("{}", n.body("").lines().next().unwrap_or("")),
-        _ => info!("{}", n.body("").lines().next().unwrap_or("")),
+        OutageStarted | Reminder | LowSpace | DeletionFailing | DeletionStillFailing => warn!("{first}"),
+        _ => info!("{first}"),
+    }
+    if let Some(m) = mailer
+        && let Err(e) = m.send(n)
+    {
+        error!("could not send the notification mail: {e}");
     }
 }

@@ -1,15 +1,24 @@
 //! cr-uploader as operators run it: --once exit status, delivery, bad configuration.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::path::Path;
 use std::process::Command;
 
 fn config(dir: &Path, archive: &Path, extra: &str) -> std::path::PathBuf {
+    if !dir.join("data/keystore.p12").exists() {
+        support::keystore(dir, &dir.join("data"), "pbx-test");
+    }
+    config_without_keystore(dir, archive, &support::keystore_section(dir), extra)
+}
+
+fn config_without_keystore(dir: &Path, archive: &Path, keystore: &str, extra: &str) -> std::path::PathBuf {
     let p = dir.join("callrec.toml");
     std::fs::write(
         &p,
         format!(
-            "[installation]\nmodule_id = \"pbx-test\"\ndata_dir = \"{}\"\ntimezone = \"Europe/Berlin\"\n\n[[targets]]\nname = \"archive\"\nkind = \"folder\"\npath = \"{}\"\ndirectory = \"$Y/$M/$D\"\n{extra}",
+            "[installation]\nmodule_id = \"pbx-test\"\ndata_dir = \"{}\"\ntimezone = \"Europe/Berlin\"\n\n{keystore}[[targets]]\nname = \"archive\"\nkind = \"folder\"\npath = \"{}\"\ndirectory = \"$Y/$M/$D\"\n{extra}",
             dir.join("data").display(),
             archive.display()
         ),
@@ -127,4 +136,29 @@ fn folder_target_files_are_0640_and_folders_0750_with_the_configured_group() {
     let (code, err) = run(&cfg);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("group") && err.contains("no-such-group-here"), "{err}");
+}
+
+#[test]
+fn a_keystore_that_cannot_be_opened_stops_the_deletion_pass_not_the_deliveries() {
+    let w = tempfile::tempdir().unwrap();
+    let archive = w.path().join("archive");
+    std::fs::create_dir(&archive).unwrap();
+    let (_, _) = support::keystore(w.path(), &w.path().join("data"), "pbx-test");
+    let wrong = w.path().join("wrong.pw");
+    std::fs::write(&wrong, "not-the-Password-9").unwrap();
+    let keystore = format!("[keystore]\npassword_file = \"{}\"\n\n", wrong.display());
+    let cfg = config_without_keystore(w.path(), &archive, &keystore, "");
+    enqueue(&w.path().join("data"), "r1");
+    let (code, err) = run(&cfg);
+    assert_eq!(code, 1, "the deletion pass could not run: {err}");
+    assert!(archive.join("2027/01/01/r1.wav").exists(), "delivered all the same: {err}");
+    assert!(!w.path().join("data/spool/r1").exists());
+    let line = err.lines().find(|l| l.contains("deletion pass could not run")).unwrap_or_else(|| panic!("{err}"));
+    assert!(line.contains("keystore"), "{line}");
+    assert!(!err.contains("not-the-Password-9") && !err.contains(support::KEYSTORE_PW), "no password in the log: {err}");
+    // With the right password the same installation passes.
+    let cfg = config(w.path(), &archive, "");
+    let (code, err) = run(&cfg);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("deletion pass could not run"), "{err}");
 }

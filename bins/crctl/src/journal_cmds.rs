@@ -149,7 +149,8 @@ fn age(secs: i64) -> String {
     }
 }
 
-/// `crctl status`: active calls, spool backlog per target, last errors, chain head.
+/// `crctl status`: active calls, spool backlog per target, last errors, pending deletions,
+/// chain head.
 pub fn status(cfg: &cr_config::Config) -> anyhow::Result<ExitCode> {
     let journal = open(cfg, false)?;
     let now = Utc::now();
@@ -206,6 +207,18 @@ pub fn status(cfg: &cr_config::Config) -> anyhow::Result<ExitCode> {
             e.attempts,
             if e.attempts == 1 { "" } else { "s" },
             e.error
+        );
+    }
+    println!("deletions pending: {}", st.pending_deletions.len());
+    for d in &st.pending_deletions {
+        let place = if d.target == cr_journal::Deletion::LOCAL { "local" } else { d.target.as_str() };
+        println!(
+            "  {} {place}: {} attempt{}, last {}: {}",
+            d.set_id,
+            d.attempts,
+            if d.attempts == 1 { "" } else { "s" },
+            d.last_attempt_at.map_or_else(|| "-".to_owned(), |t| tz.show(t)),
+            d.last_error.as_deref().unwrap_or("-")
         );
     }
     match &st.chain_head {

@@ -246,9 +246,14 @@ fn status_and_search_without_a_journal_say_so() {
 }
 
 #[test]
-fn status_shows_active_calls_backlog_and_errors() {
+fn status_shows_active_calls_backlog_errors_and_pending_deletions() {
     let inst = Install::new("UTC");
-    fill(&inst.journal());
+    let j = inst.journal();
+    fill(&j);
+    // Deletions not confirmed yet, at a target and in the local spool.
+    j.deletion_failed("s1", "offsite", "connection refused (127.0.0.1:2222)", t(600)).unwrap();
+    j.deletion_failed("s1", "offsite", "connection refused (127.0.0.1:2222)", t(700)).unwrap();
+    j.deletion_failed("s2", cr_journal::Deletion::LOCAL, "permission denied", t(650)).unwrap();
     let (code, out, err) = inst.crctl(&["status"]);
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
@@ -282,8 +287,15 @@ fn status_shows_active_calls_backlog_and_errors() {
         lines[7],
         "  2026-11-26 09:03:20+00:00  s1 -> offsite  pending after 1 attempt: connection refused (127.0.0.1:2222)"
     );
+    // Oldest last attempt first; the spool is named "local".
+    assert_eq!(lines[8], "deletions pending: 2");
+    assert_eq!(lines[9], "  s2 local: 1 attempt, last 2026-11-26 09:10:50+00:00: permission denied");
     assert_eq!(
-        lines[8],
+        lines[10],
+        "  s1 offsite: 2 attempts, last 2026-11-26 09:11:40+00:00: connection refused (127.0.0.1:2222)"
+    );
+    assert_eq!(
+        lines[11],
         format!("recordings: 2, chain head #2 s2 ({:064x})", 2)
     );
 }

@@ -38,6 +38,13 @@ pub enum NoticeKind {
     LowSpace,
     /// Free space is back above the threshold.
     SpaceRecovered,
+    /// Deleting expired sets at a target started failing (the deletion pass,
+    /// [`Notifier::for_deletions`]).
+    DeletionFailing,
+    /// Deleting at a target is still failing.
+    DeletionStillFailing,
+    /// Deleting at a target works again.
+    DeletionRecovered,
 }
 
 /// A notification to send.
@@ -50,7 +57,8 @@ pub struct Notice {
     pub target: String,
     /// The last error (empty on recovery).
     pub error: String,
-    /// What waits.
+    /// What waits: sets not yet delivered to the target, or (deletion notices) sets whose
+    /// deletion waits for it.
     pub backlog: Backlog,
     /// When the outage started.
     pub since: DateTime<Utc>,
@@ -79,6 +87,9 @@ impl Notice {
             NoticeKind::Recovered => format!("[callrec {module_id}] upload to {} works again", self.target),
             NoticeKind::LowSpace => format!("[callrec {module_id}] spool disk space low"),
             NoticeKind::SpaceRecovered => format!("[callrec {module_id}] spool disk space sufficient again"),
+            NoticeKind::DeletionFailing => format!("[callrec {module_id}] deletion at {} failing", self.target),
+            NoticeKind::DeletionStillFailing => format!("[callrec {module_id}] deletion at {} still failing", self.target),
+            NoticeKind::DeletionRecovered => format!("[callrec {module_id}] deletion at {} works again", self.target),
         }
     }
 
@@ -115,6 +126,23 @@ impl Notice {
                     b.push_str("\nWhen the disk is full, new recordings cannot be stored. Fix the failing targets or add space.\n");
                 }
             }
+            NoticeKind::DeletionFailing | NoticeKind::DeletionStillFailing => {
+                b.push_str(&format!(
+                    "Recordings of callrec installation {module_id} whose retention ended cannot be deleted at target {}.\n\n",
+                    self.target
+                ));
+                b.push_str(&format!("Error: {}\n", self.error));
+                b.push_str(&format!("Failing since: {} ({})\n", self.since.to_rfc3339(), human(self.at - self.since)));
+                b.push_str(&format!("Sets whose deletion waits for this target: {}\n\n", self.backlog.sets));
+                b.push_str(
+                    "The deletions stay pending (crctl status lists them) and are tried again at every deletion pass; \
+                     no deletion receipt is sealed for these sets until the target has confirmed.\n",
+                );
+            }
+            NoticeKind::DeletionRecovered => {
+                b.push_str(&format!("Target {} confirms deletions again.\n\n", self.target));
+                b.push_str(&format!("The outage lasted {} (since {}).\n", human(self.at - self.since), self.since.to_rfc3339()));
+            }
         }
         b
     }
@@ -145,12 +173,36 @@ struct Outage {
 pub struct Notifier {
     reminder: Duration,
     outages: BTreeMap<String, Outage>,
+    /// The kinds it gives: started, reminder, recovered.
+    kinds: [NoticeKind; 3],
 }
 
 impl Notifier {
-    /// Reminders every `reminder` while an outage lasts.
+    /// Upload outages; reminders every `reminder` while an outage lasts.
     pub fn new(reminder: Duration) -> Self {
-        Self { reminder, outages: BTreeMap::new() }
+        Self { reminder, outages: BTreeMap::new(), kinds: [NoticeKind::OutageStarted, NoticeKind::Reminder, NoticeKind::Recovered] }
+    }
+
+    /// Deletion outages (the deletion pass): the same rule with the kinds
+    /// [`NoticeKind::DeletionFailing`], [`NoticeKind::DeletionStillFailing`] and
+    /// [`NoticeKind::DeletionRecovered`]; its state is its own, apart from the uploads'.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cr_storage::{Notifier, NoticeKind, Backlog};
+    /// let t0 = chrono::Utc::now();
+    /// let mut n = Notifier::for_deletions(Duration::from_secs(3600));
+    /// let b = Backlog::new(1, None);
+    /// let first = n.observe("offsite", Err("connection refused"), t0, b).unwrap();
+    /// assert_eq!(first.kind, NoticeKind::DeletionFailing);
+    /// assert!(first.subject("pbx1").contains("deletion at offsite failing"));
+    /// assert_eq!(n.observe("offsite", Ok(()), t0, b).unwrap().kind, NoticeKind::DeletionRecovered);
+    /// ```
+    pub fn for_deletions(reminder: Duration) -> Self {
+        Self {
+            kinds: [NoticeKind::DeletionFailing, NoticeKind::DeletionStillFailing, NoticeKind::DeletionRecovered],
+            ..Self::new(reminder)
+        }
     }
 
     /// Feeds the outcome of an attempt on `target` at `now`; returns a notice to send, if any.
@@ -161,6 +213,7 @@ impl Notifier {
         now: DateTime<Utc>,
         backlog: Backlog,
     ) -> Option<Notice> {
+        let [started, reminder, recovered] = self.kinds;
         let notice = |kind, since, error: &str| Notice {
             kind,
             target: target.to_owned(),
@@ -174,18 +227,18 @@ impl Notifier {
             (Ok(()), None) => None,
             (Ok(()), Some(_)) => {
                 let o = self.outages.remove(target)?;
-                Some(notice(NoticeKind::Recovered, o.since, ""))
+                Some(notice(recovered, o.since, ""))
             }
             (Err(e), None) => {
                 self.outages.insert(target.to_owned(), Outage { since: now, last_mail: now });
-                Some(notice(NoticeKind::OutageStarted, now, e))
+                Some(notice(started, now, e))
             }
             (Err(e), Some(o)) => {
                 let due = o.last_mail + chrono::Duration::from_std(self.reminder).unwrap_or(chrono::Duration::MAX);
                 if now >= due {
                     o.last_mail = now;
                     let since = o.since;
-                    Some(notice(NoticeKind::Reminder, since, e))
+                    Some(notice(reminder, since, e))
                 } else {
                     None
                 }
