@@ -56,6 +56,8 @@ struct Install {
     data: PathBuf,
     config: PathBuf,
     identity: cr_sign::Identity,
+    /// The targets sets are sealed for.
+    targets: Vec<String>,
 }
 
 fn t0() -> DateTime<Utc> {
@@ -63,8 +65,9 @@ fn t0() -> DateTime<Utc> {
 }
 
 impl Install {
-    /// `smtp`: outage mails go there (`[notify]`).
-    fn new(dir: &Path, s: &Servers, smtp: Option<&support::Smtpd>) -> Self {
+    /// An installation in `dir` with the folder target `archive` (`dir/folder`, directory
+    /// `rec`) and the targets of `more_toml`; sets are sealed for `targets`.
+    fn new(dir: &Path, targets: &[&str], more_toml: &str) -> Self {
         let data = dir.join("data");
         std::fs::create_dir_all(dir.join("folder")).unwrap();
         let (keystore, identity) = support::keystore(dir, &data, "pbx-del");
@@ -72,22 +75,23 @@ impl Install {
         std::fs::write(
             &config,
             format!(
-                r#"[installation]
-module_id = "pbx-del"
-data_dir = "{data}"
-timezone = "UTC"
+                "[installation]\nmodule_id = \"pbx-del\"\ndata_dir = \"{data}\"\ntimezone = \"UTC\"\n\n{keystore}\
+                 [[targets]]\nname = \"archive\"\nkind = \"folder\"\npath = \"{folder}\"\ndirectory = \"rec\"\n\n{more_toml}",
+                data = data.display(),
+                folder = dir.join("folder").display(),
+            ),
+        )
+        .unwrap();
+        let pem = dir.join("cert.pem");
+        std::fs::write(&pem, identity.certificate().pem()).unwrap();
+        Install { dir: dir.to_owned(), data, config, identity, targets: targets.iter().map(|t| (*t).to_owned()).collect() }
+    }
 
-{keystore}[[recordings]]
-name = "desk"
-targets = ["archive", "offsite", "nas", "m365"]
-
-[[targets]]
-name = "archive"
-kind = "folder"
-path = "{folder}"
-directory = "rec"
-
-[[targets]]
+    /// Every kind of target: the folder, SFTP at `s.sshd`, SMB at `s.smbd`, OneDrive at the
+    /// Graph stand-in; `smtp`: outage mails go there (`[notify]`).
+    fn with_servers(dir: &Path, s: &Servers, smtp: Option<&support::Smtpd>) -> Self {
+        let more = format!(
+            r#"[[targets]]
 name = "offsite"
 kind = "sftp"
 server = "127.0.0.1"
@@ -121,8 +125,6 @@ directory = "rec"
 login_endpoint = "{url}"
 graph_endpoint = "{url}"
 {notify}"#,
-                data = data.display(),
-                folder = dir.join("folder").display(),
                 sftp_port = s.sshd.port,
                 sftp_user = s.sftp_user,
                 key = s.sshd.dir.join("client_key").display(),
@@ -137,12 +139,8 @@ graph_endpoint = "{url}"
                     "\n[notify]\nemail_to = [\"ops@example.com\"]\nemail_from = \"callrec@example.com\"\nsmtp_server = \"127.0.0.1\"\nsmtp_port = {}\nsmtp_tls = \"none\"\nreminder_interval = \"1h\"\nmin_free_percent = 0\n",
                     m.port
                 )),
-            ),
-        )
-        .unwrap();
-        let pem = dir.join("cert.pem");
-        std::fs::write(&pem, identity.certificate().pem()).unwrap();
-        Install { dir: dir.to_owned(), data, config, identity }
+        );
+        Install::new(dir, &TARGETS, &more)
     }
 
     fn journal(&self) -> Journal {
@@ -175,7 +173,7 @@ graph_endpoint = "{url}"
         std::fs::write(&audio, common::bytes(id.len() as u64, 40_000)).unwrap();
         let mut hashed = cr_sign::HashedFiles::new(id).unwrap();
         hashed.add(&[audio]).unwrap();
-        let targets: Vec<String> = TARGETS.iter().map(|s| (*s).to_owned()).collect();
+        let targets = self.targets.clone();
         let metadata = |link: &cr_journal::ChainLink| serde_json::to_vec_pretty(&serde_json::json!({"id": id, "chain": link})).unwrap();
         let commit = |res: cr_journal::ChainReservation<'_>, sealed: &cr_sign::SealedSet| {
             let files = sealed.files.iter().map(|f| FileEntry { name: f.name.clone(), size: f.size, sha256: f.sha256.clone() });
@@ -339,8 +337,8 @@ fn check_receipt(inst: &Install, rid: &str, deleted: &str, seq: u64, checksum_sh
     assert_eq!(meta["deleted"]["checksum_sha256"], checksum_sha256, "computed with sha256sum before the deletion: {meta}");
     // Each target confirmed, having deleted the set's four files.
     let confirmations = meta["confirmations"].as_array().unwrap();
-    for target in TARGETS {
-        let c = confirmations.iter().find(|c| c["target"] == target).unwrap_or_else(|| panic!("no confirmation of {target}: {meta}"));
+    for target in &inst.targets {
+        let c = confirmations.iter().find(|c| c["target"] == target.as_str()).unwrap_or_else(|| panic!("no confirmation of {target}: {meta}"));
         assert_eq!(c["removed"].as_u64(), Some(4), "{target}: {c}");
     }
 }
@@ -357,7 +355,7 @@ fn uploader_deletes_expired_sets_everywhere_keeps_held_ones_and_waits_for_a_stop
         return;
     }
     let smtp = support::smtpd();
-    let inst = Install::new(&tmp.path().join("inst"), &s, smtp.as_ref());
+    let inst = Install::with_servers(&tmp.path().join("inst"), &s, smtp.as_ref());
     let j = inst.journal();
     let sum_a = inst.seal(&j, "set-a", t0());
     inst.seal(&j, "set-b", t0() + Duration::minutes(10));
@@ -448,4 +446,55 @@ fn uploader_deletes_expired_sets_everywhere_keeps_held_ones_and_waits_for_a_stop
     assert_eq!((offsite.state, offsite.attempts), (DeletionState::Confirmed, 2));
     let metrics = std::fs::read_to_string(inst.data.join("spool/uploader.prom")).unwrap();
     assert!(metrics.contains("\ncallrec_deletions_pending 0\n"), "{metrics}");
+}
+
+/// Kills the daemon when the test ends, also when it fails.
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Without `--once` the first deletion pass runs right after the first delivery pass (not an
+/// interval later: the default interval is an hour), and the receipt it sealed is delivered.
+#[test]
+fn the_daemon_runs_its_first_deletion_pass_at_start_and_delivers_the_receipt() {
+    if !(have("sqlite3") && have("openssl") && have("base64")) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let inst = Install::new(tmp.path(), &["archive"], "");
+    let j = inst.journal();
+    let sum = inst.seal(&j, "set-d", t0());
+    let seq = j.recording("set-d").unwrap().unwrap().chain.seq;
+    let (code, err) = inst.uploader_once();
+    assert_eq!(code, 0, "{err}");
+    assert!(inst.dir.join("folder/rec/set-d.wav").exists(), "{err}");
+    inst.expire("set-d");
+    let _daemon = Daemon(
+        Command::new(env!("CARGO_BIN_EXE_cr-uploader"))
+            .arg("--config")
+            .arg(&inst.config)
+            .args(["--poll", "1s"])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let rid = loop {
+        // Delivered: at the target, and out of the spool (every target confirmed it).
+        if let Some(rid) = receipt_of(&j, "set-d")
+            && inst.dir.join(format!("folder/rec/{rid}.sha256.SHA256withRSA.sig")).exists()
+            && !inst.data.join("spool").join(&rid).exists()
+        {
+            break rid;
+        }
+        assert!(std::time::Instant::now() < deadline, "no receipt delivered by the running uploader");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(!inst.dir.join("folder/rec/set-d.wav").exists());
+    check_receipt(&inst, &rid, "set-d", seq, &sum);
 }

@@ -66,7 +66,7 @@ enum Command {
     /// Group membership: log a member in or out (the recorder follows at once).
     #[command(subcommand)]
     Group(journal_cmds::GroupCommand),
-    /// Active calls, spool backlog per target, last errors (from the journal).
+    /// Active calls, spool backlog per target, last errors, pending deletions (from the journal).
     Status,
     /// Delegated sign-in for OneDrive targets.
     #[command(subcommand)]
