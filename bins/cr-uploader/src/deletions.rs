@@ -5,9 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
-use cr_retention::{Outcome, PassError};
-use cr_storage::{Backlog, Mailer, Notifier};
+use chrono::{DateTime, Utc};
+use cr_retention::{Outcome, PassError, PassReport};
+use cr_storage::{Backlog, Mailer, Notice, Notifier};
 use tracing::{error, info, warn};
 
 /// The pass's schedule, its outage state and what it left pending.
@@ -60,23 +60,30 @@ impl Deletions {
                 return Ran { sealed: false, unfinished: true };
             }
         };
-        let mut pending: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-        let mut sealed = report.checkpoint.is_some();
         for o in &report.outcomes {
             match o {
-                Outcome::Deleted { .. } => {
-                    sealed = true;
-                    info!("retention: {o}");
-                }
-                Outcome::Pending { set_id, target, .. } => {
-                    pending.entry(target.as_str()).or_default().insert(set_id.as_str());
-                    warn!("retention: {o}");
-                }
+                Outcome::Pending { .. } => warn!("retention: {o}"),
                 _ => info!("retention: {o}"),
             }
         }
         if let Some(id) = &report.checkpoint {
             info!("retention: CHECKPOINT {id}");
+        }
+        let sealed = report.checkpoint.is_some() || report.outcomes.iter().any(|o| matches!(o, Outcome::Deleted { .. }));
+        for n in &self.observe(&report, now) {
+            crate::notify(n, mailer);
+        }
+        Ran { sealed, unfinished: report.has_pending() }
+    }
+
+    /// Takes in what a pass at `now` did: the sets left pending, and a notice for each target
+    /// whose outage starts, goes on past the reminder interval, or ends.
+    fn observe(&mut self, report: &PassReport, now: DateTime<Utc>) -> Vec<Notice> {
+        let mut pending: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for o in &report.outcomes {
+            if let Outcome::Pending { set_id, target, .. } = o {
+                pending.entry(target.as_str()).or_default().insert(set_id.as_str());
+            }
         }
         self.pending_sets = pending.values().flatten().collect::<BTreeSet<_>>().len();
         let waiting = |t: &str| Backlog::new(pending.get(t).map_or(0, BTreeSet::len), None);
@@ -87,9 +94,53 @@ impl Deletions {
         for target in &report.working_targets {
             notices.extend(self.notifier.observe(target, Ok(()), now, waiting(target)));
         }
-        for n in &notices {
-            crate::notify(n, mailer);
+        notices
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use cr_storage::NoticeKind;
+
+    fn report(failing: &[(&str, &[&str])], working: &[&str]) -> PassReport {
+        let mut r = PassReport::default();
+        for (target, sets) in failing {
+            r.failing_targets.insert((*target).to_owned(), "connection refused".to_owned());
+            for set in *sets {
+                r.outcomes.push(Outcome::Pending { set_id: (*set).into(), target: (*target).into(), error: "connection refused".into() });
+            }
         }
-        Ran { sealed, unfinished: report.has_pending() }
+        r.working_targets = working.iter().map(|t| (*t).to_owned()).collect();
+        r
+    }
+
+    #[test]
+    fn a_target_failing_in_passes_is_mailed_once_then_at_the_reminder_then_when_it_works() {
+        let t0 = "2026-03-07T09:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let at = |min| t0 + chrono::Duration::minutes(min);
+        let mut d = Deletions::new(Duration::from_secs(3600), Duration::from_secs(7200));
+        let down = report(&[("offsite", &["s1", "s2"])], &["nas"]);
+        let n = d.observe(&down, t0);
+        assert_eq!(n.len(), 1, "{n:?}");
+        assert_eq!((n[0].kind, n[0].target.as_str(), n[0].backlog.sets), (NoticeKind::DeletionFailing, "offsite", 2));
+        assert_eq!(d.pending_sets, 2);
+        assert!(d.observe(&down, at(60)).is_empty(), "no mail per pass, nor per set");
+        let n = d.observe(&down, at(120));
+        assert_eq!(n.iter().map(|n| n.kind).collect::<Vec<_>>(), [NoticeKind::DeletionStillFailing]);
+        assert_eq!(n[0].since, t0);
+        let up = report(&[], &["offsite", "nas"]);
+        let n = d.observe(&up, at(180));
+        assert_eq!(n.iter().map(|n| (n.kind, n.target.as_str())).collect::<Vec<_>>(), [(NoticeKind::DeletionRecovered, "offsite")]);
+        assert_eq!(d.pending_sets, 0);
+        assert!(d.observe(&up, at(240)).is_empty());
+    }
+
+    #[test]
+    fn a_set_pending_at_two_targets_counts_once() {
+        let mut d = Deletions::new(Duration::from_secs(3600), Duration::from_secs(3600));
+        d.observe(&report(&[("offsite", &["s1"]), ("nas", &["s1", "s2"])], &[]), Utc::now());
+        assert_eq!(d.pending_sets, 2);
     }
 }
