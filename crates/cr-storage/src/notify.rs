@@ -329,4 +329,25 @@ mod tests {
         let ok = n.observe("nas", Ok(()), t0 + chrono::Duration::seconds(3600), b).unwrap();
         assert!(ok.body("pbx1").contains("1 h 0 min"), "{}", ok.body("pbx1"));
     }
+
+    #[test]
+    fn deletion_outages_have_their_own_state_and_texts() {
+        let t0 = "2026-03-07T09:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let mut uploads = Notifier::new(Duration::from_secs(600));
+        let mut deletions = Notifier::for_deletions(Duration::from_secs(600));
+        assert_eq!(uploads.observe("nas", Err("refused"), t0, Backlog::default()).unwrap().kind, NoticeKind::OutageStarted);
+        let d = deletions.observe("nas", Err("permission denied"), t0, Backlog::new(3, None)).unwrap();
+        assert_eq!(d.kind, NoticeKind::DeletionFailing, "an upload outage does not hide a deletion outage");
+        let body = d.body("pbx1");
+        for w in ["cannot be deleted at target nas", "permission denied", "Sets whose deletion waits for this target: 3", "crctl status"] {
+            assert!(body.contains(w), "{w}: {body}");
+        }
+        assert_eq!(d.subject("pbx1"), "[callrec pbx1] deletion at nas failing");
+        let later = t0 + chrono::Duration::seconds(600);
+        assert_eq!(deletions.observe("nas", Err("x"), later, Backlog::default()).unwrap().subject("p"), "[callrec p] deletion at nas still failing");
+        let ok = deletions.observe("nas", Ok(()), later, Backlog::default()).unwrap();
+        assert_eq!(ok.kind, NoticeKind::DeletionRecovered);
+        assert!(ok.body("p").contains("Target nas confirms deletions again") && ok.body("p").contains("10 min"), "{}", ok.body("p"));
+        assert!(uploads.in_outage("nas"), "the uploads' outage goes on");
+    }
 }
