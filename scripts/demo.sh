@@ -124,8 +124,9 @@ export CALLREC_OPERATOR_PASSWORD_FILE="$work/operator.pw"
 echo "== crctl search --operator demo (journal)"
 "$bin/crctl" --config "$work/callrec.toml" search --operator demo | sed 's/^/   /'
 
-echo "== crctl audit verify (the audit trail's hash chain)"
-"$bin/crctl" --config "$work/callrec.toml" audit verify --operator demo | sed 's/^/   /'
+echo "== crctl audit verify (the audit trail's hash chain, and the journal against the audit"
+echo "   checkpoint the uploader's deletion pass sealed into the chain and delivered)"
+"$bin/crctl" --config "$work/callrec.toml" audit verify --checkpoints "$work/archive" --operator demo | sed 's/^/   /'
 
 echo "== cr-verify on the target folder (needs only the certificate)"
 "$bin/cr-verify" --cert "$work/data/cert.pem" "$work/archive"
