@@ -60,6 +60,10 @@ struct Raw {
     #[serde(default)]
     #[allow(dead_code)]
     retention: serde::de::IgnoredAny,
+    /// `[console]`: the schema is cr-console's.
+    #[serde(default)]
+    #[allow(dead_code)]
+    console: serde::de::IgnoredAny,
 }
 
 /// `[installation]`.

@@ -66,6 +66,7 @@ pub use error::{ExportError, SourceError};
 pub use manifest::{
     CallFacts, ExportedSet, MANIFEST_FORMAT, MANIFEST_VERSION, NotExported, PackageManifest, Request, SetFile,
 };
+pub use page::escape as html_escape;
 pub use source::{DirectorySource, SetSource};
 pub use verify::{PackageProblem, PackageProblemKind, PackageReport, is_package, verify_package};
 pub use writer::{PackageSummary, PackageWriter, SETS_DIR, SUMS_FILE, SUMS_SIGNATURE_FILE, SetOutcome};

@@ -17,7 +17,9 @@ own files are also signed as they were sealed when the call ended. Compare the S
 of cert.pem with the one the installation publishes, then run `bash verify.sh` in this directory \
 (it needs bash, shasum or sha256sum, base64 and openssl) or `cr-verify --cert cert.pem .`.";
 
-fn escape(s: &str) -> String {
+/// `s` with `& < > " '` escaped, for HTML text and attribute values alike (the package's
+/// `index.html` and cr-console's pages).
+pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -226,6 +226,18 @@ impl Journal {
         Ok(SinceCheckpoint { last_at: last.map(|(_, at)| at), events })
     }
 
+    /// Wrong sign-ins (`login_failed`) for the name `name` at or after `since` and after its
+    /// last successful sign-in to the console (`signed_in`): what a lock-out counts.
+    pub fn login_failures_since(&self, name: &str, since: DateTime<Utc>) -> Result<u64, JournalError> {
+        self.store.conn()?.query_one(
+            "count wrong sign-ins",
+            "SELECT count(*) FROM audit_events WHERE kind = 'login_failed' AND actor = ?1 AND at >= ?2 \
+             AND id > coalesce((SELECT max(id) FROM audit_events WHERE kind = 'signed_in' AND actor = ?1), 0)",
+            params![name, since],
+            |r| r.u64(0),
+        )
+    }
+
     /// The newest audit event's id and hash (`None`: no event yet).
     pub fn audit_head(&self) -> Result<Option<AuditHead>, JournalError> {
         let rows = self.store.conn()?.query(

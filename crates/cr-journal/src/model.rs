@@ -269,6 +269,12 @@ pub enum AuditKind {
     ReceiptSealed,
     /// The audit trail's head was sealed into the chain.
     AuditCheckpoint,
+    /// An operator signed in to the web console (details: `via`).
+    SignedIn,
+    /// An operator signed out of the web console, or the session ended.
+    SignedOut,
+    /// A sign-in was refused without looking at the password: too many wrong ones.
+    LoginLocked,
     /// A kind written by a newer program.
     Other(String),
 }
@@ -298,6 +304,9 @@ impl AuditKind {
             AuditKind::DeletionPending => "deletion_pending",
             AuditKind::ReceiptSealed => "receipt_sealed",
             AuditKind::AuditCheckpoint => "audit_checkpoint",
+            AuditKind::SignedIn => "signed_in",
+            AuditKind::SignedOut => "signed_out",
+            AuditKind::LoginLocked => "login_locked",
             AuditKind::Other(s) => s,
         }
     }
@@ -326,6 +335,9 @@ impl AuditKind {
             "deletion_pending" => AuditKind::DeletionPending,
             "receipt_sealed" => AuditKind::ReceiptSealed,
             "audit_checkpoint" => AuditKind::AuditCheckpoint,
+            "signed_in" => AuditKind::SignedIn,
+            "signed_out" => AuditKind::SignedOut,
+            "login_locked" => AuditKind::LoginLocked,
             other => AuditKind::Other(other.to_owned()),
         }
     }
