@@ -45,6 +45,21 @@ pub struct Cookie {
     pub same_site: Option<SameSite>,
 }
 
+/// Which server certificates a session accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Trust {
+    /// Any certificate, self-signed or for another name, for the whole session (the WebDriver
+    /// capability `acceptInsecureCerts: true`; chromedriver carries it out by starting Chromium
+    /// with `--ignore-certificate-errors`). What [`Browser::start`] uses.
+    AnyCertificate,
+    /// Only certificates carrying the public key of the certificate in this PEM file (the test
+    /// server's); every other certificate is still checked as usual and a self-signed one
+    /// refused (`--ignore-certificate-errors-spki-list` with the SHA-256 of its
+    /// SubjectPublicKeyInfo). What [`Browser::start_trusting`] uses.
+    OnlyKeyOf(PathBuf),
+}
+
 /// The `SameSite` attribute of a cookie.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SameSite {
@@ -64,6 +79,19 @@ impl Browser {
     /// When the programs are missing and `CALLREC_TEST_STRICT=1` is set, and when they are
     /// installed but the session cannot be started (the message says why).
     pub fn start() -> Option<Browser> {
+        Browser::start_with(&Trust::AnyCertificate)
+    }
+
+    /// As [`Browser::start`], but the session accepts only the test server's certificate
+    /// `cert_pem` (by its public key), and still refuses every other self-signed one.
+    ///
+    /// # Panics
+    /// As [`Browser::start`], and when `cert_pem` cannot be read as a PEM certificate.
+    pub fn start_trusting(cert_pem: &Path) -> Option<Browser> {
+        Browser::start_with(&Trust::OnlyKeyOf(cert_pem.to_path_buf()))
+    }
+
+    fn start_with(trust: &Trust) -> Option<Browser> {
         let Some(tools) = find_tools() else {
             assert!(
                 std::env::var("CALLREC_TEST_STRICT").as_deref() != Ok("1"),
@@ -72,21 +100,26 @@ impl Browser {
             eprintln!("SKIPPED: chromium/chromedriver not installed (see scripts/install-deps.sh)");
             return None;
         };
-        match Browser::with_programs(&tools.chromedriver, &tools.chromium) {
+        match Browser::with_programs(&tools.chromedriver, &tools.chromium, trust) {
             Ok(b) => Some(b),
             Err(e) => panic!("{e}"),
         }
     }
 
-    /// Starts a session with the given `chromedriver` and Chromium binaries.
-    pub fn with_programs(chromedriver: &Path, chromium: &Path) -> Result<Browser, Error> {
+    /// Starts a session with the given `chromedriver` and Chromium binaries, accepting the
+    /// server certificates `trust` names.
+    pub fn with_programs(chromedriver: &Path, chromium: &Path, trust: &Trust) -> Result<Browser, Error> {
+        let pin = match trust {
+            Trust::AnyCertificate => None,
+            Trust::OnlyKeyOf(pem) => Some(spki_pin(pem)?),
+        };
         let scratch = tempfile::Builder::new()
             .prefix("cr-browser-")
             .tempdir()
             .map_err(|source| Error::Spawn { path: chromedriver.to_path_buf(), source })?;
         let driver = Driver::start(chromedriver, scratch.path())?;
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Error::Runtime)?;
-        let caps = capabilities(chromium, &scratch.path().join("profile"));
+        let caps = capabilities(chromium, &scratch.path().join("profile"), pin.as_deref());
         let url = format!("http://127.0.0.1:{}", driver.port);
         let client = rt
             .block_on(ClientBuilder::new(HttpConnector::new()).capabilities(caps).connect(&url))
@@ -242,7 +275,21 @@ pub fn shots_dir() -> PathBuf {
     from_exe.unwrap_or_else(|| PathBuf::from("target")).join("browser-shots")
 }
 
-fn capabilities(chromium: &Path, profile: &Path) -> Capabilities {
+/// base64 of the SHA-256 of the certificate's SubjectPublicKeyInfo (DER), the form of
+/// Chromium's `--ignore-certificate-errors-spki-list` (and of HPKP pins).
+fn spki_pin(pem: &Path) -> Result<String, Error> {
+    use base64::Engine as _;
+    use der::{DecodePem as _, Encode as _};
+    use sha2::Digest as _;
+    let bad = |detail: String| Error::Certificate { path: pem.to_path_buf(), detail };
+    let text = std::fs::read_to_string(pem).map_err(|e| bad(e.to_string()))?;
+    let cert =
+        x509_cert::Certificate::from_pem(text.trim_start()).map_err(|e| bad(format!("not a PEM certificate: {e}")))?;
+    let spki = cert.tbs_certificate().subject_public_key_info().to_der().map_err(|e| bad(e.to_string()))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&spki)))
+}
+
+fn capabilities(chromium: &Path, profile: &Path, pin: Option<&str>) -> Capabilities {
     let mut args = vec![
         "--headless=new".to_owned(),
         format!("--user-data-dir={}", profile.display()),
@@ -259,10 +306,14 @@ fn capabilities(chromium: &Path, profile: &Path) -> Capabilities {
         // Chromium's sandbox refuses to run as root.
         args.push("--no-sandbox".to_owned());
     }
+    if let Some(pin) = pin {
+        // Honoured only with a --user-data-dir of our own, which we always give.
+        args.push(format!("--ignore-certificate-errors-spki-list={pin}"));
+    }
     let caps = json!({
         "browserName": "chrome",
-        // The test server's self-signed certificate, for this session only.
-        "acceptInsecureCerts": true,
+        // The test server's self-signed certificate: any, or only the pinned key's.
+        "acceptInsecureCerts": pin.is_none(),
         "goog:chromeOptions": { "binary": chromium, "args": args },
     });
     match caps {

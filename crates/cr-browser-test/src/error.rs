@@ -34,6 +34,14 @@ pub enum Error {
         /// chromedriver's answer.
         detail: String,
     },
+    /// The certificate to trust could not be read.
+    #[error("cannot trust the certificate {path}: {detail}")]
+    Certificate {
+        /// The PEM file.
+        path: PathBuf,
+        /// Why.
+        detail: String,
+    },
     /// The private tokio runtime could not be built.
     #[error("could not build the WebDriver client's runtime: {0}")]
     Runtime(std::io::Error),

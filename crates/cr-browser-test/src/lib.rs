@@ -11,8 +11,12 @@
 //! - `--no-sandbox` only when the tests run as root (Chromium refuses to start as root
 //!   with its sandbox);
 //! - the test server's self-signed certificate is accepted through the WebDriver capability
-//!   `acceptInsecureCerts: true` for this session only — never with
-//!   `--ignore-certificate-errors`;
+//!   `acceptInsecureCerts: true` for this session only ([`Trust::AnyCertificate`]; note that
+//!   chromedriver carries the capability out by starting Chromium with
+//!   `--ignore-certificate-errors`, so the session accepts *any* certificate). For a test
+//!   that knows its server's certificate, [`Browser::start_trusting`] accepts only that
+//!   certificate's public key ([`Trust::OnlyKeyOf`]) and still refuses every other
+//!   self-signed one;
 //! - nothing is fetched from the internet (background networking, sync and component updates
 //!   are off), as on a recorder in a closed network.
 //!
@@ -45,5 +49,5 @@ mod browser;
 mod driver;
 mod error;
 
-pub use browser::{Browser, Cookie, SameSite, shots_dir};
+pub use browser::{Browser, Cookie, SameSite, Trust, shots_dir};
 pub use error::Error;

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use cr_browser_test::{Browser, Error};
+use cr_browser_test::{Browser, Error, Trust};
 
 /// Our direct children named `name` (pgrep -P).
 fn children_named(name: &str) -> Vec<String> {
@@ -25,14 +25,18 @@ fn broken_programs_are_named_and_leave_nothing_running() {
     }
 
     // No such chromedriver.
-    match Browser::with_programs(Path::new("/nonexistent/chromedriver"), Path::new("/usr/bin/chromium")) {
+    match Browser::with_programs(
+        Path::new("/nonexistent/chromedriver"),
+        Path::new("/usr/bin/chromium"),
+        &Trust::AnyCertificate,
+    ) {
         Err(e @ Error::Spawn { .. }) => assert!(e.to_string().contains("/nonexistent/chromedriver"), "{e}"),
         Err(e) => panic!("expected Spawn, got {e:?}"),
         Ok(_) => panic!("a missing chromedriver started"),
     }
 
     // A "chromedriver" that exits without reporting a port.
-    match Browser::with_programs(Path::new("/bin/true"), Path::new("/usr/bin/chromium")) {
+    match Browser::with_programs(Path::new("/bin/true"), Path::new("/usr/bin/chromium"), &Trust::AnyCertificate) {
         Err(e @ Error::DriverNotReady { .. }) => {
             let msg = e.to_string();
             assert!(msg.contains("/bin/true") && msg.contains("exited"), "{msg}");
@@ -43,11 +47,25 @@ fn broken_programs_are_named_and_leave_nothing_running() {
 
     // A real chromedriver with a "browser" that exits at once: the session fails, naming the
     // binary, and chromedriver is killed with the half-built Browser.
-    match Browser::with_programs(chromedriver, Path::new("/bin/false")) {
+    match Browser::with_programs(chromedriver, Path::new("/bin/false"), &Trust::AnyCertificate) {
         Err(e @ Error::Session { .. }) => assert!(e.to_string().contains("/bin/false"), "{e}"),
         Err(e) => panic!("expected Session, got {e:?}"),
         Ok(_) => panic!("/bin/false ran a browser session"),
     }
+    // A certificate to trust that is missing or not a certificate: refused before anything
+    // starts, naming the file.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let not_pem = dir.path().join("not-a-cert.pem");
+    std::fs::write(&not_pem, "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n")
+        .expect("write");
+    for path in [dir.path().join("missing.pem"), not_pem] {
+        match Browser::with_programs(chromedriver, Path::new("/usr/bin/chromium"), &Trust::OnlyKeyOf(path.clone())) {
+            Err(e @ Error::Certificate { .. }) => assert!(e.to_string().contains(&path.display().to_string()), "{e}"),
+            Err(e) => panic!("expected Certificate for {}, got {e:?}", path.display()),
+            Ok(_) => panic!("{} was trusted", path.display()),
+        }
+    }
+
     let left = children_named("chromedriver");
     assert!(left.is_empty(), "chromedriver still running: {left:?}");
 }
