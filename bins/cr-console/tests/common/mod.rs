@@ -1,0 +1,224 @@
+//! A real installation behind a running cr-console: keystore, SQLite journal, operators
+//! `root` (admin) and `aud` (auditor), one set sealed with the installation's key in the
+//! spool, and a TLS certificate for 127.0.0.1 made by the openssl tool.
+#![allow(clippy::unwrap_used, dead_code)]
+
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{TimeZone, Utc};
+use cr_journal::{Direction, FileEntry, Journal, NewCall, NewRecording, OpenOptions, Role};
+
+pub const KEYSTORE_PW: &str = "keystore-pw-1234";
+pub const PASSWORD: &str = "operator password 1";
+
+pub fn have(tool: &str) -> bool {
+    let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(std::env::var_os("CALLREC_TEST_STRICT").is_none(), "{tool} is missing (CALLREC_TEST_STRICT is set)");
+        eprintln!("SKIPPED: {tool} is not installed");
+    }
+    found
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub struct Console {
+    pub dir: tempfile::TempDir,
+    pub child: Child,
+    pub url: String,
+    pub client: reqwest::blocking::Client,
+    pub set_dir: PathBuf,
+    /// The console's TLS certificate (PEM).
+    pub tls_cert: PathBuf,
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub const SET: &str = "20261126T090000000Z-0a1b2c3d";
+
+/// Seals set [`SET`] (a WAV and its metadata) into the spool and the chain, as the recorder does.
+fn seal(j: &Journal, identity: &cr_sign::Identity, spool: &Path) -> PathBuf {
+    let start = Utc.with_ymd_and_hms(2026, 11, 26, 9, 0, 0).unwrap();
+    let end = start + chrono::Duration::seconds(95);
+    let call = j
+        .record_call(&NewCall {
+            pbx_call_id: "pbx-1".into(),
+            direction: Direction::Incoming,
+            caller: "+4930999888".into(),
+            callee: "300".into(),
+            diversions: vec![],
+            started_at: start,
+            record: true,
+            configuration: Some("desk".into()),
+            reason: "incoming call to group trading (300)".into(),
+        })
+        .unwrap();
+    j.end_call(call, end).unwrap();
+    let dir = spool.join(SET);
+    std::fs::create_dir_all(&dir).unwrap();
+    let wav = dir.join(format!("{SET}.wav"));
+    let st = Command::new("sox").args(["-D", "-n", "-r", "8000", "-c", "1", "-b", "16"]).arg(&wav).args(["synth", "2", "sine", "440"]).status().unwrap();
+    assert!(st.success());
+    let mut hashed = cr_sign::HashedFiles::new(SET).unwrap();
+    hashed.add(std::slice::from_ref(&wav)).unwrap();
+    let meta = dir.join(format!("{SET}.json"));
+    let cert = identity.certificate().fingerprint_sha256();
+    cr_sign::seal_into_chain(
+        j,
+        identity,
+        hashed,
+        SET,
+        end,
+        &meta,
+        |link| serde_json::to_vec(&serde_json::json!({"id": SET, "chain": {"seq": link.seq, "prev_sha256": link.prev_sha256}})).unwrap(),
+        |res, sealed| {
+            res.commit(
+                &sealed.checksum_sha256,
+                &NewRecording {
+                    set_id: SET.into(),
+                    call,
+                    configuration: "desk".into(),
+                    started_at: start,
+                    ended_at: end,
+                    channels: "mono".into(),
+                    files: sealed.files.iter().map(|f| FileEntry { name: f.name.clone(), size: f.size, sha256: f.sha256.clone() }).collect(),
+                    cert_fingerprint: cert.clone(),
+                    flags: vec![],
+                    location: dir.display().to_string(),
+                    targets: vec![],
+                    expires_at: None,
+                },
+            )
+        },
+    )
+    .unwrap();
+    dir
+}
+
+impl Console {
+    pub fn start(lockout_failures: u32) -> Console {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let data = root.join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        // The console's TLS certificate, for 127.0.0.1, by the openssl tool.
+        let (crt, key) = (root.join("console.crt"), root.join("console.key"));
+        let ok = Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+            // An end-entity certificate (rustls refuses a CA certificate as a server's).
+            .args(["-addext", "basicConstraints=critical,CA:FALSE", "-addext", "extendedKeyUsage=serverAuth", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&crt)
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let port = free_port();
+        let config = root.join("callrec.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[installation]\nmodule_id = \"console-test\"\ndata_dir = \"{}\"\n\n[keystore]\npassword_env = \"CR_CONSOLE_TEST_PW\"\n\n\
+                 [journal]\nurl = \"sqlite:journal.sqlite\"\n\n[console]\nlisten = \"127.0.0.1:{port}\"\ncertificate = \"{}\"\nkey = \"{}\"\nlockout_failures = {lockout_failures}\n",
+                data.display(),
+                crt.display(),
+                key.display()
+            ),
+        )
+        .unwrap();
+        let identity = cr_sign::Identity::generate("console-test", Utc::now()).unwrap();
+        identity.save_keystore(&data.join("keystore.p12"), KEYSTORE_PW, cr_sign::Cipher::Aes256).unwrap();
+        std::fs::write(data.join("cert.pem"), identity.certificate().pem()).unwrap();
+        let j = Journal::open_sqlite(&data.join("journal.sqlite"), &OpenOptions::new()).unwrap();
+        let now = Utc::now();
+        j.add_operator("root", Role::Admin, PASSWORD, None, now).unwrap();
+        j.add_operator("aud", Role::Auditor, PASSWORD, Some("root"), now).unwrap();
+        let set_dir = seal(&j, &identity, &data.join("spool"));
+        drop(j);
+        let log = std::fs::File::create(root.join("console.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_cr-console"))
+            .arg("--config")
+            .arg(&config)
+            .env("CR_CONSOLE_TEST_PW", KEYSTORE_PW)
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let client = reqwest::blocking::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&crt).unwrap()).unwrap())
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let url = format!("https://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut child = child;
+        while let Err(e) = client.get(format!("{url}/signin")).send() {
+            let exited = child.try_wait().unwrap().is_some();
+            let log = || std::fs::read_to_string(root.join("console.log")).unwrap_or_default();
+            assert!(!exited && Instant::now() < deadline, "the console did not come up ({e:?}): {}", log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Console { dir, child, url, client, set_dir, tls_cert: crt }
+    }
+
+    pub fn journal(&self) -> Journal {
+        Journal::open_sqlite(&self.dir.path().join("data/journal.sqlite"), &OpenOptions::new()).unwrap()
+    }
+
+    pub fn get(&self, path: &str, session: Option<&str>) -> reqwest::blocking::Response {
+        let mut r = self.client.get(format!("{}{path}", self.url));
+        if let Some(s) = session {
+            r = r.header("Cookie", format!("callrec_session={s}"));
+        }
+        r.send().unwrap()
+    }
+
+    /// The sign-in form's token and the cookie that goes with it.
+    pub fn login_token(&self) -> String {
+        let r = self.get("/signin", None);
+        let set = r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect::<Vec<_>>();
+        let c = set.iter().find(|c| c.starts_with("callrec_login_csrf=")).unwrap();
+        let token = c.trim_start_matches("callrec_login_csrf=").split(';').next().unwrap().to_owned();
+        let body = r.text().unwrap();
+        assert!(body.contains(&format!("name=\"csrf\" value=\"{token}\"")), "{body}");
+        token
+    }
+
+    /// Signs in; returns the status and the Set-Cookie headers.
+    pub fn sign_in(&self, name: &str, password: &str) -> (u16, Vec<String>, String) {
+        let token = self.login_token();
+        let r = self
+            .client
+            .post(format!("{}/signin", self.url))
+            .header("Cookie", format!("callrec_login_csrf={token}"))
+            .form(&[("name", name), ("password", password), ("csrf", &token)])
+            .send()
+            .unwrap();
+        let status = r.status().as_u16();
+        let cookies = r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+        (status, cookies, r.text().unwrap())
+    }
+
+    pub fn session(&self, name: &str) -> String {
+        let (status, cookies, body) = self.sign_in(name, PASSWORD);
+        assert_eq!(status, 303, "{body}");
+        let c = cookies.iter().find(|c| c.starts_with("callrec_session=")).unwrap();
+        c.trim_start_matches("callrec_session=").split(';').next().unwrap().to_owned()
+    }
+
+    pub fn audit_kinds(&self) -> Vec<(String, Option<String>)> {
+        self.journal().audit_events(0, 10_000).unwrap().into_iter().map(|e| (e.kind.as_str().to_owned(), e.actor)).collect()
+    }
+}
+
