@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use crate::html::{Viewer, esc, page};
 use crate::session::{Session, Sessions, random_token, same_token};
-use crate::settings::ConsoleSettings;
+use cr_setup::ConsoleSettings;
 
 const SESSION_COOKIE: &str = "callrec_session";
 const LOGIN_CSRF_COOKIE: &str = "callrec_login_csrf";

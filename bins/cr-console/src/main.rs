@@ -11,7 +11,6 @@ mod app;
 mod html;
 mod serve;
 mod session;
-mod settings;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,7 +49,7 @@ fn main() -> ExitCode {
 
 fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let cfg = cr_config::Config::load(&args.config).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let settings = settings::ConsoleSettings::from_config(&cfg).map_err(|errs| {
+    let settings = cr_setup::ConsoleSettings::from_config(&cfg).map_err(|errs| {
         anyhow::anyhow!("the configuration has errors:\n{}", errs.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))
     })?;
     let tls = match &settings.tls {

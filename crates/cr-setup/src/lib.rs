@@ -19,14 +19,17 @@
 //! | `[pbx.api]` | [`cr_config::ApiSettings`] |
 //! | `[journal]` | cr-journal |
 //! | `[retention]` | [`RetentionSettings`] (here; the periods are [`cr_types::Period`]s) |
+//! | `[console]` | [`ConsoleSettings`] (here; the TLS files are loaded by cr-console) |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod console;
 mod files;
 mod retention;
 mod siprec;
 
 pub use retention::{MAX_INTERVAL, MIN_INTERVAL, RetentionConfig, RetentionSettings, never_expiring};
+pub use console::ConsoleSettings;
 pub use siprec::SipRecSettings;
 
 use cr_config::{ApiSettings, Config, ConfigError};
@@ -152,6 +155,7 @@ impl Checked {
             Ok(r) => notes.extend(never_expiring(cfg, &r)),
             Err(e) => problems.extend(e),
         }
+        problems.extend(ConsoleSettings::from_config(cfg).err().unwrap_or_default());
         problems.extend(files::folders_exist(cfg));
         if let Err(e) = cr_journal::JournalUrl::parse(&cfg.journal.url, &cfg.installation.data_dir) {
             problems.push(cfg.error_at("journal.url", e.to_string()));

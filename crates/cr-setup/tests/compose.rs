@@ -133,3 +133,29 @@ fn config_check_says_which_configurations_never_expire() {
     let all_set = "[[recordings]]\nname = \"kept\"\nretention = \"5y\"\n";
     assert!(!Checked::from_config(&parse(all_set)).notes.iter().any(|n| n.contains("never expire")));
 }
+
+// Guards against: a console configuration that `config check` passes but cr-console refuses
+// (or starts with plain HTTP on a public address).
+#[test]
+fn bad_console_values_are_named_by_config_check_and_the_defaults_are_safe() {
+    // [console] is on line 6, its first key on line 7.
+    for (body, line, key, says) in [
+        ("[console]\nlisten = \"0.0.0.0:8443\"\n", 7, "console.listen", "not a loopback address"),
+        ("[console]\nlisten = \"localhost\"\n", 7, "console.listen", "\"localhost\""),
+        ("[console]\nidle_timeout = \"5s\"\n", 7, "console.idle_timeout", "between 1m and 24h"),
+        ("[console]\nlockout_time = \"2d\"\n", 7, "console.lockout_time", "between 1m and 24h"),
+        ("[console]\nlockout_failures = 0\n", 7, "console.lockout_failures", "between 1 and 100"),
+        ("[console]\ncertificate = \"c.pem\"\n", 6, "console.key", "a certificate needs its key"),
+    ] {
+        let cfg = parse(body);
+        let checked: Vec<String> = Checked::from_config(&cfg).problems.iter().map(ToString::to_string).collect();
+        let about: Vec<&String> = checked.iter().filter(|p| p.contains(&format!("`{key}`"))).collect();
+        assert_eq!(about.len(), 1, "{body}: {checked:#?}");
+        assert!(about[0].starts_with(&format!("callrec.toml:{line}: key `{key}`: ")) && about[0].contains(says), "{body}: {}", about[0]);
+        let direct: Vec<String> = cr_setup::ConsoleSettings::from_config(&cfg).unwrap_err().iter().map(ToString::to_string).collect();
+        assert!(direct.contains(about[0]), "cr-console gives the same message: {direct:#?}");
+    }
+    let d = cr_setup::ConsoleSettings::from_config(&parse("")).unwrap();
+    assert_eq!((d.listen.to_string(), d.tls.is_none(), d.lockout_failures), ("127.0.0.1:8443".to_owned(), true, 5));
+    assert_eq!((d.idle_timeout.as_secs(), d.lockout_time.as_secs()), (900, 900));
+}

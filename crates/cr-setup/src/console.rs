@@ -1,4 +1,4 @@
-//! `[console]`: where the console listens, its TLS certificate and key, and its session and
+//! `[console]`: where cr-console, the web console, listens, its TLS certificate and key, and its session and
 //! lock-out rules.
 
 use std::net::SocketAddr;
@@ -39,6 +39,7 @@ fn default_lockout() -> String {
 
 /// `[console]`, validated.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ConsoleSettings {
     /// Where it listens.
     pub listen: SocketAddr,
