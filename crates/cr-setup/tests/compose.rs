@@ -15,6 +15,16 @@ fn parse(body: &str) -> Config {
     Config::parse(&format!("{HEAD}\n{body}"), "callrec.toml").unwrap()
 }
 
+/// The one problem `config check` reports about `key`, which must be at `line` and say
+/// `says`.
+fn named_once(cfg: &Config, body: &str, line: u32, key: &str, says: &str) -> String {
+    let checked: Vec<String> = Checked::from_config(cfg).problems.iter().map(ToString::to_string).collect();
+    let about: Vec<&String> = checked.iter().filter(|p| p.contains(&format!("`{key}`"))).collect();
+    assert_eq!(about.len(), 1, "{body}: {checked:#?}");
+    assert!(about[0].starts_with(&format!("callrec.toml:{line}: key `{key}`: ")) && about[0].contains(says), "{body}: {}", about[0]);
+    about[0].clone()
+}
+
 // Moved from cr-storage's tests/config.rs (unknown_kind_and_unknown_target_reference): the
 // reference check is the policy's, and the uploader makes it through the composition.
 #[test]
@@ -103,16 +113,12 @@ fn bad_retention_values_are_named_with_line_and_key_everywhere() {
         ),
     ] {
         let cfg = parse(body);
-        let checked: Vec<String> = Checked::from_config(&cfg).problems.iter().map(ToString::to_string).collect();
-        let want = format!("callrec.toml:{line}: key `{key}`: ");
-        let about: Vec<&String> = checked.iter().filter(|p| p.contains(&format!("`{key}`"))).collect();
-        assert_eq!(about.len(), 1, "{body}: {checked:#?}");
-        assert!(about[0].starts_with(&want) && about[0].contains(says), "{body}: {}", about[0]);
+        let about = named_once(&cfg, body, line, key, says);
         let recorder: Vec<String> = RecorderSetup::from_config(&cfg).unwrap_err().iter().map(ToString::to_string).collect();
-        assert!(recorder.contains(about[0]), "{body}: {recorder:#?}");
+        assert!(recorder.contains(&about), "{body}: {recorder:#?}");
         if key.starts_with("retention.") {
             let uploader: Vec<String> = UploaderSetup::from_config(&cfg).unwrap_err().iter().map(ToString::to_string).collect();
-            assert!(uploader.contains(about[0]), "{body}: {uploader:#?}");
+            assert!(uploader.contains(&about), "{body}: {uploader:#?}");
         }
     }
     // An unknown key of [retention] is named too.
@@ -148,12 +154,9 @@ fn bad_console_values_are_named_by_config_check_and_the_defaults_are_safe() {
         ("[console]\ncertificate = \"c.pem\"\n", 6, "console.key", "a certificate needs its key"),
     ] {
         let cfg = parse(body);
-        let checked: Vec<String> = Checked::from_config(&cfg).problems.iter().map(ToString::to_string).collect();
-        let about: Vec<&String> = checked.iter().filter(|p| p.contains(&format!("`{key}`"))).collect();
-        assert_eq!(about.len(), 1, "{body}: {checked:#?}");
-        assert!(about[0].starts_with(&format!("callrec.toml:{line}: key `{key}`: ")) && about[0].contains(says), "{body}: {}", about[0]);
+        let about = named_once(&cfg, body, line, key, says);
         let direct: Vec<String> = cr_setup::ConsoleSettings::from_config(&cfg).unwrap_err().iter().map(ToString::to_string).collect();
-        assert!(direct.contains(about[0]), "cr-console gives the same message: {direct:#?}");
+        assert!(direct.contains(&about), "cr-console gives the same message: {direct:#?}");
     }
     let d = cr_setup::ConsoleSettings::from_config(&parse("")).unwrap();
     assert_eq!((d.listen.to_string(), d.tls.is_none(), d.lockout_failures), ("127.0.0.1:8443".to_owned(), true, 5));
