@@ -29,15 +29,17 @@ pub struct Console {
     sessions: Mutex<Sessions>,
     settings: ConsoleSettings,
     cert: cr_sign::Certificate,
-    /// Folder targets by name: where a delivered set can be read back to verify it.
-    folders: Vec<(String, PathBuf)>,
+    /// The names of the folder targets: where a delivered set can be read back to verify it
+    /// (at the directory its delivery recorded).
+    folders: Vec<String>,
 }
 
 type App = Arc<Console>;
 
 impl Console {
-    /// The console over `journal`, verifying with `cert`; `folders` are the folder targets.
-    pub fn new(journal: Journal, settings: ConsoleSettings, cert: cr_sign::Certificate, folders: Vec<(String, PathBuf)>) -> Self {
+    /// The console over `journal`, verifying with `cert`; `folders` are the folder targets'
+    /// names.
+    pub fn new(journal: Journal, settings: ConsoleSettings, cert: cr_sign::Certificate, folders: Vec<String>) -> Self {
         let sessions = Mutex::new(Sessions::new(settings.idle_timeout));
         Self { journal: Mutex::new(journal), sessions, settings, cert, folders }
     }
@@ -90,6 +92,11 @@ fn fail(code: StatusCode, what: &str) -> Response {
     (code, axum::response::Html(page("Error", None, &format!("<p class=\"err\">{}</p>", esc(what))))).into_response()
 }
 
+fn no_randomness() -> Response {
+    tracing::error!("the operating system gives no randomness: no session or form token can be made");
+    fail(StatusCode::SERVICE_UNAVAILABLE, "the console cannot make a secure token now (the reason is in its log)")
+}
+
 fn journal_fail(e: &JournalError) -> Response {
     tracing::error!("journal: {e}");
     fail(StatusCode::INTERNAL_SERVER_ERROR, "the journal could not be read (the reason is in the console's log)")
@@ -130,7 +137,7 @@ fn html(code: StatusCode, title: &str, s: Option<&Session>, body: &str) -> Respo
 }
 
 fn signin_page(app: &Console, code: StatusCode, message: Option<&str>) -> Response {
-    let token = random_token();
+    let Some(token) = random_token() else { return no_randomness() };
     let msg = message.map_or_else(String::new, |m| format!("<p class=\"err\" id=\"message\">{}</p>", esc(m)));
     let body = format!(
         "<h1>Sign in</h1>{msg}<form method=\"post\" action=\"/signin\">\
@@ -160,6 +167,7 @@ struct SignIn {
 
 enum SignInOutcome {
     In(String),
+    NoRandomness,
     Wrong,
     Locked,
     Failed(JournalError),
@@ -190,7 +198,7 @@ async fn signin(State(app): State<App>, headers: HeaderMap, Form(f): Form<SignIn
                     return SignInOutcome::Failed(e);
                 }
                 drop(journal);
-                SignInOutcome::In(c.sessions().create(&op.name, op.role, now))
+                c.sessions().create(&op.name, op.role, now).map_or(SignInOutcome::NoRandomness, SignInOutcome::In)
             }
             Err(JournalError::Refused { .. }) => SignInOutcome::Wrong,
             Err(e) => SignInOutcome::Failed(e),
@@ -213,6 +221,7 @@ async fn signin(State(app): State<App>, headers: HeaderMap, Form(f): Form<SignIn
             Some("Too many wrong passwords for this name: sign-in is locked for a while. Ask an administrator if this was not you."),
         ),
         Ok(SignInOutcome::Failed(e)) => journal_fail(&e),
+        Ok(SignInOutcome::NoRandomness) => no_randomness(),
     }
 }
 
@@ -352,17 +361,16 @@ async fn search(State(app): State<App>, headers: HeaderMap, Query(q): Query<Sear
     html(StatusCode::OK, "Search", Some(&s), &format!("{form}{table}"))
 }
 
-/// Where a readable copy of the set lies: its spool directory, else a folder target it
-/// was delivered to.
+/// Where a readable copy of the set lies: its spool directory, else the directory a folder
+/// target recorded at delivery (as `crctl export` finds it).
 fn local_copy(app: &Console, info: &cr_journal::RecordingInfo) -> Option<PathBuf> {
     let sums = cr_sign::checksum_file_name(&info.set_id);
-    let mut dirs: Vec<PathBuf> = info.location.iter().map(PathBuf::from).collect();
-    for u in info.uploads.iter().filter(|u| u.state == cr_journal::UploadState::Done) {
-        if let (Some((_, base)), Some(dir)) = (app.folders.iter().find(|(n, _)| *n == u.target), &u.remote_dir) {
-            dirs.push(dir.iter().fold(base.clone(), |p, seg| p.join(seg)));
-        }
-    }
-    dirs.into_iter().map(|d| d.join(&sums)).find(|p| p.is_file())
+    let delivered = info
+        .uploads
+        .iter()
+        .filter(|u| u.state == cr_journal::UploadState::Done && app.folders.contains(&u.target))
+        .filter_map(|u| u.remote_path.as_deref());
+    info.location.as_deref().into_iter().chain(delivered).map(|d| PathBuf::from(d).join(&sums)).find(|p| p.is_file())
 }
 
 fn badge(app: &Console, info: &cr_journal::RecordingInfo) -> String {
@@ -440,18 +448,7 @@ async fn recording(State(app): State<App>, headers: HeaderMap, UrlPath(id): UrlP
     html(StatusCode::OK, &info.set_id, Some(&s), &body)
 }
 
-/// The folder targets of the configuration (name, base path), for reading sets back.
-pub fn folder_targets(cfg: &cr_config::Config) -> Vec<(String, PathBuf)> {
-    /// The keys of a `[[targets]]` entry the console needs (others are ignored).
-    #[derive(Deserialize)]
-    struct Folder {
-        name: String,
-        kind: String,
-        path: Option<PathBuf>,
-    }
-    (0..cfg.len_of("targets"))
-        .filter_map(|i| cfg.section::<Folder>(&format!("targets[{i}]")).ok().flatten())
-        .filter(|f| f.kind == "folder")
-        .filter_map(|f| f.path.map(|p| (f.name, cfg.resolve_path(p))))
-        .collect()
+/// The names of the folder targets of the configuration, for reading sets back.
+pub fn folder_targets(cfg: &cr_config::Config) -> Vec<String> {
+    cr_storage::target_kinds(cfg).into_iter().filter(|(_, kind)| kind == "folder").map(|(name, _)| name).collect()
 }

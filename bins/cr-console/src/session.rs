@@ -7,15 +7,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use cr_journal::Role;
 
-/// 32 random bytes as hex: a session token or a CSRF token.
-pub fn random_token() -> String {
+/// 32 random bytes as hex: a session token or a CSRF token; `None` when the OS gives no
+/// randomness (then no token is made at all: a guessable one would be worse).
+pub fn random_token() -> Option<String> {
     let mut b = [0u8; 32];
-    // getrandom only fails where the OS has no randomness; an all-zero token is then
-    // refused by `Sessions::get` (it never matches a stored, random one twice).
-    if getrandom::fill(&mut b).is_err() {
-        b = [0; 32];
-    }
-    hex::encode(b)
+    getrandom::fill(&mut b).ok()?;
+    Some(hex::encode(b))
 }
 
 /// One signed-in operator.
@@ -43,13 +40,13 @@ impl Sessions {
         Self { idle, by_token: HashMap::new() }
     }
 
-    /// Starts a session for `operator` at `now`; returns its token.
-    pub fn create(&mut self, operator: &str, role: Role, now: DateTime<Utc>) -> String {
+    /// Starts a session for `operator` at `now`; returns its token (`None`: no randomness).
+    pub fn create(&mut self, operator: &str, role: Role, now: DateTime<Utc>) -> Option<String> {
         self.expire(now);
-        let token = random_token();
-        let session = Session { operator: operator.to_owned(), role, csrf: random_token(), last_seen: now };
+        let token = random_token()?;
+        let session = Session { operator: operator.to_owned(), role, csrf: random_token()?, last_seen: now };
         self.by_token.insert(token.clone(), session);
-        token
+        Some(token)
     }
 
     /// The session of `token` at `now`, touched; `None` when unknown or idle too long (then
@@ -93,7 +90,7 @@ mod tests {
     #[test]
     fn a_session_lives_while_used_and_ends_after_the_idle_time() {
         let mut s = Sessions::new(Duration::from_secs(900));
-        let token = s.create("anna", Role::Auditor, t(0));
+        let token = s.create("anna", Role::Auditor, t(0)).unwrap_or_default();
         assert_eq!(token.len(), 64);
         let a = s.get(&token, t(600)).map(|x| x.operator);
         assert_eq!(a.as_deref(), Some("anna"));
@@ -106,8 +103,8 @@ mod tests {
     #[test]
     fn tokens_are_random_and_unknown_ones_get_nothing() {
         let mut s = Sessions::new(Duration::from_secs(60));
-        let a = s.create("anna", Role::Auditor, t(0));
-        let b = s.create("anna", Role::Auditor, t(0));
+        let a = s.create("anna", Role::Auditor, t(0)).unwrap_or_default();
+        let b = s.create("anna", Role::Auditor, t(0)).unwrap_or_default();
         assert_ne!(a, b);
         let (ca, cb) = (s.get(&a, t(1)).map(|x| x.csrf), s.get(&b, t(1)).map(|x| x.csrf));
         assert_ne!(ca, cb, "each session has its own CSRF token");

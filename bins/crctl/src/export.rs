@@ -104,14 +104,6 @@ impl cr_export::SetSource for TargetSource {
     }
 }
 
-/// The `kind` of the target named `name` in the configuration (cr-storage's schema).
-fn target_kind(cfg: &cr_config::Config, name: &str) -> Option<String> {
-    (0..cfg.len_of("targets"))
-        .filter_map(|i| cfg.section::<cr_storage::CommonConfig>(&format!("targets[{i}]")).ok().flatten())
-        .find(|t| t.name == name)
-        .map(|t| t.kind)
-}
-
 /// Finds a readable copy of `hit`: the spool first, then each folder target it reached,
 /// then the first remote target it reached.
 fn locate(cfg: &cr_config::Config, hit: &SearchHit) -> Found {
@@ -125,7 +117,7 @@ fn locate(cfg: &cr_config::Config, hit: &SearchHit) -> Found {
     let mut problems = Vec::new();
     for d in hit.deliveries.iter().filter(|d| d.state == UploadState::Done) {
         let Some(path) = &d.remote_path else { continue };
-        let kind = target_kind(cfg, &d.target);
+        let kind = cr_storage::target_kind(cfg, &d.target);
         let kind = kind.as_deref();
         match kind {
             Some("folder") => {

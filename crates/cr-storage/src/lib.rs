@@ -60,7 +60,9 @@ pub use backoff::Backoff;
 #[cfg(feature = "config")]
 pub use config::kinds::{FolderConfig, KindConfig, OneDriveConfig, SftpConfig, SmbConfig};
 #[cfg(feature = "config")]
-pub use config::{CommonConfig, TargetConfig, TargetSpec, spool_from_config, target_from_config, targets_from_config, zone_from_config};
+pub use config::{
+    CommonConfig, TargetConfig, TargetSpec, spool_from_config, target_from_config, target_kind, target_kinds, targets_from_config, zone_from_config,
+};
 #[cfg(all(feature = "config", feature = "mail"))]
 pub use config::{NotifySetup, notifier_from_config};
 pub use error::{SpoolError, TargetError, TemplateError};

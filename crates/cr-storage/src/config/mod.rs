@@ -255,6 +255,20 @@ fn host_only(s: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Every target's (name, kind), read without checking or building anything (no secret is
+/// resolved): for finding where a delivered set lies.
+pub fn target_kinds(cfg: &Config) -> Vec<(String, String)> {
+    (0..cfg.len_of("targets"))
+        .filter_map(|i| cfg.section::<CommonConfig>(&format!("targets[{i}]")).ok().flatten())
+        .map(|t| (t.name, t.kind))
+        .collect()
+}
+
+/// The kind of the target named `name` ([`target_kinds`]).
+pub fn target_kind(cfg: &Config, name: &str) -> Option<String> {
+    target_kinds(cfg).into_iter().find(|(n, _)| n == name).map(|(_, k)| k)
+}
+
 /// Checks every `[[targets]]` entry for its kind and builds the targets. Secrets are
 /// resolved here, so a missing environment variable is reported too. All problems are
 /// returned at once, each at its key. Whether `[[recordings]]` name only existing targets
