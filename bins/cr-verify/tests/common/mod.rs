@@ -10,47 +10,13 @@ use std::process::Command;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use cr_journal::{Direction, FileEntry, Journal, NewCall, NewRecording};
-use cr_storage::{
-    DeliveryLog, DeliveryState, DirTemplate, FileDeliveryLog, FolderStore, PathRules, Spool, SpoolError, StoreTarget,
-    Uploader, Zone,
-};
+use cr_storage::{DirTemplate, FileDeliveryLog, FolderStore, PathRules, Spool, StoreTarget, Uploader, Zone};
+
+#[path = "../../../cr-uploader/src/journal_log.rs"]
+mod journal_log;
 
 pub const MODULE: &str = "pbx-verify";
 pub const TEMPLATE: &str = "$Y/$M/$D";
-
-/// The uploader's delivery log: the spool's own files, mirrored into the journal's
-/// uploads table (what the deletion pass reads to know where a set lies), as cr-uploader's
-/// `JournalDeliveryLog` does.
-struct JournalLog {
-    files: FileDeliveryLog,
-    journal: Journal,
-}
-
-impl DeliveryLog for JournalLog {
-    fn record_attempt(&mut self, set: &str, target: &str, at: DateTime<Utc>) -> Result<(), SpoolError> {
-        self.files.record_attempt(set, target, at)
-    }
-    fn record_success(
-        &mut self,
-        set: &str,
-        target: &str,
-        at: DateTime<Utc>,
-        location: &str,
-        dir: &[String],
-    ) -> Result<(), SpoolError> {
-        self.files.record_success(set, target, at, location, dir)?;
-        self.journal.upload_done(set, target, location, dir, at).unwrap();
-        Ok(())
-    }
-    fn record_failure(&mut self, set: &str, target: &str, at: DateTime<Utc>, error: &str) -> Result<(), SpoolError> {
-        self.files.record_failure(set, target, at, error)?;
-        self.journal.upload_failed(set, target, error, at).unwrap();
-        Ok(())
-    }
-    fn state(&self, set: &str, target: &str) -> Result<DeliveryState, SpoolError> {
-        self.files.state(set, target)
-    }
-}
 
 pub struct Install {
     pub dir: tempfile::TempDir,
@@ -206,11 +172,12 @@ impl Install {
     /// Delivers everything the spool holds to `nas` with the real uploader, until the
     /// spool is empty (a generous number of passes; each normally delivers everything).
     pub fn deliver(&self) {
-        let log = JournalLog {
-            files: FileDeliveryLog::new(self.spool.root()),
-            journal: Journal::open_sqlite(&self.dir.path().join("journal.sqlite"), &cr_journal::OpenOptions::new())
-                .unwrap(),
-        };
+        // cr-uploader's own delivery log: the spool's files mirrored into the journal's
+        // uploads table (what the deletion pass reads to know where a set lies).
+        let log = journal_log::JournalDeliveryLog::new(
+            FileDeliveryLog::new(self.spool.root()),
+            Journal::open_sqlite(&self.dir.path().join("journal.sqlite"), &cr_journal::OpenOptions::new()).unwrap(),
+        );
         let mut up = Uploader::new(self.spool.clone(), Box::new(log), Zone::parse(Some("UTC")).unwrap());
         let (t, tpl) = self.target();
         up.add_target(t, tpl);
