@@ -8,6 +8,7 @@
 //! One module a page (or a group of forms); this one holds what they share: the state, the
 //! router, sessions and roles, CSRF checks and the answers for failures.
 
+mod audit;
 mod recording;
 mod search;
 mod signin;
@@ -71,6 +72,7 @@ pub fn router(app: App) -> Router {
         .route("/signout", post(signin::signout))
         .route("/search", get(search::search))
         .route("/recordings/{id}", get(recording::recording))
+        .route("/audit", get(audit::audit))
         .layer(axum::middleware::map_response(harden))
         .with_state(app)
 }
