@@ -9,6 +9,7 @@
 //! router, sessions and roles, CSRF checks and the answers for failures.
 
 mod audit;
+mod operators;
 mod recording;
 mod search;
 mod signin;
@@ -73,6 +74,9 @@ pub fn router(app: App) -> Router {
         .route("/search", get(search::search))
         .route("/recordings/{id}", get(recording::recording))
         .route("/audit", get(audit::audit))
+        .route("/operators", get(operators::operators))
+        .route("/operators/add", post(operators::add))
+        .route("/operators/disable", post(operators::disable))
         .layer(axum::middleware::map_response(harden))
         .with_state(app)
 }

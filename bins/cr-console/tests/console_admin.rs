@@ -97,3 +97,84 @@ fn the_audit_view_says_when_the_chain_does_not_verify() {
     assert!(body.contains("Audit chain does NOT verify"), "{body}");
     assert!(body.contains(&format!("<li>event {}: its content does not match its hash", ids_known[2])), "{body}");
 }
+
+/// The session's CSRF token, from the sign-out form of any page.
+fn csrf(c: &Console, session: &str) -> String {
+    let body = c.get("/search", Some(session)).text().unwrap();
+    let at = body.find("name=\"csrf\" value=\"").unwrap() + 19;
+    body[at..].split('"').next().unwrap().to_owned()
+}
+
+fn post(c: &Console, path: &str, session: &str, form: &[(&str, &str)]) -> (u16, String) {
+    let r = c.client.post(format!("{}{path}", c.url)).header("Cookie", format!("callrec_session={session}")).form(form).send().unwrap();
+    (r.status().as_u16(), r.text().unwrap())
+}
+
+#[test]
+fn an_auditor_is_refused_the_operators_page_and_the_refusal_is_audited() {
+    if !(have("openssl") && have("sox")) {
+        return;
+    }
+    let c = Console::start(5);
+    let s = c.session("aud");
+    let r = c.get("/operators", Some(&s));
+    assert_eq!(r.status().as_u16(), 403);
+    assert!(r.text().unwrap().contains("this page needs admin"));
+    let token = csrf(&c, &s);
+    let pw = "a new password 123";
+    let (status, _) = post(&c, "/operators/add", &s, &[("csrf", &token), ("name", "mallory"), ("role", "admin"), ("password", pw), ("again", pw)]);
+    assert_eq!(status, 403);
+    let denied: Vec<_> = c.journal().audit_events(0, 10_000).unwrap().into_iter().filter(|e| e.kind == AuditKind::AccessDenied).collect();
+    assert_eq!(denied.len(), 2, "{denied:?}");
+    assert!(denied.iter().all(|e| e.actor.as_deref() == Some("aud") && e.details["needed"] == "admin"), "{denied:?}");
+    assert!(c.journal().operators().unwrap().iter().all(|o| o.name != "mallory"), "nobody was added");
+}
+
+#[test]
+fn an_admin_adds_an_operator_who_then_signs_in_and_cannot_disable_themself() {
+    if !(have("openssl") && have("sox")) {
+        return;
+    }
+    let c = Console::start(5);
+    let s = c.session("root");
+    let token = csrf(&c, &s);
+    let pw = "carol's first password";
+    // Without the form's token: refused, nothing added.
+    let (status, _) = post(&c, "/operators/add", &s, &[("name", "carol"), ("role", "supervisor"), ("password", pw), ("again", pw)]);
+    assert_eq!(status, 403);
+    assert!(c.journal().operators().unwrap().iter().all(|o| o.name != "carol"));
+    // Too short a password, and two that differ: refused by the same rules as crctl.
+    let (status, body) = post(&c, "/operators/add", &s, &[("csrf", &token), ("name", "carol"), ("role", "supervisor"), ("password", "short"), ("again", "short")]);
+    assert_eq!(status, 400);
+    assert!(body.contains("at least") && !body.contains("value=\"short\""), "{body}");
+    let (status, body) = post(&c, "/operators/add", &s, &[("csrf", &token), ("name", "carol"), ("role", "supervisor"), ("password", pw), ("again", "other")]);
+    assert_eq!(status, 400);
+    assert!(body.contains("The two passwords differ"), "{body}");
+    let (status, _) = post(&c, "/operators/add", &s, &[("csrf", &token), ("name", "carol"), ("role", "supervisor"), ("password", pw), ("again", pw)]);
+    assert_eq!(status, 303);
+    let list = c.get("/operators", Some(&s)).text().unwrap();
+    assert!(list.contains("<td class=\"name\">carol</td><td>supervisor</td>"), "{list}");
+    let events = c.journal().audit_events(0, 10_000).unwrap();
+    let added = events.iter().find(|e| e.kind == AuditKind::OperatorAdded && e.details.to_string().contains("carol")).unwrap();
+    assert_eq!(added.actor.as_deref(), Some("root"), "{added:?}");
+    // Carol signs in with the initial password.
+    let (status, _, _) = c.sign_in("carol", pw);
+    assert_eq!(status, 303);
+    // Disabling oneself is refused; disabling carol works, audited under root, and she is out.
+    let (status, body) = post(&c, "/operators/disable", &s, &[("csrf", &token), ("name", "root")]);
+    assert_eq!(status, 400);
+    assert!(body.contains("cannot disable their own account"), "{body}");
+    assert!(c.journal().operators().unwrap().iter().find(|o| o.name == "root").unwrap().disabled_at.is_none());
+    let (status, _) = post(&c, "/operators/disable", &s, &[("name", "carol")]);
+    assert_eq!(status, 403, "no token, no change");
+    let (status, _) = post(&c, "/operators/disable", &s, &[("csrf", &token), ("name", "carol")]);
+    assert_eq!(status, 303);
+    let events = c.journal().audit_events(0, 10_000).unwrap();
+    let disabled = events.iter().find(|e| e.kind == AuditKind::OperatorDisabled).unwrap();
+    assert_eq!(disabled.actor.as_deref(), Some("root"), "{disabled:?}");
+    assert_eq!(c.sign_in("carol", pw).0, 401);
+    // An unknown name is named, not a crash.
+    let (status, body) = post(&c, "/operators/disable", &s, &[("csrf", &token), ("name", "nobody<x>")]);
+    assert_eq!(status, 400);
+    assert!(body.contains("nobody&lt;x&gt;"), "{body}");
+}
