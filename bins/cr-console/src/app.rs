@@ -8,6 +8,8 @@
 //! One module a page (or a group of forms); this one holds what they share: the state, the
 //! router, sessions and roles, CSRF checks and the answers for failures.
 
+mod audit;
+mod operators;
 mod recording;
 mod search;
 mod signin;
@@ -71,6 +73,10 @@ pub fn router(app: App) -> Router {
         .route("/signout", post(signin::signout))
         .route("/search", get(search::search))
         .route("/recordings/{id}", get(recording::recording))
+        .route("/audit", get(audit::audit))
+        .route("/operators", get(operators::operators))
+        .route("/operators/add", post(operators::add))
+        .route("/operators/disable", post(operators::disable))
         .layer(axum::middleware::map_response(harden))
         .with_state(app)
 }

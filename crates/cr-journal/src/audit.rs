@@ -116,6 +116,18 @@ struct Stored {
 
 const STORED_COLUMNS: &str = "id, at, kind, actor, set_id, details, prev_sha256, sha256";
 
+/// An event from the columns `id, at, kind, actor, set_id, details` (in that order).
+fn event_row(r: &Row) -> Result<AuditEvent, crate::db::Bad> {
+    Ok(AuditEvent {
+        id: r.i64(0)?,
+        at: r.time(1)?,
+        kind: AuditKind::parse(&r.text(2)?),
+        actor: r.opt_text(3)?,
+        set_id: r.opt_text(4)?,
+        details: r.json(5)?,
+    })
+}
+
 fn stored_row(r: &Row) -> Result<Stored, crate::db::Bad> {
     Ok(Stored {
         id: r.i64(0)?,
@@ -267,14 +279,7 @@ impl Journal {
             params![q.after_id, q.from, q.to, limit],
             |r| {
                 Ok(ChainedEvent {
-                    event: AuditEvent {
-                        id: r.i64(0)?,
-                        at: r.time(1)?,
-                        kind: AuditKind::parse(&r.text(2)?),
-                        actor: r.opt_text(3)?,
-                        set_id: r.opt_text(4)?,
-                        details: r.json(5)?,
-                    },
+                    event: event_row(r)?,
                     prev_sha256: r.opt_text(6)?,
                     sha256: r.opt_text(7)?,
                 })
@@ -323,5 +328,113 @@ impl Journal {
             progress(check.events);
         }
         Ok(check)
+    }
+}
+
+/// One page of the audit trail for [`Journal::audit_page`]: newest first, filtered, paged
+/// by id (keyset paging, so that a page costs the same wherever it is in the trail).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Only events by this actor (exact name).
+    pub actor: Option<String>,
+    /// Only events of this kind.
+    pub kind: Option<AuditKind>,
+    /// Events at or after this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Events before this time.
+    pub to: Option<DateTime<Utc>>,
+    /// Where the page starts: older than an id (the next page) or newer than one (the
+    /// previous page); `None`: the newest events.
+    pub from_id: Option<PageStart>,
+    /// Events a page (at least 1; a larger value is capped at [`AUDIT_PAGE_MAX`]).
+    pub page_size: u32,
+}
+
+/// The largest page [`Journal::audit_page`] returns.
+pub const AUDIT_PAGE_MAX: u32 = 1000;
+
+/// Where a page of [`Journal::audit_page`] starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageStart {
+    /// The events just older than this id (a "next" link).
+    Before(i64),
+    /// The events just newer than this id (a "previous" link).
+    After(i64),
+}
+
+/// A page of the audit trail, newest first.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct AuditPage {
+    /// The events, newest first.
+    pub events: Vec<AuditEvent>,
+    /// Older matching events exist (beyond the last one here).
+    pub more_older: bool,
+    /// Newer matching events exist (beyond the first one here).
+    pub more_newer: bool,
+}
+
+impl Journal {
+    /// A page of the audit trail matching `f`, newest first. The filtering and paging are
+    /// done by the database: only the conditions given are in the `WHERE` clause, ordered by
+    /// id (the `(kind, id)` index serves a kind filter).
+    pub fn audit_page(&self, f: &AuditFilter) -> Result<AuditPage, JournalError> {
+        use crate::db::Value;
+        let size = f.page_size.clamp(1, AUDIT_PAGE_MAX);
+        let kind = f.kind.as_ref().map(AuditKind::as_str);
+        let mut conds: Vec<String> = Vec::new();
+        let mut values: Vec<Value<'_>> = Vec::new();
+        for (cond, v) in [
+            ("actor = ?", f.actor.as_deref().map(Value::from)),
+            ("kind = ?", kind.map(Value::from)),
+            ("at >= ?", f.from.map(Value::from)),
+            ("at < ?", f.to.map(Value::from)),
+        ] {
+            if let Some(v) = v {
+                values.push(v);
+                conds.push(cond.replace('?', &format!("?{}", values.len())));
+            }
+        }
+        let filter = |extra: &str| {
+            let all: Vec<&str> = conds.iter().map(String::as_str).chain((!extra.is_empty()).then_some(extra)).collect();
+            if all.is_empty() { String::new() } else { format!("WHERE {}", all.join(" AND ")) }
+        };
+        let n = values.len();
+        let (page_cond, other_cond, order, start) = match f.from_id {
+            None => (String::new(), None, "DESC", None),
+            Some(PageStart::Before(id)) => (format!("id < ?{}", n + 1), Some(format!("id >= ?{}", n + 1)), "DESC", Some(id)),
+            Some(PageStart::After(id)) => (format!("id > ?{}", n + 1), Some(format!("id <= ?{}", n + 1)), "ASC", Some(id)),
+        };
+        let mut page_values = values.clone();
+        if let Some(id) = start {
+            page_values.push(id.into());
+        }
+        page_values.push(i64::from(size + 1).into());
+        let limit = page_values.len();
+        let mut conn = self.store.conn()?;
+        let mut events = conn.query(
+            "read a page of the audit trail",
+            &format!("SELECT id, at, kind, actor, set_id, details FROM audit_events {} ORDER BY id {order} LIMIT ?{limit}", filter(&page_cond)),
+            &page_values,
+            event_row,
+        )?;
+        let beyond = events.len() > size as usize;
+        events.truncate(size as usize);
+        // Whether matching events lie on the side the page was reached from.
+        let behind = match (&other_cond, start) {
+            (Some(c), Some(id)) => {
+                let mut v = values.clone();
+                v.push(id.into());
+                !conn.query("look past a page of the audit trail", &format!("SELECT id FROM audit_events {} LIMIT 1", filter(c)), &v, |r| r.i64(0))?.is_empty()
+            }
+            _ => false,
+        };
+        let (more_older, more_newer) = if order == "ASC" {
+            events.reverse();
+            (behind, beyond)
+        } else {
+            (beyond, behind)
+        };
+        Ok(AuditPage { events, more_older, more_newer })
     }
 }

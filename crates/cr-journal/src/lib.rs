@@ -127,7 +127,7 @@ mod sqlite;
 mod store;
 mod url;
 
-pub use audit::{AuditCheck, AuditHead, AuditProblem, AuditQuery, ChainedEvent, SinceCheckpoint};
+pub use audit::{AUDIT_PAGE_MAX, AuditCheck, AuditFilter, AuditHead, AuditPage, AuditProblem, AuditQuery, ChainedEvent, PageStart, SinceCheckpoint};
 pub use error::{BoxError, JournalError, Refusal};
 pub use holds::{
     ApprovedDeletion, CASE_MAX_CHARS, Hold, HoldScope, NewHold, Request, RequestKind,

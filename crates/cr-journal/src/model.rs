@@ -280,6 +280,34 @@ pub enum AuditKind {
 }
 
 impl AuditKind {
+    /// Every kind this program writes (not [`AuditKind::Other`]), e.g. for a filter's choices.
+    pub const KNOWN: &'static [AuditKind] = &[
+        AuditKind::KeyCreated,
+        AuditKind::ConfigLoaded,
+        AuditKind::MembershipChanged,
+        AuditKind::SetSealed,
+        AuditKind::SetDelivered,
+        AuditKind::SetDeleted,
+        AuditKind::RetentionExtended,
+        AuditKind::OperatorAdded,
+        AuditKind::OperatorDisabled,
+        AuditKind::LoginFailed,
+        AuditKind::AccessDenied,
+        AuditKind::Searched,
+        AuditKind::Exported,
+        AuditKind::HoldPlaced,
+        AuditKind::HoldReleaseRequested,
+        AuditKind::HoldReleased,
+        AuditKind::DeletionRequested,
+        AuditKind::RequestApproved,
+        AuditKind::DeletionPending,
+        AuditKind::ReceiptSealed,
+        AuditKind::AuditCheckpoint,
+        AuditKind::SignedIn,
+        AuditKind::SignedOut,
+        AuditKind::LoginLocked,
+    ];
+
     /// The stored form, e.g. `set_sealed`.
     pub fn as_str(&self) -> &str {
         match self {

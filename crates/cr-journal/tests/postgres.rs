@@ -349,6 +349,7 @@ fn postgres_backend_behaves_like_sqlite() {
     });
     let url = pg.database("audit_concurrent");
     common::trail::concurrent_events_link_in_order(&|| open(&url));
+    common::trail::audit_pages_filter_and_page(&open(&pg.database("audit_pages")));
 
     // Holds and four-eyes requests, as on SQLite.
     let checks: [Check; 4] = [

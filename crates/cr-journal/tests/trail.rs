@@ -34,3 +34,21 @@ fn concurrent_events_link_in_order() {
     let (_dir, path) = file_journal();
     trail::concurrent_events_link_in_order(&|| Journal::open_sqlite(&path, &OpenOptions::new()).unwrap());
 }
+
+#[test]
+fn audit_pages_filter_and_page() {
+    trail::audit_pages_filter_and_page(&Journal::open_in_memory().unwrap());
+}
+
+// Guards against: a kind in the audit view's choices that reads back as another (or as `Other`).
+#[test]
+fn every_known_audit_kind_round_trips() {
+    use cr_journal::AuditKind;
+    let mut seen = std::collections::HashSet::new();
+    for k in AuditKind::KNOWN {
+        assert_eq!(&AuditKind::parse(k.as_str()), k);
+        assert!(!matches!(k, AuditKind::Other(_)));
+        assert!(seen.insert(k.as_str()), "{k} twice");
+    }
+    assert!(seen.contains("signed_in") && seen.contains("operator_added"));
+}

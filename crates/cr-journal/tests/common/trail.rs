@@ -141,3 +141,78 @@ pub fn concurrent_events_link_in_order(open: &dyn Fn() -> Journal) {
     let check = open().verify_audit(|_| {}).unwrap();
     assert_eq!((check.events, check.problems.len()), (100, 0), "{:?}", check.problems);
 }
+
+/// The audit view's query: filters by actor, kind and time, newest first, keyset pages with
+/// exact "more" flags at both ends.
+pub fn audit_pages_filter_and_page(j: &Journal) {
+    use cr_journal::{AuditFilter, PageStart};
+    // 25 events: alice the even ones, bob the odd; every third a search, at 10 s steps.
+    let mut made = Vec::new();
+    for i in 0..25i64 {
+        let actor = if i % 2 == 0 { "alice" } else { "bob" };
+        let kind = if i % 3 == 0 { AuditKind::Searched } else { AuditKind::SignedIn };
+        j.audit(&kind, t(i * 10), Some(actor), None, &serde_json::json!({"i": i})).unwrap();
+        made.push((i, actor, kind));
+    }
+    let is = |e: &cr_journal::AuditEvent| e.details["i"].as_i64().unwrap();
+    let all = |f: &AuditFilter| {
+        let mut out = Vec::new();
+        let mut f = f.clone();
+        loop {
+            let p = j.audit_page(&f).unwrap();
+            assert!(p.events.len() <= f.page_size as usize);
+            out.extend(p.events.iter().map(is));
+            if !p.more_older {
+                break;
+            }
+            f.from_id = Some(PageStart::Before(p.events.last().unwrap().id));
+        }
+        out
+    };
+    let newest_first = |keep: &dyn Fn(i64, &str, &AuditKind) -> bool| -> Vec<i64> {
+        made.iter().rev().filter(|(i, a, k)| keep(*i, a, k)).map(|(i, _, _)| *i).collect()
+    };
+    // Everything, pages of 10: 10 + 10 + 5, newest first.
+    let f = AuditFilter { page_size: 10, ..AuditFilter::default() };
+    let first = j.audit_page(&f).unwrap();
+    assert_eq!(first.events.iter().map(is).collect::<Vec<_>>(), (15..25).rev().collect::<Vec<_>>());
+    assert!(first.more_older && !first.more_newer);
+    assert_eq!(all(&f), newest_first(&|_, _, _| true));
+    // The last page holds exactly the remainder and knows there is nothing older.
+    let second = j.audit_page(&AuditFilter { from_id: Some(PageStart::Before(first.events.last().unwrap().id)), ..f.clone() }).unwrap();
+    let third = j.audit_page(&AuditFilter { from_id: Some(PageStart::Before(second.events.last().unwrap().id)), ..f.clone() }).unwrap();
+    assert_eq!(third.events.iter().map(is).collect::<Vec<_>>(), vec![4, 3, 2, 1, 0]);
+    assert!(!third.more_older && third.more_newer);
+    // Back from the third page: the second again, with more on both sides.
+    let back = j.audit_page(&AuditFilter { from_id: Some(PageStart::After(third.events[0].id)), ..f.clone() }).unwrap();
+    assert_eq!(back.events, second.events);
+    assert!(back.more_older && back.more_newer);
+    // Back to the first: nothing newer.
+    let top = j.audit_page(&AuditFilter { from_id: Some(PageStart::After(second.events[0].id)), ..f.clone() }).unwrap();
+    assert_eq!(top.events, first.events);
+    assert!(!top.more_newer && top.more_older);
+    // A page size of exactly the count: one page, nothing beyond.
+    let exact = j.audit_page(&AuditFilter { page_size: 25, ..AuditFilter::default() }).unwrap();
+    assert_eq!(exact.events.len(), 25);
+    assert!(!exact.more_older && !exact.more_newer);
+    // Filters, alone and together, paged by 4.
+    let by = |actor: Option<&str>, kind: Option<AuditKind>, from: Option<i64>, to: Option<i64>| AuditFilter {
+        actor: actor.map(str::to_owned),
+        kind,
+        from: from.map(t),
+        to: to.map(t),
+        page_size: 4,
+        from_id: None,
+    };
+    assert_eq!(all(&by(Some("bob"), None, None, None)), newest_first(&|_, a, _| a == "bob"));
+    assert_eq!(all(&by(None, Some(AuditKind::Searched), None, None)), newest_first(&|_, _, k| *k == AuditKind::Searched));
+    // Time range [50 s, 120 s): events 5..=11.
+    assert_eq!(all(&by(None, None, Some(50), Some(120))), (5..12).rev().collect::<Vec<_>>());
+    assert_eq!(
+        all(&by(Some("alice"), Some(AuditKind::Searched), Some(0), Some(200))),
+        newest_first(&|i, a, k| a == "alice" && *k == AuditKind::Searched && i < 20)
+    );
+    assert_eq!(all(&by(Some("nobody"), None, None, None)), Vec::<i64>::new());
+    // A name that looks like SQL is a value, not SQL.
+    assert_eq!(all(&by(Some("alice' OR '1'='1"), None, None, None)), Vec::<i64>::new());
+}
