@@ -8,6 +8,7 @@
 //! One module a page (or a group of forms); this one holds what they share: the state, the
 //! router, sessions and roles, CSRF checks and the answers for failures.
 
+mod play;
 mod recording;
 mod search;
 mod signin;
@@ -38,6 +39,8 @@ pub struct Console {
     /// The names of the folder targets: where a delivered set can be read back to verify it
     /// (at the directory its delivery recorded).
     folders: Vec<String>,
+    /// Audio grants: which session gave a reason to play which set.
+    grants: Mutex<play::Grants>,
 }
 
 type App = Arc<Console>;
@@ -47,7 +50,7 @@ impl Console {
     /// names.
     pub fn new(journal: Journal, settings: ConsoleSettings, cert: cr_sign::Certificate, folders: Vec<String>) -> Self {
         let sessions = Mutex::new(Sessions::new(settings.idle_timeout));
-        Self { journal: Mutex::new(journal), sessions, settings, cert, folders }
+        Self { journal: Mutex::new(journal), sessions, settings, cert, folders, grants: Mutex::default() }
     }
 
     fn journal(&self) -> std::sync::MutexGuard<'_, Journal> {
@@ -56,6 +59,10 @@ impl Console {
 
     fn sessions(&self) -> std::sync::MutexGuard<'_, Sessions> {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn grants(&self) -> std::sync::MutexGuard<'_, play::Grants> {
+        self.grants.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn secure(&self) -> bool {
@@ -71,6 +78,9 @@ pub fn router(app: App) -> Router {
         .route("/signout", post(signin::signout))
         .route("/search", get(search::search))
         .route("/recordings/{id}", get(recording::recording))
+        .route("/recordings/{id}/play", post(play::play))
+        .route("/recordings/{id}/audio/{file}", get(play::audio))
+        .route("/recordings/{id}/waveform/{file}", get(play::waveform))
         .layer(axum::middleware::map_response(harden))
         .with_state(app)
 }
