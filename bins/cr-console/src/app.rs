@@ -1,8 +1,8 @@
 //! The console's pages and forms: sign-in with the operator accounts (lock-out after
 //! repeated wrong passwords), sessions in `HttpOnly`, `SameSite=Strict` cookies (`Secure`
 //! over TLS), a CSRF token on every form, search, and a recording's page with its
-//! verification computed when it is opened. Every sign-in, failure, lock-out, sign-out and
-//! search is an audit event.
+//! verification computed when it is opened, its waveforms and, after a reason, its audio.
+//! Every sign-in, failure, lock-out, sign-out, search and playback is an audit event.
 
 //!
 //! One module a page (or a group of forms); this one holds what they share: the state, the
