@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Console, SET, have};
+use common::{Console, SET, STEREO_SET, have};
 
 /// The CSRF token of the session's forms, from the recording's page.
 fn csrf(c: &Console, session: &str) -> String {
@@ -134,4 +134,18 @@ fn the_page_draws_a_waveform_and_an_altered_or_unreadable_wav_is_named() {
     assert!(page.contains(&format!("{SET}.wav cannot be read as audio")), "{page}");
     assert_eq!(c.get(&format!("/recordings/{SET}/waveform/{SET}.wav"), Some(&aud)).status().as_u16(), 422);
     assert_eq!(c.get("/signin", None).status().as_u16(), 200, "the console still answers");
+}
+
+#[test]
+fn a_stereo_set_gets_one_lane_a_channel() {
+    if !(have("openssl") && have("sox")) {
+        return;
+    }
+    let c = Console::start(5);
+    c.add_stereo_set();
+    let aud = c.session("aud");
+    let page = c.get(&format!("/recordings/{STEREO_SET}"), Some(&aud)).text().unwrap();
+    assert!(page.contains("id=\"badge\" class=\"ok\"") && page.contains(&format!("{STEREO_SET}.wav: 2 channel(s), 8000 Hz, 2.00 s")), "{page}");
+    let svg = c.get(&format!("/recordings/{STEREO_SET}/waveform/{STEREO_SET}.wav"), Some(&aud)).text().unwrap();
+    assert!(svg.contains("height=\"160\"") && svg.contains("class=\"ch0\"") && svg.contains("class=\"ch1\""), "{svg}");
 }
