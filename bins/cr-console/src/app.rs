@@ -1,8 +1,8 @@
 //! The console's pages and forms: sign-in with the operator accounts (lock-out after
 //! repeated wrong passwords), sessions in `HttpOnly`, `SameSite=Strict` cookies (`Secure`
 //! over TLS), a CSRF token on every form, search, and a recording's page with its
-//! verification computed when it is opened. Every sign-in, failure, lock-out, sign-out and
-//! search is an audit event.
+//! verification computed when it is opened, its waveforms and, after a reason, its audio.
+//! Every sign-in, failure, lock-out, sign-out, search and playback is an audit event.
 
 //!
 //! One module a page (or a group of forms); this one holds what they share: the state, the
@@ -10,6 +10,7 @@
 
 mod audit;
 mod operators;
+mod play;
 mod recording;
 mod search;
 mod signin;
@@ -40,6 +41,8 @@ pub struct Console {
     /// The names of the folder targets: where a delivered set can be read back to verify it
     /// (at the directory its delivery recorded).
     folders: Vec<String>,
+    /// Audio grants: which session gave a reason to play which set.
+    grants: Mutex<play::Grants>,
 }
 
 type App = Arc<Console>;
@@ -49,7 +52,7 @@ impl Console {
     /// names.
     pub fn new(journal: Journal, settings: ConsoleSettings, cert: cr_sign::Certificate, folders: Vec<String>) -> Self {
         let sessions = Mutex::new(Sessions::new(settings.idle_timeout));
-        Self { journal: Mutex::new(journal), sessions, settings, cert, folders }
+        Self { journal: Mutex::new(journal), sessions, settings, cert, folders, grants: Mutex::default() }
     }
 
     fn journal(&self) -> std::sync::MutexGuard<'_, Journal> {
@@ -58,6 +61,10 @@ impl Console {
 
     fn sessions(&self) -> std::sync::MutexGuard<'_, Sessions> {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn grants(&self) -> std::sync::MutexGuard<'_, play::Grants> {
+        self.grants.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn secure(&self) -> bool {
@@ -77,6 +84,9 @@ pub fn router(app: App) -> Router {
         .route("/operators", get(operators::operators))
         .route("/operators/add", post(operators::add))
         .route("/operators/disable", post(operators::disable))
+        .route("/recordings/{id}/play", post(play::play))
+        .route("/recordings/{id}/audio/{file}", get(play::audio))
+        .route("/recordings/{id}/waveform/{file}", get(play::waveform))
         .layer(axum::middleware::map_response(harden))
         .with_state(app)
 }

@@ -10,6 +10,7 @@
 mod app;
 mod html;
 mod serve;
+mod wave;
 mod session;
 
 use std::path::PathBuf;

@@ -747,16 +747,34 @@ impl WavReader {
         Ok(n)
     }
 
+    /// Reads up to `frames` whole frames into `self.buf`; returns how many (0 at the end).
+    fn fill(&mut self, frames: usize) -> Result<usize> {
+        let n = (frames as u64).min(self.left) as usize;
+        self.buf.resize(n * self.info.block_align() as usize, 0);
+        read_exact_or(&mut self.file, &mut self.buf, &self.path, "the data chunk")?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+
+    /// Reads whole frames into `out` as interleaved 16-bit samples, one a channel (at most
+    /// `out.len()` samples, rounded down to whole frames); returns the number of frames (0 at
+    /// the end). Every format is converted as [`WavReader::read_mono`] does, without mixing.
+    pub fn read_interleaved(&mut self, out: &mut [i16]) -> Result<usize> {
+        let n = self.fill(out.len() / self.info.channels as usize)?;
+        let (format, bytes) = (self.info.format, self.info.format.bytes());
+        for (o, s) in out.iter_mut().zip(self.buf.chunks_exact(bytes)) {
+            *o = sample_to_i16(format, s);
+        }
+        Ok(n)
+    }
+
     /// Reads up to `out.len()` mono samples into `out`; returns how many (0 at the end).
     pub fn read_mono(&mut self, out: &mut [i16]) -> Result<usize> {
-        let n = (out.len() as u64).min(self.left) as usize;
+        let n = self.fill(out.len())?;
         if n == 0 {
             return Ok(0);
         }
         let ba = self.info.block_align() as usize;
-        self.buf.resize(n * ba, 0);
-        read_exact_or(&mut self.file, &mut self.buf, &self.path, "the data chunk")?;
-        self.left -= n as u64;
         let ch = self.info.channels as usize;
         let bytes = self.info.format.bytes();
         if ch == 1 && self.info.format == SampleFormat::I16 {
@@ -830,6 +848,24 @@ mod tests {
             Path::new("t.wav"),
             DataSize::Strict,
         )
+    }
+
+    // Stereo frames come back with their channels apart, in file order, and a short `out`
+    // gets whole frames only.
+    #[test]
+    fn read_interleaved_keeps_the_channels_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.wav");
+        let mut w = WavWriter::create(&path, 8000, 2, None).unwrap();
+        w.write_samples(&[1, -1, 2, -2, 3, -3]).unwrap();
+        w.finish().unwrap();
+        let mut r = WavReader::open(&path).unwrap();
+        let mut out = [0i16; 5];
+        assert_eq!(r.read_interleaved(&mut out).unwrap(), 2);
+        assert_eq!(&out[..4], &[1, -1, 2, -2]);
+        assert_eq!(r.read_interleaved(&mut out).unwrap(), 1);
+        assert_eq!(&out[..2], &[3, -3]);
+        assert_eq!(r.read_interleaved(&mut out).unwrap(), 0);
     }
 
     #[test]

@@ -275,6 +275,9 @@ pub enum AuditKind {
     SignedOut,
     /// A sign-in was refused without looking at the password: too many wrong ones.
     LoginLocked,
+    /// An operator was let play a set in the web console (details: `files`, the audio files
+    /// it may play, and `reason`, which the console requires).
+    Played,
     /// A kind written by a newer program.
     Other(String),
 }
@@ -306,6 +309,7 @@ impl AuditKind {
         AuditKind::SignedIn,
         AuditKind::SignedOut,
         AuditKind::LoginLocked,
+        AuditKind::Played,
     ];
 
     /// The stored form, e.g. `set_sealed`.
@@ -335,6 +339,7 @@ impl AuditKind {
             AuditKind::SignedIn => "signed_in",
             AuditKind::SignedOut => "signed_out",
             AuditKind::LoginLocked => "login_locked",
+            AuditKind::Played => "played",
             AuditKind::Other(s) => s,
         }
     }
@@ -366,6 +371,7 @@ impl AuditKind {
             "signed_in" => AuditKind::SignedIn,
             "signed_out" => AuditKind::SignedOut,
             "login_locked" => AuditKind::LoginLocked,
+            "played" => AuditKind::Played,
             other => AuditKind::Other(other.to_owned()),
         }
     }

@@ -12,7 +12,7 @@ use crate::html::esc;
 
 /// Where a readable copy of the set lies: its spool directory, else the directory a folder
 /// target recorded at delivery (as `crctl export` finds it).
-fn local_copy(app: &Console, info: &cr_journal::RecordingInfo) -> Option<PathBuf> {
+pub(super) fn local_copy(app: &Console, info: &cr_journal::RecordingInfo) -> Option<PathBuf> {
     let sums = cr_sign::checksum_file_name(&info.set_id);
     let delivered = info
         .uploads
@@ -46,17 +46,24 @@ pub(super) async fn recording(State(app): State<App>, headers: HeaderMap, UrlPat
         Ok(s) => s,
         Err(r) => return r,
     };
-    let found = blocking(&app, move |c| {
+    render(&app, s, id, None).await
+}
+
+/// The page of set `id` for `s`; with `grant`, with a player a file (see [`super::play`]).
+pub(super) async fn render(app: &App, s: Session, id: String, grant: Option<String>) -> Response {
+    let s2 = s.clone();
+    let found = blocking(app, move |c| {
         let journal = c.journal();
         let Some(info) = journal.recording(&id)? else { return Ok(None) };
         let call = journal.call(info.call)?;
         let hold = journal.hold_of(&info.set_id)?;
         drop(journal);
         let badge = badge(c, &info);
-        Ok::<_, JournalError>(Some((info, call, hold, badge)))
+        let audio = super::play::section(c, &info, &s2, grant.as_deref());
+        Ok::<_, JournalError>(Some((info, call, hold, badge, audio)))
     })
     .await;
-    let (info, call, hold, badge) = match found {
+    let (info, call, hold, badge, audio) = match found {
         Err(r) => return r,
         Ok(Err(e)) => return journal_fail(&e),
         Ok(Ok(None)) => return html(StatusCode::NOT_FOUND, "Not found", Some(&s), "<p class=\"err\">No such recording.</p>"),
@@ -91,7 +98,7 @@ pub(super) async fn recording(State(app): State<App>, headers: HeaderMap, UrlPat
         })
         .collect();
     let body = format!(
-        "<h1>{}</h1>{badge}<table id=\"facts\">{rows}</table><h2>Delivery</h2><table id=\"deliveries\"><tr><th>Target</th><th>State</th><th>Where</th></tr>{deliveries}</table>",
+        "<h1>{}</h1>{badge}<table id=\"facts\">{rows}</table>{audio}<h2>Delivery</h2><table id=\"deliveries\"><tr><th>Target</th><th>State</th><th>Where</th></tr>{deliveries}</table>",
         esc(&info.set_id)
     );
     html(StatusCode::OK, &info.set_id, Some(&s), &body)

@@ -45,16 +45,33 @@ impl Drop for Console {
 }
 
 pub const SET: &str = "20261126T090000000Z-0a1b2c3d";
+/// The set of [`Console::add_stereo_set`].
+pub const STEREO_SET: &str = "20261127T140000000Z-5e6f7a8b";
 
 /// Seals set [`SET`] (a WAV and its metadata) into the spool and the chain, as the recorder does.
 fn seal(j: &Journal, identity: &cr_sign::Identity, spool: &Path) -> PathBuf {
     let start = Utc.with_ymd_and_hms(2026, 11, 26, 9, 0, 0).unwrap();
+    seal_set(j, identity, spool, &Sealed { set: SET, pbx_call_id: "pbx-1", caller: "+4930999888", start, channels: "mono", wav: &["-c", "1", "synth", "2", "sine", "440"] })
+}
+
+/// What [`seal_set`] seals: a call of 95 s and its WAV, made by `sox -n -r 8000 -b 16 WAV …`.
+struct Sealed<'a> {
+    set: &'a str,
+    pbx_call_id: &'a str,
+    caller: &'a str,
+    start: chrono::DateTime<Utc>,
+    channels: &'a str,
+    wav: &'a [&'a str],
+}
+
+fn seal_set(j: &Journal, identity: &cr_sign::Identity, spool: &Path, x: &Sealed<'_>) -> PathBuf {
+    let (set, start) = (x.set, x.start);
     let end = start + chrono::Duration::seconds(95);
     let call = j
         .record_call(&NewCall {
-            pbx_call_id: "pbx-1".into(),
+            pbx_call_id: x.pbx_call_id.into(),
             direction: Direction::Incoming,
-            caller: "+4930999888".into(),
+            caller: x.caller.into(),
             callee: "300".into(),
             diversions: vec![],
             started_at: start,
@@ -64,33 +81,34 @@ fn seal(j: &Journal, identity: &cr_sign::Identity, spool: &Path) -> PathBuf {
         })
         .unwrap();
     j.end_call(call, end).unwrap();
-    let dir = spool.join(SET);
+    let dir = spool.join(set);
     std::fs::create_dir_all(&dir).unwrap();
-    let wav = dir.join(format!("{SET}.wav"));
-    let st = Command::new("sox").args(["-D", "-n", "-r", "8000", "-c", "1", "-b", "16"]).arg(&wav).args(["synth", "2", "sine", "440"]).status().unwrap();
+    let wav = dir.join(format!("{set}.wav"));
+    let (format, effects) = x.wav.split_at(2);
+    let st = Command::new("sox").args(["-D", "-n", "-r", "8000", "-b", "16"]).args(format).arg(&wav).args(effects).status().unwrap();
     assert!(st.success());
-    let mut hashed = cr_sign::HashedFiles::new(SET).unwrap();
+    let mut hashed = cr_sign::HashedFiles::new(set).unwrap();
     hashed.add(std::slice::from_ref(&wav)).unwrap();
-    let meta = dir.join(format!("{SET}.json"));
+    let meta = dir.join(format!("{set}.json"));
     let cert = identity.certificate().fingerprint_sha256();
     cr_sign::seal_into_chain(
         j,
         identity,
         hashed,
-        SET,
+        set,
         end,
         &meta,
-        |link| serde_json::to_vec(&serde_json::json!({"id": SET, "chain": {"seq": link.seq, "prev_sha256": link.prev_sha256}})).unwrap(),
+        |link| serde_json::to_vec(&serde_json::json!({"id": set, "chain": {"seq": link.seq, "prev_sha256": link.prev_sha256}})).unwrap(),
         |res, sealed| {
             res.commit(
                 &sealed.checksum_sha256,
                 &NewRecording {
-                    set_id: SET.into(),
+                    set_id: set.into(),
                     call,
                     configuration: "desk".into(),
                     started_at: start,
                     ended_at: end,
-                    channels: "mono".into(),
+                    channels: x.channels.into(),
                     files: sealed.files.iter().map(|f| FileEntry { name: f.name.clone(), size: f.size, sha256: f.sha256.clone() }).collect(),
                     cert_fingerprint: cert.clone(),
                     flags: vec![],
@@ -170,6 +188,17 @@ impl Console {
             std::thread::sleep(Duration::from_millis(100));
         }
         Console { dir, child, url, client, set_dir, tls_cert: crt }
+    }
+
+    /// Seals a second set, [`STEREO_SET`]: 2 s of stereo, 440 Hz left at 0.9 of full scale, 1 kHz at 0.45
+    /// right, a call from +4940111222 on 2026-11-27, in the spool of the running console.
+    pub fn add_stereo_set(&self) -> PathBuf {
+        let data = self.dir.path().join("data");
+        let identity = cr_sign::Identity::open_keystore(&data.join("keystore.p12"), KEYSTORE_PW).unwrap();
+        let start = Utc.with_ymd_and_hms(2026, 11, 27, 14, 0, 0).unwrap();
+        let wav: &[&str] = &["-c", "2", "synth", "2", "sine", "440", "sine", "1000", "vol", "0.9", "remix", "1", "2v0.5"];
+        let x = Sealed { set: STEREO_SET, pbx_call_id: "pbx-stereo", caller: "+4940111222", start, channels: "stereo", wav };
+        seal_set(&self.journal(), &identity, &data.join("spool"), &x)
     }
 
     pub fn journal(&self) -> Journal {
