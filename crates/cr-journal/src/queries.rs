@@ -131,8 +131,9 @@ impl Journal {
         let parties = if parties.is_empty() && q.parties.is_empty() {
             None
         } else {
-            // A user or group whose numbers all lack digits matches nothing (never everything).
-            Some(format!(",{},", parties.join(",")))
+            // A user or group whose numbers all lack digits matches nothing, never everything:
+            // "," contains no ",,", so not even a call whose parties have no digits.
+            Some(if parties.is_empty() { ",".to_owned() } else { format!(",{},", parties.join(",")) })
         };
         // One more than asked for tells whether another page follows.
         let limit = q.limit.map_or(i64::MAX, |l| i64::from(l).saturating_add(1));
