@@ -220,6 +220,7 @@ pub fn run(cfg: &cr_config::Config, args: ExportArgs) -> anyhow::Result<ExitCode
         from,
         to,
         limit: None,
+        ..Default::default()
     })?;
     if hits.is_empty() {
         eprintln!("crctl export: no recordings of party {} match: nothing exported, {} not written", args.party, args.out.display());

@@ -46,6 +46,18 @@ pub struct SearchArgs {
     /// How the number matches, and the time range.
     #[command(flatten)]
     pub range: MatchArgs,
+    /// Only recordings of this recording configuration (its name).
+    #[arg(long)]
+    pub configuration: Option<String>,
+    /// Only calls of this user or group of the configuration (`[[users]]` id: their
+    /// numbers; `[[groups]]` id: the group's number and its members' numbers), matched
+    /// exactly on digits.
+    #[arg(long, value_name = "ID")]
+    pub party_of: Option<String>,
+    /// Only recordings with this flag: recovered, pending (not yet delivered everywhere)
+    /// or held (covered by a standing legal hold).
+    #[arg(long, value_parser = ["recovered", "pending", "held"])]
+    pub flag: Option<String>,
     /// Print one JSON object per recording instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -355,7 +367,13 @@ pub fn search(cfg: &cr_config::Config, args: SearchArgs) -> anyhow::Result<ExitC
         exact: args.range.exact,
         from,
         to,
-        limit: None,
+        configuration: args.configuration.clone(),
+        parties: match &args.party_of {
+            None => Vec::new(),
+            Some(id) => party_numbers(cfg, id)?,
+        },
+        flag: args.flag.as_deref().and_then(cr_journal::SearchFlag::parse),
+        ..Default::default()
     })?;
     journal.audit(
         &AuditKind::Searched,
@@ -395,4 +413,11 @@ pub fn search(cfg: &cr_config::Config, args: SearchArgs) -> anyhow::Result<ExitC
         eprintln!("no recordings match");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The numbers of user or group `id` of the configuration, for `--party-of`.
+fn party_numbers(cfg: &cr_config::Config, id: &str) -> anyhow::Result<Vec<String>> {
+    let pc = cr_policy::PolicyConfig::from_config(cfg)
+        .map_err(|errs| anyhow::anyhow!("{}", errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))?;
+    pc.numbers_of(id).ok_or_else(|| anyhow::anyhow!("--party-of {id:?}: no [[users]] or [[groups]] entry has that id"))
 }

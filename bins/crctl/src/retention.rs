@@ -135,6 +135,7 @@ pub fn run_extend(cfg: &cr_config::Config, args: ExtendArgs) -> anyhow::Result<E
                 from,
                 to,
                 limit: None,
+                ..Default::default()
             })?;
             // A deleted set has nothing left to keep.
             let ids: Vec<String> = hits.into_iter().filter(|h| h.deleted_at.is_none()).map(|h| h.set_id).collect();

@@ -136,8 +136,8 @@ pub use journal::{ChainReservation, Journal, OpenOptions};
 pub use model::{
     ActiveCall, AuditEvent, AuditKind, CallId, CallRecord, ChainEntry, ChainLink, DeletedBy,
     Deletion, DeletionConfirmed, DeletionState, Delivery, Direction, FLAG_RECOVERED, FileEntry,
-    GENESIS_SHA256, Membership, NewCall, NewChainSet, NewRecording, RecordingInfo, SearchHit,
-    SearchQuery, SetKind, Status, TargetBacklog, Upload, UploadError, UploadState,
+    GENESIS_SHA256, Membership, NewCall, NewChainSet, NewRecording, RecordingInfo, SearchFlag, SearchHit,
+    SearchPage, SearchQuery, SetKind, Status, TargetBacklog, Upload, UploadError, UploadState,
 };
 pub use operators::{MIN_PASSWORD_CHARS, Operator, Role};
 pub use number::{SUFFIX_MIN_DIGITS, normalize_number, numbers_match};

@@ -494,6 +494,62 @@ pub struct SearchQuery {
     pub to: Option<DateTime<Utc>>,
     /// At most this many hits (none: all).
     pub limit: Option<u32>,
+    /// Skip this many hits first (paging, in the order of the results: start, then set id).
+    pub offset: u64,
+    /// Only recordings of this configuration (its name, exactly).
+    pub configuration: Option<String>,
+    /// Only calls where the caller or the callee is one of these numbers (matched on
+    /// digits, exactly): a user's or a group's numbers, resolved from the configuration by
+    /// the caller of the search. An empty list does not filter.
+    pub parties: Vec<String>,
+    /// Only recordings with this flag.
+    pub flag: Option<SearchFlag>,
+}
+
+/// What [`SearchQuery::flag`] asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchFlag {
+    /// Sealed from legs a crash left behind ([`FLAG_RECOVERED`]).
+    Recovered,
+    /// Not yet delivered to at least one of its targets (pending or given up).
+    Pending,
+    /// Covered by a standing legal hold: listed in it, or a party of the call (caller or
+    /// callee) is the hold's party within its time range. A hold that covers a set only
+    /// through a diversion number is shown on the recording's page but not found by this
+    /// filter.
+    Held,
+}
+
+impl SearchFlag {
+    /// The form used in forms and on the command line: `recovered`, `pending`, `held`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SearchFlag::Recovered => "recovered",
+            SearchFlag::Pending => "pending",
+            SearchFlag::Held => "held",
+        }
+    }
+
+    /// Parses [`as_str`](Self::as_str)'s form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "recovered" => Some(SearchFlag::Recovered),
+            "pending" => Some(SearchFlag::Pending),
+            "held" => Some(SearchFlag::Held),
+            _ => None,
+        }
+    }
+}
+
+/// One page of results of [`Journal::search_page`](crate::Journal::search_page).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct SearchPage {
+    /// The hits of the page (at most the query's `limit`).
+    pub hits: Vec<SearchHit>,
+    /// Whether more hits follow this page.
+    pub more: bool,
 }
 
 /// Delivery of a found set to one target.

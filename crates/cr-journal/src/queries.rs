@@ -7,7 +7,7 @@ use crate::db::{TxKind, params};
 use crate::deletion::{DELETION_COLUMNS, deletion_row};
 use crate::error::JournalError;
 use crate::model::{
-    ActiveCall, CallId, Delivery, SearchHit, SearchQuery, Status, TargetBacklog, UploadError,
+    ActiveCall, CallId, Delivery, SearchFlag, SearchHit, SearchPage, SearchQuery, Status, TargetBacklog, UploadError,
 };
 use crate::number::{SUFFIX_MIN_DIGITS, normalize_number};
 use crate::Journal;
@@ -101,8 +101,17 @@ impl Journal {
 
     /// Recordings whose caller or callee matches the number (see
     /// [`numbers_match`](crate::numbers_match)) and that started in `[from, to)`, oldest
-    /// first, with their delivery per target.
+    /// first, with their delivery per target; the other filters and paging of
+    /// [`SearchQuery`] apply too (see [`search_page`](Self::search_page)).
     pub fn search(&self, q: &SearchQuery) -> Result<Vec<SearchHit>, JournalError> {
+        self.search_page(q).map(|p| p.hits)
+    }
+
+    /// One page of [`search`](Self::search)'s results: at most `q.limit` hits after the
+    /// first `q.offset`, and whether more follow. Every filter is applied in SQL; the
+    /// number, configuration and time range use indexes (`calls_*_digits`,
+    /// `recordings_started_at`), the flags look up the set's rows by key.
+    pub fn search_page(&self, q: &SearchQuery) -> Result<SearchPage, JournalError> {
         let digits = match &q.number {
             None => None,
             Some(n) => {
@@ -117,8 +126,20 @@ impl Journal {
                 Some(d)
             }
         };
-        let limit = q.limit.map_or(i64::MAX, i64::from);
+        // The parties as ",d1,d2,": a list both backends can test membership in.
+        let parties: Vec<String> = q.parties.iter().map(|p| normalize_number(p)).filter(|d| !d.is_empty()).collect();
+        let parties = if parties.is_empty() && q.parties.is_empty() {
+            None
+        } else {
+            // A user or group whose numbers all lack digits matches nothing, never everything:
+            // "," contains no ",,", so not even a call whose parties have no digits.
+            Some(if parties.is_empty() { ",".to_owned() } else { format!(",{},", parties.join(",")) })
+        };
+        // One more than asked for tells whether another page follows.
+        let limit = q.limit.map_or(i64::MAX, |l| i64::from(l).saturating_add(1));
+        let offset = i64::try_from(q.offset).unwrap_or(i64::MAX);
         let min = i64::try_from(SUFFIX_MIN_DIGITS).unwrap_or(7);
+        let flag = q.flag.map(SearchFlag::as_str);
         let op = "search recordings";
         let mut s = self.store.begin(TxKind::Read, op)?;
         let mut hits = s.query(
@@ -131,8 +152,21 @@ impl Journal {
                   (length(?3) >= ?5 AND (c.caller_digits LIKE '%' || ?3 OR c.callee_digits LIKE '%' || ?3)) \
                OR (length(c.caller_digits) >= ?5 AND ?3 LIKE '%' || c.caller_digits) \
                OR (length(c.callee_digits) >= ?5 AND ?3 LIKE '%' || c.callee_digits)))) \
-             ORDER BY r.started_at, r.set_id LIMIT ?6",
-            params![q.from, q.to, digits.as_deref(), q.exact, min, limit],
+             AND (?7 IS NULL OR r.configuration = ?7) \
+             AND (?8 IS NULL OR ?8 LIKE '%,' || c.caller_digits || ',%' OR ?8 LIKE '%,' || c.callee_digits || ',%') \
+             AND (?9 IS NULL \
+               OR (?9 = 'recovered' AND r.flags LIKE '%\"recovered\"%') \
+               OR (?9 = 'pending' AND EXISTS (SELECT 1 FROM uploads u WHERE u.set_id = r.set_id AND u.state != 'done')) \
+               OR (?9 = 'held' AND (EXISTS (SELECT 1 FROM hold_sets hs JOIN holds h ON h.id = hs.hold_id \
+                      WHERE hs.set_id = r.set_id AND h.released_at IS NULL) \
+                   OR EXISTS (SELECT 1 FROM holds h WHERE h.released_at IS NULL AND h.party_digits IS NOT NULL \
+                      AND (h.from_at IS NULL OR c.started_at >= h.from_at) AND (h.to_at IS NULL OR c.started_at < h.to_at) \
+                      AND (c.caller_digits = h.party_digits OR c.callee_digits = h.party_digits OR (NOT h.party_exact AND ( \
+                           (length(h.party_digits) >= ?5 AND (c.caller_digits LIKE '%' || h.party_digits OR c.callee_digits LIKE '%' || h.party_digits)) \
+                        OR (length(c.caller_digits) >= ?5 AND h.party_digits LIKE '%' || c.caller_digits) \
+                        OR (length(c.callee_digits) >= ?5 AND h.party_digits LIKE '%' || c.callee_digits)))))))) \
+             ORDER BY r.started_at, r.set_id LIMIT ?6 OFFSET ?10",
+            params![q.from, q.to, digits.as_deref(), q.exact, min, limit, q.configuration.as_deref(), parties.as_deref(), flag, offset],
             |r| {
                 let started_at = r.time(5)?;
                 let ended_at = r.time(6)?;
@@ -155,6 +189,8 @@ impl Journal {
                 })
             },
         )?;
+        let more = q.limit.is_some_and(|l| hits.len() > l as usize);
+        hits.truncate(q.limit.map_or(usize::MAX, |l| l as usize));
         for hit in &mut hits {
             hit.deliveries = s.query(
                 "read deliveries",
@@ -172,6 +208,6 @@ impl Journal {
             )?;
         }
         s.commit(op)?;
-        Ok(hits)
+        Ok(SearchPage { hits, more })
     }
 }

@@ -265,6 +265,13 @@ fn postgres_backend_behaves_like_sqlite() {
     common::queries::record_calls_batch(&j);
     common::queries::set_of_pbx_call_finds_the_sealed_set(&j);
 
+    // Search filters and paging, in SQL: the same expectations as on SQLite.
+    let j = open(&pg.database("filters"));
+    common::queries::fill(&j);
+    common::queries::fill_filters(&j);
+    common::queries::search_by_configuration_party_list_and_flag(&j);
+    common::queries::search_pages(&j);
+
     // Retention: lengthened, audited, never shortened.
     let j = open(&pg.database("retention"));
     common::retention::extend_lengthens_audits_and_never_shortens(&j);

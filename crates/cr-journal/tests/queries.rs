@@ -41,3 +41,17 @@ fn record_calls_in_one_batch() {
 fn set_of_a_pbx_call_id() {
     set_of_pbx_call_finds_the_sealed_set(&fixture());
 }
+
+#[test]
+fn search_filters_configuration_parties_and_flags() {
+    let j = fixture();
+    fill_filters(&j);
+    search_by_configuration_party_list_and_flag(&j);
+}
+
+#[test]
+fn search_paging() {
+    let j = fixture();
+    fill_filters(&j);
+    search_pages(&j);
+}

@@ -116,6 +116,25 @@ impl PolicyConfig {
     }
 }
 
+impl PolicyConfig {
+    /// The party numbers of a user or a group, for searching their calls: a `[[users]]`
+    /// id gives the user's numbers; a `[[groups]]` id gives the group's number and the
+    /// numbers of its members (active or not: the configuration does not say who was logged
+    /// in when a call was made). `None`: no user or group has that id (users first).
+    pub fn numbers_of(&self, id: &str) -> Option<Vec<String>> {
+        let user_numbers = |u: &str| self.users.iter().filter(|x| x.id == u).flat_map(|x| x.numbers.iter().cloned()).collect::<Vec<_>>();
+        if self.users.iter().any(|u| u.id == id) {
+            return Some(user_numbers(id));
+        }
+        let g = self.groups.iter().find(|g| g.id == id)?;
+        let mut numbers: Vec<String> = g.number.iter().cloned().collect();
+        for m in g.members.iter().chain(&g.inactive) {
+            numbers.extend(user_numbers(m));
+        }
+        Some(numbers)
+    }
+}
+
 /// The array of tables `key`, empty when absent.
 fn read<T: serde::de::DeserializeOwned>(cfg: &Config, key: &str) -> Result<Vec<T>, Vec<ConfigError>> {
     cfg.section(key).map(Option::unwrap_or_default).map_err(|e| vec![e])
@@ -271,4 +290,33 @@ pub fn check_config(cfg: &Config) -> Vec<ConfigError> {
         }
     }
     errs
+}
+
+#[cfg(test)]
+mod party_tests {
+    use super::*;
+
+    fn user(id: &str, numbers: &[&str]) -> UserConfig {
+        UserConfig { id: id.to_owned(), numbers: numbers.iter().map(|n| (*n).to_owned()).collect() }
+    }
+
+    #[test]
+    fn a_group_stands_for_its_number_and_every_members_numbers() {
+        let pc = PolicyConfig {
+            users: vec![user("alice", &["201", "+49 30 555201"]), user("bob", &["202"]), user("carol", &["203"])],
+            groups: vec![GroupConfig {
+                id: "trading".to_owned(),
+                number: Some("200".to_owned()),
+                members: vec!["alice".to_owned(), "bob".to_owned()],
+                inactive: vec!["bob".to_owned()],
+            }],
+            recordings: Vec::new(),
+        };
+        assert_eq!(pc.numbers_of("alice"), Some(vec!["201".to_owned(), "+49 30 555201".to_owned()]));
+        let mut g = pc.numbers_of("trading").unwrap_or_default();
+        g.sort();
+        g.dedup();
+        assert_eq!(g, ["+49 30 555201", "200", "201", "202"], "carol is not a member");
+        assert_eq!(pc.numbers_of("nobody"), None);
+    }
 }

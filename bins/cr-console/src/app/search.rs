@@ -62,7 +62,7 @@ pub(super) async fn search(State(app): State<App>, headers: HeaderMap, Query(q):
     let who = s.operator.clone();
     let hits = blocking(&app, move |c| {
         let journal = c.journal();
-        let hits = journal.search(&SearchQuery { number: number.clone(), exact: false, from, to, limit: Some(500) })?;
+        let hits = journal.search(&SearchQuery { number: number.clone(), exact: false, from, to, limit: Some(500), ..Default::default() })?;
         journal.audit(
             &AuditKind::Searched,
             Utc::now(),

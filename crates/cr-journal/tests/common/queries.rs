@@ -240,3 +240,78 @@ pub fn set_of_pbx_call_finds_the_sealed_set(j: &Journal) {
     assert_eq!(j.set_of_pbx_call(&open.pbx_call_id).unwrap(), None, "a call without a set");
     assert_eq!(j.set_of_pbx_call("never-seen").unwrap(), None);
 }
+
+/// Adds to [`fill`]'s fixture s5 (configuration `trading`, flag `recovered`, caller
+/// +49 40 123456, callee 300, at 14400 for 20 s, no targets), a hold on the set s4 and a
+/// party hold on 030 999888 for calls from 3000 on (covers s2, not s1). Expected, by hand:
+/// pending delivery s1 (offsite failed), s2 (nas pending), s3 (offsite given up).
+pub fn fill_filters(j: &Journal) {
+    let c = j.record_call(&call("+49 40 123456", "300", t(14400), true)).unwrap();
+    j.end_call(c, t(14420)).unwrap();
+    let res = j.reserve_link("s5", t(14420)).unwrap();
+    let seq = res.link().seq;
+    let mut rec = super::recording("s5", c, t(14400), t(14420), &[]);
+    rec.configuration = "trading".to_owned();
+    rec.flags = vec![cr_journal::FLAG_RECOVERED.to_owned()];
+    res.commit(&super::sha(1000 + seq), &rec).unwrap();
+    for (case, scope) in [
+        ("SEC-1", cr_journal::HoldScope::Sets { set_ids: vec!["s4".to_owned()] }),
+        (
+            "SEC-2",
+            cr_journal::HoldScope::Party { number: "030 999888".to_owned(), exact: false, from: Some(t(3000)), to: None },
+        ),
+    ] {
+        j.place_hold(&cr_journal::NewHold {
+            case: case.to_owned(),
+            reason: "inquiry".to_owned(),
+            scope,
+            placed_by: "sup1".to_owned(),
+            placed_at: t(20000),
+        })
+        .unwrap();
+    }
+}
+
+fn found(j: &Journal, q: SearchQuery) -> Vec<String> {
+    ids(&j.search(&q).unwrap()).into_iter().map(str::to_owned).collect()
+}
+
+pub fn search_by_configuration_party_list_and_flag(j: &Journal) {
+    use cr_journal::SearchFlag;
+    let q = |f: fn(&mut SearchQuery)| {
+        let mut q = SearchQuery::default();
+        f(&mut q);
+        q
+    };
+    assert_eq!(found(j, q(|q| q.configuration = Some("trading".into()))), ["s5"]);
+    assert_eq!(found(j, q(|q| q.configuration = Some("desk".into()))), ["s1", "s2", "s3", "s4"]);
+    assert!(found(j, q(|q| q.configuration = Some("Desk".into()))).is_empty(), "names match exactly");
+    assert_eq!(found(j, q(|q| q.parties = vec!["300".into()])), ["s1", "s4", "s5"]);
+    assert_eq!(found(j, q(|q| q.parties = vec!["201".into(), "+49 40 555777".into()])), ["s2", "s3"]);
+    // Exact digits, no suffix matching: the national form of s1's caller is not s1's caller.
+    assert_eq!(found(j, q(|q| q.parties = vec!["4930999888".into()])), ["s1"]);
+    // A user whose numbers hold no digits finds nothing, never everything.
+    assert!(found(j, q(|q| q.parties = vec!["anonymous".into()])).is_empty());
+    assert_eq!(found(j, q(|q| q.flag = Some(SearchFlag::Recovered))), ["s5"]);
+    assert_eq!(found(j, q(|q| q.flag = Some(SearchFlag::Pending))), ["s1", "s2", "s3"]);
+    assert_eq!(found(j, q(|q| q.flag = Some(SearchFlag::Held))), ["s2", "s4"]);
+    // Filters combine.
+    let both = q(|q| {
+        q.flag = Some(SearchFlag::Pending);
+        q.parties = vec!["300".into()];
+    });
+    assert_eq!(found(j, both), ["s1"]);
+}
+
+pub fn search_pages(j: &Journal) {
+    let page = |offset: u64| {
+        let p = j.search_page(&SearchQuery { limit: Some(2), offset, ..Default::default() }).unwrap();
+        (ids(&p.hits).into_iter().map(str::to_owned).collect::<Vec<_>>(), p.more)
+    };
+    assert_eq!(page(0), (vec!["s1".to_owned(), "s2".to_owned()], true));
+    assert_eq!(page(2), (vec!["s3".to_owned(), "s4".to_owned()], true));
+    assert_eq!(page(4), (vec!["s5".to_owned()], false));
+    assert_eq!(page(6), (vec![], false));
+    let all = j.search_page(&SearchQuery { limit: Some(5), ..Default::default() }).unwrap();
+    assert_eq!((all.hits.len(), all.more), (5, false), "a full last page has no more");
+}
