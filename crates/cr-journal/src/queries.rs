@@ -140,14 +140,25 @@ impl Journal {
         let offset = i64::try_from(q.offset).unwrap_or(i64::MAX);
         let min = i64::try_from(SUFFIX_MIN_DIGITS).unwrap_or(7);
         let flag = q.flag.map(SearchFlag::as_str);
+        // The calls a number can match, by index (schema V5): the parties whose last 7 digits
+        // are the searched number's (every suffix match shares them), or whose digits equal
+        // it when it is shorter or exact matching is asked; the rule itself follows below.
+        let (candidates, key) = match &digits {
+            None => ("CAST(?11 AS TEXT) IS NULL".to_owned(), None),
+            Some(d) if d.len() >= SUFFIX_MIN_DIGITS && !q.exact => (
+                format!("c.id IN (SELECT id FROM calls WHERE {} = ?11 UNION SELECT id FROM calls WHERE {} = ?11)", tail("caller_digits"), tail("callee_digits")),
+                Some(d[d.len() - SUFFIX_MIN_DIGITS..].to_owned()),
+            ),
+            Some(d) => ("c.id IN (SELECT id FROM calls WHERE caller_digits = ?11 UNION SELECT id FROM calls WHERE callee_digits = ?11)".to_owned(), Some(d.clone())),
+        };
         let op = "search recordings";
         let mut s = self.store.begin(TxKind::Read, op)?;
         let mut hits = s.query(
             op,
-            "SELECT r.set_id, r.configuration, c.direction, c.caller, c.callee, r.started_at, r.ended_at, \
+            &format!("SELECT r.set_id, r.configuration, c.direction, c.caller, c.callee, r.started_at, r.ended_at, \
              r.channels, r.flags, r.chain_seq, r.location, r.deleted_at, r.expires_at \
              FROM recordings r JOIN calls c ON c.id = r.call_id \
-             WHERE (?1 IS NULL OR r.started_at >= ?1) AND (?2 IS NULL OR r.started_at < ?2) \
+             WHERE {candidates} AND (?1 IS NULL OR r.started_at >= ?1) AND (?2 IS NULL OR r.started_at < ?2) \
              AND (?3 IS NULL OR c.caller_digits = ?3 OR c.callee_digits = ?3 OR (NOT ?4 AND ( \
                   (length(?3) >= ?5 AND (c.caller_digits LIKE '%' || ?3 OR c.callee_digits LIKE '%' || ?3)) \
                OR (length(c.caller_digits) >= ?5 AND ?3 LIKE '%' || c.caller_digits) \
@@ -165,8 +176,8 @@ impl Journal {
                            (length(h.party_digits) >= ?5 AND (c.caller_digits LIKE '%' || h.party_digits OR c.callee_digits LIKE '%' || h.party_digits)) \
                         OR (length(c.caller_digits) >= ?5 AND h.party_digits LIKE '%' || c.caller_digits) \
                         OR (length(c.callee_digits) >= ?5 AND h.party_digits LIKE '%' || c.callee_digits)))))))) \
-             ORDER BY r.started_at, r.set_id LIMIT ?6 OFFSET ?10",
-            params![q.from, q.to, digits.as_deref(), q.exact, min, limit, q.configuration.as_deref(), parties.as_deref(), flag, offset],
+             ORDER BY r.started_at, r.set_id LIMIT ?6 OFFSET ?10"),
+            params![q.from, q.to, digits.as_deref(), q.exact, min, limit, q.configuration.as_deref(), parties.as_deref(), flag, offset, key.as_deref()],
             |r| {
                 let started_at = r.time(5)?;
                 let ended_at = r.time(6)?;
@@ -210,4 +221,10 @@ impl Journal {
         s.commit(op)?;
         Ok(SearchPage { hits, more })
     }
+}
+
+/// A party's last 7 digits (the whole number when shorter), spelled as schema V5's indexes
+/// are, so that both backends use them.
+fn tail(column: &str) -> String {
+    format!("substr({column}, length({column}) - 6)")
 }

@@ -28,7 +28,7 @@
 use crate::db::Dialect;
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this program writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -318,6 +318,19 @@ CREATE TABLE deletions (
 CREATE INDEX deletions_state ON deletions (state, set_id);
 "#;
 
+/// Search by number at scale (issue 14's benchmark: a journal of a million sets).
+///
+/// A number search matches a party whose digits equal the searched ones, or where one ends
+/// with the other and the shorter has at least 7 digits ([`crate::SUFFIX_MIN_DIGITS`]). Either
+/// way both share their last 7 digits, so an index on each party's last 7 digits finds the
+/// few candidates that the exact rule is then applied to; before, every call was scanned.
+/// The same expression in both dialects (`substr` from `length - 6`: the whole string when
+/// shorter), which the search must spell identically for the index to serve it.
+const V5: &str = r#"
+CREATE INDEX calls_caller_tail ON calls (substr(caller_digits, length(caller_digits) - 6));
+CREATE INDEX calls_callee_tail ON calls (substr(callee_digits, length(callee_digits) - 6));
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,7 +377,7 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         }
         let j = crate::Journal::open_sqlite(&path, &crate::OpenOptions::new()).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(j.schema_version().ok(), Some(4));
+        assert_eq!(j.schema_version().ok(), Some(super::SCHEMA_VERSION));
         assert_eq!(j.hold_of("s1").ok().flatten().as_deref(), Some("SEC-7"), "the hold still covers the set");
         let rec = j.recording("s1").ok().flatten().unwrap_or_else(|| panic!("the set is kept"));
         assert_eq!((rec.files.len(), rec.uploads.len(), rec.expires_at.map(|t| t.timestamp_millis())), (1, 1, Some(99000)));
