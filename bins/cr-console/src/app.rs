@@ -43,6 +43,8 @@ pub struct Console {
     folders: Vec<String>,
     /// Audio grants: which session gave a reason to play which set.
     grants: Mutex<play::Grants>,
+    /// The configuration's users, groups and recording configurations, for search.
+    policy: cr_policy::PolicyConfig,
 }
 
 type App = Arc<Console>;
@@ -52,7 +54,13 @@ impl Console {
     /// names.
     pub fn new(journal: Journal, settings: ConsoleSettings, cert: cr_sign::Certificate, folders: Vec<String>) -> Self {
         let sessions = Mutex::new(Sessions::new(settings.idle_timeout));
-        Self { journal: Mutex::new(journal), sessions, settings, cert, folders, grants: Mutex::default() }
+        Self { journal: Mutex::new(journal), sessions, settings, cert, folders, grants: Mutex::default(), policy: cr_policy::PolicyConfig::default() }
+    }
+
+    /// Searches by the users, groups and recording configurations of `policy`.
+    pub fn with_policy(mut self, policy: cr_policy::PolicyConfig) -> Self {
+        self.policy = policy;
+        self
     }
 
     fn journal(&self) -> std::sync::MutexGuard<'_, Journal> {
