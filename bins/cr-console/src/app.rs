@@ -9,6 +9,8 @@
 //! router, sessions and roles, CSRF checks and the answers for failures.
 
 mod audit;
+mod export;
+mod holds;
 mod operators;
 mod play;
 mod recording;
@@ -45,7 +47,11 @@ pub struct Console {
     grants: Mutex<play::Grants>,
     /// The configuration's users, groups and recording configurations, for search.
     policy: cr_policy::PolicyConfig,
+    /// What exports need; none when the keystore could not be opened (export refused).
+    export: Option<export::Exporter>,
 }
+
+pub use export::Exporter;
 
 type App = Arc<Console>;
 
@@ -54,12 +60,27 @@ impl Console {
     /// names.
     pub fn new(journal: Journal, settings: ConsoleSettings, cert: cr_sign::Certificate, folders: Vec<String>) -> Self {
         let sessions = Mutex::new(Sessions::new(settings.idle_timeout));
-        Self { journal: Mutex::new(journal), sessions, settings, cert, folders, grants: Mutex::default(), policy: cr_policy::PolicyConfig::default() }
+        Self {
+            journal: Mutex::new(journal),
+            sessions,
+            settings,
+            cert,
+            folders,
+            grants: Mutex::default(),
+            policy: cr_policy::PolicyConfig::default(),
+            export: None,
+        }
     }
 
     /// Searches by the users, groups and recording configurations of `policy`.
     pub fn with_policy(mut self, policy: cr_policy::PolicyConfig) -> Self {
         self.policy = policy;
+        self
+    }
+
+    /// Lets operators export packages (signed with `exporter`'s key).
+    pub fn with_export(mut self, exporter: Exporter) -> Self {
+        self.export = Some(exporter);
         self
     }
 
@@ -95,6 +116,12 @@ pub fn router(app: App) -> Router {
         .route("/recordings/{id}/play", post(play::play))
         .route("/recordings/{id}/audio/{file}", get(play::audio))
         .route("/recordings/{id}/waveform/{file}", get(play::waveform))
+        .route("/export", get(export::export_form).post(export::export))
+        .route("/holds", get(holds::holds_page).post(holds::place))
+        .route("/holds/release", post(holds::release))
+        .route("/requests", get(holds::requests_page))
+        .route("/requests/delete", post(holds::delete))
+        .route("/requests/{id}/approve", post(holds::approve))
         .layer(axum::middleware::map_response(harden))
         .with_state(app)
 }
@@ -191,6 +218,29 @@ fn require_post(app: &Console, headers: &HeaderMap, role: Role, csrf: &str) -> R
         return Err(fail(StatusCode::FORBIDDEN, "the form's security token is missing or wrong: reload the page and try again"));
     }
     require(app, headers, role)
+}
+
+/// [`require_post`] for a form that acts: an operator whose role is too low is refused with
+/// 403 and an `access_denied` audit event naming `what`.
+async fn require_action(app: &App, headers: &HeaderMap, role: Role, csrf: &str, what: &'static str) -> Result<Session, Response> {
+    let refused = match require_post(app, headers, role, csrf) {
+        Ok(s) => return Ok(s),
+        Err(r) => r,
+    };
+    if let Some((_, s)) = session(app, headers).filter(|(_, s)| same_token(&s.csrf, csrf) && !s.role.allows(role)) {
+        let audited = blocking(app, move |c| {
+            let journal = c.journal();
+            let op = journal.operators()?.into_iter().find(|o| o.name == s.operator);
+            op.map_or(Ok(()), |op| journal.audit_denied(&op, role, what, Utc::now()))
+        })
+        .await;
+        match audited {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(journal_fail(&e)),
+            Err(r) => return Err(r),
+        }
+    }
+    Err(refused)
 }
 
 fn duration_text(ms: i64) -> String {

@@ -69,7 +69,14 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let folders = app::folder_targets(&cfg);
     let listen = settings.listen;
     let policy = cr_policy::PolicyConfig::from_config(&cfg).map_err(config_errors)?;
-    let console = Arc::new(app::Console::new(journal, settings, cert, folders).with_policy(policy));
+    let mut console = app::Console::new(journal, settings, cert, folders).with_policy(policy);
+    // Exports sign their package with the installation's key; without it the console runs,
+    // and refuses exports saying so.
+    match cr_sign::open_configured(&cfg) {
+        Ok(identity) => console = console.with_export(app::Exporter { cfg, identity }),
+        Err(e) => tracing::warn!("export is not available: the keystore could not be opened: {e}"),
+    }
+    let console = Arc::new(console);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("[console] listen {listen}: {e}"))?;

@@ -10,15 +10,14 @@
 //! matches (nothing written), a set did not verify or could not be found (the package holds
 //! the others, its manifest names the problem; nothing is written when no set verified);
 //! 2 could not run (bad arguments, `--out` not empty, no journal, keystore).
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use chrono::Utc;
 use clap::Args;
-use cr_export::{CallFacts, DirectorySource, PackageWriter, Request, SetOutcome, SetSource};
-use cr_journal::{AuditKind, SearchHit, SearchQuery, UploadState};
-use serde::Serialize;
+use cr_export::{ExportRecord, PackageWriter, Request, SetOutcome};
+use cr_journal::{AuditKind, SearchHit, SearchQuery};
 
 use crate::journal_cmds::{self, DisplayZone};
 
@@ -48,145 +47,6 @@ pub struct ExportArgs {
     /// No progress bar, even on a terminal.
     #[arg(long)]
     pub no_progress: bool,
-}
-
-/// Where one set will be read from.
-enum Found {
-    /// A directory on this machine: the spool, or a folder target.
-    Directory(DirectorySource),
-    /// Only on remote targets (SFTP, SMB, OneDrive): the first it was delivered to.
-    Target(TargetSource),
-    /// Nowhere: the problem.
-    Nowhere(String),
-}
-
-/// A set delivered to a remote target, read back file by file with
-/// [`cr_storage::Target::fetch_file`] from the directory it was delivered into. The writer
-/// verifies what arrives, so the target need not be trusted. Files of the set at the
-/// target that its checksum file does not list are not seen (a remote directory is not
-/// listed).
-struct TargetSource {
-    target: Box<dyn cr_storage::Target>,
-    kind: String,
-    dir: Vec<String>,
-}
-
-impl TargetSource {
-    fn err(&self, e: cr_storage::TargetError) -> cr_export::SourceError {
-        cr_export::SourceError::Target { location: self.describe(), error: e.to_string() }
-    }
-}
-
-impl cr_export::SetSource for TargetSource {
-    fn describe(&self) -> String {
-        format!("target {} ({} {})", self.target.name(), self.kind, self.dir.join("/"))
-    }
-
-    fn fetch(&mut self, id: &str, dest: &Path) -> Result<u64, cr_export::SourceError> {
-        let sums_name = cr_sign::checksum_file_name(id);
-        let sums_path = dest.join(&sums_name);
-        let Some(mut bytes) = self.target.fetch_file(&self.dir, &sums_name, &sums_path).map_err(|e| self.err(e))? else {
-            return Err(cr_export::SourceError::NotThere { location: self.describe(), id: id.to_owned(), file: sums_name });
-        };
-        let io = |source| cr_export::SourceError::Io { location: self.describe(), path: sums_path.clone(), source };
-        let text = std::fs::read(&sums_path).map_err(io)?;
-        let manifest = cr_sign::Manifest::parse(&text)
-            .map_err(|error| cr_export::SourceError::Malformed { location: self.describe(), file: sums_name.clone(), error })?;
-        let mut names = vec![cr_sign::signature_file_name(id)];
-        names.extend(manifest.entries().iter().map(|e| e.name.clone()));
-        for name in names {
-            // A file missing at the target stays missing here: verification names it.
-            let got = self.target.fetch_file(&self.dir, &name, &dest.join(&name)).map_err(|e| self.err(e))?;
-            bytes += got.unwrap_or(0);
-        }
-        self.target.disconnect();
-        Ok(bytes)
-    }
-}
-
-/// Finds a readable copy of `hit`: the spool first, then each folder target it reached,
-/// then the first remote target it reached.
-fn locate(cfg: &cr_config::Config, hit: &SearchHit) -> Found {
-    if let Some(loc) = &hit.location {
-        let src = DirectorySource::new("spool", loc);
-        if src.has_set(&hit.set_id) {
-            return Found::Directory(src);
-        }
-    }
-    let mut remote = Vec::new();
-    let mut problems = Vec::new();
-    for d in hit.deliveries.iter().filter(|d| d.state == UploadState::Done) {
-        let Some(path) = &d.remote_path else { continue };
-        let kind = cr_storage::target_kind(cfg, &d.target);
-        let kind = kind.as_deref();
-        match kind {
-            Some("folder") => {
-                let src = DirectorySource::new(format!("target {} (folder)", d.target), path);
-                if src.has_set(&hit.set_id) {
-                    return Found::Directory(src);
-                }
-            }
-            Some(_) => remote.push(d),
-            None => problems.push(format!("target {} is not in the configuration", d.target)),
-        }
-    }
-    for d in remote {
-        match cr_storage::target_from_config(cfg, &d.target) {
-            Ok(spec) => {
-                // Where it was delivered, as recorded then; for deliveries recorded before
-                // the journal kept that, the template as configured now.
-                let dir = match &d.remote_dir {
-                    Some(dir) => dir.clone(),
-                    None => match cr_storage::zone_from_config(cfg) {
-                        Ok(zone) => spec.template.render(zone.local(hit.started_at)),
-                        Err(e) => {
-                            problems.push(e.to_string());
-                            continue;
-                        }
-                    },
-                };
-                return Found::Target(TargetSource { kind: spec.kind.clone(), target: spec.build(), dir });
-            }
-            Err(errs) => problems.push(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")),
-        }
-    }
-    let delivered: Vec<&str> = hit.deliveries.iter().filter(|d| d.state == UploadState::Done).map(|d| d.target.as_str()).collect();
-    Found::Nowhere(format!(
-        "no copy found: not in the spool ({}) and not at any target it was delivered to ({}){}",
-        hit.location.as_deref().unwrap_or("deleted"),
-        if delivered.is_empty() { "none".to_owned() } else { delivered.join(", ") },
-        if problems.is_empty() { String::new() } else { format!(": {}", problems.join("; ")) }
-    ))
-}
-
-fn facts(hit: &SearchHit) -> CallFacts {
-    let mut c = CallFacts::new(&hit.set_id, hit.started_at, hit.ended_at);
-    c.duration_ms = hit.duration_ms;
-    c.direction = hit.direction.as_str().to_owned();
-    c.caller = hit.caller.clone();
-    c.callee = hit.callee.clone();
-    c.configuration = hit.configuration.clone();
-    c.channels = hit.channels.clone();
-    c.chain_seq = hit.chain_seq;
-    c
-}
-
-/// The `--json` outcome, and the audit event's details.
-#[derive(Serialize)]
-struct Outcome<'a> {
-    request: &'a str,
-    party: &'a str,
-    out: Option<&'a Path>,
-    exported: Vec<&'a str>,
-    not_exported: Vec<Refused<'a>>,
-    files: usize,
-    sha256sums_sha256: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct Refused<'a> {
-    id: &'a str,
-    problems: &'a [String],
 }
 
 fn progress(n: usize, quiet: bool) -> Option<indicatif::ProgressBar> {
@@ -226,7 +86,7 @@ pub fn run(cfg: &cr_config::Config, args: ExportArgs) -> anyhow::Result<ExitCode
         eprintln!("crctl export: no recordings of party {} match: nothing exported, {} not written", args.party, args.out.display());
         return Ok(ExitCode::from(1));
     }
-    let copies: Vec<Found> = hits.iter().map(|h| locate(cfg, h)).collect();
+    let copies: Vec<cr_export::SetCopy> = hits.iter().map(|h| cr_export::locate(cfg, h)).collect();
     let identity = crate::keys::open_identity(cfg)?;
     let now = Utc::now();
     let mut request = Request::new(&args.request, &args.party, now);
@@ -239,14 +99,7 @@ pub fn run(cfg: &cr_config::Config, args: ExportArgs) -> anyhow::Result<ExitCode
     }
     let bar = progress(hits.len(), args.no_progress || args.json);
     for (hit, copy) in hits.iter().zip(copies) {
-        let line = match copy {
-            Found::Directory(mut src) => added(writer.add_set(facts(hit), &mut src)?, &tz, hit),
-            Found::Target(mut src) => added(writer.add_set(facts(hit), &mut src)?, &tz, hit),
-            Found::Nowhere(why) => {
-                let n = writer.leave_out(facts(hit), why)?;
-                Some(format!("FAILED {}: {}", n.call.id, n.problems.join("; ")))
-            }
-        };
+        let line = added(copy.add_to(&mut writer, hit)?, &tz, hit);
         let Some(line) = line else { continue };
         match &bar {
             Some(b) => b.println(&line),
@@ -261,15 +114,7 @@ pub fn run(cfg: &cr_config::Config, args: ExportArgs) -> anyhow::Result<ExitCode
         b.finish_and_clear();
     }
     if writer.exported().is_empty() {
-        let outcome = Outcome {
-            request: &args.request,
-            party: &args.party,
-            out: None,
-            exported: Vec::new(),
-            not_exported: writer.not_exported().iter().map(|n| Refused { id: &n.call.id, problems: &n.problems }).collect(),
-            files: 0,
-            sha256sums_sha256: None,
-        };
+        let outcome = ExportRecord::nothing(&args.request, &args.party, writer.not_exported());
         if args.json {
             println!("{}", serde_json::to_string(&outcome)?);
         }
@@ -278,15 +123,7 @@ pub fn run(cfg: &cr_config::Config, args: ExportArgs) -> anyhow::Result<ExitCode
     }
     let summary = writer.finish().context("writing the package")?;
     let m = &summary.manifest;
-    let outcome = Outcome {
-        request: &args.request,
-        party: &args.party,
-        out: Some(&summary.dir),
-        exported: m.sets.iter().map(|s| s.call.id.as_str()).collect(),
-        not_exported: m.not_exported.iter().map(|n| Refused { id: &n.call.id, problems: &n.problems }).collect(),
-        files: summary.files,
-        sha256sums_sha256: Some(&summary.sums_sha256),
-    };
+    let outcome = ExportRecord::written(&summary);
     journal
         .audit(&AuditKind::Exported, now, Some(&operator.name), None, &serde_json::to_value(&outcome)?)
         .context("the package is written, but the journal could not record the export")?;

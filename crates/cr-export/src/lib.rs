@@ -20,8 +20,9 @@
 //! verifies each set's copy with the certificate before it becomes part of the package. A
 //! set that does not verify is left out and named in the manifest. [`verify_package`]
 //! checks a package from the certificate alone. Time is passed in ([`Request::created_at`]).
-//! The journal is not read here: the caller (`crctl export`) finds the sets and says where
-//! they lie.
+//! The journal is not read here: the caller (`crctl export`, the console) finds the sets;
+//! with feature `installation`, [`locate`] says where a found set lies (spool, folder or
+//! remote target) and [`ExportRecord`] is the audit event's details.
 //!
 //! ```
 //! use chrono::{TimeZone, Utc};
@@ -55,6 +56,8 @@
 #![deny(missing_docs)]
 
 mod error;
+#[cfg(feature = "installation")]
+mod installation;
 mod manifest;
 mod page;
 mod source;
@@ -63,6 +66,8 @@ mod verify;
 mod writer;
 
 pub use error::{ExportError, SourceError};
+#[cfg(feature = "installation")]
+pub use installation::{ExportRecord, LeftOut, SetCopy, TargetSource, call_facts, locate};
 pub use manifest::{
     CallFacts, ExportedSet, MANIFEST_FORMAT, MANIFEST_VERSION, NotExported, PackageManifest, Request, SetFile,
 };

@@ -286,3 +286,48 @@ impl Console {
     }
 }
 
+
+/// Supervisors for the actions' tests (holds, four-eyes requests): `sup1` and `sup2`.
+pub const SUPERVISORS: [&str; 2] = ["sup1", "sup2"];
+
+impl Console {
+    /// Adds the operators of [`SUPERVISORS`] (role supervisor), as `root` would.
+    pub fn add_supervisors(&self) {
+        let j = self.journal();
+        for name in SUPERVISORS {
+            j.add_operator(name, Role::Supervisor, PASSWORD, Some("root"), Utc::now()).unwrap();
+        }
+    }
+
+    /// The session's CSRF token, read from a page's sign-out form.
+    pub fn csrf(&self, session: &str) -> String {
+        let body = self.get("/search", Some(session)).text().unwrap();
+        let at = body.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
+        body[at..].split('"').next().unwrap().to_owned()
+    }
+
+    /// Posts a form as `session`.
+    pub fn post(&self, path: &str, session: &str, form: &[(&str, &str)]) -> reqwest::blocking::Response {
+        self.client
+            .post(format!("{}{path}", self.url))
+            .header("Cookie", format!("callrec_session={session}"))
+            .form(form)
+            .send()
+            .unwrap()
+    }
+
+    /// The installation's certificate (`data/cert.pem`), as an auditor receives it.
+    pub fn installation_cert(&self) -> PathBuf {
+        self.dir.path().join("data/cert.pem")
+    }
+}
+
+/// The built `cr-verify` beside this package's binary (built first when missing).
+pub fn cr_verify_bin() -> PathBuf {
+    let bin = Path::new(env!("CARGO_BIN_EXE_cr-console")).with_file_name("cr-verify");
+    if !bin.is_file() {
+        let st = Command::new(env!("CARGO")).args(["build", "--locked", "-p", "cr-verify"]).status().unwrap();
+        assert!(st.success(), "building cr-verify failed");
+    }
+    bin
+}
