@@ -14,6 +14,7 @@ mod play;
 mod recording;
 mod search;
 mod signin;
+mod totp;
 
 use std::sync::{Arc, Mutex};
 
@@ -43,6 +44,8 @@ pub struct Console {
     folders: Vec<String>,
     /// Audio grants: which session gave a reason to play which set.
     grants: Mutex<play::Grants>,
+    /// Sign-ins waiting for a second factor's code.
+    pending: Mutex<totp::Pending>,
 }
 
 type App = Arc<Console>;
@@ -52,7 +55,7 @@ impl Console {
     /// names.
     pub fn new(journal: Journal, settings: ConsoleSettings, cert: cr_sign::Certificate, folders: Vec<String>) -> Self {
         let sessions = Mutex::new(Sessions::new(settings.idle_timeout));
-        Self { journal: Mutex::new(journal), sessions, settings, cert, folders, grants: Mutex::default() }
+        Self { journal: Mutex::new(journal), sessions, settings, cert, folders, grants: Mutex::default(), pending: Mutex::default() }
     }
 
     fn journal(&self) -> std::sync::MutexGuard<'_, Journal> {
@@ -67,6 +70,10 @@ impl Console {
         self.grants.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn pending(&self) -> std::sync::MutexGuard<'_, totp::Pending> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn secure(&self) -> bool {
         self.settings.tls.is_some()
     }
@@ -77,6 +84,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/", get(|| async { Redirect::to("/search") }))
         .route("/signin", get(signin::signin_form).post(signin::signin))
+        .route("/signin/totp", get(totp::form).post(totp::submit))
         .route("/signout", post(signin::signout))
         .route("/search", get(search::search))
         .route("/recordings/{id}", get(recording::recording))
