@@ -58,7 +58,7 @@ pub(super) fn locked_page(app: &Console) -> Response {
     signin_page(
         app,
         StatusCode::TOO_MANY_REQUESTS,
-        Some("Too many wrong passwords for this name: sign-in is locked for a while. Ask an administrator if this was not you."),
+        Some("Too many failed sign-ins (wrong passwords or codes) for this name: sign-in is locked for a while. Ask an administrator if this was not you."),
     )
 }
 
