@@ -46,6 +46,8 @@ pub struct Console {
     grants: Mutex<play::Grants>,
     /// Sign-ins waiting for a second factor's code.
     pending: Mutex<totp::Pending>,
+    /// The configuration's users, groups and recording configurations, for search.
+    policy: cr_policy::PolicyConfig,
 }
 
 type App = Arc<Console>;
@@ -55,7 +57,22 @@ impl Console {
     /// names.
     pub fn new(journal: Journal, settings: ConsoleSettings, cert: cr_sign::Certificate, folders: Vec<String>) -> Self {
         let sessions = Mutex::new(Sessions::new(settings.idle_timeout));
-        Self { journal: Mutex::new(journal), sessions, settings, cert, folders, grants: Mutex::default(), pending: Mutex::default() }
+        Self {
+            journal: Mutex::new(journal),
+            sessions,
+            settings,
+            cert,
+            folders,
+            grants: Mutex::default(),
+            pending: Mutex::default(),
+            policy: cr_policy::PolicyConfig::default(),
+        }
+    }
+
+    /// Searches by the users, groups and recording configurations of `policy`.
+    pub fn with_policy(mut self, policy: cr_policy::PolicyConfig) -> Self {
+        self.policy = policy;
+        self
     }
 
     fn journal(&self) -> std::sync::MutexGuard<'_, Journal> {

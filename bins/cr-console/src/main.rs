@@ -50,9 +50,7 @@ fn main() -> ExitCode {
 
 fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let cfg = cr_config::Config::load(&args.config).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let settings = cr_setup::ConsoleSettings::from_config(&cfg).map_err(|errs| {
-        anyhow::anyhow!("the configuration has errors:\n{}", errs.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))
-    })?;
+    let settings = cr_setup::ConsoleSettings::from_config(&cfg).map_err(config_errors)?;
     let tls = match &settings.tls {
         Some((certificate, key)) => Some(tokio_rustls::TlsAcceptor::from(
             cr_pbx::driver::tls_server_config(&cr_pbx::driver::TlsSettings {
@@ -70,7 +68,8 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let cert = cr_sign::Certificate::load(&cert_path).map_err(|e| anyhow::anyhow!("{}: {e}", cert_path.display()))?;
     let folders = app::folder_targets(&cfg);
     let listen = settings.listen;
-    let console = Arc::new(app::Console::new(journal, settings, cert, folders));
+    let policy = cr_policy::PolicyConfig::from_config(&cfg).map_err(config_errors)?;
+    let console = Arc::new(app::Console::new(journal, settings, cert, folders).with_policy(policy));
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("[console] listen {listen}: {e}"))?;
@@ -87,4 +86,9 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
         serve::serve(app::router(console), listener, tls, stop_rx).await
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The configuration's errors, one a line.
+fn config_errors(errs: Vec<cr_config::ConfigError>) -> anyhow::Error {
+    anyhow::anyhow!("the configuration has errors:\n{}", errs.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))
 }

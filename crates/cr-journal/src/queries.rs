@@ -151,6 +151,10 @@ impl Journal {
             ),
             Some(d) => ("c.id IN (SELECT id FROM calls WHERE caller_digits = ?11 UNION SELECT id FROM calls WHERE callee_digits = ?11)".to_owned(), Some(d.clone())),
         };
+        // A bound given is written as a bare range, so that the start-time index serves it
+        // (`?1 IS NULL OR …` would make both backends scan it from one end).
+        let from = if q.from.is_some() { "r.started_at >= ?1" } else { "CAST(?1 AS BIGINT) IS NULL" };
+        let to = if q.to.is_some() { "r.started_at < ?2" } else { "CAST(?2 AS BIGINT) IS NULL" };
         let op = "search recordings";
         let mut s = self.store.begin(TxKind::Read, op)?;
         let mut hits = s.query(
@@ -158,7 +162,7 @@ impl Journal {
             &format!("SELECT r.set_id, r.configuration, c.direction, c.caller, c.callee, r.started_at, r.ended_at, \
              r.channels, r.flags, r.chain_seq, r.location, r.deleted_at, r.expires_at \
              FROM recordings r JOIN calls c ON c.id = r.call_id \
-             WHERE {candidates} AND (?1 IS NULL OR r.started_at >= ?1) AND (?2 IS NULL OR r.started_at < ?2) \
+             WHERE {candidates} AND {from} AND {to} \
              AND (?3 IS NULL OR c.caller_digits = ?3 OR c.callee_digits = ?3 OR (NOT ?4 AND ( \
                   (length(?3) >= ?5 AND (c.caller_digits LIKE '%' || ?3 OR c.callee_digits LIKE '%' || ?3)) \
                OR (length(c.caller_digits) >= ?5 AND ?3 LIKE '%' || c.caller_digits) \

@@ -51,17 +51,36 @@ pub const STEREO_SET: &str = "20261127T140000000Z-5e6f7a8b";
 /// Seals set [`SET`] (a WAV and its metadata) into the spool and the chain, as the recorder does.
 fn seal(j: &Journal, identity: &cr_sign::Identity, spool: &Path) -> PathBuf {
     let start = Utc.with_ymd_and_hms(2026, 11, 26, 9, 0, 0).unwrap();
-    seal_set(j, identity, spool, &Sealed { set: SET, pbx_call_id: "pbx-1", caller: "+4930999888", start, channels: "mono", wav: &["-c", "1", "synth", "2", "sine", "440"] })
+    seal_set(j, identity, spool, &Sealed { set: SET, pbx_call_id: "pbx-1", caller: "+4930999888", start, channels: "mono", wav: &["-c", "1", "synth", "2", "sine", "440"], ..Sealed::DESK })
 }
 
 /// What [`seal_set`] seals: a call of 95 s and its WAV, made by `sox -n -r 8000 -b 16 WAV …`.
-struct Sealed<'a> {
-    set: &'a str,
-    pbx_call_id: &'a str,
-    caller: &'a str,
-    start: chrono::DateTime<Utc>,
-    channels: &'a str,
-    wav: &'a [&'a str],
+pub struct Sealed<'a> {
+    pub set: &'a str,
+    pub pbx_call_id: &'a str,
+    pub caller: &'a str,
+    pub start: chrono::DateTime<Utc>,
+    pub channels: &'a str,
+    pub wav: &'a [&'a str],
+    pub configuration: &'a str,
+    pub flags: &'a [&'a str],
+    /// Targets it is owed to (pending delivery).
+    pub targets: &'a [&'a str],
+}
+
+impl Sealed<'_> {
+    /// A mono call from +4930999888 of configuration `desk`, delivered nowhere.
+    pub const DESK: Sealed<'static> = Sealed {
+        set: SET,
+        pbx_call_id: "pbx-1",
+        caller: "+4930999888",
+        start: chrono::DateTime::UNIX_EPOCH,
+        channels: "mono",
+        wav: &["-c", "1", "synth", "0.1", "sine", "440"],
+        configuration: "desk",
+        flags: &[],
+        targets: &[],
+    };
 }
 
 fn seal_set(j: &Journal, identity: &cr_sign::Identity, spool: &Path, x: &Sealed<'_>) -> PathBuf {
@@ -76,7 +95,7 @@ fn seal_set(j: &Journal, identity: &cr_sign::Identity, spool: &Path, x: &Sealed<
             diversions: vec![],
             started_at: start,
             record: true,
-            configuration: Some("desk".into()),
+            configuration: Some(x.configuration.into()),
             reason: "incoming call to group trading (300)".into(),
         })
         .unwrap();
@@ -105,15 +124,15 @@ fn seal_set(j: &Journal, identity: &cr_sign::Identity, spool: &Path, x: &Sealed<
                 &NewRecording {
                     set_id: set.into(),
                     call,
-                    configuration: "desk".into(),
+                    configuration: x.configuration.into(),
                     started_at: start,
                     ended_at: end,
                     channels: x.channels.into(),
                     files: sealed.files.iter().map(|f| FileEntry { name: f.name.clone(), size: f.size, sha256: f.sha256.clone() }).collect(),
                     cert_fingerprint: cert.clone(),
-                    flags: vec![],
+                    flags: x.flags.iter().map(|f| (*f).to_owned()).collect(),
                     location: dir.display().to_string(),
-                    targets: vec![],
+                    targets: x.targets.iter().map(|t| (*t).to_owned()).collect(),
                     expires_at: None,
                 },
             )
@@ -125,6 +144,12 @@ fn seal_set(j: &Journal, identity: &cr_sign::Identity, spool: &Path, x: &Sealed<
 
 impl Console {
     pub fn start(lockout_failures: u32) -> Console {
+        Self::start_with(lockout_failures, "")
+    }
+
+    /// As [`Console::start`], with `extra` appended to the configuration file (e.g.
+    /// `[[users]]`, `[[groups]]`, `[[recordings]]`).
+    pub fn start_with(lockout_failures: u32, extra: &str) -> Console {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let data = root.join("data");
@@ -148,7 +173,7 @@ impl Console {
             &config,
             format!(
                 "[installation]\nmodule_id = \"console-test\"\ndata_dir = \"{}\"\n\n[keystore]\npassword_env = \"CR_CONSOLE_TEST_PW\"\n\n\
-                 [journal]\nurl = \"sqlite:journal.sqlite\"\n\n[console]\nlisten = \"127.0.0.1:{port}\"\ncertificate = \"{}\"\nkey = \"{}\"\nlockout_failures = {lockout_failures}\n",
+                 [journal]\nurl = \"sqlite:journal.sqlite\"\n\n[console]\nlisten = \"127.0.0.1:{port}\"\ncertificate = \"{}\"\nkey = \"{}\"\nlockout_failures = {lockout_failures}\n{extra}",
                 data.display(),
                 crt.display(),
                 key.display()
@@ -197,8 +222,18 @@ impl Console {
         let identity = cr_sign::Identity::open_keystore(&data.join("keystore.p12"), KEYSTORE_PW).unwrap();
         let start = Utc.with_ymd_and_hms(2026, 11, 27, 14, 0, 0).unwrap();
         let wav: &[&str] = &["-c", "2", "synth", "2", "sine", "440", "sine", "1000", "vol", "0.9", "remix", "1", "2v0.5"];
-        let x = Sealed { set: STEREO_SET, pbx_call_id: "pbx-stereo", caller: "+4940111222", start, channels: "stereo", wav };
+        let x = Sealed { set: STEREO_SET, pbx_call_id: "pbx-stereo", caller: "+4940111222", start, channels: "stereo", wav, ..Sealed::DESK };
         seal_set(&self.journal(), &identity, &data.join("spool"), &x)
+    }
+
+    /// Seals `sets` (see [`Sealed::DESK`] for the defaults) in the spool of the running console.
+    pub fn add_sets(&self, sets: &[Sealed<'_>]) {
+        let data = self.dir.path().join("data");
+        let identity = cr_sign::Identity::open_keystore(&data.join("keystore.p12"), KEYSTORE_PW).unwrap();
+        let j = self.journal();
+        for x in sets {
+            seal_set(&j, &identity, &data.join("spool"), x);
+        }
     }
 
     pub fn journal(&self) -> Journal {
