@@ -16,6 +16,7 @@ mod play;
 mod recording;
 mod search;
 mod signin;
+mod totp;
 
 use std::sync::{Arc, Mutex};
 
@@ -45,6 +46,8 @@ pub struct Console {
     folders: Vec<String>,
     /// Audio grants: which session gave a reason to play which set.
     grants: Mutex<play::Grants>,
+    /// Sign-ins waiting for a second factor's code.
+    pending: Mutex<totp::Pending>,
     /// The configuration's users, groups and recording configurations, for search.
     policy: cr_policy::PolicyConfig,
     /// What exports need; none when the keystore could not be opened (export refused).
@@ -69,6 +72,7 @@ impl Console {
             grants: Mutex::default(),
             policy: cr_policy::PolicyConfig::default(),
             export: None,
+            pending: Mutex::default(),
         }
     }
 
@@ -96,6 +100,10 @@ impl Console {
         self.grants.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn pending(&self) -> std::sync::MutexGuard<'_, totp::Pending> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn secure(&self) -> bool {
         self.settings.tls.is_some()
     }
@@ -106,6 +114,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/", get(|| async { Redirect::to("/search") }))
         .route("/signin", get(signin::signin_form).post(signin::signin))
+        .route("/signin/totp", get(totp::form).post(totp::submit))
         .route("/signout", post(signin::signout))
         .route("/search", get(search::search))
         .route("/recordings/{id}", get(recording::recording))

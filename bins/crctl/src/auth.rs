@@ -125,12 +125,30 @@ pub enum OperatorCommand {
         who: OperatorArgs,
     },
     /// Disable an operator account: it can no longer sign in; its history stays.
-    Disable {
-        /// The account to disable.
-        name: String,
-        #[command(flatten)]
-        who: OperatorArgs,
-    },
+    Disable(NamedOperator),
+    /// An operator's second factor for the web console (TOTP, RFC 6238).
+    #[command(subcommand)]
+    Totp(TotpCommand),
+}
+
+/// `crctl operator totp` sub-commands (admin).
+#[derive(Subcommand)]
+pub enum TotpCommand {
+    /// Give an operator a new TOTP secret (replacing one they had) and print it once: the
+    /// otpauth:// URI for an authenticator app and the base32 secret. From then on the
+    /// console asks them for a 6-digit code after the password.
+    Enroll(NamedOperator),
+    /// Remove an operator's second factor: the console asks for the password only.
+    Disable(NamedOperator),
+}
+
+/// The account a command is about, and who runs it.
+#[derive(Args)]
+pub struct NamedOperator {
+    /// The operator's login name.
+    name: String,
+    #[command(flatten)]
+    who: OperatorArgs,
 }
 
 /// Runs `crctl operator …`.
@@ -174,11 +192,26 @@ pub fn run(cfg: &cr_config::Config, cmd: OperatorCommand) -> anyhow::Result<Exit
                 }
             }
         }
-        OperatorCommand::Disable { name, who } => {
+        OperatorCommand::Disable(NamedOperator { name, who }) => {
             let journal = crate::journal_cmds::open(cfg, false)?;
             let admin = require(&journal, &who, Role::Admin, "disabling an operator")?;
             journal.disable_operator(&name, &admin.name, Utc::now())?;
             println!("DISABLED {name}");
+        }
+        OperatorCommand::Totp(TotpCommand::Enroll(NamedOperator { name, who })) => {
+            let journal = crate::journal_cmds::open(cfg, false)?;
+            let admin = require(&journal, &who, Role::Admin, "enrolling a second factor")?;
+            let e = journal.enroll_totp(&name, &admin.name, Utc::now())?;
+            println!("ENROLLED {name}");
+            println!("uri\t{}", e.uri);
+            println!("secret\t{}", e.secret_base32);
+            eprintln!("Give these to {name} only, for an authenticator app; they are not shown again.");
+        }
+        OperatorCommand::Totp(TotpCommand::Disable(NamedOperator { name, who })) => {
+            let journal = crate::journal_cmds::open(cfg, false)?;
+            let admin = require(&journal, &who, Role::Admin, "disabling a second factor")?;
+            journal.disable_totp(&name, &admin.name, Utc::now())?;
+            println!("TOTP DISABLED {name}");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -156,3 +156,46 @@ fn audit_lists_events_and_verify_catches_one_edited_row() {
     assert_eq!(code, 2);
     assert!(err.contains("--operator"), "{err}");
 }
+
+/// `oathtool --totp -b SECRET`: the current 6-digit code (the independent tool).
+fn oathtool_now(secret: &str) -> String {
+    let out = std::process::Command::new("oathtool")
+        .args(["--totp", "-b", secret])
+        .output()
+        .unwrap_or_else(|e| panic!("oathtool (Debian package oathtool) is needed for this test: {e}"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn totp_enroll_prints_the_secret_once_and_only_admins_enroll_or_disable() {
+    let inst = Install::new("");
+    common::add_operators(&inst.journal());
+    // Not an admin: refused and audited, nothing enrolled.
+    let (code, out, err) = inst.crctl_as("aud", &["operator", "totp", "enroll", "aud"]);
+    assert_eq!((code, out.as_str()), (3, ""), "{err}");
+    assert!(!inst.journal().has_totp("aud").unwrap());
+
+    let (code, out, err) = inst.crctl_as("root", &["operator", "totp", "enroll", "aud"]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "ENROLLED aud");
+    let uri = lines[1].strip_prefix("uri\t").unwrap();
+    let secret = lines[2].strip_prefix("secret\t").unwrap();
+    assert_eq!(uri, format!("otpauth://totp/callrec:aud?secret={secret}&issuer=callrec&algorithm=SHA1&digits=6&period=30"));
+    // The printed secret is the one the journal checks codes against (oathtool's code).
+    assert_eq!(inst.journal().verify_totp("aud", &oathtool_now(secret), chrono::Utc::now()).unwrap(), Ok(()));
+
+    let (code, _, err) = inst.crctl_as("aud", &["operator", "totp", "disable", "aud"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(inst.journal().has_totp("aud").unwrap(), "still enrolled");
+    let (code, out, err) = inst.crctl_as("root", &["operator", "totp", "disable", "aud"]);
+    assert_eq!((code, out.as_str()), (0, "TOTP DISABLED aud\n"), "{err}");
+    assert!(!inst.journal().has_totp("aud").unwrap());
+    let (code, _, err) = inst.crctl_as("root", &["operator", "totp", "disable", "aud"]);
+    assert_eq!(code, 2, "nothing to disable: {err}");
+    assert!(err.contains("second factor of operator \"aud\""), "{err}");
+
+    let trail: Vec<_> = kinds(&inst).into_iter().filter(|(k, _)| matches!(k, AuditKind::TotpEnrolled | AuditKind::TotpDisabled)).collect();
+    assert_eq!(trail, [(AuditKind::TotpEnrolled, Some("root".into())), (AuditKind::TotpDisabled, Some("root".into()))]);
+}

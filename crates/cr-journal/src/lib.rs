@@ -125,6 +125,7 @@ mod retention;
 mod schema;
 mod sqlite;
 mod store;
+mod totp;
 mod url;
 
 pub use audit::{AUDIT_PAGE_MAX, AuditCheck, AuditFilter, AuditHead, AuditPage, AuditProblem, AuditQuery, ChainedEvent, PageStart, SinceCheckpoint};
@@ -142,4 +143,5 @@ pub use model::{
 pub use operators::{MIN_PASSWORD_CHARS, Operator, Role};
 pub use number::{SUFFIX_MIN_DIGITS, normalize_number, numbers_match};
 pub use retention::Extension;
+pub use totp::{TOTP_DIGITS, TOTP_STEP_SECS, TotpEnrollment, TotpRefusal, totp_code};
 pub use url::JournalUrl;

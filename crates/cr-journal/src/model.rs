@@ -278,6 +278,11 @@ pub enum AuditKind {
     /// An operator was let play a set in the web console (details: `files`, the audio files
     /// it may play, and `reason`, which the console requires).
     Played,
+    /// An admin gave an operator a second factor (TOTP), or a new one (details: `operator`,
+    /// `replaced`; never the secret).
+    TotpEnrolled,
+    /// An admin removed an operator's second factor (details: `operator`).
+    TotpDisabled,
     /// A kind written by a newer program.
     Other(String),
 }
@@ -310,6 +315,8 @@ impl AuditKind {
         AuditKind::SignedOut,
         AuditKind::LoginLocked,
         AuditKind::Played,
+        AuditKind::TotpEnrolled,
+        AuditKind::TotpDisabled,
     ];
 
     /// The stored form, e.g. `set_sealed`.
@@ -340,6 +347,8 @@ impl AuditKind {
             AuditKind::SignedOut => "signed_out",
             AuditKind::LoginLocked => "login_locked",
             AuditKind::Played => "played",
+            AuditKind::TotpEnrolled => "totp_enrolled",
+            AuditKind::TotpDisabled => "totp_disabled",
             AuditKind::Other(s) => s,
         }
     }
@@ -372,6 +381,8 @@ impl AuditKind {
             "signed_out" => AuditKind::SignedOut,
             "login_locked" => AuditKind::LoginLocked,
             "played" => AuditKind::Played,
+            "totp_enrolled" => AuditKind::TotpEnrolled,
+            "totp_disabled" => AuditKind::TotpDisabled,
             other => AuditKind::Other(other.to_owned()),
         }
     }

@@ -28,7 +28,7 @@
 use crate::db::Dialect;
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The schema version this program writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -331,6 +331,21 @@ CREATE INDEX calls_caller_tail ON calls (substr(caller_digits, length(caller_dig
 CREATE INDEX calls_callee_tail ON calls (substr(callee_digits, length(callee_digits) - 6));
 "#;
 
+/// The optional second factor of an operator (issue 14, `totp.rs`): one row per operator
+/// who has one. `secret` is the RFC 6238 shared secret, base32 without padding, readable
+/// to whoever can read the journal (as the rest of it); `last_step` is the time step
+/// (seconds since 1970 / 30) of the last code accepted, NULL before the first, so that a
+/// code is good once.
+const V6: &str = r#"
+CREATE TABLE operator_totp (
+    operator        TEXT    PRIMARY KEY REFERENCES operators (name),
+    secret          TEXT    NOT NULL,
+    last_step       {INT},
+    enrolled_at     {INT} NOT NULL,
+    enrolled_by     TEXT    NOT NULL
+);
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,6 +405,30 @@ mod tests {
         // The rebuilt table still enforces its references.
         c.execute_batch("PRAGMA foreign_keys = ON").unwrap_or_else(|e| panic!("{e}"));
         assert!(c.execute("INSERT INTO hold_sets VALUES (1, 'no-such-set')", []).is_err());
+    }
+
+    // Guards against: schema 6 losing or locking out the operators of an existing journal.
+    #[test]
+    fn schema_6_adds_second_factors_to_existing_operators() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("v5.sqlite");
+        let j = crate::Journal::open_sqlite(&path, &crate::OpenOptions::new()).unwrap_or_else(|e| panic!("{e}"));
+        j.add_operator("root", crate::Role::Admin, "correct horse battery", None, chrono::Utc::now())
+            .unwrap_or_else(|e| panic!("{e}"));
+        drop(j);
+        {
+            // Back to the schema before this migration (whichever number it has).
+            let c = rusqlite::Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
+            c.execute_batch(&format!("DROP TABLE operator_totp; PRAGMA user_version = {};", SCHEMA_VERSION - 1))
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let j = crate::Journal::open_sqlite(&path, &crate::OpenOptions::new()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(j.schema_version().ok(), Some(SCHEMA_VERSION));
+        let now = chrono::Utc::now();
+        assert!(j.authenticate("root", "correct horse battery", now).is_ok(), "the operator signs in as before");
+        assert_eq!(j.has_totp("root").ok(), Some(false), "without a second factor until enrolled");
+        assert!(j.enroll_totp("root", "root", now).is_ok());
+        assert_eq!(j.has_totp("root").ok(), Some(true));
     }
 
     #[test]

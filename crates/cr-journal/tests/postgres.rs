@@ -202,7 +202,7 @@ fn postgres_backend_behaves_like_sqlite() {
         .unwrap_err();
         assert!(matches!(e, JournalError::NotFound { .. }), "{e}");
         let j = open(&url);
-        assert_eq!(j.schema_version().unwrap(), 5);
+        assert_eq!(j.schema_version().unwrap(), 6);
         seal(&j, "set-1", "+4930999888", "300", 0, 60, &["nas"]);
         assert_eq!(
             j.set_membership("trading", "bob", false, "test", t(5))
@@ -216,7 +216,7 @@ fn postgres_backend_behaves_like_sqlite() {
         );
     }
     let j = open(&url);
-    assert_eq!(j.schema_version().unwrap(), 5);
+    assert_eq!(j.schema_version().unwrap(), 6);
     let rec = j.recording("set-1").unwrap().unwrap();
     assert_eq!(
         (rec.chain.seq, rec.files.len(), rec.uploads.len()),
@@ -357,6 +357,7 @@ fn postgres_backend_behaves_like_sqlite() {
     let url = pg.database("audit_concurrent");
     common::trail::concurrent_events_link_in_order(&|| open(&url));
     common::trail::audit_pages_filter_and_page(&open(&pg.database("audit_pages")));
+    common::totp::second_factor_is_enrolled_used_once_and_disabled(&open(&pg.database("totp")));
 
     // Holds and four-eyes requests, as on SQLite.
     let checks: [Check; 4] = [

@@ -52,3 +52,8 @@ fn every_known_audit_kind_round_trips() {
     }
     assert!(seen.contains("signed_in") && seen.contains("operator_added"));
 }
+
+#[test]
+fn second_factor_is_enrolled_used_once_and_disabled() {
+    common::totp::second_factor_is_enrolled_used_once_and_disabled(&Journal::open_in_memory().unwrap());
+}

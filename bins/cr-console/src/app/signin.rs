@@ -40,8 +40,32 @@ pub(super) struct SignIn {
     csrf: String,
 }
 
+/// Whether `name` is locked out at `now` (too many `login_failed` within the lock-out
+/// time); if so, `login_locked` is written.
+pub(super) fn locked_out(c: &Console, journal: &cr_journal::Journal, name: &str, now: chrono::DateTime<Utc>) -> Result<bool, JournalError> {
+    let window = chrono::Duration::from_std(c.settings.lockout_time).unwrap_or_else(|_| chrono::Duration::minutes(15));
+    let n = journal.login_failures_since(name, now - window)?;
+    if n < u64::from(c.settings.lockout_failures) {
+        return Ok(false);
+    }
+    let shown: String = name.chars().take(64).collect();
+    let _ = journal.audit(&AuditKind::LoginLocked, now, Some(&shown), None, &serde_json::json!({"via": "console", "failures": n}));
+    Ok(true)
+}
+
+/// The sign-in form saying the name is locked out (429).
+pub(super) fn locked_page(app: &Console) -> Response {
+    signin_page(
+        app,
+        StatusCode::TOO_MANY_REQUESTS,
+        Some("Too many failed sign-ins (wrong passwords or codes) for this name: sign-in is locked for a while. Ask an administrator if this was not you."),
+    )
+}
+
 enum SignInOutcome {
     In(String),
+    /// The right password of an operator with a second factor: the pending sign-in's token.
+    Code(String),
     NoRandomness,
     Wrong,
     Locked,
@@ -56,19 +80,23 @@ pub(super) async fn signin(State(app): State<App>, headers: HeaderMap, Form(f): 
     let name = f.name.clone();
     let outcome = blocking(&app, move |c| {
         let now = Utc::now();
-        let window = chrono::Duration::from_std(c.settings.lockout_time).unwrap_or_else(|_| chrono::Duration::minutes(15));
         let journal = c.journal();
-        match journal.login_failures_since(&f.name, now - window) {
-            Ok(n) if n >= u64::from(c.settings.lockout_failures) => {
-                let shown: String = f.name.chars().take(64).collect();
-                let _ = journal.audit(&AuditKind::LoginLocked, now, Some(&shown), None, &serde_json::json!({"via": "console", "failures": n}));
-                return SignInOutcome::Locked;
-            }
-            Ok(_) => {}
+        match locked_out(c, &journal, &f.name, now) {
+            Ok(true) => return SignInOutcome::Locked,
+            Ok(false) => {}
             Err(e) => return SignInOutcome::Failed(e),
         }
         match journal.authenticate(&f.name, &f.password, now) {
             Ok(op) => {
+                // With a second factor the password leads only to the code form.
+                match journal.has_totp(&op.name) {
+                    Ok(true) => {
+                        drop(journal);
+                        return c.pending().start(&op.name, op.role, now).map_or(SignInOutcome::NoRandomness, SignInOutcome::Code);
+                    }
+                    Ok(false) => {}
+                    Err(e) => return SignInOutcome::Failed(e),
+                }
                 if let Err(e) = journal.audit(&AuditKind::SignedIn, now, Some(&op.name), None, &serde_json::json!({"via": "console"})) {
                     return SignInOutcome::Failed(e);
                 }
@@ -90,11 +118,8 @@ pub(super) async fn signin(State(app): State<App>, headers: HeaderMap, Form(f): 
             r
         }
         Ok(SignInOutcome::Wrong) => signin_page(&app, StatusCode::UNAUTHORIZED, Some("Wrong operator name or password.")),
-        Ok(SignInOutcome::Locked) => signin_page(
-            &app,
-            StatusCode::TOO_MANY_REQUESTS,
-            Some("Too many wrong passwords for this name: sign-in is locked for a while. Ask an administrator if this was not you."),
-        ),
+        Ok(SignInOutcome::Code(token)) => super::totp::ask_for_code(&app, &token),
+        Ok(SignInOutcome::Locked) => locked_page(&app),
         Ok(SignInOutcome::Failed(e)) => journal_fail(&e),
         Ok(SignInOutcome::NoRandomness) => no_randomness(),
     }

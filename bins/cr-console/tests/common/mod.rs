@@ -331,3 +331,56 @@ pub fn cr_verify_bin() -> PathBuf {
     }
     bin
 }
+
+/// The second factor (TOTP): enrolment through the journal, codes from `oathtool`.
+impl Console {
+    /// Enrolls `name` (by `root`); returns the base32 secret.
+    pub fn enroll_totp(&self, name: &str) -> String {
+        self.journal().enroll_totp(name, "root", Utc::now()).unwrap().secret_base32
+    }
+
+    /// Signs in with the password of an operator with a second factor; returns the pending
+    /// sign-in's cookie value (`callrec_totp`) after checking that no session was given.
+    pub fn sign_in_pending(&self, name: &str) -> String {
+        let (status, cookies, body) = self.sign_in(name, PASSWORD);
+        assert_eq!(status, 303, "{body}");
+        assert!(!cookies.iter().any(|c| c.starts_with("callrec_session=")), "no session before the code: {cookies:?}");
+        let c = cookies.iter().find(|c| c.starts_with("callrec_totp=")).unwrap();
+        c.trim_start_matches("callrec_totp=").split(';').next().unwrap().to_owned()
+    }
+
+    /// The code form of pending sign-in `pending`: its CSRF token.
+    pub fn code_form_token(&self, pending: &str) -> String {
+        let r = self.client.get(format!("{}/signin/totp", self.url)).header("Cookie", format!("callrec_totp={pending}")).send().unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let body = r.text().unwrap();
+        let at = body.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
+        body[at..at + 64].to_owned()
+    }
+
+    /// Posts `code` for pending sign-in `pending` with form token `csrf`.
+    pub fn post_code(&self, pending: &str, csrf: &str, code: &str) -> (u16, Vec<String>, String) {
+        let r = self
+            .client
+            .post(format!("{}/signin/totp", self.url))
+            .header("Cookie", format!("callrec_totp={pending}"))
+            .form(&[("code", code), ("csrf", csrf)])
+            .send()
+            .unwrap();
+        let status = r.status().as_u16();
+        let cookies = r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+        (status, cookies, r.text().unwrap())
+    }
+}
+
+/// `oathtool --totp -b SECRET`: the current 6-digit code (the independent tool).
+pub fn oathtool(secret: &str) -> String {
+    let out = Command::new("oathtool").args(["--totp", "-b", secret]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A 6-digit code that is not `code`.
+pub fn other_code(code: &str) -> String {
+    format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000)
+}

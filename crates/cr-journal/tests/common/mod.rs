@@ -6,6 +6,7 @@ pub mod lifecycle;
 pub mod schema_v1;
 pub mod queries;
 pub mod retention;
+pub mod totp;
 pub mod trail;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
