@@ -16,6 +16,9 @@ mod play;
 mod recording;
 mod search;
 mod signin;
+mod status;
+
+pub use status::Sources as StatusSources;
 
 use std::sync::{Arc, Mutex};
 
@@ -49,6 +52,8 @@ pub struct Console {
     policy: cr_policy::PolicyConfig,
     /// What exports need; none when the keystore could not be opened (export refused).
     export: Option<export::Exporter>,
+    /// What the status page reads besides the journal.
+    status: status::Sources,
 }
 
 pub use export::Exporter;
@@ -69,6 +74,7 @@ impl Console {
             grants: Mutex::default(),
             policy: cr_policy::PolicyConfig::default(),
             export: None,
+            status: status::Sources::default(),
         }
     }
 
@@ -81,6 +87,12 @@ impl Console {
     /// Lets operators export packages (signed with `exporter`'s key).
     pub fn with_export(mut self, exporter: Exporter) -> Self {
         self.export = Some(exporter);
+        self
+    }
+
+    /// The console with what its status page measures (default: nothing besides the journal).
+    pub fn with_status(mut self, sources: status::Sources) -> Self {
+        self.status = sources;
         self
     }
 
@@ -110,6 +122,7 @@ pub fn router(app: App) -> Router {
         .route("/search", get(search::search))
         .route("/recordings/{id}", get(recording::recording))
         .route("/audit", get(audit::audit))
+        .route("/status", get(status::status))
         .route("/operators", get(operators::operators))
         .route("/operators/add", post(operators::add))
         .route("/operators/disable", post(operators::disable))

@@ -271,14 +271,24 @@ impl Spool {
     }
 
     /// Free space of the spool's file system in percent (0–100).
+    /// The figure `callrec_spool_free_percent` of both daemons' `/metrics`; see
+    /// [`free_percent`].
     pub fn free_percent(&self) -> Result<f64, SpoolError> {
-        let avail = fs4::available_space(&self.root).map_err(SpoolError::io(&self.root))?;
-        let total = fs4::total_space(&self.root).map_err(SpoolError::io(&self.root))?;
-        if total == 0 {
-            return Ok(100.0);
-        }
-        Ok(avail as f64 * 100.0 / total as f64)
+        free_percent(&self.root).map_err(SpoolError::io(&self.root))
     }
+}
+
+/// Free space of the file system holding `dir`, in percent (0–100) of its size: the space
+/// an unprivileged process may still use (`f_bavail`, as `df` shows it) over the total. One
+/// function for the daemons' `callrec_spool_free_percent` and for readers that must not open
+/// (and so tidy) the spool, such as the console's status page.
+pub fn free_percent(dir: &Path) -> std::io::Result<f64> {
+    let avail = fs4::available_space(dir)?;
+    let total = fs4::total_space(dir)?;
+    if total == 0 {
+        return Ok(100.0);
+    }
+    Ok(avail as f64 * 100.0 / total as f64)
 }
 
 /// Delivery state of one set at one target.
