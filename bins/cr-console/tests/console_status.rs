@@ -1,7 +1,7 @@
 //! The status page over HTTPS on an installation with known state (a set pending at `nas`
 //! after a failed attempt, one given up at `archive`, a call being recorded): its figures
-//! against what was set up, against `crctl status` of the same installation, free space
-//! against `df`, the fingerprints against `openssl x509`, and no page without signing in.
+//! against what was set up, against `crctl status` of the same installation, the spool's
+//! gauges against the set enqueued, free space against `df`, the fingerprints against `openssl x509`, and no page without signing in.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -103,9 +103,13 @@ fn the_status_page_shows_the_installations_backlog_errors_calls_space_and_finger
     assert_eq!(crctl_count(&out, "deletions pending:"), 0, "{out}");
     assert!(out.contains(st.nas_error) && out.contains(st.archive_error), "{out}");
 
+    // The spool's gauges: the one set enqueued 3 hours ago (STEREO_SET is not in the spool).
+    assert_eq!(between(&body, "<td id=\"spool-sets\">", "<"), "1");
+    assert!(between(&body, "<td id=\"spool-oldest\">", "<").starts_with("3:00:"), "{body}");
+
     // Free space of the spool's file system, as `df` reads it (other processes write to this
     // disk meanwhile: within one percentage point).
-    let shown: f64 = between(&body, "<span id=\"free\">", " %").parse().unwrap();
+    let shown: f64 = between(&body, "<span id=\"free\">", "<").parse().unwrap();
     let df = df_free_percent(&c.dir.path().join("data/spool"));
     assert!((shown - df).abs() < 1.0, "page {shown} %, df {df} %");
 

@@ -1,8 +1,9 @@
 //! The status page (auditor and up): the figures of `crctl status`, read from the journal by
 //! the same function ([`cr_journal::Journal::status`]) — active calls, backlog and oldest set
 //! per target, last errors of undelivered uploads, pending deletions, the chain head — with
-//! the spool's free space by the function behind `callrec_spool_free_percent`
-//! ([`cr_storage::free_percent`]) and the fingerprints of the signing and TLS certificates.
+//! the spool's gauges by the function behind the recorder's `callrec_spool_sets`,
+//! `callrec_spool_oldest_seconds` and `callrec_spool_free_percent`
+//! ([`cr_storage::spool_gauges`]) and the fingerprints of the signing and TLS certificates.
 
 use std::path::PathBuf;
 
@@ -36,28 +37,35 @@ pub(super) async fn status(State(app): State<App>, headers: HeaderMap) -> Respon
     let now = Utc::now();
     let read = blocking(&app, move |app| {
         let st = app.journal().status(now, ERROR_LIMIT);
-        let free = app.status.spool.as_deref().map(cr_storage::free_percent);
-        (st, free)
+        let spool = app.status.spool.as_deref().map(|dir| cr_storage::spool_gauges(dir, now));
+        (st, spool)
     })
     .await;
-    let (st, free) = match read {
-        Ok((Ok(st), free)) => (st, free),
+    let (st, spool) = match read {
+        Ok((Ok(st), spool)) => (st, spool),
         Ok((Err(e), _)) => return journal_fail(&e),
         Err(r) => return r,
     };
-    let free = match free {
-        Some(Ok(pct)) => format!("{pct:.1} %"),
+    let spool = match spool {
+        Some(Ok(g)) => format!(
+            "<table id=\"spool\"><tr><th>Sets waiting</th><td id=\"spool-sets\">{}</td></tr>\
+             <tr><th>Oldest waiting for</th><td id=\"spool-oldest\">{}</td></tr>\
+             <tr><th>Free space</th><td><span id=\"free\">{:.1}</span> %</td></tr></table>",
+            g.sets,
+            duration_text(g.oldest_secs.saturating_mul(1000)),
+            g.free_percent
+        ),
         Some(Err(e)) => {
-            tracing::warn!("free space of the spool: {e}");
-            "unknown (the reason is in the console's log)".to_owned()
+            tracing::warn!("spool: {e}");
+            "<p class=\"err\">The spool could not be read (the reason is in the console's log).</p>".to_owned()
         }
-        None => "unknown (no spool configured)".to_owned(),
+        None => "<p>No spool on this machine.</p>".to_owned(),
     };
-    let body = render(&app, &st, &free, now);
+    let body = render(&app, &st, &spool, now);
     html(StatusCode::OK, "Status", Some(&s), &body)
 }
 
-fn render(app: &Console, st: &Status, free: &str, now: DateTime<Utc>) -> String {
+fn render(app: &Console, st: &Status, spool: &str, now: DateTime<Utc>) -> String {
     let mut b = format!("<h1>Status</h1><p>As of {}.</p>", esc(&time_text(now)));
 
     b.push_str(&format!("<h2>Active calls</h2><p id=\"active-calls\">{}</p>", st.active_calls.len()));
@@ -135,7 +143,8 @@ fn render(app: &Console, st: &Status, free: &str, now: DateTime<Utc>) -> String 
         b.push_str("</table>");
     }
 
-    b.push_str(&format!("<h2>Spool</h2><p>Free space: <span id=\"free\">{}</span></p>", esc(free)));
+    b.push_str("<h2>Spool</h2>");
+    b.push_str(spool);
     b.push_str(&format!("<h2>Recordings</h2><p>Sets sealed: <span id=\"recordings\">{}</span>; ", st.recordings));
     match &st.chain_head {
         Some(h) => b.push_str(&format!("chain head #{} {} (<code>{}</code>)</p>", h.seq, esc(&h.set_id), esc(&h.sha256))),

@@ -351,9 +351,9 @@ pub struct StatusState {
 }
 
 impl Console {
-    /// Known delivery state and an active call, written into the journal as the uploader and
-    /// the recorder do: [`SET`] queued 3 h ago for `nas` with one failed attempt (still
-    /// pending), [`STEREO_SET`] queued for `archive` and given up after one attempt, and a
+    /// Known delivery state and an active call, written into the journal and the spool as
+    /// the uploader and the recorder do: [`SET`] enqueued in the spool and queued 3 h ago for
+    /// `nas` with one failed attempt (still pending), [`STEREO_SET`] queued for `archive` and given up after one attempt, and a
     /// recorded call `pbx-live` from +4930555111 that started 10 min ago and has not ended.
     pub fn add_status_state(&self) -> StatusState {
         self.add_stereo_set();
@@ -365,6 +365,9 @@ impl Console {
             nas_error: "nas.example refused the connection <port 445>",
             archive_error: "archive: permission denied on /srv/archive",
         };
+        // In the spool as the recorder hands a set over (the set's directory is there already).
+        let spool = cr_storage::Spool::open(self.dir.path().join("data/spool")).unwrap();
+        spool.enqueue(&self.set_dir, SET, &["nas".to_owned()], queued_at, queued_at).unwrap();
         j.queue_upload(SET, "nas", queued_at).unwrap();
         j.upload_failed(SET, "nas", st.nas_error, now - chrono::Duration::hours(1)).unwrap();
         j.queue_upload(STEREO_SET, "archive", queued_at).unwrap();
