@@ -17,6 +17,9 @@ mod recording;
 mod search;
 mod signin;
 mod totp;
+mod status;
+
+pub use status::Sources as StatusSources;
 
 use std::sync::{Arc, Mutex};
 
@@ -52,6 +55,8 @@ pub struct Console {
     policy: cr_policy::PolicyConfig,
     /// What exports need; none when the keystore could not be opened (export refused).
     export: Option<export::Exporter>,
+    /// What the status page reads besides the journal.
+    status: status::Sources,
 }
 
 pub use export::Exporter;
@@ -73,6 +78,7 @@ impl Console {
             policy: cr_policy::PolicyConfig::default(),
             export: None,
             pending: Mutex::default(),
+            status: status::Sources::default(),
         }
     }
 
@@ -85,6 +91,12 @@ impl Console {
     /// Lets operators export packages (signed with `exporter`'s key).
     pub fn with_export(mut self, exporter: Exporter) -> Self {
         self.export = Some(exporter);
+        self
+    }
+
+    /// The console with what its status page measures (default: nothing besides the journal).
+    pub fn with_status(mut self, sources: status::Sources) -> Self {
+        self.status = sources;
         self
     }
 
@@ -119,6 +131,7 @@ pub fn router(app: App) -> Router {
         .route("/search", get(search::search))
         .route("/recordings/{id}", get(recording::recording))
         .route("/audit", get(audit::audit))
+        .route("/status", get(status::status))
         .route("/operators", get(operators::operators))
         .route("/operators/add", post(operators::add))
         .route("/operators/disable", post(operators::disable))

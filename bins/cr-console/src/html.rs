@@ -24,7 +24,7 @@ pub struct Viewer<'a> {
 pub fn page(title: &str, viewer: Option<&Viewer<'_>>, body: &str) -> String {
     let nav = match viewer {
         Some(v) => format!(
-            "<a href=\"/search\">Search</a><a href=\"/export\">Export</a><a href=\"/holds\">Holds</a><a href=\"/requests\">Requests</a><a href=\"/audit\">Audit</a><a href=\"/operators\">Operators</a><span>{} ({})</span>\
+            "<a href=\"/search\">Search</a><a href=\"/export\">Export</a><a href=\"/holds\">Holds</a><a href=\"/requests\">Requests</a><a href=\"/audit\">Audit</a><a href=\"/status\">Status</a><a href=\"/operators\">Operators</a><span>{} ({})</span>\
              <form class=\"inline\" method=\"post\" action=\"/signout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
              <button type=\"submit\" id=\"signout\">Sign out</button></form>",
             esc(v.name),

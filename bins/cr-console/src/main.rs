@@ -69,7 +69,14 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let folders = app::folder_targets(&cfg);
     let listen = settings.listen;
     let policy = cr_policy::PolicyConfig::from_config(&cfg).map_err(config_errors)?;
-    let mut console = app::Console::new(journal, settings, cert, folders).with_policy(policy);
+    let tls_fingerprint = match &settings.tls {
+        Some((certificate, _)) => Some(
+            cr_sign::Certificate::load(certificate).map_err(|e| anyhow::anyhow!("[console] certificate: {e}"))?.fingerprint_sha256(),
+        ),
+        None => None,
+    };
+    let sources = app::StatusSources { spool: Some(cfg.resolve_path("spool")), targets: cfg.names_of("targets"), tls_fingerprint };
+    let mut console = app::Console::new(journal, settings, cert, folders).with_policy(policy).with_status(sources);
     // Exports sign their package with the installation's key; without it the console runs,
     // and refuses exports saying so.
     match cr_sign::open_configured(&cfg) {

@@ -510,15 +510,11 @@ impl Recorder {
     /// Prometheus text for `/metrics`.
     pub fn metrics_text(&self) -> String {
         let m = &self.metrics;
-        let (spool_sets, oldest) = match self.spool.pending() {
-            Ok(list) => {
-                let now = Utc::now();
-                let oldest = list.iter().map(|s| (now - s.enqueued_at).num_seconds().max(0)).max().unwrap_or(0);
-                (list.len(), oldest)
-            }
-            Err(_) => (0, 0),
+        // One computation for these gauges and the console's status page.
+        let (spool_sets, oldest, free) = match self.spool.gauges(Utc::now()) {
+            Ok(g) => (g.sets, g.oldest_secs, g.free_percent),
+            Err(_) => (0, 0, self.spool.free_percent().unwrap_or(-1.0)),
         };
-        let free = self.spool.free_percent().unwrap_or(-1.0);
         let mut text = format!(
             "# HELP callrec_active_calls Calls being recorded now.\n# TYPE callrec_active_calls gauge\ncallrec_active_calls {}\n\
              # HELP callrec_recorded_total Recording sets sealed.\n# TYPE callrec_recorded_total counter\ncallrec_recorded_total {}\n\

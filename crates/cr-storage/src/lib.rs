@@ -80,7 +80,7 @@ pub use set::{RecordingSet, SetFile};
 pub use sftp::{SftpAuth, SftpSettings, SftpStore, check_host_key_format};
 #[cfg(feature = "smb")]
 pub use smb::{SmbSettings, SmbStore};
-pub use spool::{DeliveryLog, DeliveryState, FileDeliveryLog, IncomingSlot, SetMeta, Spool};
+pub use spool::{DeliveryLog, DeliveryState, FileDeliveryLog, IncomingSlot, SetMeta, Spool, SpoolGauges, free_percent, spool_gauges};
 pub use target::{Delivered, Removed, Store, StoreTarget, Target, Verify, temp_name};
 pub use template::{DirTemplate, PathRules, Zone};
 pub use uploader::{PassReport, Uploader};

@@ -169,20 +169,12 @@ impl Spool {
 
     /// Waiting sets, oldest id first.
     pub fn pending(&self) -> Result<Vec<SetMeta>, SpoolError> {
-        let mut out = Vec::new();
-        for entry in std::fs::read_dir(&self.root).map_err(SpoolError::io(&self.root))? {
-            let entry = entry.map_err(SpoolError::io(&self.root))?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if let Some(id) = name.strip_suffix(".set.json") {
-                if check_id(id).is_err() {
-                    continue;
-                }
-                out.push(read_json::<SetMeta>(&entry.path())?);
-            }
-        }
-        out.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(out)
+        pending_in(&self.root)
+    }
+
+    /// The spool's gauges on the recorder's `/metrics`; see [`spool_gauges`].
+    pub fn gauges(&self, now: DateTime<Utc>) -> Result<SpoolGauges, SpoolError> {
+        spool_gauges(&self.root, now)
     }
 
     /// The directory of set `id` in the spool.
@@ -271,14 +263,66 @@ impl Spool {
     }
 
     /// Free space of the spool's file system in percent (0–100).
+    /// The figure `callrec_spool_free_percent` of both daemons' `/metrics`; see
+    /// [`free_percent`].
     pub fn free_percent(&self) -> Result<f64, SpoolError> {
-        let avail = fs4::available_space(&self.root).map_err(SpoolError::io(&self.root))?;
-        let total = fs4::total_space(&self.root).map_err(SpoolError::io(&self.root))?;
-        if total == 0 {
-            return Ok(100.0);
-        }
-        Ok(avail as f64 * 100.0 / total as f64)
+        free_percent(&self.root).map_err(SpoolError::io(&self.root))
     }
+}
+
+/// Free space of the file system holding `dir`, in percent (0–100) of its size: the space
+/// an unprivileged process may still use (`f_bavail`, as `df` shows it) over the total. One
+/// function for the daemons' `callrec_spool_free_percent` and for readers that must not open
+/// (and so tidy) the spool, such as the console's status page.
+pub fn free_percent(dir: &Path) -> std::io::Result<f64> {
+    let avail = fs4::available_space(dir)?;
+    let total = fs4::total_space(dir)?;
+    if total == 0 {
+        return Ok(100.0);
+    }
+    Ok(avail as f64 * 100.0 / total as f64)
+}
+
+/// The sets waiting in the spool at `root`, oldest id first (read only: unlike
+/// [`Spool::open`], nothing is created or tidied).
+fn pending_in(root: &Path) -> Result<Vec<SetMeta>, SpoolError> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(root).map_err(SpoolError::io(root))? {
+        let entry = entry.map_err(SpoolError::io(root))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(id) = name.strip_suffix(".set.json") {
+            if check_id(id).is_err() {
+                continue;
+            }
+            out.push(read_json::<SetMeta>(&entry.path())?);
+        }
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(out)
+}
+
+/// The spool's figures on the recorder's `/metrics`, computed in one place for it and for
+/// the console's status page, so that they cannot drift.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct SpoolGauges {
+    /// `callrec_spool_sets`: sets waiting in the spool.
+    pub sets: usize,
+    /// `callrec_spool_oldest_seconds`: age of the oldest waiting set (since it was
+    /// enqueued) at `now`, 0 for an empty spool.
+    pub oldest_secs: i64,
+    /// `callrec_spool_free_percent`: see [`free_percent`].
+    pub free_percent: f64,
+}
+
+/// The [`SpoolGauges`] of the spool at `dir` at `now`, read only (the spool is not opened,
+/// so nothing is created or tidied: for readers beside the daemons).
+pub fn spool_gauges(dir: &Path, now: DateTime<Utc>) -> Result<SpoolGauges, SpoolError> {
+    let list = pending_in(dir)?;
+    let oldest_secs = list.iter().map(|s| (now - s.enqueued_at).num_seconds().max(0)).max().unwrap_or(0);
+    let free_percent = free_percent(dir).map_err(SpoolError::io(dir))?;
+    Ok(SpoolGauges { sets: list.len(), oldest_secs, free_percent })
 }
 
 /// Delivery state of one set at one target.
@@ -425,6 +469,30 @@ mod tests {
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(dir.join(format!("{id}.wav")), b"RIFF").unwrap();
         std::fs::write(dir.join(format!("{id}.sha256")), b"x").unwrap();
+    }
+
+    // Guards against: the gauges (recorder's /metrics, console's status page) counting
+    // another age than the oldest enqueued set's, or tidying the spool they only read.
+    #[test]
+    fn gauges_count_waiting_sets_and_the_oldest_age_without_opening_the_spool() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("spool");
+        let spool = Spool::open(&root).unwrap();
+        let now = Utc::now();
+        let empty = spool_gauges(&root, now).unwrap();
+        assert_eq!((empty.sets, empty.oldest_secs), (0, 0));
+        for (id, ago) in [("a1", 30), ("b2", 7200)] {
+            let src = tmp.path().join(id);
+            make_set(&src, id);
+            spool.enqueue(&src, id, &["nas".to_owned()], now, now - chrono::Duration::seconds(ago)).unwrap();
+        }
+        std::fs::write(root.join("c3.done.json"), b"{}").unwrap();
+        let g = spool.gauges(now).unwrap();
+        assert_eq!((g.sets, g.oldest_secs), (2, 7200));
+        assert!((0.0..=100.0).contains(&g.free_percent));
+        // Read only: a removal left to finish stays for the daemon that opens the spool.
+        assert!(root.join("c3.done.json").exists());
+        assert!(spool_gauges(&tmp.path().join("missing"), now).is_err());
     }
 
     // Guards against: a recorder reaching into `.incoming` by path to find, hand over or

@@ -324,10 +324,16 @@ impl Console {
 
 /// The built `cr-verify` beside this package's binary (built first when missing).
 pub fn cr_verify_bin() -> PathBuf {
-    let bin = Path::new(env!("CARGO_BIN_EXE_cr-console")).with_file_name("cr-verify");
+    workspace_bin("cr-verify")
+}
+
+/// The binary of workspace package `name` beside this package's binary (built first when
+/// missing).
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let bin = Path::new(env!("CARGO_BIN_EXE_cr-console")).with_file_name(name);
     if !bin.is_file() {
-        let st = Command::new(env!("CARGO")).args(["build", "--locked", "-p", "cr-verify"]).status().unwrap();
-        assert!(st.success(), "building cr-verify failed");
+        let st = Command::new(env!("CARGO")).args(["build", "--locked", "-p", name]).status().unwrap();
+        assert!(st.success(), "building {name} failed");
     }
     bin
 }
@@ -383,4 +389,66 @@ pub fn oathtool(secret: &str) -> String {
 /// A 6-digit code that is not `code`.
 pub fn other_code(code: &str) -> String {
     format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000)
+}
+// --- Status page (tests/console_status.rs, tests/browser_status.rs) ---
+
+/// The pending upload, the given-up one and the active call of [`Console::add_status_state`].
+pub struct StatusState {
+    /// When [`SET`] was queued for target `nas` (and [`STEREO_SET`] for `archive`).
+    pub queued_at: chrono::DateTime<Utc>,
+    /// The error of `nas`'s one failed attempt at [`SET`] (markup in it, to check escaping).
+    pub nas_error: &'static str,
+    /// The error after which `archive` gave up [`STEREO_SET`].
+    pub archive_error: &'static str,
+}
+
+impl Console {
+    /// Known delivery state and an active call, written into the journal and the spool as
+    /// the uploader and the recorder do: [`SET`] enqueued in the spool and queued 3 h ago for
+    /// `nas` with one failed attempt (still pending), [`STEREO_SET`] queued for `archive` and given up after one attempt, and a
+    /// recorded call `pbx-live` from +4930555111 that started 10 min ago and has not ended.
+    pub fn add_status_state(&self) -> StatusState {
+        self.add_stereo_set();
+        let j = self.journal();
+        let now = Utc::now();
+        let queued_at = now - chrono::Duration::hours(3);
+        let st = StatusState {
+            queued_at,
+            nas_error: "nas.example refused the connection <port 445>",
+            archive_error: "archive: permission denied on /srv/archive",
+        };
+        // In the spool as the recorder hands a set over (the set's directory is there already).
+        let spool = cr_storage::Spool::open(self.dir.path().join("data/spool")).unwrap();
+        spool.enqueue(&self.set_dir, SET, &["nas".to_owned()], queued_at, queued_at).unwrap();
+        j.queue_upload(SET, "nas", queued_at).unwrap();
+        j.upload_failed(SET, "nas", st.nas_error, now - chrono::Duration::hours(1)).unwrap();
+        j.queue_upload(STEREO_SET, "archive", queued_at).unwrap();
+        j.upload_given_up(STEREO_SET, "archive", st.archive_error, now - chrono::Duration::minutes(30)).unwrap();
+        j.record_call(&NewCall {
+            pbx_call_id: "pbx-live".into(),
+            direction: Direction::Outgoing,
+            caller: "+4930555111".into(),
+            callee: "+4940777666".into(),
+            diversions: vec![],
+            started_at: now - chrono::Duration::minutes(10),
+            record: true,
+            configuration: Some("desk".into()),
+            reason: "outgoing call of group trading".into(),
+        })
+        .unwrap();
+        st
+    }
+
+    /// The installation's configuration file.
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("callrec.toml")
+    }
+
+    /// `crctl ARGS --config` of this installation: its standard output.
+    pub fn crctl(&self, args: &[&str]) -> String {
+        let bin = workspace_bin("crctl");
+        let out = Command::new(bin).arg("--config").arg(self.config()).args(args).env("CR_CONSOLE_TEST_PW", KEYSTORE_PW).output().unwrap();
+        assert!(out.status.success(), "crctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
 }
