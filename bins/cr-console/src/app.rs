@@ -242,22 +242,23 @@ fn require_post(app: &Console, headers: &HeaderMap, role: Role, csrf: &str) -> R
     require(app, headers, role)
 }
 
-/// [`require_post`] for a form that acts: an operator whose role is too low is refused with
-/// 403 and an `access_denied` audit event naming `what`.
-async fn require_action(app: &App, headers: &HeaderMap, role: Role, csrf: &str, what: &'static str) -> Result<Session, Response> {
-    let refused = match require_post(app, headers, role, csrf) {
+/// [`require_post`] for a form that acts (`csrf` its token), or [`require`] for a page
+/// (`csrf` none): an operator whose role is too low is refused with 403 and an
+/// `access_denied` audit event naming `what` (details as `Journal::audit_denied` writes them,
+/// with `via: "console"`).
+async fn require_action(app: &App, headers: &HeaderMap, role: Role, csrf: Option<&str>, what: &'static str) -> Result<Session, Response> {
+    let refused = match csrf {
+        Some(t) => require_post(app, headers, role, t),
+        None => require(app, headers, role),
+    };
+    let refused = match refused {
         Ok(s) => return Ok(s),
         Err(r) => r,
     };
-    if let Some((_, s)) = session(app, headers).filter(|(_, s)| same_token(&s.csrf, csrf) && !s.role.allows(role)) {
-        let audited = blocking(app, move |c| {
-            let journal = c.journal();
-            let op = journal.operators()?.into_iter().find(|o| o.name == s.operator);
-            op.map_or(Ok(()), |op| journal.audit_denied(&op, role, what, Utc::now()))
-        })
-        .await;
-        match audited {
-            Ok(Ok(())) => {}
+    if let Some((_, s)) = session(app, headers).filter(|(_, s)| csrf.is_none_or(|t| same_token(&s.csrf, t)) && !s.role.allows(role)) {
+        let details = serde_json::json!({"role": s.role.as_str(), "needed": role.as_str(), "action": what, "via": "console"});
+        match blocking(app, move |c| c.journal().audit(&cr_journal::AuditKind::AccessDenied, Utc::now(), Some(&s.operator), None, &details)).await {
+            Ok(Ok(_)) => {}
             Ok(Err(e)) => return Err(journal_fail(&e)),
             Err(r) => return Err(r),
         }

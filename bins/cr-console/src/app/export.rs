@@ -80,7 +80,7 @@ enum Done {
 }
 
 pub(super) async fn export(State(app): State<App>, headers: HeaderMap, Form(f): Form<ExportForm>) -> Response {
-    let s = match require_action(&app, &headers, Role::Auditor, &f.csrf, "export").await {
+    let s = match require_action(&app, &headers, Role::Auditor, Some(&f.csrf), "export").await {
         Ok(s) => s,
         Err(r) => return r,
     };

@@ -115,7 +115,7 @@ pub(super) struct PlaceForm {
 }
 
 pub(super) async fn place(State(app): State<App>, headers: HeaderMap, Form(f): Form<PlaceForm>) -> Response {
-    let s = match require_action(&app, &headers, Role::Supervisor, &f.csrf, "hold place").await {
+    let s = match require_action(&app, &headers, Role::Supervisor, Some(&f.csrf), "hold place").await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -152,7 +152,7 @@ pub(super) struct ReleaseForm {
 }
 
 pub(super) async fn release(State(app): State<App>, headers: HeaderMap, Form(f): Form<ReleaseForm>) -> Response {
-    let s = match require_action(&app, &headers, Role::Supervisor, &f.csrf, "hold release").await {
+    let s = match require_action(&app, &headers, Role::Supervisor, Some(&f.csrf), "hold release").await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -220,7 +220,7 @@ pub(super) struct DeleteForm {
 }
 
 pub(super) async fn delete(State(app): State<App>, headers: HeaderMap, Form(f): Form<DeleteForm>) -> Response {
-    let s = match require_action(&app, &headers, Role::Supervisor, &f.csrf, "delete").await {
+    let s = match require_action(&app, &headers, Role::Supervisor, Some(&f.csrf), "delete").await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -233,7 +233,7 @@ pub(super) async fn delete(State(app): State<App>, headers: HeaderMap, Form(f): 
 }
 
 pub(super) async fn approve(State(app): State<App>, headers: HeaderMap, UrlPath(id): UrlPath<i64>, Form(f): Form<Csrf>) -> Response {
-    let s = match require_action(&app, &headers, Role::Supervisor, &f.csrf, "approve").await {
+    let s = match require_action(&app, &headers, Role::Supervisor, Some(&f.csrf), "approve").await {
         Ok(s) => s,
         Err(r) => return r,
     };

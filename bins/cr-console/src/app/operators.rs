@@ -7,38 +7,12 @@ use axum::extract::{Form, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
-use cr_journal::{AuditKind, JournalError, Role};
+use cr_journal::{JournalError, Role};
 use serde::Deserialize;
 
 use super::*;
 use crate::html::esc;
 
-/// `require` for the admin's pages, writing `access_denied` when a signed-in operator lacks
-/// the role (the details as `Journal::audit_denied` writes them).
-async fn require_admin(app: &App, headers: &HeaderMap, csrf: Option<&str>, what: &'static str) -> Result<Session, Response> {
-    let got = match csrf {
-        Some(t) => require_post(app, headers, Role::Admin, t),
-        None => require(app, headers, Role::Admin),
-    };
-    if got.is_err()
-        && let Some((_, s)) = session(app, headers)
-        && !s.role.allows(Role::Admin)
-        && csrf.is_none_or(|t| crate::session::same_token(&s.csrf, t))
-    {
-        let (who, role) = (s.operator.clone(), s.role);
-        let _ = blocking(app, move |c| {
-            c.journal().audit(
-                &AuditKind::AccessDenied,
-                Utc::now(),
-                Some(&who),
-                None,
-                &serde_json::json!({"role": role.as_str(), "needed": Role::Admin.as_str(), "action": what, "via": "console"}),
-            )
-        })
-        .await;
-    }
-    got
-}
 
 fn list_html(s: &Session, ops: &[cr_journal::Operator], message: &str) -> String {
     let mut rows = String::new();
@@ -87,7 +61,7 @@ fn refusal(e: &JournalError) -> Option<String> {
 }
 
 pub(super) async fn operators(State(app): State<App>, headers: HeaderMap) -> Response {
-    match require_admin(&app, &headers, None, "the operators page").await {
+    match require_action(&app, &headers, Role::Admin, None, "the operators page").await {
         Ok(s) => show(&app, &s, StatusCode::OK, "").await,
         Err(r) => r,
     }
@@ -108,7 +82,7 @@ pub(super) struct AddForm {
 }
 
 pub(super) async fn add(State(app): State<App>, headers: HeaderMap, Form(f): Form<AddForm>) -> Response {
-    let s = match require_admin(&app, &headers, Some(&f.csrf), "adding an operator").await {
+    let s = match require_action(&app, &headers, Role::Admin, Some(&f.csrf), "adding an operator").await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -140,7 +114,7 @@ pub(super) struct DisableForm {
 }
 
 pub(super) async fn disable(State(app): State<App>, headers: HeaderMap, Form(f): Form<DisableForm>) -> Response {
-    let s = match require_admin(&app, &headers, Some(&f.csrf), "disabling an operator").await {
+    let s = match require_action(&app, &headers, Role::Admin, Some(&f.csrf), "disabling an operator").await {
         Ok(s) => s,
         Err(r) => return r,
     };
