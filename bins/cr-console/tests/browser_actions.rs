@@ -9,18 +9,14 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Console, PASSWORD, SET, have};
+use common::{Console, SET, browser_sign_in, have};
 use cr_browser_test::Browser;
 
 const WAIT: Duration = Duration::from_secs(60);
 
 fn sign_in(b: &Browser, c: &Console, name: &str) {
     b.goto(&format!("{}/signin", c.url)).unwrap();
-    b.wait_for("h1", |t| t == "Sign in", WAIT).unwrap();
-    b.fill("#name", name).unwrap();
-    b.fill("#password", PASSWORD).unwrap();
-    b.click("#signin").unwrap();
-    b.wait_for("h1", |t| t == "Search", WAIT).unwrap();
+    browser_sign_in(b, name);
 }
 
 fn sign_out(b: &Browser, c: &Console) {

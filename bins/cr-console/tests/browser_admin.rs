@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Console, PASSWORD, have};
+use common::{Console, browser_sign_in, have};
 use cr_browser_test::Browser;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -22,11 +22,7 @@ fn the_audit_view_filtered_by_an_operator_shows_their_sign_in() {
     c.session("root");
     let Some(b) = Browser::start_trusting(&c.tls_cert) else { return };
     b.goto(&format!("{}/audit", c.url)).unwrap();
-    b.wait_for("h1", |t| t == "Sign in", WAIT).unwrap();
-    b.fill("#name", "aud").unwrap();
-    b.fill("#password", PASSWORD).unwrap();
-    b.click("#signin").unwrap();
-    b.wait_for("h1", |t| t == "Search", WAIT).unwrap();
+    browser_sign_in(&b, "aud");
     b.click("a[href='/audit']").unwrap();
     b.wait_for("#chain", |t| t.starts_with("Audit chain verified"), WAIT).unwrap();
     b.fill("#operator", "root").unwrap();

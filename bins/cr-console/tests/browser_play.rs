@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Console, PASSWORD, SET, have};
+use common::{Console, SET, browser_sign_in, have};
 use cr_browser_test::Browser;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -30,11 +30,7 @@ fn an_auditor_gives_a_reason_hears_the_set_to_its_end_and_sees_an_altered_file_n
     let c = Console::start(5);
     let Some(b) = Browser::start_trusting(&c.tls_cert) else { return };
     b.goto(&format!("{}/recordings/{SET}", c.url)).unwrap();
-    b.wait_for("h1", |t| t == "Sign in", WAIT).unwrap();
-    b.fill("#name", "aud").unwrap();
-    b.fill("#password", PASSWORD).unwrap();
-    b.click("#signin").unwrap();
-    b.wait_for("h1", |t| t == "Search", WAIT).unwrap();
+    browser_sign_in(&b, "aud");
     b.goto(&format!("{}/recordings/{SET}", c.url)).unwrap();
     b.wait_for("#badge", |t| t.starts_with("Verified"), WAIT).unwrap();
     // The waveform image loaded (an SVG of the console's own drawing).

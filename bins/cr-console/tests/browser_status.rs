@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Console, PASSWORD, have};
+use common::{Console, browser_sign_in, have};
 use cr_browser_test::Browser;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -21,11 +21,7 @@ fn an_auditor_sees_the_active_call_and_the_backlog_on_the_status_page() {
     let st = c.add_status_state();
     let Some(b) = Browser::start_trusting(&c.tls_cert) else { return };
     b.goto(&format!("{}/status", c.url)).unwrap();
-    b.wait_for("h1", |t| t == "Sign in", WAIT).unwrap();
-    b.fill("#name", "aud").unwrap();
-    b.fill("#password", PASSWORD).unwrap();
-    b.click("#signin").unwrap();
-    b.wait_for("h1", |t| t == "Search", WAIT).unwrap();
+    browser_sign_in(&b, "aud");
     b.click("a[href='/status']").unwrap();
     b.wait_for("h1", |t| t == "Status", WAIT).unwrap();
     assert_eq!(b.text("#active-calls").unwrap(), "1");

@@ -452,3 +452,14 @@ impl Console {
         String::from_utf8(out.stdout).unwrap()
     }
 }
+
+/// On the sign-in form the browser shows, signs `name` in with [`PASSWORD`] and waits for
+/// the search page it leads to.
+pub fn browser_sign_in(b: &cr_browser_test::Browser, name: &str) {
+    let wait = Duration::from_secs(60);
+    b.wait_for("h1", |t| t == "Sign in", wait).unwrap();
+    b.fill("#name", name).unwrap();
+    b.fill("#password", PASSWORD).unwrap();
+    b.click("#signin").unwrap();
+    b.wait_for("h1", |t| t == "Search", wait).unwrap();
+}
