@@ -196,6 +196,9 @@ pub struct SrsCounters {
     pub refused_source_limit: u64,
     /// Accepted sessions answered 503 because an RTP socket could not be bound.
     pub refused_media_failed: u64,
+    /// Streams added by a re-INVITE/UPDATE and rejected (port 0 in the answer) because
+    /// their RTP sockets could not be bound.
+    pub streams_refused_media_failed: u64,
     /// Sessions ended because the 200 OK was never acknowledged.
     pub ack_timeouts: u64,
 }

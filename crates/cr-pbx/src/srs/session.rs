@@ -58,6 +58,17 @@ pub(super) struct Session {
     /// Our 2xx to the last INVITE, until its ACK.
     pub(super) pending_2xx: Option<Pending2xx>,
     pub(super) timer: SessionTimer,
+    /// A re-offer that added streams, answered once their sockets are bound.
+    pub(super) reoffer: Option<Reoffer>,
+}
+
+/// A re-INVITE/UPDATE whose new streams wait for [`Srs::media_ready`] before the answer.
+#[derive(Debug)]
+pub(super) struct Reoffer {
+    request: SipMessage,
+    is_invite: bool,
+    /// The ports assigned to the streams it added.
+    added: Vec<u16>,
 }
 
 impl Session {
@@ -156,6 +167,7 @@ impl Srs {
             },
             pending_2xx: None,
             timer: SessionTimer::new(se),
+            reoffer: None,
         };
         self.txs.set_session(key, id);
         self.dialogs.insert(dialog_key, id);
@@ -190,12 +202,19 @@ impl Srs {
     /// The driver's report after an [`Event::StreamsChanged`]: `Ok` when every stream's
     /// socket is bound, then the 200 OK leaves; an error answers 503 ("no RTP port could
     /// be bound"), releases the ports and ends the session ([`EndReason::MediaFailed`]).
-    /// Ignored unless the session waits for it (after a re-INVITE the answer is sent at
-    /// once; see docs/siprec.md).
+    /// After a re-INVITE/UPDATE that added streams, the answer waits for it too: an error
+    /// then rejects the added streams (port 0 in the answer) and keeps the others.
+    /// Ignored unless the session waits for it.
     pub fn media_ready(&mut self, id: SessionId, result: Result<(), MediaError>, now: Instant) {
         let Some(s) = self.sessions.get_mut(&id) else {
             return;
         };
+        if s.state == SessState::Established {
+            if let Some(r) = s.reoffer.take() {
+                self.finish_reoffer(id, r, result.is_ok(), now);
+            }
+            return;
+        }
         if s.state != SessState::AwaitingMedia {
             return;
         }
@@ -310,19 +329,21 @@ impl Srs {
     }
 
     pub(super) fn on_reoffer(&mut self, id: SessionId, msg: SipMessage, key: &TxKey, is_invite: bool, now: Instant) {
-        let (state, pending) = match self.sessions.get(&id) {
-            Some(s) => (s.state, s.pending_2xx.is_some()),
+        let (state, pending, reoffer_pending) = match self.sessions.get(&id) {
+            Some(s) => (s.state, s.pending_2xx.is_some(), s.reoffer.is_some()),
             None => return,
         };
         if state != SessState::Established {
             self.respond(&msg, key, Reply::new(491, "Request Pending"), now);
             return;
         }
-        if is_invite {
-            if pending {
+        if is_invite || reoffer_pending {
+            if pending || reoffer_pending {
                 self.respond(&msg, key, Reply::new(491, "Request Pending"), now);
                 return;
             }
+        }
+        if is_invite {
             self.respond(&msg, key, Reply::new(100, "Trying"), now);
         }
         let Some(offer) = self.offer_of(&msg, key, now) else {
@@ -378,10 +399,24 @@ impl Srs {
             }
         }
         self.ports.release_unused(&old_ports, &streams);
+        let added: Vec<u16> = streams
+            .iter()
+            .map(|st| st.local_port)
+            .filter(|p| *p != 0 && !old_ports.contains(p))
+            .collect();
+        let answers_sdp = is_invite || sdp_in_request;
         {
             let Some(s) = self.sessions.get_mut(&id) else {
                 return;
             };
+            if answers_sdp && !added.is_empty() {
+                // No answer names a port before its socket is bound (see media_ready).
+                s.reoffer = Some(Reoffer {
+                    request: msg.clone(),
+                    is_invite,
+                    added,
+                });
+            }
             let changed = s.media.streams != streams;
             s.media.streams = streams.clone();
             s.timer.refresh(now);
@@ -396,11 +431,40 @@ impl Srs {
         for e in events {
             self.emit(e);
         }
-        if is_invite || sdp_in_request {
+        if self.sessions.get(&id).is_some_and(|s| s.reoffer.is_some()) {
+            return;
+        }
+        if answers_sdp {
             self.send_answer(id, &msg, is_invite, now);
         } else {
             self.respond(&msg, key, Reply::new(200, "OK"), now);
         }
+    }
+
+    /// Answers a re-offer whose added streams the driver has reported on: when their
+    /// sockets could not be bound, those streams are rejected (port 0, their ports freed)
+    /// and the driver is told, and the answer says so to the SRC.
+    fn finish_reoffer(&mut self, id: SessionId, r: Reoffer, bound: bool, now: Instant) {
+        if !bound {
+            self.counters.streams_refused_media_failed += r.added.len() as u64;
+            let Some(s) = self.sessions.get_mut(&id) else {
+                return;
+            };
+            let mut rejected = Vec::new();
+            for st in s.media.streams.iter_mut().filter(|st| r.added.contains(&st.local_port)) {
+                rejected.push(st.clone());
+                st.local_port = 0;
+                st.codec = None;
+            }
+            let (streams, drop_media) = (s.media.streams.clone(), s.media.drop_media);
+            self.ports.release(&rejected);
+            self.emit(Event::StreamsChanged {
+                id,
+                streams,
+                drop_media,
+            });
+        }
+        self.send_answer(id, &r.request, r.is_invite, now);
     }
 
     pub(super) fn end_session(&mut self, id: SessionId, reason: EndReason) {

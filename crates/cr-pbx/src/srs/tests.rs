@@ -197,6 +197,9 @@ fn reinvite_adds_and_removes_streams_and_frees_ports() {
     else {
         panic!("{ev:?}")
     };
+    assert!(tx.iter().all(|m| m.status().is_none_or(|c| c < 200)), "no answer before the new socket is bound: {tx:?}");
+    srs.media_ready(id, Ok(()), now);
+    let (_, tx) = drain(&mut srs);
     let ports: Vec<u16> = streams.iter().map(|s| s.local_port).collect();
     let kept: Vec<u16> = srs.ports.used.iter().copied().collect();
     assert_eq!(ports.len(), 3);
@@ -330,6 +333,60 @@ fn no_200_before_media_ready_and_503_when_a_socket_could_not_be_bound() {
     srs.media_ready(id, Ok(()), now);
     let (_, tx) = drain(&mut srs);
     assert!(tx.iter().any(|m| m.status() == Some(200)), "{tx:?}");
+}
+
+// Guards against a re-INVITE's 200 OK naming a port whose socket the driver could not
+// bind (issue 11: the stream was then flagged no_media while the SRC believed it recorded).
+#[test]
+fn reinvite_adding_a_stream_waits_for_its_socket_and_rejects_it_when_the_bind_fails() {
+    let now = Instant::now();
+    let mut srs = small(40000, 40011);
+    let id = answered(&mut srs, SRC, "grow", &[7000, 7002], now);
+    let free = srs.free_ports();
+    let tag = srs.sessions[&id].dialog.local_tag.clone();
+    let ack = String::from_utf8(request("ACK", 1, Some(&tag), "a1", "")).expect("ascii").replace("Call-ID: c1", "Call-ID: grow");
+    let src: SocketAddr = SRC.parse().expect("addr");
+    srs.handle_input(Input::Datagram { source: src, transport: Transport::Udp, bytes: ack.as_bytes() }, now);
+    let reinvite = |srs: &mut Srs, cseq: u32, branch: &str| {
+        let m = String::from_utf8(request("INVITE", cseq, Some(&tag), branch, &sdp(&[7000, 7002, 7004], "sendonly")))
+            .expect("ascii")
+            .replace("Call-ID: c1", "Call-ID: grow");
+        srs.handle_input(Input::Datagram { source: src, transport: Transport::Udp, bytes: m.as_bytes() }, now);
+    };
+    reinvite(&mut srs, 2, "r2");
+    let (ev, tx) = drain(&mut srs);
+    let added = match ev.iter().find(|e| matches!(e, Event::StreamsChanged { .. })) {
+        Some(Event::StreamsChanged { streams, .. }) => streams[2].local_port,
+        _ => panic!("{ev:?}"),
+    };
+    assert_ne!(added, 0);
+    assert_eq!(srs.free_ports(), free - 1);
+    assert!(tx.iter().all(|m| m.status().is_none_or(|c| c < 200)), "no answer yet: {tx:?}");
+    // A second re-offer while the first waits: 491.
+    reinvite(&mut srs, 3, "r3");
+    let (_, tx) = drain(&mut srs);
+    assert!(tx.iter().any(|m| m.status() == Some(491)), "{tx:?}");
+    let err = MediaError::Bind { port: added, reason: "Too many open files".into() };
+    srs.media_ready(id, Err(err), now);
+    let (ev, tx) = drain(&mut srs);
+    match ev.iter().find(|e| matches!(e, Event::StreamsChanged { .. })) {
+        Some(Event::StreamsChanged { streams, .. }) => {
+            assert_eq!(streams[2].local_port, 0, "the driver is told the stream is gone: {streams:?}");
+            assert!(streams[..2].iter().all(|s| s.local_port != 0), "{streams:?}");
+        }
+        _ => panic!("{ev:?}"),
+    }
+    let ok = tx.iter().find(|m| m.status() == Some(200)).expect("200");
+    let answer = Sdp::parse(&ok.body).expect("sdp");
+    let ports: Vec<u16> = answer.media.iter().map(|m| m.port).collect();
+    assert_eq!(ports.len(), 3);
+    assert_eq!(ports[2], 0, "the added stream is rejected in the answer: {ports:?}");
+    assert!(ports[..2].iter().all(|p| *p != 0), "{ports:?}");
+    assert_eq!(srs.free_ports(), free, "its port is free again");
+    assert_eq!(srs.counters().streams_refused_media_failed, 1);
+    // The driver's report on the second StreamsChanged is ignored: no second answer.
+    srs.media_ready(id, Ok(()), now);
+    assert!(drain(&mut srs).1.is_empty());
 }
 
 /// Accepts and confirms a session of `ports` streams; returns its id.
