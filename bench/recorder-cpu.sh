@@ -8,14 +8,16 @@
 # Both are driven by this checkout's cr-loadgen through bench/recorder-load.sh, with the
 # same configuration. Two figures, and the ratio after/before of each:
 #  1. instructions per received RTP packet under valgrind --tool=callgrind, counted over the
-#     steady-state window only (CG_CALLS calls, CG_DURATION): user-space instructions, so the
-#     figure does not depend on what else the machine is doing (the kernel's share of
-#     receiving a datagram is not in it);
+#     steady-state window (CG_CALLS calls, CG_DURATION), and per packet written over the
+#     whole run: user-space instructions, so the figures do not depend on what else the
+#     machine is doing (the kernel's share of receiving a datagram is not in them);
 #  2. CPU-seconds per 1,000 packets written of bench/recorder-load.sh LOAD_CALLS LOAD_DURATION
 #     (the recorder's CPU over the whole run and over the steady state), and the packets lost.
 # Runs alternate before/after ROUNDS times, so that drift of the machine's load hits both.
 # Environment: CG_CALLS (40), CG_DURATION (20s), LOAD_CALLS (2000), LOAD_DURATION (40s),
-# ROUNDS (2); SKIP_CALLGRIND=1 or SKIP_LOAD=1 leave a part out.
+# ROUNDS (2); SKIP_CALLGRIND=1 or SKIP_LOAD=1 leave a part out; OUT=DIR keeps the runs' logs
+# and callgrind files there (callgrind_annotate DIR/callgrind-after-1.out.2 shows where the
+# window's instructions go).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 before=${1:?usage: bench/recorder-cpu.sh BEFORE_DIR AFTER_DIR}; after=${2:?usage: bench/recorder-cpu.sh BEFORE_DIR AFTER_DIR}
@@ -26,8 +28,8 @@ for d in "$before" "$after"; do
 done
 before=$(cd "$before" && pwd); after=$(cd "$after" && pwd)
 rounds=${ROUNDS:-2}
-out=$(mktemp -d /tmp/callrec-cpu.XXXXXX)
-trap 'rm -rf "$out"' EXIT
+if [ -n "${OUT:-}" ]; then out=$OUT; mkdir -p "$out"; else
+  out=$(mktemp -d /tmp/callrec-cpu.XXXXXX); trap 'rm -rf "$out"' EXIT; fi
 results="$out/results"; : > "$results"
 # run LABEL KIND [ENV...] -- ARGS: one bench/recorder-load.sh run, its result line kept.
 run() {
@@ -68,18 +70,23 @@ def show(kind, title, fig):
     if not per["before"]:
         return
     b, a = mean(per["before"]), mean(per["after"])
-    runs = lambda l: ", ".join(f"{x:.{3 if x < 100 else 0}f}" for x in per[l])
-    print(f"{title}: before {b:.{3 if b < 100 else 0}f} ({runs('before')}), after {a:.{3 if a < 100 else 0}f} ({runs('after')}); after/before {a / b:.3f}")
+    num = lambda x: f"{x:.0f}" if x >= 100 else f"{x:.4f}"
+    runs = lambda l: ", ".join(num(x) for x in per[l])
+    print(f"{title}: before {num(b)} ({runs('before')}), after {num(a)} ({runs('after')}); after/before {a / b:.3f}")
 for kind, label, f in rows:
-    print(f"{kind:9} {label:6} calls {f['calls']} x {f['duration']}: sent {f['sent']}, written {f['written']}, lost {f['lost']}; "
+    print(f"{kind:9} {label:6} calls {f['calls']} x {f['duration']} ({f['failed']} not set up): sent {f['sent']}, written {f['written']}, lost {f['lost']}; "
           f"recorder CPU {int(f['cpu_jiffies']) / 100:.2f} s; steady state {f['steady_packets']} packets in {int(f['steady_jiffies']) / 100:.2f} s"
           + (f", {int(f['instructions']) / int(f['steady_packets']):.0f} instructions/packet" if kind == "callgrind" else ""))
 show("callgrind", "instructions per received packet (callgrind, steady state)",
      lambda f: int(f["instructions"]) / int(f["steady_packets"]))
+show("callgrind", "instructions per packet written (callgrind, whole run: start-up, set-up, sealing)",
+     lambda f: int(f["run_instructions"]) / int(f["written"]))
 show("load", "recorder CPU-s per 1,000 packets written (whole run)",
      lambda f: int(f["cpu_jiffies"]) / 100 / int(f["written"]) * 1000)
 show("load", "recorder CPU-s per 1,000 packets received (steady state)",
      lambda f: int(f["steady_jiffies"]) / 100 / int(f["steady_packets"]) * 1000)
 lost = {l: sum(int(f["lost"]) for k, ll, f in rows if ll == l) for l in ("before", "after")}
-print(f"packets lost over all runs: before {lost['before']}, after {lost['after']}")
+failed = {l: sum(int(f["failed"]) for k, ll, f in rows if ll == l) for l in ("before", "after")}
+print(f"packets lost over all runs: before {lost['before']}, after {lost['after']}; "
+      f"calls not set up: before {failed['before']}, after {failed['after']}")
 PY
