@@ -28,7 +28,7 @@
 use crate::db::Dialect;
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// The schema version this program writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -344,6 +344,23 @@ CREATE TABLE operator_totp (
     enrolled_at     {INT} NOT NULL,
     enrolled_by     TEXT    NOT NULL
 );
+"#;
+
+/// RFC 3161 time-stamp tokens (issue 15, `timestamps.rs`): one row per set the uploader
+/// asked a token for. `stored_at` NULL: the set is untimestamped (`--flag untimestamped`);
+/// `gen_time` is the TSA's time as the token writes it (`YYYYMMDDhhmmss[.f]Z`), `tsa` the
+/// signer's common name, `last_error` why the last query failed. No reference to
+/// `recordings`: deletion receipts are time-stamped too.
+const V7: &str = r#"
+CREATE TABLE timestamps (
+    set_id          TEXT    PRIMARY KEY,
+    pending_since   {INT} NOT NULL,
+    stored_at       {INT},
+    gen_time        TEXT,
+    tsa             TEXT,
+    last_error      TEXT
+);
+CREATE INDEX timestamps_missing ON timestamps (set_id) WHERE stored_at IS NULL;
 "#;
 
 #[cfg(test)]
