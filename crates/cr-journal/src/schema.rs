@@ -350,9 +350,10 @@ CREATE TABLE operator_totp (
 /// asked a token for. `stored_at` NULL: the set is untimestamped (`--flag untimestamped`);
 /// `gen_time` is the TSA's time as the token writes it (`YYYYMMDDhhmmss[.f]Z`), `tsa` the
 /// signer's common name, `last_error` why the last query failed. No reference to
-/// `recordings`: deletion receipts are time-stamped too.
+/// `recordings`: deletion receipts are time-stamped too. `IF NOT EXISTS`: harmless, and it
+/// lets tests that step the version back below an earlier migration run this one again.
 const V7: &str = r#"
-CREATE TABLE timestamps (
+CREATE TABLE IF NOT EXISTS timestamps (
     set_id          TEXT    PRIMARY KEY,
     pending_since   {INT} NOT NULL,
     stored_at       {INT},
@@ -360,7 +361,7 @@ CREATE TABLE timestamps (
     tsa             TEXT,
     last_error      TEXT
 );
-CREATE INDEX timestamps_missing ON timestamps (set_id) WHERE stored_at IS NULL;
+CREATE INDEX IF NOT EXISTS timestamps_missing ON timestamps (set_id) WHERE stored_at IS NULL;
 "#;
 
 #[cfg(test)]
@@ -434,9 +435,11 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         drop(j);
         {
-            // Back to the schema before this migration (whichever number it has).
+            // Back to the schema before this migration (whichever number it has; later
+            // migrations run again on top).
+            let before = MIGRATIONS.iter().position(|m| *m == V6).unwrap_or_else(|| panic!("V6 is a migration"));
             let c = rusqlite::Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
-            c.execute_batch(&format!("DROP TABLE operator_totp; PRAGMA user_version = {};", SCHEMA_VERSION - 1))
+            c.execute_batch(&format!("DROP TABLE operator_totp; PRAGMA user_version = {before};"))
                 .unwrap_or_else(|e| panic!("{e}"));
         }
         let j = crate::Journal::open_sqlite(&path, &crate::OpenOptions::new()).unwrap_or_else(|e| panic!("{e}"));
