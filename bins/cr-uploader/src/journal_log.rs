@@ -52,4 +52,12 @@ impl DeliveryLog for JournalDeliveryLog {
     fn state(&self, set: &str, target: &str) -> Result<DeliveryState, SpoolError> {
         self.files.state(set, target)
     }
+
+    fn reopen(&mut self, set: &str, target: &str) -> Result<(), SpoolError> {
+        self.files.reopen(set, target)?;
+        if let Err(e) = self.journal.upload_reopened(set, target) {
+            tracing::warn!(set, target, "the journal could not record that the set is to be delivered again: {e}");
+        }
+        Ok(())
+    }
 }

@@ -24,6 +24,13 @@ use tracing::{error, info, warn};
 /// and mails once when a target's outage starts, at `notify.reminder_interval`, and once
 /// when it is over. A set leaves the spool only when every target confirmed it.
 ///
+/// With `[timestamping]`, each pass first asks the TSA for an RFC 3161 time-stamp token over
+/// every set's checksum file that lacks one, checks it (imprint, nonce, signer chained to
+/// `tsa_cert`, signature) and stores it beside the set as `<id>.sha256.tsr`; the token is
+/// delivered to every target like the set's other files, also when it arrives after the set
+/// was delivered. A TSA that does not answer delays no delivery: the set is flagged
+/// untimestamped and stays in the spool until its token is delivered.
+///
 /// Every `[retention] interval` (default 1h; the first soon after the start) it runs the
 /// deletion pass of `crctl retention run`: expired and approved sets not under hold are
 /// deleted from every target and the spool, and each deletion receipt sealed is delivered
@@ -73,7 +80,7 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let setup = cr_setup::UploaderSetup::from_config(&cfg).map_err(|errs| {
         anyhow::anyhow!("the configuration has errors:\n{}", errs.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))
     })?;
-    let (specs, zone, notify, retention) = (setup.targets, setup.zone, setup.notify, setup.retention);
+    let (specs, zone, notify, retention, timestamping) = (setup.targets, setup.zone, setup.notify, setup.retention, setup.timestamping);
     // Two uploaders on one spool would deliver the same sets twice.
     let _instance = cr_storage::InstanceLock::acquire(&cfg.installation.data_dir, "cr-uploader")?;
     let spool = cr_storage::spool_from_config(&cfg).context("opening the spool")?;
@@ -91,6 +98,14 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let mut up = Uploader::new(spool, log, zone);
     for s in &specs {
         up.add_target(s.build(), s.template.clone());
+    }
+    // The untimestamped flag of `crctl search` (a second handle: the first is the delivery log's).
+    let mut stamps_journal = None;
+    if let Some(ts) = &timestamping {
+        let t = cr_storage::Timestamper::new(&ts.url, ts.trust.clone(), ts.timeout).map_err(|e| anyhow::anyhow!("[timestamping]: {e}"))?;
+        up.set_timestamper(t);
+        info!("time-stamps from {}; tokens must chain to {}", ts.url, ts.cert_path.display());
+        stamps_journal = cr_journal::Journal::open_url(&cfg.journal.url, &cfg.installation.data_dir, &cr_journal::OpenOptions::new()).ok();
     }
     let (mailer, reminder, min_free) = match notify {
         Some(n) => (n.mailer, n.reminder, n.min_free_percent),
@@ -134,6 +149,7 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
             b.finish_and_clear();
         }
         handle_report(&report, mailer.as_ref());
+        record_timestamps(&report, stamps_journal.as_ref());
         write_metrics(&metrics, &report, deletions.pending_sets);
         if report.more_work {
             continue;
@@ -183,14 +199,34 @@ fn handle_report(r: &PassReport, mailer: Option<&cr_storage::Mailer>) {
     }
 }
 
+/// The time-stamp pass in the journal: sets waiting for a token are flagged untimestamped,
+/// stored tokens clear the flag.
+fn record_timestamps(r: &PassReport, journal: Option<&cr_journal::Journal>) {
+    let (Some(t), Some(j)) = (&r.timestamps, journal) else { return };
+    let now = Utc::now();
+    for id in &t.waiting {
+        let error = t.failed.iter().find(|(s, _)| s == id).map(|(_, e)| e.as_str());
+        if let Err(e) = j.timestamp_pending(id, error, now) {
+            warn!(set = %id, "the journal could not flag the set untimestamped: {e}");
+        }
+    }
+    for (id, info) in &t.stored {
+        if let Err(e) = j.timestamp_stored(id, &info.gen_time, &info.tsa, now) {
+            warn!(set = %id, "the journal could not record the time-stamp: {e}");
+        }
+    }
+}
+
 /// `uploader.prom`: the last delivery pass's gauges and the sets whose deletion is pending.
 fn write_metrics(metrics: &Path, r: &PassReport, deletions_pending: usize) {
+    let stamps = r.timestamps.as_ref().map_or(0, |t| t.waiting.len());
     let text = format!(
-        "# HELP callrec_spool_free_percent Free space of the spool's file system.\n# TYPE callrec_spool_free_percent gauge\ncallrec_spool_free_percent {:.2}\n# HELP callrec_spool_pending_sets Sets waiting for at least one target.\n# TYPE callrec_spool_pending_sets gauge\ncallrec_spool_pending_sets {}\n# HELP callrec_upload_failing_targets Targets whose last attempt failed.\n# TYPE callrec_upload_failing_targets gauge\ncallrec_upload_failing_targets {}\n# HELP callrec_deletions_pending Sets whose deletion a target (or the spool) has not confirmed yet, after the last deletion pass.\n# TYPE callrec_deletions_pending gauge\ncallrec_deletions_pending {}\n",
+        "# HELP callrec_spool_free_percent Free space of the spool's file system.\n# TYPE callrec_spool_free_percent gauge\ncallrec_spool_free_percent {:.2}\n# HELP callrec_spool_pending_sets Sets waiting for at least one target.\n# TYPE callrec_spool_pending_sets gauge\ncallrec_spool_pending_sets {}\n# HELP callrec_upload_failing_targets Targets whose last attempt failed.\n# TYPE callrec_upload_failing_targets gauge\ncallrec_upload_failing_targets {}\n# HELP callrec_deletions_pending Sets whose deletion a target (or the spool) has not confirmed yet, after the last deletion pass.\n# TYPE callrec_deletions_pending gauge\ncallrec_deletions_pending {}\n# HELP callrec_timestamps_pending Sets in the spool still without their RFC 3161 time-stamp token.\n# TYPE callrec_timestamps_pending gauge\ncallrec_timestamps_pending {}\n",
         r.free_percent.unwrap_or(f64::NAN),
         r.pending_sets,
         r.failed.len(),
-        deletions_pending
+        deletions_pending,
+        stamps
     );
     let tmp = metrics.with_extension("tmp");
     if std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, metrics)).is_err() {

@@ -39,6 +39,13 @@ mod chain;
 /// Its sets are verified as above; being one party's calls, the sequence numbers between
 /// them are not expected (broken links among them still are reported).
 ///
+/// Time-stamps (RFC 3161): with --tsa-cert, a set's token `<id>.sha256.tsr` (when present)
+/// must time-stamp SHA-256 of its checksum file, be signed validly by a TSA certificate that
+/// is one given or signed by one, and allow time-stamping; with --require-timestamps a set
+/// without a token fails too. The same token is accepted by `openssl ts -verify -data
+/// <id>.sha256 -in <id>.sha256.tsr -CAfile tsa-ca.pem`. Without --tsa-cert tokens are not
+/// checked (a note on stderr says how many sets carry one).
+///
 /// Exit status: 0 every set (and package) verified and the chain is whole, 1 at least one set
 /// or package failed, the chain has a gap or broken link, or no set was found, 2 could not run (bad arguments,
 /// unreadable certificate or path).
@@ -63,6 +70,13 @@ struct Args {
     /// sets below it count only where they adjoin it.
     #[arg(long)]
     from_genesis: bool,
+    /// The TSA certificate(s) (PEM, one or more; or DER) that time-stamp tokens must chain
+    /// to: each set's `<id>.sha256.tsr` is checked when present.
+    #[arg(long, value_name = "FILE")]
+    tsa_cert: Option<PathBuf>,
+    /// A set without a time-stamp token fails (needs --tsa-cert).
+    #[arg(long, requires = "tsa_cert")]
+    require_timestamps: bool,
     /// No progress bar, even on a terminal.
     #[arg(long)]
     no_progress: bool,
@@ -84,6 +98,10 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
     let cert = cr_sign::Certificate::load(&args.cert).map_err(anyhow::Error::new)?;
+    let tsa = match &args.tsa_cert {
+        Some(p) => Some(cr_sign::TsaTrust::load(p).map_err(|e| anyhow::anyhow!("--tsa-cert {e}"))?),
+        None => None,
+    };
     let mut files = Vec::new();
     let mut packages = Vec::new();
     for p in &args.paths {
@@ -109,10 +127,18 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let reports: Vec<cr_sign::SetReport> = files
+    let results: Vec<(cr_sign::SetReport, Option<cr_sign::TimestampInfo>)> = files
         .par_iter()
         .map(|f| {
-            let r = cr_sign::verify_set(f, &cert);
+            let mut r = cr_sign::verify_set(f, &cert);
+            let mut stamp = None;
+            if let Some(trust) = &tsa {
+                match cr_sign::verify_set_timestamp(f, trust, args.require_timestamps) {
+                    Ok(s) => stamp = s,
+                    Err(p) => r.problems.push(p),
+                }
+            }
+            let r = (r, stamp);
             if let Some(b) = &bar {
                 b.inc(1);
             }
@@ -121,6 +147,13 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         .collect();
     if let Some(b) = bar {
         b.finish_and_clear();
+    }
+    let (reports, stamps): (Vec<cr_sign::SetReport>, Vec<Option<cr_sign::TimestampInfo>>) = results.into_iter().unzip();
+    if tsa.is_none() {
+        let carrying = files.iter().filter(|f| f.with_file_name(format!("{}.tsr", f.file_name().unwrap_or_default().to_string_lossy())).exists()).count();
+        if carrying > 0 {
+            eprintln!("cr-verify: note: {carrying} set(s) carry a time-stamp token (<id>.sha256.tsr); give --tsa-cert to check them");
+        }
     }
     // What each verified set is (recording, receipt, checkpoint) and its chain link; a
     // receipt whose metadata is not one fails.
@@ -140,7 +173,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let failed = reports.iter().zip(&meta_problems).filter(|(r, m)| !r.is_ok() || m.is_some()).count();
     let bytes: u64 = reports.iter().map(|r| r.bytes).sum();
-    for ((r, meta), meta_problem) in reports.iter().zip(&metas).zip(&meta_problems) {
+    for (((r, meta), meta_problem), stamp) in reports.iter().zip(&metas).zip(&meta_problems).zip(&stamps) {
         let mut reasons: Vec<String> = r.problems.iter().map(|p| p.to_string()).collect();
         reasons.extend(meta_problem.iter().cloned());
         if args.json {
@@ -157,6 +190,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 "files": r.verified_files,
                 "bytes": r.bytes,
                 "problems": problems,
+                "timestamp": stamp.as_ref().map(|s| serde_json::json!({"gen_time": s.gen_time, "tsa": s.tsa, "serial": s.serial, "policy": s.policy})),
             });
             writeln!(out, "{obj}")?;
         } else if reasons.is_empty() {

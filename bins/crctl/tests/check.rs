@@ -34,6 +34,27 @@ fn check_modes(body: &str, files: &[(&str, &[u8])], mode: Option<u32>) -> (i32, 
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
+/// A self-signed certificate and its key (PEM) made by `openssl req -x509 -nodes -days 30
+/// ARGS`, or `None` (skipped loudly; a failure under CALLREC_TEST_STRICT=1) without openssl.
+fn self_signed(args: &[&str]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-nodes", "-days", "30"])
+        .args(args)
+        .arg("-keyout")
+        .arg(dir.path().join("k.pem"))
+        .arg("-out")
+        .arg(dir.path().join("c.pem"))
+        .output();
+    let Ok(made) = made else {
+        assert!(std::env::var("CALLREC_TEST_STRICT").as_deref() != Ok("1"), "openssl is required");
+        eprintln!("SKIPPED: openssl is not installed");
+        return None;
+    };
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    Some((std::fs::read(dir.path().join("c.pem")).unwrap(), std::fs::read(dir.path().join("k.pem")).unwrap()))
+}
+
 const USERS: &str = "[[users]]\nid = \"alice\"\nnumbers = [\"201\"]\n"; // lines 6-8
 
 #[test]
@@ -193,21 +214,7 @@ fn tls_listen_without_usable_certificate_files_is_refused() {
 // Guards against the check refusing TLS files the recorder would take.
 #[test]
 fn tls_listen_with_usable_certificate_files_passes() {
-    let dir = tempfile::tempdir().unwrap();
-    let made = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "30", "-subj", "/CN=srs"])
-        .arg("-keyout")
-        .arg(dir.path().join("k.pem"))
-        .arg("-out")
-        .arg(dir.path().join("c.pem"))
-        .output();
-    let Ok(made) = made else {
-        assert!(std::env::var("CALLREC_TEST_STRICT").as_deref() != Ok("1"), "openssl is required");
-        eprintln!("SKIPPED: openssl is not installed");
-        return;
-    };
-    assert!(made.status.success());
-    let (c, k) = (std::fs::read(dir.path().join("c.pem")).unwrap(), std::fs::read(dir.path().join("k.pem")).unwrap());
+    let Some((c, k)) = self_signed(&["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-subj", "/CN=srs"]) else { return };
     let body = "[pbx.siprec]\nlisten = [\"tls:127.0.0.1:5061\"]\ntls_certificate = \"c.pem\"\ntls_key = \"k.pem\"\ntls_client_fingerprints = [\"sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\"]\n";
     let (_, err) = check(body, &[("c.pem", &c), ("k.pem", &k)]);
     assert!(!err.contains("tls_"), "{err}");
@@ -236,4 +243,29 @@ fn a_bad_decline_is_refused() {
     let (code, err) = check("[pbx.siprec]\nlisten = [\"udp:127.0.0.1:5060\"]\ndecline = \"drop\"\n", &[]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains(":8: key `pbx.siprec.decline`: \"drop\": use \"reject\" or \"accept\""), "{err}");
+}
+
+#[test]
+fn timestamping_url_certificate_and_timeout_are_checked_naming_file_and_key() {
+    let body = "[timestamping]\ntsa_url = \"ftp://tsa.example\"\ntsa_cert = \"missing.pem\"\ntimeout = \"0s\"\n";
+    let (code, err) = check(body, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(":7: key `timestamping.tsa_url`"), "{err}");
+    assert!(err.contains(":8: key `timestamping.tsa_cert`: not a readable certificate") && err.contains("missing.pem"), "{err}");
+    assert!(err.contains(":9: key `timestamping.timeout`"), "{err}");
+    // A file that is there but holds no certificate (its content is not echoed).
+    let body = "[timestamping]\ntsa_url = \"http://user:secret@tsa.example/\"\ntsa_cert = \"tsa.pem\"\n";
+    let (code, err) = check(body, &[("tsa.pem", b"-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleQ==\n-----END PRIVATE KEY-----\n")]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(":8: key `timestamping.tsa_cert`") && err.contains("tsa.pem"), "{err}");
+    assert!(err.contains(":7: key `timestamping.tsa_url`") && !err.contains("secret@"), "{err}");
+    assert!(!err.contains("c2VjcmV0"), "{err}");
+}
+
+#[test]
+fn timestamping_with_a_real_tsa_certificate_passes() {
+    let Some((c, _)) = self_signed(&["-newkey", "rsa:2048", "-subj", "/CN=tsa", "-addext", "extendedKeyUsage=critical,timeStamping"]) else { return };
+    let body = "[timestamping]\ntsa_url = \"https://tsa.example/tsr\"\ntsa_cert = \"tsa.pem\"\n";
+    let (_, err) = check(body, &[("tsa.pem", &c)]);
+    assert!(!err.contains("timestamping"), "{err}");
 }

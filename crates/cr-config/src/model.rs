@@ -64,6 +64,10 @@ struct Raw {
     #[serde(default)]
     #[allow(dead_code)]
     console: serde::de::IgnoredAny,
+    /// `[timestamping]`: the schema is cr-setup's.
+    #[serde(default)]
+    #[allow(dead_code)]
+    timestamping: serde::de::IgnoredAny,
 }
 
 /// `[installation]`.

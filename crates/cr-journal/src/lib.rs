@@ -125,6 +125,7 @@ mod retention;
 mod schema;
 mod sqlite;
 mod store;
+mod timestamps;
 mod totp;
 mod url;
 

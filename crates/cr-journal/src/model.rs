@@ -530,15 +530,19 @@ pub enum SearchFlag {
     /// through a diversion number is shown on the recording's page but not found by this
     /// filter.
     Held,
+    /// Its RFC 3161 time-stamp token has not arrived yet (`[timestamping]`).
+    Untimestamped,
 }
 
 impl SearchFlag {
-    /// The form used in forms and on the command line: `recovered`, `pending`, `held`.
+    /// The form used in forms and on the command line: `recovered`, `pending`, `held`,
+    /// `untimestamped`.
     pub fn as_str(self) -> &'static str {
         match self {
             SearchFlag::Recovered => "recovered",
             SearchFlag::Pending => "pending",
             SearchFlag::Held => "held",
+            SearchFlag::Untimestamped => "untimestamped",
         }
     }
 
@@ -548,6 +552,7 @@ impl SearchFlag {
             "recovered" => Some(SearchFlag::Recovered),
             "pending" => Some(SearchFlag::Pending),
             "held" => Some(SearchFlag::Held),
+            "untimestamped" => Some(SearchFlag::Untimestamped),
             _ => None,
         }
     }

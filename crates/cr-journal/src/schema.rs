@@ -28,7 +28,7 @@
 use crate::db::Dialect;
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// The schema version this program writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -346,6 +346,24 @@ CREATE TABLE operator_totp (
 );
 "#;
 
+/// RFC 3161 time-stamp tokens (issue 15, `timestamps.rs`): one row per set the uploader
+/// asked a token for. `stored_at` NULL: the set is untimestamped (`--flag untimestamped`);
+/// `gen_time` is the TSA's time as the token writes it (`YYYYMMDDhhmmss[.f]Z`), `tsa` the
+/// signer's common name, `last_error` why the last query failed. No reference to
+/// `recordings`: deletion receipts are time-stamped too. `IF NOT EXISTS`: harmless, and it
+/// lets tests that step the version back below an earlier migration run this one again.
+const V7: &str = r#"
+CREATE TABLE IF NOT EXISTS timestamps (
+    set_id          TEXT    PRIMARY KEY,
+    pending_since   {INT} NOT NULL,
+    stored_at       {INT},
+    gen_time        TEXT,
+    tsa             TEXT,
+    last_error      TEXT
+);
+CREATE INDEX IF NOT EXISTS timestamps_missing ON timestamps (set_id) WHERE stored_at IS NULL;
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -417,9 +435,11 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         drop(j);
         {
-            // Back to the schema before this migration (whichever number it has).
+            // Back to the schema before this migration (whichever number it has; later
+            // migrations run again on top).
+            let before = MIGRATIONS.iter().position(|m| *m == V6).unwrap_or_else(|| panic!("V6 is a migration"));
             let c = rusqlite::Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
-            c.execute_batch(&format!("DROP TABLE operator_totp; PRAGMA user_version = {};", SCHEMA_VERSION - 1))
+            c.execute_batch(&format!("DROP TABLE operator_totp; PRAGMA user_version = {before};"))
                 .unwrap_or_else(|e| panic!("{e}"));
         }
         let j = crate::Journal::open_sqlite(&path, &crate::OpenOptions::new()).unwrap_or_else(|e| panic!("{e}"));

@@ -20,6 +20,7 @@
 //! | `[journal]` | cr-journal |
 //! | `[retention]` | [`RetentionSettings`] (here; the periods are [`cr_types::Period`]s) |
 //! | `[console]` | [`ConsoleSettings`] (here; the TLS files are loaded by cr-console) |
+//! | `[timestamping]` | [`TimestampingSettings`] (here; the certificate is read by cr-sign) |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -27,10 +28,12 @@ mod console;
 mod files;
 mod retention;
 mod siprec;
+mod timestamping;
 
 pub use retention::{MAX_INTERVAL, MIN_INTERVAL, RetentionConfig, RetentionSettings, never_expiring};
 pub use console::ConsoleSettings;
 pub use siprec::SipRecSettings;
+pub use timestamping::TimestampingSettings;
 
 use cr_config::{ApiSettings, Config, ConfigError};
 use cr_policy::Policy;
@@ -93,6 +96,8 @@ pub struct UploaderSetup {
     pub notify: Option<NotifySetup>,
     /// `[retention]`: above all `interval`, the deletion pass's period.
     pub retention: RetentionSettings,
+    /// `[timestamping]`, if present: every set waits in the spool for its time-stamp token.
+    pub timestamping: Option<TimestampingSettings>,
 }
 
 impl UploaderSetup {
@@ -106,9 +111,10 @@ impl UploaderSetup {
         let zone = collect(cr_storage::zone_from_config(cfg).map_err(|e| vec![e]), &mut problems);
         let notify = collect(cr_storage::notifier_from_config(cfg), &mut problems);
         let retention = collect(RetentionSettings::from_config(cfg), &mut problems);
-        match (targets, zone, notify, retention) {
-            (Some(targets), Some(zone), Some(notify), Some(retention)) if problems.is_empty() => {
-                Ok(Self { targets, zone, notify, retention })
+        let timestamping = collect(TimestampingSettings::from_config(cfg), &mut problems);
+        match (targets, zone, notify, retention, timestamping) {
+            (Some(targets), Some(zone), Some(notify), Some(retention), Some(timestamping)) if problems.is_empty() => {
+                Ok(Self { targets, zone, notify, retention, timestamping })
             }
             _ => Err(problems),
         }
@@ -156,6 +162,7 @@ impl Checked {
             Err(e) => problems.extend(e),
         }
         problems.extend(ConsoleSettings::from_config(cfg).err().unwrap_or_default());
+        problems.extend(TimestampingSettings::from_config(cfg).err().unwrap_or_default());
         problems.extend(files::folders_exist(cfg));
         if let Err(e) = cr_journal::JournalUrl::parse(&cfg.journal.url, &cfg.installation.data_dir) {
             problems.push(cfg.error_at("journal.url", e.to_string()));

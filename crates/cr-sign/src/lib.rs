@@ -49,6 +49,7 @@ mod hash;
 mod identity;
 mod manifest;
 mod seal;
+mod tsp;
 mod verify;
 
 #[cfg(feature = "config")]
@@ -58,7 +59,8 @@ pub use chain::{ChainCheck, ChainMember, ChainProblem, DeletedMember, GENESIS_SH
 pub use chain_seal::{ChainSealError, seal_into_chain};
 pub use error::SignError;
 pub use hash::{sha256_file, sha256_hex};
+pub use tsp::{MAX_REPLY_BYTES, TimestampError, TimestampInfo, TimestampRequest, TsaTrust, verify_timestamp};
 pub use identity::{Certificate, Cipher, Identity, KEY_BITS, PRODUCT_NAME, VALIDITY_YEARS, password_warning};
 pub use manifest::{MAX_MANIFEST_BYTES, Manifest, ManifestEntry, ManifestError, is_plain_file_name, is_relative_path};
 pub use seal::{HashedFiles, SealedFile, SealedSet, checksum_file_name, is_valid_id, seal, seal_hashed, signature_file_name};
-pub use verify::{Problem, ProblemKind, SetReport, belongs_to_set, find_checksum_files, set_id, verify_set, verify_signature_file};
+pub use verify::{Problem, ProblemKind, SetReport, belongs_to_set, find_checksum_files, set_id, verify_set, verify_set_timestamp, verify_signature_file};

@@ -71,6 +71,10 @@ pub enum ProblemKind {
     /// The signature does not verify with this certificate's key: the checksum file was
     /// altered, or the set was signed by another key.
     SignatureInvalid,
+    /// No time-stamp token `<id>.sha256.tsr`, and one is required.
+    TimestampMissing,
+    /// The time-stamp token does not prove this checksum file's time: why.
+    TimestampInvalid(crate::TimestampError),
 }
 
 impl fmt::Display for Problem {
@@ -87,6 +91,8 @@ impl fmt::Display for Problem {
                 "signature does not verify with this certificate (checksum file altered, or signed by another key)"
                     .to_owned()
             }
+            ProblemKind::TimestampMissing => "time-stamp token missing (--require-timestamps)".to_owned(),
+            ProblemKind::TimestampInvalid(e) => format!("time-stamp token refused: {e}"),
         };
         write!(f, "{}: {why}", self.file)
     }
@@ -198,6 +204,31 @@ pub fn verify_signature_file(message: &[u8], sig_file: &Path, cert: &Certificate
         Ok(sig) if !cert.verify(message, &sig) => Err(ProblemKind::SignatureInvalid),
         Ok(_) => Ok(()),
     }
+}
+
+/// Checks the time-stamp token of the set whose checksum file is `checksum_file`
+/// (`<id>.sha256.tsr` beside it) against the checksum file and `trust`. `Ok(None)`: there is
+/// none and `required` is false. The problem names the token file (or the checksum file when
+/// it cannot be read).
+pub fn verify_set_timestamp(checksum_file: &Path, trust: &crate::TsaTrust, required: bool) -> Result<Option<crate::TimestampInfo>, Problem> {
+    let name = checksum_file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let token_name = format!("{name}.tsr");
+    let token_path = checksum_file.with_file_name(&token_name);
+    let fail = |file: &str, kind| Err(Problem { file: file.to_owned(), kind });
+    let token = match std::fs::metadata(&token_path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return if required { fail(&token_name, ProblemKind::TimestampMissing) } else { Ok(None) };
+        }
+        Err(e) => return fail(&token_name, ProblemKind::Unreadable(e.to_string())),
+        Ok(m) if m.len() > crate::MAX_REPLY_BYTES as u64 => {
+            return fail(&token_name, ProblemKind::TimestampInvalid(crate::TimestampError::Malformed(format!("{} bytes", m.len()))));
+        }
+        Ok(_) => std::fs::read(&token_path).map_err(|e| Problem { file: token_name.clone(), kind: ProblemKind::Unreadable(e.to_string()) })?,
+    };
+    let message = read_bounded(checksum_file).map_err(|e| Problem { file: name.clone(), kind: ProblemKind::Unreadable(e) })?;
+    crate::verify_timestamp(&token, &message, trust)
+        .map(Some)
+        .map_err(|e| Problem { file: token_name, kind: ProblemKind::TimestampInvalid(e) })
 }
 
 /// True for an audio or metadata file name of set `id`: `<id>.<ext>`, `<id>.<part>.<ext>` or

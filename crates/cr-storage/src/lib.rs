@@ -54,6 +54,8 @@ mod smb;
 mod spool;
 mod target;
 mod template;
+#[cfg(feature = "timestamps")]
+mod timestamps;
 mod uploader;
 
 pub use backoff::Backoff;
@@ -76,6 +78,8 @@ pub use onedrive::{
     Cloud, OneDriveAuth, OneDriveSettings, OneDriveTarget, QuickXorHash, TokenStore, authorize_url, redeem_code,
 };
 pub use set::{RecordingSet, SetFile};
+#[cfg(feature = "timestamps")]
+pub use timestamps::{TimestampReport, Timestamper, has_token, token_name};
 #[cfg(feature = "sftp")]
 pub use sftp::{SftpAuth, SftpSettings, SftpStore, check_host_key_format};
 #[cfg(feature = "smb")]

@@ -358,6 +358,9 @@ pub trait DeliveryLog {
     fn record_failure(&mut self, set: &str, target: &str, at: DateTime<Utc>, error: &str) -> Result<(), SpoolError>;
     /// The state of `set` at `target` (default state when nothing was recorded).
     fn state(&self, set: &str, target: &str) -> Result<DeliveryState, SpoolError>;
+    /// A file was added to `set` after `target` may have confirmed it (its time-stamp
+    /// token): the set is to be delivered to `target` again.
+    fn reopen(&mut self, set: &str, target: &str) -> Result<(), SpoolError>;
 }
 
 /// [`DeliveryLog`] in JSON files `<set>.delivery.json` beside the sets, each replaced
@@ -418,6 +421,12 @@ impl DeliveryLog for FileDeliveryLog {
     }
     fn state(&self, set: &str, target: &str) -> Result<DeliveryState, SpoolError> {
         Ok(self.load(set)?.remove(target).unwrap_or_default())
+    }
+    fn reopen(&mut self, set: &str, target: &str) -> Result<(), SpoolError> {
+        if self.state(set, target)?.delivered.is_none() {
+            return Ok(());
+        }
+        self.update(set, target, |s| s.delivered = None)
     }
 }
 

@@ -40,6 +40,9 @@ pub struct PassReport {
     pub free_percent: Option<f64>,
     /// Some target stopped at the pass budget with sets left: start the next pass at once.
     pub more_work: bool,
+    /// The time-stamp pass (with a [`Timestamper`](crate::Timestamper) only).
+    #[cfg(feature = "timestamps")]
+    pub timestamps: Option<crate::TimestampReport>,
 }
 
 /// Delivers the spool to its targets: each target on its own thread within a pass, with its
@@ -55,6 +58,8 @@ pub struct Uploader {
     max_delay: Duration,
     budget: Duration,
     passes: u64,
+    #[cfg(feature = "timestamps")]
+    timestamper: Option<crate::Timestamper>,
 }
 
 impl std::fmt::Debug for Uploader {
@@ -78,6 +83,8 @@ impl Uploader {
             max_delay: Duration::from_secs(900),
             budget: Duration::from_secs(60),
             passes: 0,
+            #[cfg(feature = "timestamps")]
+            timestamper: None,
         }
     }
 
@@ -106,6 +113,22 @@ impl Uploader {
     pub fn set_notifications(&mut self, reminder: Duration, min_free_percent: f64) {
         self.notifier = Some(Notifier::new(reminder));
         self.space = Some(SpaceWatch::new(min_free_percent));
+    }
+
+    /// Time-stamps every set (RFC 3161) before delivering it: each pass first asks for
+    /// the tokens sets lack, and a set leaves the spool only with its token delivered.
+    #[cfg(feature = "timestamps")]
+    pub fn set_timestamper(&mut self, t: crate::Timestamper) {
+        self.timestamper = Some(t);
+    }
+
+    /// Whether set `id` is complete for removal: it has its token, or no token is asked for.
+    fn token_ready(&self, _id: &str) -> bool {
+        #[cfg(feature = "timestamps")]
+        if self.timestamper.is_some() {
+            return crate::has_token(&self.spool, _id);
+        }
+        true
     }
 
     /// The targets, for start-up checks.
@@ -158,6 +181,11 @@ impl Uploader {
                     ));
                 }
             }
+        }
+        #[cfg(feature = "timestamps")]
+        if let Some(ts) = &mut self.timestamper {
+            let mut guard = self.log.lock().unwrap_or_else(|p| p.into_inner());
+            report.timestamps = Some(ts.pass(&self.spool, &pending, &mut **guard, start));
         }
         let zone = self.zone;
         let spool = &self.spool;
@@ -219,7 +247,7 @@ impl Uploader {
         let mut left = Vec::new();
         for m in &pending {
             let all = m.targets.iter().all(|t| guard.state(&m.id, t).map(|s| s.delivered.is_some()).unwrap_or(false));
-            if all {
+            if all && self.token_ready(&m.id) {
                 match self.spool.remove_if_delivered(&m.id, &**guard) {
                     Ok(()) => {
                         tracing::info!(target: "cr_storage", set = %m.id, "every target confirmed the set; removed from the spool");
@@ -242,6 +270,10 @@ impl Uploader {
             .filter(|s| left.iter().any(|m| m.targets.iter().any(|t| t == s.target.name())))
             .filter_map(|s| s.backoff.next_at())
             .min();
+        #[cfg(feature = "timestamps")]
+        if let Some(t) = report.timestamps.as_ref().filter(|t| !t.waiting.is_empty()).and_then(|t| t.next_due) {
+            report.next_due = Some(report.next_due.map_or(t, |d| d.min(t)));
+        }
         if let Ok(pct) = self.spool.free_percent() {
             report.free_percent = Some(pct);
             let oldest = left.iter().map(|m| m.enqueued_at).min();

@@ -124,7 +124,7 @@ pub(super) async fn search(State(app): State<App>, headers: HeaderMap, Query(q):
     let parties: Vec<(String, String)> = (app.policy.users.iter().map(|u| (u.id.clone(), format!("user {}", u.id))))
         .chain(app.policy.groups.iter().map(|g| (g.id.clone(), format!("group {}", g.id))))
         .collect();
-    let flags: Vec<(String, String)> = [("recovered", "recovered"), ("pending", "pending delivery"), ("held", "on hold")]
+    let flags: Vec<(String, String)> = [("recovered", "recovered"), ("pending", "pending delivery"), ("held", "on hold"), ("untimestamped", "no time-stamp yet")]
         .iter()
         .map(|(v, l)| ((*v).to_owned(), (*l).to_owned()))
         .collect();

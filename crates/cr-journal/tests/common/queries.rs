@@ -301,6 +301,21 @@ pub fn search_by_configuration_party_list_and_flag(j: &Journal) {
         q.parties = vec!["300".into()];
     });
     assert_eq!(found(j, both), ["s1"]);
+    // Untimestamped: from the uploader's first query until the token is stored.
+    let untimestamped = || found(j, q(|q| q.flag = Some(SearchFlag::Untimestamped)));
+    assert!(untimestamped().is_empty(), "no token asked for yet");
+    let at = chrono::Utc::now();
+    j.timestamp_pending("s2", None, at).unwrap();
+    j.timestamp_pending("s4", Some("TSA down"), at).unwrap();
+    assert_eq!(untimestamped(), ["s2", "s4"]);
+    j.timestamp_stored("s2", "20260307090502Z", "Test tsa", at).unwrap();
+    // A query reported pending later (a race of two passes) does not bring the flag back.
+    j.timestamp_pending("s2", Some("late"), at).unwrap();
+    assert_eq!(untimestamped(), ["s4"]);
+    assert_eq!(
+        (j.timestamp_missing("s2").unwrap(), j.timestamp_missing("s4").unwrap(), j.timestamp_missing("s1").unwrap()),
+        (Some(false), Some(true), None)
+    );
 }
 
 pub fn search_pages(j: &Journal) {
