@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use cr_journal::{Direction, FileEntry, Journal, NewCall, NewRecording, OpenOptions, Role, normalize_number};
+use cr_journal::{Direction, FileEntry, Journal, NewCall, NewRecording, OpenOptions, Role, normalize_number, number_parts};
 
 const CONFIGURATIONS: [&str; 5] = ["trading", "sales", "treasury", "support", "board"];
 
@@ -88,6 +88,7 @@ fn fill(db: &Path, n: u64, year: DateTime<Utc>, step_ms: u64, fingerprint: &str,
             "INSERT INTO calls (pbx_call_id, direction, caller, callee, caller_digits, callee_digits, started_at, ended_at, record, configuration, reason) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, 'benchmark')",
         )?;
+        let mut part = tx.prepare("INSERT OR IGNORE INTO call_number_parts (part, call_id) VALUES (?1, ?2)")?;
         let mut chain = tx.prepare("INSERT INTO chain (seq, set_id, prev_sha256, sha256, committed_at) VALUES (?1, ?2, ?3, ?4, ?5)")?;
         let mut rec = tx.prepare(
             "INSERT INTO recordings (set_id, call_id, configuration, started_at, ended_at, channels, cert_fingerprint, flags, chain_seq, location, sealed_at, expires_at) \
@@ -120,6 +121,11 @@ fn fill(db: &Path, n: u64, year: DateTime<Utc>, step_ms: u64, fingerprint: &str,
                 configuration
             ])?;
             let call_id = tx.last_insert_rowid();
+            // What the journal writes with every call for the search by any part of a number.
+            let (caller_digits, callee_digits) = (normalize_number(&caller), normalize_number(&callee));
+            for p in number_parts(&caller_digits).chain(number_parts(&callee_digits)) {
+                part.execute(rusqlite::params![p, call_id])?;
+            }
             let set_id = format!("{}-{:08x}", DateTime::from_timestamp_millis(start_ms).context("time")?.format("%Y%m%dT%H%M%S%3fZ"), i);
             let sha = format!("{:016x}{:016x}{:016x}{:016x}", rng.next(), rng.next(), rng.next(), rng.next());
             let seq = i64::try_from(i + 1)?;

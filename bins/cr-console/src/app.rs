@@ -9,6 +9,7 @@
 //! router, sessions and roles, CSRF checks and the answers for failures.
 
 mod audit;
+mod chain_links;
 mod export;
 mod holds;
 mod operators;

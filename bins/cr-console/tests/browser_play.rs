@@ -1,7 +1,8 @@
 //! Hearing a set in a real browser (headless Chromium through WebDriver): give a reason,
 //! play, the `<audio>` element's duration is the WAV's (soxi's figure) and playback reaches
-//! the end; the playback is audited with its reason and operator; a byte flipped in the
-//! WAV makes the badge fail naming the file. Screenshots go to `<target>/browser-shots/`.
+//! the end; the playback is audited with its reason and operator, and the audit view shows
+//! it; a byte flipped in the WAV makes the badge fail naming the file. Screenshots go to
+//! `<target>/browser-shots/`.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -54,6 +55,12 @@ fn an_auditor_gives_a_reason_hears_the_set_to_its_end_and_sees_an_altered_file_n
     let e = events.iter().find(|e| e.kind.as_str() == "played").unwrap();
     assert_eq!(e.actor.as_deref(), Some("aud"));
     assert!(serde_json::to_string(&e.details).unwrap().contains("customer dispute 4711"));
+    // The same event in the audit view, filtered by its kind, as the auditor sees it.
+    b.goto(&format!("{}/audit?kind=played", c.url)).unwrap();
+    let row = b.wait_for("tr.event", |t| t.contains("played"), WAIT).unwrap();
+    assert!(row.contains("aud") && row.contains(SET) && row.contains("customer dispute 4711"), "{row}");
+    assert_eq!(b.eval("return document.querySelectorAll('tr.event').length").unwrap(), serde_json::json!(1), "only the playback");
+    b.shot("console-audit-played").unwrap();
 
     let mut bytes = std::fs::read(&wav).unwrap();
     bytes[2000] ^= 0x80;

@@ -43,6 +43,10 @@ pub struct SearchArgs {
     /// 7 or more digits also match as a suffix, shorter ones only exactly).
     #[arg(long)]
     pub number: Option<String>,
+    /// Also find calls where the number's digits (3 or more) occur anywhere in the caller's
+    /// or callee's number: "0555" finds "+49 30 555201". The web console's search does this.
+    #[arg(long)]
+    pub any_part: bool,
     /// How the number matches, and the time range.
     #[command(flatten)]
     pub range: MatchArgs,
@@ -366,6 +370,7 @@ pub fn search(cfg: &cr_config::Config, args: SearchArgs) -> anyhow::Result<ExitC
     let hits = journal.search(&SearchQuery {
         number: args.number.clone(),
         exact: args.range.exact,
+        any_part: args.any_part,
         from,
         to,
         configuration: args.configuration.clone(),

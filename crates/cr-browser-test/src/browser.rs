@@ -119,7 +119,9 @@ impl Browser {
             .map_err(|source| Error::Spawn { path: chromedriver.to_path_buf(), source })?;
         let driver = Driver::start(chromedriver, scratch.path())?;
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Error::Runtime)?;
-        let caps = capabilities(chromium, &scratch.path().join("profile"), pin.as_deref());
+        let downloads = scratch.path().join("downloads");
+        std::fs::create_dir_all(&downloads).map_err(|source| Error::Write { path: downloads.clone(), source })?;
+        let caps = capabilities(chromium, &scratch.path().join("profile"), &downloads, pin.as_deref());
         let url = format!("http://127.0.0.1:{}", driver.port);
         let client = rt
             .block_on(ClientBuilder::new(HttpConnector::new()).capabilities(caps).connect(&url))
@@ -235,6 +237,34 @@ impl Browser {
         self.scratch.path()
     }
 
+    /// Where the session saves what a page downloads (an attachment, a link with
+    /// `download`): `downloads/` in [`scratch_dir`](Self::scratch_dir), empty at the start;
+    /// Chromium saves without asking (its preferences `download.default_directory` and
+    /// `download.prompt_for_download: false`).
+    pub fn download_dir(&self) -> PathBuf {
+        self.scratch.path().join("downloads")
+    }
+
+    /// Polls [`download_dir`](Self::download_dir) until it holds a finished file (one
+    /// whose name does not end in `.crdownload`, Chromium's name while it writes) and
+    /// returns its path; gives up after `deadline` with [`Error::DownloadTimeout`].
+    pub fn wait_for_download(&self, deadline: Duration) -> Result<PathBuf, Error> {
+        let dir = self.download_dir();
+        let started = Instant::now();
+        loop {
+            let names: Vec<String> = std::fs::read_dir(&dir)
+                .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+                .unwrap_or_default();
+            if let Some(done) = names.iter().find(|n| !n.ends_with(".crdownload")) {
+                return Ok(dir.join(done));
+            }
+            if started.elapsed() >= deadline {
+                return Err(Error::DownloadTimeout { dir, waited: deadline, seen: names });
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
     fn client(&self) -> &Client {
         self.client.as_ref().expect("the client is only taken in Drop")
     }
@@ -289,7 +319,7 @@ fn spki_pin(pem: &Path) -> Result<String, Error> {
     Ok(base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&spki)))
 }
 
-fn capabilities(chromium: &Path, profile: &Path, pin: Option<&str>) -> Capabilities {
+fn capabilities(chromium: &Path, profile: &Path, downloads: &Path, pin: Option<&str>) -> Capabilities {
     let mut args = vec![
         "--headless=new".to_owned(),
         format!("--user-data-dir={}", profile.display()),
@@ -314,7 +344,16 @@ fn capabilities(chromium: &Path, profile: &Path, pin: Option<&str>) -> Capabilit
         "browserName": "chrome",
         // The test server's self-signed certificate: any, or only the pinned key's.
         "acceptInsecureCerts": pin.is_none(),
-        "goog:chromeOptions": { "binary": chromium, "args": args },
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": args,
+            // Downloads land in the session's own directory, without a dialog.
+            "prefs": {
+                "download.default_directory": downloads,
+                "download.prompt_for_download": false,
+                "download.directory_upgrade": true,
+            },
+        },
     });
     match caps {
         Value::Object(map) => map,

@@ -74,6 +74,17 @@ pub enum Error {
         /// chromedriver's answer.
         detail: String,
     },
+    /// [`Browser::wait_for_download`](crate::Browser::wait_for_download) gave up: no
+    /// finished file appeared in the download directory.
+    #[error("no download finished in {dir} within {waited:?}; it holds: {seen:?}")]
+    DownloadTimeout {
+        /// The session's download directory.
+        dir: PathBuf,
+        /// How long it polled.
+        waited: Duration,
+        /// The names it held at the deadline (unfinished downloads end in `.crdownload`).
+        seen: Vec<String>,
+    },
     /// A screenshot could not be written.
     #[error("could not write the screenshot {path}: {source}")]
     Write {

@@ -18,7 +18,10 @@
 //!   certificate's public key ([`Trust::OnlyKeyOf`]) and still refuses every other
 //!   self-signed one;
 //! - nothing is fetched from the internet (background networking, sync and component updates
-//!   are off), as on a recorder in a closed network.
+//!   are off), as on a recorder in a closed network;
+//! - downloads are saved without a dialog into the session's own directory
+//!   ([`Browser::download_dir`], Chromium's `download.default_directory` preference), where
+//!   [`Browser::wait_for_download`] waits for a finished file.
 //!
 //! When the two programs are missing, [`Browser::start`] prints
 //! `SKIPPED: chromium/chromedriver not installed` and returns `None`, unless

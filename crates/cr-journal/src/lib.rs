@@ -142,7 +142,9 @@ pub use model::{
     SearchPage, SearchQuery, SetKind, Status, TargetBacklog, Upload, UploadError, UploadState,
 };
 pub use operators::{MIN_PASSWORD_CHARS, Operator, Role};
-pub use number::{SUFFIX_MIN_DIGITS, normalize_number, numbers_match};
+pub use number::{
+    PART_MAX_DIGITS, PART_MIN_DIGITS, SUFFIX_MIN_DIGITS, normalize_number, number_found, number_parts, numbers_match,
+};
 pub use retention::Extension;
 pub use totp::{TOTP_DIGITS, TOTP_STEP_SECS, TotpEnrollment, TotpRefusal, totp_code};
 pub use url::JournalUrl;

@@ -497,8 +497,13 @@ pub struct Status {
 pub struct SearchQuery {
     /// A party number in any form; matched on digits (see [`normalize_number`](crate::normalize_number)).
     pub number: Option<String>,
-    /// Only `exact` digit matches, no suffix matching.
+    /// Only `exact` digit matches, no suffix matching (and no part: overrides `any_part`).
     pub exact: bool,
+    /// Also find the parties whose digits contain the number's anywhere, when it has 3 or
+    /// more digits (see [`number_found`](crate::number_found)): for finding a call by the
+    /// digits someone remembers. Off by default, so that what acts on the sets found (an
+    /// export, a retention extension) takes only the whole number's calls.
+    pub any_part: bool,
     /// Recordings that started at or after this time.
     pub from: Option<DateTime<Utc>>,
     /// Recordings that started before this time (exclusive).

@@ -22,6 +22,46 @@ pub fn normalize_number(number: &str) -> String {
     digits.trim_start_matches('0').to_owned()
 }
 
+/// A search by any part of a number ([`number_found`]) finds a party whose digits contain the searched
+/// digits anywhere when at least this many were given; fewer must equal the party's digits.
+pub const PART_MIN_DIGITS: usize = 3;
+
+/// The parts of a party's digits stored for searching by any part (schema 8's
+/// `call_number_parts`) are at most this long: a search for a longer run of digits looks up
+/// its first `PART_MAX_DIGITS` and confirms the rest on the call's digits. Longer than any
+/// E.164 number (15 digits), so that in practice the index alone answers.
+pub const PART_MAX_DIGITS: usize = 16;
+
+/// Whether a search by any part ([`SearchQuery::any_part`](crate::SearchQuery::any_part))
+/// for `query` finds a party with the digits `stored` (both normalized): they match as
+/// [`numbers_match`] says, or `query` has at least [`PART_MIN_DIGITS`] digits and occurs
+/// anywhere in `stored` (a middle part of the number, its start, its end).
+///
+/// ```
+/// use cr_journal::number_found;
+/// assert!(number_found("4930555201", "3055"));
+/// assert!(number_found("4930555201", "4930"));
+/// assert!(number_found("30555201", "4930555201"));
+/// assert!(!number_found("4930555201", "55"));
+/// assert!(number_found("55", "55"));
+/// ```
+pub fn number_found(stored: &str, query: &str) -> bool {
+    numbers_match(stored, query, false) || (query.len() >= PART_MIN_DIGITS && stored.contains(query))
+}
+
+/// The parts of a party's digits that `call_number_parts` holds: from every position that
+/// leaves at least [`PART_MIN_DIGITS`] digits, the next [`PART_MAX_DIGITS`] (or up to the
+/// end), so that every run of 3 or more digits in the number begins one of them.
+///
+/// ```
+/// let parts: Vec<&str> = cr_journal::number_parts("49305").collect();
+/// assert_eq!(parts, ["49305", "9305", "305"]);
+/// ```
+pub fn number_parts(digits: &str) -> impl Iterator<Item = &str> {
+    let n = digits.len();
+    (0..(n + 1).saturating_sub(PART_MIN_DIGITS)).map(move |i| &digits[i..n.min(i + PART_MAX_DIGITS)])
+}
+
 /// Whether a stored number and a searched number (both normalized) match: equal, or —
 /// unless `exact` — one ends with the other and the shorter has at least
 /// [`SUFFIX_MIN_DIGITS`] digits (so the national form finds the international one).
@@ -77,5 +117,27 @@ mod tests {
         assert!(!numbers_match("555201", "4930555201", false));
         assert!(numbers_match("3055520", "493055520", false));
         assert!(!numbers_match("", "", false));
+    }
+
+    #[test]
+    fn parts_begin_every_run_of_three_digits() {
+        assert_eq!(number_parts("12").count(), 0);
+        assert_eq!(number_parts("123").collect::<Vec<_>>(), ["123"]);
+        let long = "12345678901234567890";
+        let parts: Vec<&str> = number_parts(long).collect();
+        assert_eq!(parts.len(), long.len() - 2);
+        assert!(parts.iter().all(|p| p.len() <= PART_MAX_DIGITS && p.len() >= PART_MIN_DIGITS));
+        for i in 0..long.len() - 2 {
+            assert!(parts[i].starts_with(&long[i..long.len().min(i + PART_MAX_DIGITS)]));
+        }
+    }
+
+    #[test]
+    fn search_finds_any_part_of_three_digits_or_more() {
+        assert!(number_found("4930555201", "305"));
+        assert!(!number_found("4930555201", "30"));
+        assert!(!number_found("4930555201", "306"));
+        assert!(!number_found("", ""));
+        assert!(!number_found("555201", "4930555201"), "6 digits are too few for a suffix");
     }
 }

@@ -114,7 +114,7 @@ fn check_name(name: &str) -> Result<(), JournalError> {
     }
 }
 
-fn hash_password(password: &str) -> Result<String, JournalError> {
+pub(crate) fn hash_password(password: &str) -> Result<String, JournalError> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(JournalError::Invalid {
             what: "password",

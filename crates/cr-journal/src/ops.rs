@@ -1,12 +1,14 @@
 //! [`Journal`]'s operations on calls, uploads, set locations, memberships and audit
 //! events, each written once for every backend (see `store.rs` for how to add one).
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Utc};
 
 use crate::db::{Row, TxKind, params};
 use crate::error::JournalError;
 use crate::model::{AuditEvent, AuditKind, CallId, CallRecord, Membership, NewCall, Upload};
-use crate::number::normalize_number;
+use crate::number::{normalize_number, number_parts};
 use crate::Journal;
 use crate::store::check_new_call;
 pub(crate) use crate::audit::insert_audit;
@@ -110,6 +112,11 @@ impl Journal {
                 ],
                 |r| r.i64(0),
             )?;
+            // What a search by any part of a number looks up (schema 8).
+            let parts: BTreeSet<&str> = number_parts(&caller_digits).chain(number_parts(&callee_digits)).collect();
+            for part in parts {
+                s.execute(op, "INSERT INTO call_number_parts (part, call_id) VALUES (?1, ?2)", params![part, id])?;
+            }
             ids.push(CallId(id));
         }
         s.commit(op)?;

@@ -9,7 +9,7 @@ use crate::error::JournalError;
 use crate::model::{
     ActiveCall, CallId, Delivery, SearchFlag, SearchHit, SearchPage, SearchQuery, Status, TargetBacklog, UploadError,
 };
-use crate::number::{SUFFIX_MIN_DIGITS, normalize_number};
+use crate::number::{PART_MAX_DIGITS, PART_MIN_DIGITS, SUFFIX_MIN_DIGITS, normalize_number};
 use crate::Journal;
 
 impl Journal {
@@ -100,8 +100,8 @@ impl Journal {
     }
 
     /// Recordings whose caller or callee matches the number (see
-    /// [`numbers_match`](crate::numbers_match)) and that started in `[from, to)`, oldest
-    /// first, with their delivery per target; the other filters and paging of
+    /// [`numbers_match`](crate::numbers_match), or with [`SearchQuery::any_part`]
+    /// [`number_found`](crate::number_found)) and that started in `[from, to)`, oldest first, with their delivery per target; the other filters and paging of
     /// [`SearchQuery`] apply too (see [`search_page`](Self::search_page)).
     pub fn search(&self, q: &SearchQuery) -> Result<Vec<SearchHit>, JournalError> {
         self.search_page(q).map(|p| p.hits)
@@ -109,7 +109,7 @@ impl Journal {
 
     /// One page of [`search`](Self::search)'s results: at most `q.limit` hits after the
     /// first `q.offset`, and whether more follow. Every filter is applied in SQL; the
-    /// number, configuration and time range use indexes (`calls_*_digits`,
+    /// number, configuration and time range use indexes (`call_number_parts`, `calls_*_tail`,
     /// `recordings_started_at`), the flags look up the set's rows by key.
     pub fn search_page(&self, q: &SearchQuery) -> Result<SearchPage, JournalError> {
         let digits = match &q.number {
@@ -139,17 +139,40 @@ impl Journal {
         let limit = q.limit.map_or(i64::MAX, |l| i64::from(l).saturating_add(1));
         let offset = i64::try_from(q.offset).unwrap_or(i64::MAX);
         let min = i64::try_from(SUFFIX_MIN_DIGITS).unwrap_or(7);
+        let part_min = i64::try_from(PART_MIN_DIGITS).unwrap_or(3);
         let flag = q.flag.map(SearchFlag::as_str);
-        // The calls a number can match, by index (schema V5): the parties whose last 7 digits
-        // are the searched number's (every suffix match shares them), or whose digits equal
-        // it when it is shorter or exact matching is asked; the rule itself follows below.
-        let (candidates, key) = match &digits {
-            None => ("CAST(?11 AS TEXT) IS NULL".to_owned(), None),
-            Some(d) if d.len() >= SUFFIX_MIN_DIGITS && !q.exact => (
-                format!("c.id IN (SELECT id FROM calls WHERE {} = ?11 UNION SELECT id FROM calls WHERE {} = ?11)", tail("caller_digits"), tail("callee_digits")),
-                Some(d[d.len() - SUFFIX_MIN_DIGITS..].to_owned()),
+        // The calls a number can match, by index: for a search by any part of 3 or more
+        // digits, the calls with a part that begins with them (schema 8: every run of digits
+        // begins a part); for 7 or more, those whose last 7 digits are the searched
+        // number's (schema 5: every suffix match shares them); otherwise the parties whose
+        // digits equal it. The rule itself (`number_found`, `numbers_match`) follows below.
+        let (candidates, low, high, tail_key) = match &digits {
+            None => ("CAST(?11 AS TEXT) IS NULL AND CAST(?12 AS TEXT) IS NULL AND CAST(?13 AS TEXT) IS NULL".to_owned(), None, None, None),
+            Some(d) if q.any_part && !q.exact && d.len() >= PART_MIN_DIGITS => {
+                let low = d[..d.len().min(PART_MAX_DIGITS)].to_owned();
+                // ':' is the character after '9': every part that begins with `low` sorts below it.
+                let high = format!("{low}:");
+                (
+                    format!("c.id IN (SELECT call_id FROM call_number_parts WHERE part >= ?11 AND part < ?12 UNION {})", tail_union()),
+                    Some(low),
+                    Some(high),
+                    suffix_key(d),
+                )
+            }
+            Some(d) if !q.exact && d.len() >= SUFFIX_MIN_DIGITS => (
+                format!("c.id IN ({}) AND CAST(?11 AS TEXT) IS NULL AND CAST(?12 AS TEXT) IS NULL", tail_union()),
+                None,
+                None,
+                suffix_key(d),
             ),
-            Some(d) => ("c.id IN (SELECT id FROM calls WHERE caller_digits = ?11 UNION SELECT id FROM calls WHERE callee_digits = ?11)".to_owned(), Some(d.clone())),
+            Some(d) => (
+                "c.id IN (SELECT id FROM calls WHERE caller_digits = ?11 UNION SELECT id FROM calls WHERE callee_digits = ?11) \
+                 AND CAST(?12 AS TEXT) IS NULL AND CAST(?13 AS TEXT) IS NULL"
+                    .to_owned(),
+                Some(d.clone()),
+                None,
+                None,
+            ),
         };
         // A bound given is written as a bare range, so that the start-time index serves it
         // (`?1 IS NULL OR …` would make both backends scan it from one end).
@@ -164,7 +187,8 @@ impl Journal {
              FROM recordings r JOIN calls c ON c.id = r.call_id \
              WHERE {candidates} AND {from} AND {to} \
              AND (?3 IS NULL OR c.caller_digits = ?3 OR c.callee_digits = ?3 OR (NOT ?4 AND ( \
-                  (length(?3) >= ?5 AND (c.caller_digits LIKE '%' || ?3 OR c.callee_digits LIKE '%' || ?3)) \
+                  (?15 AND length(?3) >= ?14 AND (c.caller_digits LIKE '%' || ?3 || '%' OR c.callee_digits LIKE '%' || ?3 || '%')) \
+               OR (length(?3) >= ?5 AND (c.caller_digits LIKE '%' || ?3 OR c.callee_digits LIKE '%' || ?3)) \
                OR (length(c.caller_digits) >= ?5 AND ?3 LIKE '%' || c.caller_digits) \
                OR (length(c.callee_digits) >= ?5 AND ?3 LIKE '%' || c.callee_digits)))) \
              AND (?7 IS NULL OR r.configuration = ?7) \
@@ -182,7 +206,10 @@ impl Journal {
                         OR (length(c.caller_digits) >= ?5 AND h.party_digits LIKE '%' || c.caller_digits) \
                         OR (length(c.callee_digits) >= ?5 AND h.party_digits LIKE '%' || c.callee_digits)))))))) \
              ORDER BY r.started_at, r.set_id LIMIT ?6 OFFSET ?10"),
-            params![q.from, q.to, digits.as_deref(), q.exact, min, limit, q.configuration.as_deref(), parties.as_deref(), flag, offset, key.as_deref()],
+            params![
+                q.from, q.to, digits.as_deref(), q.exact, min, limit, q.configuration.as_deref(), parties.as_deref(), flag, offset,
+                low.as_deref(), high.as_deref(), tail_key.as_deref(), part_min, q.any_part
+            ],
             |r| {
                 let started_at = r.time(5)?;
                 let ended_at = r.time(6)?;
@@ -228,8 +255,19 @@ impl Journal {
     }
 }
 
-/// A party's last 7 digits (the whole number when shorter), spelled as schema V5's indexes
-/// are, so that both backends use them.
-fn tail(column: &str) -> String {
-    format!("substr({column}, length({column}) - 6)")
+/// The calls whose caller's or callee's last 7 digits are `?13`, spelled as schema V5's
+/// indexes are, so that both backends use them (`substr` from `length - 6`: the whole number
+/// when shorter).
+fn tail_union() -> String {
+    let tail = |column: &str| format!("substr({column}, length({column}) - 6)");
+    format!(
+        "SELECT id FROM calls WHERE {} = ?13 UNION SELECT id FROM calls WHERE {} = ?13",
+        tail("caller_digits"),
+        tail("callee_digits")
+    )
+}
+
+/// The searched digits' last 7, which every suffix match shares (none when shorter).
+fn suffix_key(digits: &str) -> Option<String> {
+    (digits.len() >= SUFFIX_MIN_DIGITS).then(|| digits[digits.len() - SUFFIX_MIN_DIGITS..].to_owned())
 }

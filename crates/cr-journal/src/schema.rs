@@ -28,7 +28,7 @@
 use crate::db::Dialect;
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
 
 /// The schema version this program writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -364,6 +364,30 @@ CREATE TABLE IF NOT EXISTS timestamps (
 CREATE INDEX IF NOT EXISTS timestamps_missing ON timestamps (set_id) WHERE stored_at IS NULL;
 "#;
 
+/// Search by any part of a number (issue 14): `call_number_parts` holds, for every call,
+/// the distinct [`crate::number_parts`] of its caller's and callee's digits — from each
+/// position that leaves at least 3 digits, the next 16 — written with the call. A search
+/// for 3 or more digits is then one range scan of its primary key (`part >= q AND part <
+/// q || ':'`, since ':' follows '9'), which yields exactly the calls whose digits contain
+/// `q` (`q` longer than 16: its first 16, the rest confirmed on the call). Plain B-tree
+/// text comparison on both backends (PostgreSQL's column is `COLLATE "C"`, so that the
+/// database's locale cannot reorder digits and ':'), nothing that needs a superuser such
+/// as pg_trgm. Calls written before this migration are filled in by it.
+const V8: &str = r#"
+CREATE TABLE call_number_parts (
+    part            TEXT {POSTGRES}COLLATE "C"{END} NOT NULL,
+    call_id         {INT} NOT NULL REFERENCES calls (id),
+    PRIMARY KEY (part, call_id)
+){SQLITE} WITHOUT ROWID{END};
+WITH RECURSIVE parties (id, d) AS (
+    SELECT id, caller_digits FROM calls UNION SELECT id, callee_digits FROM calls
+), pos (n) AS (
+    SELECT 1 UNION ALL SELECT n + 1 FROM pos WHERE n < (SELECT max(length(d)) FROM parties)
+)
+INSERT INTO call_number_parts (part, call_id)
+    SELECT DISTINCT substr(d, n, 16), id FROM parties JOIN pos ON n <= length(d) - 2;
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -425,23 +449,30 @@ mod tests {
         assert!(c.execute("INSERT INTO hold_sets VALUES (1, 'no-such-set')", []).is_err());
     }
 
+    /// A SQLite journal at `path` with the migrations before `migration` applied (whatever
+    /// number it has once other migrations are appended), `rows` inserted, and its version
+    /// set so that opening it runs `migration` and every later one.
+    fn journal_before(path: &std::path::Path, migration: &str, rows: &str) {
+        let before = MIGRATIONS.iter().position(|m| *m == migration).unwrap_or_else(|| panic!("not a migration"));
+        let c = rusqlite::Connection::open(path).unwrap_or_else(|e| panic!("{e}"));
+        c.execute_batch("PRAGMA foreign_keys = ON; BEGIN;").unwrap_or_else(|e| panic!("{e}"));
+        for m in &MIGRATIONS[..before] {
+            c.execute_batch(&ddl(m, Dialect::Sqlite)).unwrap_or_else(|e| panic!("{e}"));
+        }
+        c.execute_batch(&format!("{rows}\nPRAGMA user_version = {before}; COMMIT;")).unwrap_or_else(|e| panic!("{e}"));
+    }
+
     // Guards against: schema 6 losing or locking out the operators of an existing journal.
     #[test]
     fn schema_6_adds_second_factors_to_existing_operators() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("v5.sqlite");
-        let j = crate::Journal::open_sqlite(&path, &crate::OpenOptions::new()).unwrap_or_else(|e| panic!("{e}"));
-        j.add_operator("root", crate::Role::Admin, "correct horse battery", None, chrono::Utc::now())
-            .unwrap_or_else(|e| panic!("{e}"));
-        drop(j);
-        {
-            // Back to the schema before this migration (whichever number it has; later
-            // migrations run again on top).
-            let before = MIGRATIONS.iter().position(|m| *m == V6).unwrap_or_else(|| panic!("V6 is a migration"));
-            let c = rusqlite::Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
-            c.execute_batch(&format!("DROP TABLE operator_totp; PRAGMA user_version = {before};"))
-                .unwrap_or_else(|e| panic!("{e}"));
-        }
+        let hash = crate::operators::hash_password("correct horse battery").unwrap_or_else(|e| panic!("{e}"));
+        journal_before(
+            &path,
+            V6,
+            &format!("INSERT INTO operators (name, role, password_hash, created_at, created_by) VALUES ('root', 'admin', '{hash}', 1000, 'setup');"),
+        );
         let j = crate::Journal::open_sqlite(&path, &crate::OpenOptions::new()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(j.schema_version().ok(), Some(SCHEMA_VERSION));
         let now = chrono::Utc::now();
@@ -449,6 +480,41 @@ mod tests {
         assert_eq!(j.has_totp("root").ok(), Some(false), "without a second factor until enrolled");
         assert!(j.enroll_totp("root", "root", now).is_ok());
         assert_eq!(j.has_totp("root").ok(), Some(true));
+    }
+
+    // Guards against: schema 8 leaving the calls of an existing journal out of the search by
+    // any part of a number (its backfill must store what a new call stores).
+    #[test]
+    fn schema_7_indexes_the_numbers_of_existing_calls() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("v6.sqlite");
+        let parties = [("4930999888", "300"), ("201", "201"), ("", "12"), ("123456789012345678901", "99999")];
+        let rows: String = parties
+            .iter()
+            .enumerate()
+            .map(|(i, (a, b))| {
+                format!(
+                    "INSERT INTO calls (id, pbx_call_id, direction, caller, callee, caller_digits, callee_digits, started_at, record, reason) \
+                     VALUES ({}, 'p{i}', 'incoming', '+{a}', '{b}', '{a}', '{b}', 1000, 1, 'r');\n",
+                    i + 1
+                )
+            })
+            .collect();
+        journal_before(&path, V8, &rows);
+        drop(crate::Journal::open_sqlite(&path, &crate::OpenOptions::new()).unwrap_or_else(|e| panic!("{e}")));
+        let c = rusqlite::Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let mut st = c.prepare("SELECT call_id, part FROM call_number_parts ORDER BY call_id, part").unwrap_or_else(|e| panic!("{e}"));
+        let got: Vec<(i64, String)> = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut want: Vec<(i64, String)> = Vec::new();
+        for (i, (a, b)) in parties.iter().enumerate() {
+            let id = i64::try_from(i + 1).unwrap_or_else(|e| panic!("{e}"));
+            let parts: std::collections::BTreeSet<&str> = crate::number_parts(a).chain(crate::number_parts(b)).collect();
+            want.extend(parts.into_iter().map(|p| (id, p.to_owned())));
+        }
+        assert_eq!(got, want);
     }
 
     #[test]

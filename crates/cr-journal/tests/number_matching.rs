@@ -1,5 +1,6 @@
-//! The SQL that `search` runs implements the documented rule (`numbers_match` on the
-//! normalized forms) for arbitrary numbers in arbitrary notations.
+//! The SQL that `search` runs implements the documented rule (`numbers_match`, or
+//! `number_found` when searching by any part, on the normalized forms) for arbitrary
+//! numbers in arbitrary notations.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -7,15 +8,15 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::seal;
-use cr_journal::{Journal, SearchQuery, normalize_number, numbers_match};
+use cr_journal::{Journal, SearchQuery, normalize_number, number_found, numbers_match};
 use proptest::prelude::*;
 
-/// Base numbers (4 to 10 digits) that the parties and queries are made from, so that
+/// Base numbers (4 to 18 digits) that the parties and queries are made from, so that
 /// equal numbers and numbers ending with one another, around the suffix threshold, are
 /// frequent.
 fn bases() -> impl Strategy<Value = Vec<String>> {
     proptest::collection::vec(
-        proptest::collection::vec(prop_oneof![Just('1'), Just('2'), Just('3')], 4..11)
+        proptest::collection::vec(prop_oneof![Just('1'), Just('2'), Just('3')], 4..19)
             .prop_map(|d| d.into_iter().collect::<String>()),
         3,
     )
@@ -52,15 +53,23 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
-    fn search_agrees_with_numbers_match(
+    fn search_agrees_with_numbers_match_and_number_found(
         bases in bases(),
         party_forms in proptest::collection::vec((variant(), variant()), 1..12),
         query_forms in proptest::collection::vec(variant(), 1..6),
         exact in any::<bool>(),
+        any_part in any::<bool>(),
     ) {
         let parties: Vec<(String, String)> =
             party_forms.iter().map(|(a, b)| (render(&bases, a), render(&bases, b))).collect();
         let mut queries: Vec<String> = query_forms.iter().map(|q| render(&bases, q)).collect();
+        // Middle parts, starts and ends of the stored numbers (some longer than a stored
+        // part of 16 digits, some shorter than 3).
+        for (a, _) in parties.iter().take(3) {
+            let d = normalize_number(a);
+            let n = d.len();
+            queries.extend([d[1..n - 1].to_owned(), d[2..n.min(5)].to_owned(), d[..2].to_owned(), d[1..].to_owned(), d[n - 4..].to_owned()]);
+        }
         queries.push("anonymous".to_owned());
         let j = Journal::open_in_memory().unwrap();
         for (i, (caller, callee)) in parties.iter().enumerate() {
@@ -72,11 +81,14 @@ proptest! {
                 .iter()
                 .enumerate()
                 .filter(|(_, (a, b))| {
-                    numbers_match(&normalize_number(a), &qd, exact) || numbers_match(&normalize_number(b), &qd, exact)
+                    [a, b].iter().any(|p| {
+                        let p = normalize_number(p);
+                        if any_part && !exact { number_found(&p, &qd) } else { numbers_match(&p, &qd, exact) }
+                    })
                 })
                 .map(|(i, _)| format!("s{i:02}"))
                 .collect();
-            let res = j.search(&SearchQuery { number: Some(q.clone()), exact, ..Default::default() });
+            let res = j.search(&SearchQuery { number: Some(q.clone()), exact, any_part, ..Default::default() });
             if qd.is_empty() {
                 prop_assert!(res.is_err(), "a number without digits must be refused: {q:?}");
                 continue;

@@ -18,6 +18,11 @@ fn search_number_forms() {
 }
 
 #[test]
+fn search_by_a_middle_part_of_a_number() {
+    search_by_any_part_of_a_number(&fixture());
+}
+
+#[test]
 fn search_time_range_and_limit() {
     search_by_time_range_and_limit(&fixture());
 }

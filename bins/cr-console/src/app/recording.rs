@@ -22,23 +22,36 @@ pub(super) fn local_copy(app: &Console, info: &cr_journal::RecordingInfo) -> Opt
     info.location.as_deref().into_iter().chain(delivered).map(|d| PathBuf::from(d).join(&sums)).find(|p| p.is_file())
 }
 
-fn badge(app: &Console, info: &cr_journal::RecordingInfo) -> String {
+/// The verification badge: the set's files against its checksum file, the signature, the
+/// checksum file against the one sealed into the chain, and its links to the sets before
+/// and after it ([`super::chain_links`]).
+fn badge(app: &Console, info: &cr_journal::RecordingInfo, near: &super::chain_links::Neighbours) -> String {
     let Some(sums) = local_copy(app, info) else {
         return "<p id=\"badge\" class=\"bad\">Not verified here: no copy on this machine (it lies only at remote targets, or was deleted).</p>".to_owned();
     };
     let report = cr_sign::verify_set(&sums, &app.cert);
-    if report.problems.is_empty() && report.checksum_sha256 == info.chain.sha256 {
-        return format!(
-            "<p id=\"badge\" class=\"ok\">Verified: {} file(s) match the checksum file, its signature is the installation's, and it is #{} of the chain.</p>",
-            report.verified_files.len(),
-            info.chain.seq
-        );
-    }
     let mut problems: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
-    if report.problems.is_empty() {
+    if report.problems.is_empty() && report.checksum_sha256 != info.chain.sha256 {
         problems.push(format!("its checksum file is not the one sealed as #{} of the chain", info.chain.seq));
     }
-    format!("<p id=\"badge\" class=\"bad\">FAILED: {}</p>", esc(&problems.join("; ")))
+    let links = if report.checksum_sha256.is_empty() {
+        Err(Vec::new())
+    } else {
+        super::chain_links::check(app, info, &sums, &report.checksum_sha256, near)
+    };
+    match links {
+        Ok(held) if problems.is_empty() => format!(
+            "<p id=\"badge\" class=\"ok\">Verified: {} file(s) match the checksum file, its signature is the installation's, and it is #{} of the chain: {}.</p>",
+            report.verified_files.len(),
+            info.chain.seq,
+            esc(&held)
+        ),
+        Ok(_) => format!("<p id=\"badge\" class=\"bad\">FAILED: {}</p>", esc(&problems.join("; "))),
+        Err(broken) => {
+            problems.extend(broken);
+            format!("<p id=\"badge\" class=\"bad\">FAILED: {}</p>", esc(&problems.join("; ")))
+        }
+    }
 }
 
 pub(super) async fn recording(State(app): State<App>, headers: HeaderMap, UrlPath(id): UrlPath<String>) -> Response {
@@ -57,8 +70,9 @@ pub(super) async fn render(app: &App, s: Session, id: String, grant: Option<Stri
         let Some(info) = journal.recording(&id)? else { return Ok(None) };
         let call = journal.call(info.call)?;
         let hold = journal.hold_of(&info.set_id)?;
+        let near = super::chain_links::neighbours(&journal, info.chain.seq)?;
         drop(journal);
-        let badge = badge(c, &info);
+        let badge = badge(c, &info, &near);
         let audio = super::play::section(c, &info, &s2, grant.as_deref());
         Ok::<_, JournalError>(Some((info, call, hold, badge, audio)))
     })

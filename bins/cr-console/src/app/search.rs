@@ -105,6 +105,8 @@ fn invalid(app: &Console, q: &SearchForm) -> Result<SearchQuery, String> {
     };
     let mut query = SearchQuery::default();
     query.number = number;
+    // People remember parts of numbers: 3 or more digits anywhere in a party's number.
+    query.any_part = true;
     query.from = from;
     query.to = to;
     query.configuration = configuration;
@@ -130,7 +132,7 @@ pub(super) async fn search(State(app): State<App>, headers: HeaderMap, Query(q):
         .collect();
     let form = format!(
         "<h1>Search</h1><form method=\"get\" action=\"/search\" id=\"search\">\
-         <label>Party number (whole, or its last 7 or more digits) <input name=\"number\" id=\"number\" value=\"{}\"></label>\
+         <label>Party number (whole, or any 3 or more of its digits in a row) <input name=\"number\" id=\"number\" value=\"{}\"></label>\
          <label>From <input name=\"from\" id=\"from\" placeholder=\"2026-11-01\" value=\"{}\"></label>\
          <label>To (inclusive) <input name=\"to\" id=\"to\" placeholder=\"2026-11-30\" value=\"{}\"></label>\
          {}{}{}<button type=\"submit\" id=\"find\">Search</button></form>",

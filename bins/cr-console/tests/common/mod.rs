@@ -23,8 +23,39 @@ pub fn have(tool: &str) -> bool {
     found
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The console's TLS certificate for 127.0.0.1 and its key, made by the openssl tool in
+/// `root`: `console.crt`, `console.key`.
+pub fn tls_certificate(root: &Path) -> (PathBuf, PathBuf) {
+    let (crt, key) = (root.join("console.crt"), root.join("console.key"));
+    let ok = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+        // An end-entity certificate (rustls refuses a CA certificate as a server's).
+        .args(["-addext", "basicConstraints=critical,CA:FALSE", "-addext", "extendedKeyUsage=serverAuth", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    (crt, key)
+}
+
+/// A `[console]` section listening on 127.0.0.1:`port` (other keys may follow it).
+pub fn console_section(port: u16, crt: &Path, key: &Path) -> String {
+    format!("[console]\nlisten = \"127.0.0.1:{port}\"\ncertificate = \"{}\"\nkey = \"{}\"\n", crt.display(), key.display())
+}
+
+/// The operators every console test has: `root` (admin) and `aud` (auditor), password
+/// [`PASSWORD`].
+pub fn add_operators(j: &Journal) {
+    let now = Utc::now();
+    j.add_operator("root", Role::Admin, PASSWORD, None, now).unwrap();
+    j.add_operator("aud", Role::Auditor, PASSWORD, Some("root"), now).unwrap();
 }
 
 pub struct Console {
@@ -154,29 +185,16 @@ impl Console {
         let root = dir.path();
         let data = root.join("data");
         std::fs::create_dir_all(&data).unwrap();
-        // The console's TLS certificate, for 127.0.0.1, by the openssl tool.
-        let (crt, key) = (root.join("console.crt"), root.join("console.key"));
-        let ok = Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
-            // An end-entity certificate (rustls refuses a CA certificate as a server's).
-            .args(["-addext", "basicConstraints=critical,CA:FALSE", "-addext", "extendedKeyUsage=serverAuth", "-keyout"])
-            .arg(&key)
-            .arg("-out")
-            .arg(&crt)
-            .stderr(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(ok.success());
+        let (crt, key) = tls_certificate(root);
         let port = free_port();
         let config = root.join("callrec.toml");
         std::fs::write(
             &config,
             format!(
                 "[installation]\nmodule_id = \"console-test\"\ndata_dir = \"{}\"\n\n[keystore]\npassword_env = \"CR_CONSOLE_TEST_PW\"\n\n\
-                 [journal]\nurl = \"sqlite:journal.sqlite\"\n\n[console]\nlisten = \"127.0.0.1:{port}\"\ncertificate = \"{}\"\nkey = \"{}\"\nlockout_failures = {lockout_failures}\n{extra}",
+                 [journal]\nurl = \"sqlite:journal.sqlite\"\n\n{}lockout_failures = {lockout_failures}\n{extra}",
                 data.display(),
-                crt.display(),
-                key.display()
+                console_section(port, &crt, &key)
             ),
         )
         .unwrap();
@@ -184,16 +202,22 @@ impl Console {
         identity.save_keystore(&data.join("keystore.p12"), KEYSTORE_PW, cr_sign::Cipher::Aes256).unwrap();
         std::fs::write(data.join("cert.pem"), identity.certificate().pem()).unwrap();
         let j = Journal::open_sqlite(&data.join("journal.sqlite"), &OpenOptions::new()).unwrap();
-        let now = Utc::now();
-        j.add_operator("root", Role::Admin, PASSWORD, None, now).unwrap();
-        j.add_operator("aud", Role::Auditor, PASSWORD, Some("root"), now).unwrap();
+        add_operators(&j);
         let set_dir = seal(&j, &identity, &data.join("spool"));
         drop(j);
+        Console::launch(dir, port, crt, set_dir, ("CR_CONSOLE_TEST_PW", KEYSTORE_PW))
+    }
+
+    /// Runs cr-console on the installation in `dir` (its `callrec.toml`, whose `[console]`
+    /// listens on `port` with the certificate `crt`; the keystore password in the variable
+    /// `pw.0`) and waits until it answers.
+    pub fn launch(dir: tempfile::TempDir, port: u16, crt: PathBuf, set_dir: PathBuf, pw: (&str, &str)) -> Console {
+        let root = dir.path();
         let log = std::fs::File::create(root.join("console.log")).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_cr-console"))
             .arg("--config")
-            .arg(&config)
-            .env("CR_CONSOLE_TEST_PW", KEYSTORE_PW)
+            .arg(root.join("callrec.toml"))
+            .env(pw.0, pw.1)
             .stderr(log)
             .spawn()
             .unwrap();

@@ -22,6 +22,23 @@ pub fn have(tool: &str) -> bool {
     found
 }
 
+/// The cr-recorder binary: cargo's for this package's tests; for the tests of another
+/// package that include this file (cr-console's, on sets the recorder sealed), the one in
+/// the same target directory, built first when missing.
+pub fn recorder_bin() -> PathBuf {
+    if let Some(bin) = option_env!("CARGO_BIN_EXE_cr-recorder") {
+        return PathBuf::from(bin);
+    }
+    // A test binary is <target>/<profile>/deps/<name>-<hash>.
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().and_then(Path::parent).unwrap().join("cr-recorder");
+    if !bin.is_file() {
+        let st = Command::new(env!("CARGO")).args(["build", "--locked", "-p", "cr-recorder"]).status().unwrap();
+        assert!(st.success(), "building cr-recorder failed");
+    }
+    bin
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -93,7 +110,7 @@ impl Install {
     /// Runs cr-recorder on this installation until it exits by itself (a start that must
     /// fail), with stdin closed.
     pub fn run_to_exit(&self) -> std::process::Output {
-        Command::new(env!("CARGO_BIN_EXE_cr-recorder"))
+        Command::new(recorder_bin())
             .arg("--config")
             .arg(&self.config)
             .env("CR_E2E_PW", PASSWORD)
@@ -112,7 +129,7 @@ impl Install {
     /// until /v1/health answers 200.
     pub fn start_wrapped(&self, wrapper: &[&str]) -> Recorder {
         let log = std::fs::File::create(self.path(&format!("recorder-{}.log", free_port()))).unwrap();
-        let bin = env!("CARGO_BIN_EXE_cr-recorder");
+        let bin = recorder_bin();
         let mut cmd = match wrapper.split_first() {
             Some((first, rest)) => {
                 let mut c = Command::new(first);
