@@ -121,6 +121,7 @@ mod ops;
 #[cfg(feature = "postgres")]
 mod pg;
 mod queries;
+mod reconcile;
 mod retention;
 mod schema;
 mod sqlite;
@@ -142,6 +143,7 @@ pub use model::{
 };
 pub use operators::{MIN_PASSWORD_CHARS, Operator, Role};
 pub use number::{SUFFIX_MIN_DIGITS, normalize_number, numbers_match};
+pub use reconcile::{MembershipChange, RecordedCall};
 pub use retention::Extension;
 pub use totp::{TOTP_DIGITS, TOTP_STEP_SECS, TotpEnrollment, TotpRefusal, totp_code};
 pub use url::JournalUrl;
