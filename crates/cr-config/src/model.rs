@@ -64,6 +64,10 @@ struct Raw {
     #[serde(default)]
     #[allow(dead_code)]
     console: serde::de::IgnoredAny,
+    /// `[reconcile]`: the schema is cr-reconcile's (`Schedule`).
+    #[serde(default)]
+    #[allow(dead_code)]
+    reconcile: serde::de::IgnoredAny,
 }
 
 /// `[installation]`.
