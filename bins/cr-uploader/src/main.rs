@@ -6,6 +6,7 @@
 //! unusable spool).
 mod deletions;
 mod journal_log;
+mod reconcile;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -36,8 +37,13 @@ use tracing::{error, info, warn};
 /// deleted from every target and the spool, and each deletion receipt sealed is delivered
 /// like any set. A target failing in the pass is mailed as an upload outage is.
 ///
+/// With a `[reconcile]` section, every `[reconcile] interval` (default 1d; the first soon
+/// after the start) it reconciles the PBX's CDR file against the journal as `crctl
+/// reconcile` does, and mails the report when a call is MISSING or SHORT or a row cannot
+/// be read.
+///
 /// Exit status: 0 nothing pending; 1 (with --once) a delivery or a deletion is still pending
-/// or failed, or the deletion pass could not run; 2 could not run (bad configuration,
+/// or failed, the deletion pass could not run, or the reconciliation found a problem; 2 could not run (bad configuration,
 /// unusable spool).
 #[derive(Parser)]
 #[command(version, about, long_about, after_long_help = cr_clidoc::REFERENCE)]
@@ -114,6 +120,14 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     up.set_notifications(reminder, min_free);
     let mut deletions = deletions::Deletions::new(retention.interval, reminder);
     info!("deletion pass every {} s", retention.interval.as_secs());
+    let mut reconciliations = cr_reconcile::Schedule::from_config(&cfg)
+        .map_err(|errs| anyhow::anyhow!("[reconcile]:\n{}", errs.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n")))?
+        .map(|s| {
+            info!("reconciliation of {} every {} s", s.job.cdr.display(), s.interval.as_secs());
+            reconcile::Reconciliations::new(s)
+        });
+    // With --once: whether the reconciliation found a problem.
+    let mut reconcile_problem = false;
     if mailer.is_none() {
         info!("no notify.email_to configured: outage notices go to this log only");
     }
@@ -165,8 +179,13 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 continue;
             }
         }
+        if let Some(r) = reconciliations.as_mut()
+            && r.due(Instant::now())
+        {
+            reconcile_problem = r.run(&cfg, mailer.as_ref());
+        }
         if args.once {
-            let unfinished = ran.is_some_and(|r| r.unfinished);
+            let unfinished = ran.is_some_and(|r| r.unfinished) || reconcile_problem;
             return Ok(if report.pending_sets == 0 && report.failed.is_empty() && !unfinished {
                 ExitCode::SUCCESS
             } else {
@@ -179,6 +198,7 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
             .and_then(|t| (t - now).to_std().ok())
             .map_or(poll, |d| d.min(poll))
             .min(deletions.until_due(Instant::now()))
+            .min(reconciliations.as_ref().map_or(Duration::MAX, |r| r.until_due(Instant::now())))
             .max(Duration::from_millis(200));
         std::thread::sleep(wait);
     }

@@ -18,6 +18,7 @@ mod journal_cmds;
 mod keys;
 mod onedrive;
 mod policy;
+mod reconcile;
 mod retention;
 
 /// Administer a callrec installation: keys and certificate, configuration checks, policy
@@ -95,6 +96,10 @@ enum Command {
     /// Retention: lengthen a set's retention (`extend`), run the deletion pass (`run`).
     #[command(subcommand)]
     Retention(retention::RetentionCommand),
+    /// Reconcile the PBX's call records (CDR file) against the journal: one verdict per
+    /// call (RECORDED, SHORT, MISSING, NOT-RECORDED-AS-DECIDED, RECORDED-UNEXPECTEDLY) under
+    /// the policy as it stood at the call; exit 1 when a call is MISSING or SHORT.
+    Reconcile(reconcile::ReconcileArgs),
 }
 
 #[derive(Subcommand)]
@@ -160,6 +165,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Approve(args) => holds::approve(&cfg, args),
         Command::Requests(args) => holds::requests(&cfg, args),
         Command::Retention(cmd) => retention::run(&cfg, cmd),
+        Command::Reconcile(args) => reconcile::run(&cfg, args),
         Command::Config(_) => unreachable!("handled above"),
     }
 }

@@ -2,26 +2,16 @@
 //! (cr-policy): the direction is classified against the directory, the diversions are read
 //! from the INVITE's `Diversion` headers.
 
-use cr_policy::{CallFacts, Direction};
+use cr_policy::CallFacts;
 
 /// Classifies a SIPREC call: SIPREC metadata does not say whether a call is incoming or
-/// outgoing. Incoming is tried first (the callee is a recorded group or user), then
-/// outgoing (the caller is a recorded user or active member); when neither records, the
-/// facts of the incoming reading are kept. `records` answers whether the policy records
-/// a call with these facts (`|f| policy.decide(f).record`).
+/// outgoing ([`cr_policy::classify_direction`]: incoming first, then outgoing, else the
+/// incoming reading). `records` answers whether the policy records a call with these
+/// facts (`|f| policy.decide(f).record`).
 pub fn classify(facts: &cr_pbx::CallFacts, records: impl Fn(&CallFacts) -> bool) -> CallFacts {
     let caller = facts.caller.clone().unwrap_or_default();
     let callee = facts.callee.clone().unwrap_or_default();
-    let diversions = diversions(&facts.headers);
-    let incoming = CallFacts::new(Direction::Incoming, caller.clone(), callee.clone()).diverted_from(diversions.clone());
-    if records(&incoming) {
-        return incoming;
-    }
-    let outgoing = CallFacts::new(Direction::Outgoing, caller, callee).diverted_from(diversions);
-    if records(&outgoing) {
-        return outgoing;
-    }
-    incoming
+    cr_policy::classify_direction(caller, callee, diversions(&facts.headers), records)
 }
 
 /// The numbers a call was diverted from, oldest first, from the `Diversion` headers of

@@ -68,6 +68,10 @@ struct Raw {
     #[serde(default)]
     #[allow(dead_code)]
     timestamping: serde::de::IgnoredAny,
+    /// `[reconcile]`: the schema is cr-reconcile's (`Schedule`).
+    #[serde(default)]
+    #[allow(dead_code)]
+    reconcile: serde::de::IgnoredAny,
 }
 
 /// `[installation]`.

@@ -121,6 +121,7 @@ mod ops;
 #[cfg(feature = "postgres")]
 mod pg;
 mod queries;
+mod reconcile;
 mod retention;
 mod schema;
 mod sqlite;
@@ -145,6 +146,7 @@ pub use operators::{MIN_PASSWORD_CHARS, Operator, Role};
 pub use number::{
     PART_MAX_DIGITS, PART_MIN_DIGITS, SUFFIX_MIN_DIGITS, normalize_number, number_found, number_parts, numbers_match,
 };
+pub use reconcile::{MembershipChange, RecordedCall};
 pub use retention::Extension;
 pub use totp::{TOTP_DIGITS, TOTP_STEP_SECS, TotpEnrollment, TotpRefusal, totp_code};
 pub use url::JournalUrl;

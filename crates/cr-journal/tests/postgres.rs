@@ -428,3 +428,12 @@ fn postgres_journal_used_in_a_tokio_task_does_not_panic() {
     });
     assert_eq!(head.map(|h| h.seq), Some(1));
 }
+
+// Guards against: the reconciliation query (keyset pages over start and set id, time
+// bounds) or the membership history reading differently on PostgreSQL.
+#[test]
+fn postgres_reads_recorded_calls_and_membership_history() {
+    let Some(pg) = Cluster::start() else { return };
+    let j = open(&pg.database("reconcile"));
+    common::reconcile::recorded_calls_page_by_page_and_membership_history(&j);
+}

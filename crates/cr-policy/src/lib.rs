@@ -55,6 +55,7 @@
 
 #[cfg(feature = "config")]
 mod config;
+mod classify;
 mod engine;
 mod error;
 mod facts;
@@ -65,6 +66,7 @@ mod spec;
 pub use config::{
     GroupConfig, PolicyConfig, RecordingConfig, UserConfig, announcement_files, check_config, check_target_names,
 };
+pub use classify::classify_direction;
 pub use engine::{Policy, PolicyBuilder};
 pub use error::{BuildError, BuildErrorKind, BuildErrors, MembershipError, NumberError};
 pub use facts::{CallFacts, Decision, Direction, MembershipState, Reason};

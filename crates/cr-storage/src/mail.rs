@@ -140,13 +140,24 @@ impl Mailer {
 
     /// Sends `notice` to every recipient.
     pub fn send(&self, notice: &Notice) -> Result<(), MailError> {
-        let mut m = Message::builder().from(self.from.clone()).subject(notice.subject(&self.s.module_id));
+        self.send_text(&notice.subject(&self.s.module_id), notice.body(&self.s.module_id))
+    }
+
+    /// The installation's id, as notices name it in their subject (`[callrec ID] ...`).
+    pub fn module_id(&self) -> &str {
+        &self.s.module_id
+    }
+
+    /// Sends a plain-text mail with `subject` and `body` to every recipient (reports that
+    /// are not outage notices, e.g. a reconciliation that found problems).
+    pub fn send_text(&self, subject: &str, body: String) -> Result<(), MailError> {
+        let mut m = Message::builder().from(self.from.clone()).subject(subject);
         for t in &self.to {
             m = m.to(t.clone());
         }
         let msg = m
             .header(ContentType::TEXT_PLAIN)
-            .body(notice.body(&self.s.module_id))
+            .body(body)
             .map_err(|e| MailError::Setup(e.to_string()))?;
         self.transport
             .send(&msg)

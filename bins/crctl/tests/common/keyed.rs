@@ -130,7 +130,13 @@ directory = "rec"
 
     /// [`Install::seal`] for the given targets.
     pub fn seal_for(&self, j: &Journal, id: &str, caller: &str, callee: &str, start: DateTime<Utc>, targets: &[&str]) -> PathBuf {
-        let end = start + Duration::seconds(95);
+        self.seal_lasting(j, id, caller, callee, start, 95, targets)
+    }
+
+    /// [`Install::seal_for`] of a call that lasted `secs` (its set's start and end say so;
+    /// the journal's PBX call id is `pbx-ID`).
+    pub fn seal_lasting(&self, j: &Journal, id: &str, caller: &str, callee: &str, start: DateTime<Utc>, secs: i64, targets: &[&str]) -> PathBuf {
+        let end = start + Duration::seconds(secs);
         let call = super::record_call(j, id, caller, callee, start, end);
         let dir = self.data.join("spool").join(id);
         std::fs::create_dir_all(&dir).unwrap();
