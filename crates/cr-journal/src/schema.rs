@@ -28,7 +28,7 @@
 use crate::db::Dialect;
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// The schema version this program writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -346,6 +346,60 @@ CREATE TABLE operator_totp (
 );
 "#;
 
+/// The decision log (issue 15, item 3; `decision_log.rs`): one row per call not recorded
+/// (`kind` `declined`) or that failed to record (`failed`), written when it happens;
+/// `entry` is the published line ([`cr_types::decision_log::DecisionLogEntry`], JSON, its
+/// `entry` number being `id`). `sealed_in` names the `decision-log` set that holds it, set
+/// in the transaction that commits that set's chain link, so an entry is sealed exactly
+/// once; NULL until then. `recordings.kind` also takes `decision-log` (SQLite cannot change
+/// a CHECK: the table is rebuilt as schema 4 did, its rows and references kept).
+const V7: &str = r#"
+{SQLITE}
+PRAGMA defer_foreign_keys = ON;
+CREATE TABLE recordings_before_v7 AS SELECT * FROM recordings;
+DROP TABLE recordings;
+CREATE TABLE recordings (
+    set_id          TEXT    PRIMARY KEY,
+    call_id         {INT} REFERENCES calls (id),
+    configuration   TEXT    NOT NULL,
+    started_at      {INT} NOT NULL,
+    ended_at        {INT} NOT NULL,
+    channels        TEXT    NOT NULL,
+    cert_fingerprint TEXT   NOT NULL,
+    flags           TEXT    NOT NULL DEFAULT '[]',
+    chain_seq       {INT} NOT NULL UNIQUE REFERENCES chain (seq),
+    location        TEXT,
+    sealed_at       {INT} NOT NULL,
+    deleted_at      {INT},
+    expires_at      {INT},
+    kind            TEXT    NOT NULL DEFAULT 'set' CHECK (kind IN ('set', 'deletion-receipt', 'audit-checkpoint', 'decision-log')),
+    deletion_receipt TEXT
+);
+INSERT INTO recordings (set_id, call_id, configuration, started_at, ended_at, channels, cert_fingerprint,
+                        flags, chain_seq, location, sealed_at, deleted_at, expires_at, kind, deletion_receipt)
+    SELECT set_id, call_id, configuration, started_at, ended_at, channels, cert_fingerprint,
+           flags, chain_seq, location, sealed_at, deleted_at, expires_at, kind, deletion_receipt FROM recordings_before_v7;
+DROP TABLE recordings_before_v7;
+CREATE INDEX recordings_started_at ON recordings (started_at);
+CREATE INDEX recordings_call_id ON recordings (call_id);
+CREATE INDEX recordings_expires_at ON recordings (expires_at);
+{END}
+{POSTGRES}
+ALTER TABLE recordings DROP CONSTRAINT recordings_kind_check;
+ALTER TABLE recordings ADD CONSTRAINT recordings_kind_check
+    CHECK (kind IN ('set', 'deletion-receipt', 'audit-checkpoint', 'decision-log'));
+{END}
+CREATE TABLE decision_log (
+    id              {SERIAL},
+    at              {INT}   NOT NULL,
+    node            TEXT    NOT NULL,
+    kind            TEXT    NOT NULL,
+    entry           TEXT    NOT NULL,
+    sealed_in       TEXT
+);
+CREATE INDEX decision_log_unsealed ON decision_log (id) WHERE sealed_in IS NULL;
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -419,7 +473,9 @@ mod tests {
         {
             // Back to the schema before this migration (whichever number it has).
             let c = rusqlite::Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
-            c.execute_batch(&format!("DROP TABLE operator_totp; PRAGMA user_version = {};", SCHEMA_VERSION - 1))
+            // The decision log's migration comes after it: dropped too, to be made again.
+            let v6 = MIGRATIONS.iter().position(|m| std::ptr::eq(*m, V6)).unwrap_or_default();
+            c.execute_batch(&format!("DROP TABLE decision_log; DROP TABLE operator_totp; PRAGMA user_version = {v6};"))
                 .unwrap_or_else(|e| panic!("{e}"));
         }
         let j = crate::Journal::open_sqlite(&path, &crate::OpenOptions::new()).unwrap_or_else(|e| panic!("{e}"));
@@ -429,6 +485,22 @@ mod tests {
         assert_eq!(j.has_totp("root").ok(), Some(false), "without a second factor until enrolled");
         assert!(j.enroll_totp("root", "root", now).is_ok());
         assert_eq!(j.has_totp("root").ok(), Some(true));
+    }
+
+    // Guards against: schema 7 failing on a journal that already holds calls and sets.
+    #[test]
+    fn schema_7_adds_an_empty_decision_log() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("v6.sqlite");
+        drop(crate::Journal::open_sqlite(&path, &crate::OpenOptions::new()).unwrap_or_else(|e| panic!("{e}")));
+        {
+            let c = rusqlite::Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
+            let v7 = MIGRATIONS.iter().position(|m| std::ptr::eq(*m, V7)).unwrap_or_default();
+            c.execute_batch(&format!("DROP TABLE decision_log; PRAGMA user_version = {v7};")).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let j = crate::Journal::open_sqlite(&path, &crate::OpenOptions::new()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(j.schema_version().ok(), Some(SCHEMA_VERSION));
+        assert_eq!(j.unsealed_decisions(10).map(|v| v.len()).ok(), Some(0));
     }
 
     #[test]

@@ -220,3 +220,15 @@ fn a_journal_written_by_the_previous_code_opens_reads_and_extends() {
 fn deletions_are_kept_per_target_until_a_receipt_marks_the_set_deleted() {
     lifecycle::deletions_are_kept_per_target_until_a_receipt_marks_the_set_deleted(&Journal::open_in_memory().unwrap());
 }
+
+#[test]
+fn decision_log_entries_are_sealed_exactly_once() {
+    common::decision_log::entries_are_sealed_exactly_once(&Journal::open_in_memory().unwrap());
+}
+
+#[test]
+fn two_nodes_never_seal_one_decision_log_entry_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.sqlite");
+    common::decision_log::two_sealers_never_seal_one_entry_twice(&|| Journal::open_sqlite(&path, &OpenOptions::new()).unwrap());
+}

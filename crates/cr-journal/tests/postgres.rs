@@ -346,6 +346,9 @@ fn postgres_backend_behaves_like_sqlite() {
     for (db, check) in checks {
         check(&open(&pg.database(db)));
     }
+    common::decision_log::entries_are_sealed_exactly_once(&open(&pg.database("decision_log")));
+    let url = pg.database("decision_log_nodes");
+    common::decision_log::two_sealers_never_seal_one_entry_twice(&|| open(&url));
 
     // Operators and the audit chain.
     common::trail::operators_have_roles_and_only_admins_add_them(&open(&pg.database("operators")));
