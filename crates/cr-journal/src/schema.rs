@@ -474,7 +474,7 @@ mod tests {
             // Back to the schema before this migration (whichever number it has).
             let c = rusqlite::Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
             // The decision log's migration comes after it: dropped too, to be made again.
-            let v6 = MIGRATIONS.iter().position(|m| std::ptr::eq(*m, V6)).unwrap_or_default();
+            let v6 = MIGRATIONS.iter().position(|m| *m == V6).unwrap_or_default();
             c.execute_batch(&format!("DROP TABLE decision_log; DROP TABLE operator_totp; PRAGMA user_version = {v6};"))
                 .unwrap_or_else(|e| panic!("{e}"));
         }
@@ -495,7 +495,7 @@ mod tests {
         drop(crate::Journal::open_sqlite(&path, &crate::OpenOptions::new()).unwrap_or_else(|e| panic!("{e}")));
         {
             let c = rusqlite::Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
-            let v7 = MIGRATIONS.iter().position(|m| std::ptr::eq(*m, V7)).unwrap_or_default();
+            let v7 = MIGRATIONS.iter().position(|m| *m == V7).unwrap_or_default();
             c.execute_batch(&format!("DROP TABLE decision_log; PRAGMA user_version = {v7};")).unwrap_or_else(|e| panic!("{e}"));
         }
         let j = crate::Journal::open_sqlite(&path, &crate::OpenOptions::new()).unwrap_or_else(|e| panic!("{e}"));
