@@ -215,12 +215,37 @@ fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Response> {
     serde_json::from_slice(body).map_err(|e| error(StatusCode::BAD_REQUEST, format!("request body: {e}")))
 }
 
+/// `POST /v1/decide`: call facts and, optionally, the PBX's call id (written into the
+/// decision log with a call not recorded).
+#[derive(Deserialize)]
+struct DecideRequest {
+    #[serde(flatten)]
+    facts: CallFacts,
+    #[serde(default)]
+    call_id: Option<String>,
+}
+
 async fn decide(State(app): State<App>, body: Bytes) -> Response {
-    let facts: CallFacts = match parse(&body) {
+    let req: DecideRequest = match parse(&body) {
         Ok(f) => f,
         Err(r) => return r,
     };
-    axum::Json(app.recorder.policy().decide(&facts)).into_response()
+    if let Some(id) = &req.call_id
+        && (id.is_empty() || id.len() > MAX_CALL_ID || id.chars().any(char::is_control))
+    {
+        return unprocessable("call_id", format!("must be 1 to {MAX_CALL_ID} characters without control characters"));
+    }
+    let decision = app.recorder.policy().decide(&req.facts);
+    if !decision.record {
+        // Written before the answer: a call not recorded is as provable as a recording.
+        let d = decision.clone();
+        let _ = blocking(&app, move |r| {
+            r.log_api_decision(req.call_id.as_deref(), &req.facts, &d, Utc::now());
+            Ok(())
+        })
+        .await;
+    }
+    axum::Json(decision).into_response()
 }
 
 /// `POST /v1/recordings`.
@@ -444,10 +469,14 @@ async fn membership(State(app): State<App>, Path((group, user, action)): Path<(S
 }
 
 async fn health(State(app): State<App>) -> Response {
-    let healthy = blocking(&app, |r| Ok(r.healthy())).await.unwrap_or_else(|e| Err(format!("{e:#}")));
-    match healthy {
-        Ok(()) => axum::Json(json!({"status": "ok"})).into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"status": "unavailable", "error": e}))).into_response(),
+    match blocking(&app, |r| Ok(r.health())).await {
+        Ok(h) if h.can_record => axum::Json(h).into_response(),
+        Ok(h) => (StatusCode::SERVICE_UNAVAILABLE, axum::Json(h)).into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"status": "unavailable", "can_record": false, "error": format!("{e:#}")})),
+        )
+            .into_response(),
     }
 }
 

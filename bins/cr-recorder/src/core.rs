@@ -15,6 +15,11 @@ use cr_config::Config;
 use cr_journal::{CallId, FileEntry, Journal, NewCall, NewRecording};
 use cr_policy::{CallFacts, Decision, Direction, Policy};
 
+mod decision_log;
+mod health;
+
+pub use decision_log::sealer as decision_log_sealer;
+
 /// Counters for `/metrics`.
 #[derive(Default)]
 pub struct Metrics {
@@ -39,6 +44,8 @@ pub struct Metrics {
     pub unconfirmed: AtomicU64,
     /// Sends that found a channel between the recorder's threads full, by channel.
     channel_full: Mutex<std::collections::BTreeMap<&'static str, u64>>,
+    /// The decision log's counters.
+    pub log: decision_log::LogMetrics,
 }
 
 /// The channels between the recorder's threads that count full sends (all shown in
@@ -82,6 +89,8 @@ pub struct Recorder {
     spool: cr_storage::Spool,
     legs_root: LegsRoot,
     membership_stamp: AtomicI64,
+    /// `[decision_log]`.
+    decision_log: cr_setup::DecisionLogSettings,
     /// Counters.
     pub metrics: Metrics,
     /// Held while the recorder runs: one recorder per data directory.
@@ -98,7 +107,13 @@ impl Recorder {
     /// Loads keystore, journal, policy and spool, and seals what a crash left behind.
     /// `default_retention` is `[retention] default` (the period of sets whose
     /// configuration names none; `None`: those never expire).
-    pub fn start(cfg: Config, policy: Policy, default_retention: Option<cr_types::Period>) -> anyhow::Result<Self> {
+    /// `decision_log` is `[decision_log]`.
+    pub fn start(
+        cfg: Config,
+        policy: Policy,
+        default_retention: Option<cr_types::Period>,
+        decision_log: cr_setup::DecisionLogSettings,
+    ) -> anyhow::Result<Self> {
         let data_dir = cfg.installation.data_dir.clone();
         // Before anything else, and above all before recovery: a second recorder on the
         // same data directory would otherwise seal and delete the first one's live legs.
@@ -125,10 +140,12 @@ impl Recorder {
             spool,
             legs_root: LegsRoot::new(legs_root),
             membership_stamp: AtomicI64::new(-1),
+            decision_log,
             metrics: Metrics::default(),
             _instance: instance,
         };
         recorder.sync_memberships();
+        recorder.recover_decision_logs();
         recorder.recover_leftovers();
         Ok(recorder)
     }
@@ -212,8 +229,23 @@ impl Recorder {
                 reason: decision.reason.to_string(),
             })
             .collect();
-        let ids = match lock(&self.journal).record_calls(&rows) {
-            Ok(ids) => ids,
+        let journal = lock(&self.journal);
+        let declined: Vec<decision_log::CallSide<'_>> = starts
+            .iter()
+            .zip(&decisions)
+            .filter(|(_, d)| !d.record)
+            .map(|(c, d)| decision_log::CallSide { source, pbx_call_id: Some(&c.pbx_call_id), facts: &c.facts, decision: d, at: c.started_at })
+            .collect();
+        let changes =
+            if declined.iter().any(|c| self.needs_changes(c)) { journal.memberships().unwrap_or_default() } else { Vec::new() };
+        let entries: Vec<_> = declined.iter().map(|c| self.declined_entry(c, &changes)).collect();
+        let written = journal.record_calls_logged(&rows, &entries);
+        drop(journal);
+        let ids = match written {
+            Ok(ids) => {
+                self.metrics.log.declined.fetch_add(entries.len() as u64, Ordering::Relaxed);
+                ids
+            }
             Err(e) => {
                 for (c, d) in starts.iter().zip(&decisions) {
                     if d.record {
@@ -260,6 +292,7 @@ impl Recorder {
 
     /// Ends a call that will not be sealed (e.g. no audio at all): releases the claim.
     pub fn abandon_call(&self, call: &CallRecord, why: &str) {
+        self.log_failure(call, why);
         self.policy.release(&call.pbx_call_id);
         self.metrics.active_calls.fetch_sub(1, Ordering::Relaxed);
         let _ = lock(&self.journal).end_call(CallId(call.journal_call), Utc::now());
@@ -322,6 +355,7 @@ impl Recorder {
             }
             Err(e) => {
                 self.metrics.failed.fetch_add(1, Ordering::Relaxed);
+                self.log_failure(job.call, &format!("the set could not be sealed: {e:#}"));
                 tracing::error!(set = %job.call.id, "recording could not be sealed (legs kept for the next start): {e:#}");
             }
         }
@@ -557,6 +591,7 @@ impl Recorder {
             oldest,
             free,
         );
+        text.push_str(&self.decision_log_metrics());
         text.push_str("# HELP callrec_sets_flagged_total Sealed sets by flag (recovered, shutdown, rtp_rejected, media_lost, no_media, ...).\n# TYPE callrec_sets_flagged_total counter\n");
         for (flag, n) in m.flagged.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             text.push_str(&format!("callrec_sets_flagged_total{{flag=\"{flag}\"}} {n}\n"));
@@ -589,25 +624,6 @@ impl Recorder {
             ));
         }
         text
-    }
-
-    /// True when the recorder can record: journal answers, spool writable, and (with
-    /// SIPREC) RTP ports free for at least one call of two streams.
-    pub fn healthy(&self) -> Result<(), String> {
-        if let Some(s) = self.metrics.siprec.get() {
-            let free = s.rtp_ports_free.load(Ordering::Relaxed);
-            if free < PORTS_PER_CALL {
-                let total = s.rtp_ports_total.load(Ordering::Relaxed);
-                return Err(format!(
-                    "no RTP ports for a call: {free} of {total} free in rtp_ports, a call needs {PORTS_PER_CALL}"
-                ));
-            }
-        }
-        lock(&self.journal).schema_version().map_err(|e| format!("journal: {e}"))?;
-        let probe = self.spool.root().join(".health");
-        std::fs::write(&probe, b"ok").map_err(|e| format!("spool {}: {e}", self.spool.root().display()))?;
-        let _ = std::fs::remove_file(probe);
-        Ok(())
     }
 }
 

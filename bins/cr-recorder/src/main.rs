@@ -20,7 +20,9 @@ mod siprec;
 /// (`[pbx.api]`: POST /v1/decide, POST /v1/recordings, POST
 /// /v1/groups/{group}/members/{user}/logout|login, GET /v1/health, GET /metrics). At start
 /// it logs the verification certificate and seals, flagged `recovered`, every call a crash
-/// left behind. SIGTERM or Ctrl-C seals the calls in progress and stops.
+/// left behind. Every call not recorded and every call that failed to record goes into the
+/// decision log, sealed into the chain every `[decision_log] seal_interval` (at most 1h)
+/// and at shutdown. SIGTERM or Ctrl-C seals the calls in progress and stops.
 ///
 /// Exit status: 0 stopped normally, 2 could not start (configuration, keystore, journal,
 /// listen address).
@@ -67,7 +69,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         tracing::warn!("{note}");
     }
     let (api_settings, siprec_settings) = (setup.api, setup.siprec);
-    let recorder = Arc::new(core::Recorder::start(cfg, setup.policy, setup.retention.default)?);
+    let recorder = Arc::new(core::Recorder::start(cfg, setup.policy, setup.retention.default, setup.decision_log)?);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let shutdown = tokio::sync::watch::channel(false);
@@ -84,6 +86,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             tasks.push(tokio::spawn(siprec::run(recorder.clone(), handle, sip.decline, shutdown.1.clone())));
         }
         tasks.push(tokio::spawn(core::housekeeping(recorder.clone(), shutdown.1.clone())));
+        tasks.push(tokio::spawn(core::decision_log_sealer(recorder.clone(), shutdown.1.clone())));
         wait_for_signal().await;
         tracing::info!("stopping: sealing the calls in progress");
         let _ = shutdown.0.send(true);
@@ -93,6 +96,13 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 Err(e) => tracing::error!("task failed: {e}"),
                 Ok(Ok(())) => {}
             }
+        }
+        // Last: the entries of calls declined or failed until now, the shutdown's included.
+        let r = recorder.clone();
+        match tokio::task::spawn_blocking(move || r.seal_decision_log(chrono::Utc::now())).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!("decision log not sealed at shutdown (the next start seals it): {e:#}"),
+            Err(e) => tracing::error!("decision log pass failed: {e}"),
         }
         tracing::info!("stopped");
         Ok::<_, anyhow::Error>(())

@@ -24,11 +24,13 @@ pub(crate) struct SetMeta {
     pub(crate) link: Option<ChainLink>,
     /// The receipt, for a deletion receipt.
     pub(crate) receipt: Option<DeletionReceipt>,
+    /// The log's metadata, for a decision log (its entries checked against it).
+    pub(crate) log: Option<cr_types::decision_log::DecisionLogSet>,
 }
 
 /// Reads the metadata of a set that verified. `Ok(None)`: no readable JSON metadata (a set
 /// sealed from other files; it stays outside the chain as before). `Err`: the metadata says
-/// it is a deletion receipt but is not one — the reason, naming the file.
+/// it is a deletion receipt or a decision log but is not one — the reason, naming the file.
 pub(crate) fn read_meta(r: &SetReport) -> Result<Option<SetMeta>, String> {
     let file = format!("{}.json", r.id);
     let Ok(bytes) = std::fs::read(r.checksum_file.with_file_name(&file)) else {
@@ -43,6 +45,12 @@ pub(crate) fn read_meta(r: &SetReport) -> Result<Option<SetMeta>, String> {
     };
     let kind = SetKind::parse(&kind_name);
     let link = v.get("chain").and_then(|c| serde_json::from_value::<ChainLink>(c.clone()).ok());
+    let log = if kind == Some(SetKind::DecisionLog) {
+        let dir = r.checksum_file.parent().unwrap_or_else(|| std::path::Path::new("."));
+        Some(crate::decision_log::check(dir, &r.id, v.clone())?)
+    } else {
+        None
+    };
     let receipt = if kind == Some(SetKind::DeletionReceipt) {
         let receipt = serde_json::from_value::<DeletionReceipt>(v)
             .map_err(|e| format!("{file}: says kind deletion-receipt but is not a deletion receipt ({e})"))?;
@@ -53,7 +61,7 @@ pub(crate) fn read_meta(r: &SetReport) -> Result<Option<SetMeta>, String> {
     } else {
         None
     };
-    Ok(Some(SetMeta { kind, kind_name, link, receipt }))
+    Ok(Some(SetMeta { kind, kind_name, link, receipt, log }))
 }
 
 /// A verified receipt's claim about one deleted set, and what became of it.

@@ -8,6 +8,7 @@ use clap::Parser;
 use rayon::prelude::*;
 
 mod chain;
+mod decision_log;
 
 /// Verify callrec recording sets with nothing but the installation's certificate.
 ///
@@ -24,9 +25,11 @@ mod chain;
 /// `CHAIN ...` line (sets before the lowest number are not expected: a folder may hold one
 /// day, and retention removes the oldest).
 ///
-/// Deletion receipts and audit checkpoints (metadata `kind` `deletion-receipt`,
-/// `audit-checkpoint`) are verified as any set and are members of the chain (`OK <id>
-/// (deletion receipt for <set>)`). A missing set that a receipt which verified accounts for
+/// Deletion receipts, audit checkpoints and decision logs (metadata `kind`
+/// `deletion-receipt`, `audit-checkpoint`, `decision-log`) are verified as any set and are
+/// members of the chain (`OK <id> (deletion receipt for <set>)`, `OK <id> (decision log: N
+/// entries, D declined, F failed)`); a decision log whose entries file disagrees with its
+/// metadata fails. A missing set that a receipt which verified accounts for
 /// is no gap: `DELETED <id> seq N by receipt <rid>`; the sets around it must still link
 /// through the hashes the receipt names. A receipt that fails accounts for nothing. A set
 /// that is present although a receipt records its deletion is checked as any set
@@ -297,6 +300,10 @@ fn kind_note(meta: Option<&chain::SetMeta>) -> String {
             format!(" (deletion receipt for {})", rc.deleted.id)
         }
         (Some(cr_types::SetKind::AuditCheckpoint), _) => " (audit checkpoint)".to_owned(),
+        (Some(cr_types::SetKind::DecisionLog), _) => match &m.log {
+            Some(l) => format!(" (decision log: {} entries, {} declined, {} failed)", l.entries, l.declined, l.failed),
+            None => " (decision log)".to_owned(),
+        },
         _ => format!(" (kind {})", m.kind_name),
     }
 }

@@ -87,7 +87,7 @@ fn decide_prints_the_contract_object_for_a_recorded_call() {
     assert_eq!(
         v,
         serde_json::json!({"record": true, "configuration": "trading-desk", "channels": "stereo",
-            "announcement": "announcements/incoming.wav", "targets": ["nas"],
+            "announcement": "announcements/incoming.wav", "targets": ["nas"], "on_failure": "allow",
             "reason": "incoming call to group trading (300), diverted from 301"})
     );
     let _ = &inst.dir;

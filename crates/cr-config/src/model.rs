@@ -72,6 +72,10 @@ struct Raw {
     #[serde(default)]
     #[allow(dead_code)]
     reconcile: serde::de::IgnoredAny,
+    /// `[decision_log]`: the schema is cr-setup's.
+    #[serde(default)]
+    #[allow(dead_code)]
+    decision_log: serde::de::IgnoredAny,
 }
 
 /// `[installation]`.
@@ -213,7 +217,7 @@ fn default_min_free() -> f64 {
 }
 
 /// `[pbx]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct PbxConfig {
@@ -221,6 +225,20 @@ pub struct PbxConfig {
     pub siprec: Option<SipRecConfig>,
     /// `[pbx.api]`.
     pub api: Option<ApiConfig>,
+    /// Below this much free space (percent) on the spool's file system the recorder says
+    /// it cannot record (`/v1/health`). Default 1.
+    #[serde(default = "default_min_spool_free")]
+    pub min_spool_free_percent: f64,
+}
+
+impl Default for PbxConfig {
+    fn default() -> Self {
+        Self { siprec: None, api: None, min_spool_free_percent: default_min_spool_free() }
+    }
+}
+
+fn default_min_spool_free() -> f64 {
+    1.0
 }
 
 /// `[pbx.siprec]`.

@@ -248,11 +248,69 @@ impl Reservation<'_> {
         checksum_sha256: &str,
         set: &NewChainSet,
     ) -> Result<ChainEntry, JournalError> {
+        if set.kind == SetKind::DecisionLog {
+            return Err(JournalError::Invalid {
+                what: "chain set",
+                value: set.set_id.clone(),
+                reason: "a decision log is committed with the entries it seals (commit_decision_log)".to_owned(),
+            });
+        }
+        let (entry, audit_kind, details) = self.insert_chain_set(checksum_sha256, set)?;
+        self.audit_kind_and_commit("record a chain set", &audit_kind, &details)?;
+        Ok(entry)
+    }
+
+    /// Commits the link with a decision-log set and marks `entries` (decision-log ids)
+    /// sealed in it, in one transaction; an entry sealed already (by another node's pass,
+    /// say) or missing refuses the whole commit, so no entry is sealed twice.
+    pub(crate) fn commit_decision_log(
+        mut self,
+        checksum_sha256: &str,
+        set: &NewChainSet,
+        entries: &[u64],
+    ) -> Result<ChainEntry, JournalError> {
+        if set.kind != SetKind::DecisionLog || entries.is_empty() {
+            return Err(JournalError::Invalid {
+                what: "decision log",
+                value: set.set_id.clone(),
+                reason: format!("a {} with {} entries is not a decision log", set.kind, entries.len()),
+            });
+        }
+        let (entry, audit_kind, mut details) = self.insert_chain_set(checksum_sha256, set)?;
+        let op = "mark decision-log entries sealed";
+        for id in entries {
+            let id = to_i64(*id, "decision-log entry")?;
+            let n = self.session.execute(
+                op,
+                "UPDATE decision_log SET sealed_in = ?1 WHERE id = ?2 AND sealed_in IS NULL",
+                params![&set.set_id, id],
+            )?;
+            if n != 1 {
+                return Err(JournalError::Invalid {
+                    what: "decision-log entry",
+                    value: id.to_string(),
+                    reason: "it is sealed already, or not in the journal".to_owned(),
+                });
+            }
+        }
+        details["entries"] = serde_json::Value::from(entries.len());
+        self.audit_kind_and_commit(op, &audit_kind, &details)?;
+        Ok(entry)
+    }
+
+    /// Inserts the link and the chain set's rows (without committing): the entry, the
+    /// audit kind and the details of its audit event.
+    fn insert_chain_set(
+        &mut self,
+        checksum_sha256: &str,
+        set: &NewChainSet,
+    ) -> Result<(ChainEntry, AuditKind, serde_json::Value), JournalError> {
         let sha = check_sha256("checksum file SHA-256", checksum_sha256)?;
         let op = "record a chain set";
         let audit_kind = match set.kind {
             SetKind::DeletionReceipt if set.deleted.is_some() => AuditKind::ReceiptSealed,
             SetKind::AuditCheckpoint if set.deleted.is_none() => AuditKind::AuditCheckpoint,
+            SetKind::DecisionLog if set.deleted.is_none() => AuditKind::DecisionLogSealed,
             kind => {
                 return Err(JournalError::Invalid {
                     what: "chain set",
@@ -339,8 +397,7 @@ impl Reservation<'_> {
             )?;
             details["deleted"] = serde_json::Value::from(d.set_id.clone());
         }
-        self.audit_kind_and_commit(op, &audit_kind, &details)?;
-        Ok(entry)
+        Ok((entry, audit_kind, details))
     }
 
     /// Commits only the link and its `set_sealed` audit event.

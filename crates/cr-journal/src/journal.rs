@@ -153,6 +153,19 @@ impl ChainReservation<'_> {
     ) -> Result<ChainEntry, JournalError> {
         self.inner.commit_chain_set(checksum_sha256, set)
     }
+
+    /// Commits the link with a decision-log set ([`SetKind::DecisionLog`](crate::SetKind))
+    /// and marks the decision-log entries `entries` sealed in it, in the same transaction
+    /// (audit event `decision_log_sealed`). An entry that is sealed already or unknown
+    /// refuses the commit (nothing is committed): every entry is sealed exactly once.
+    pub fn commit_decision_log(
+        self,
+        checksum_sha256: &str,
+        set: &crate::NewChainSet,
+        entries: &[u64],
+    ) -> Result<ChainEntry, JournalError> {
+        self.inner.commit_decision_log(checksum_sha256, set, entries)
+    }
 }
 
 impl Journal {

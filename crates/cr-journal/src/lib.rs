@@ -25,7 +25,10 @@
 //!   releasing a hold) that a second operator approves ([`Journal::place_hold`],
 //!   [`Journal::approve`], [`Journal::hold_of`]).
 //! - **deletions** per (set, target) of the deletion pass, and the chain's other sets:
-//!   deletion receipts and audit checkpoints ([`NewChainSet`]).
+//!   deletion receipts and audit checkpoints ([`NewChainSet`]);
+//! - the **decision log**: every call not recorded and every call that failed to record,
+//!   until a `decision-log` set seals it ([`Journal::unsealed_decisions`],
+//!   [`ChainReservation::commit_decision_log`]).
 //!
 //! Every time is passed in as a `DateTime<Utc>`: the journal never reads the clock.
 //!
@@ -110,6 +113,7 @@
 mod audit;
 mod chain;
 mod db;
+mod decision_log;
 mod deletion;
 mod error;
 mod holds;

@@ -269,6 +269,8 @@ pub enum AuditKind {
     ReceiptSealed,
     /// The audit trail's head was sealed into the chain.
     AuditCheckpoint,
+    /// A decision-log set was sealed into the chain (details: `entries`).
+    DecisionLogSealed,
     /// An operator signed in to the web console (details: `via`).
     SignedIn,
     /// An operator signed out of the web console, or the session ended.
@@ -311,6 +313,7 @@ impl AuditKind {
         AuditKind::DeletionPending,
         AuditKind::ReceiptSealed,
         AuditKind::AuditCheckpoint,
+        AuditKind::DecisionLogSealed,
         AuditKind::SignedIn,
         AuditKind::SignedOut,
         AuditKind::LoginLocked,
@@ -343,6 +346,7 @@ impl AuditKind {
             AuditKind::DeletionPending => "deletion_pending",
             AuditKind::ReceiptSealed => "receipt_sealed",
             AuditKind::AuditCheckpoint => "audit_checkpoint",
+            AuditKind::DecisionLogSealed => "decision_log_sealed",
             AuditKind::SignedIn => "signed_in",
             AuditKind::SignedOut => "signed_out",
             AuditKind::LoginLocked => "login_locked",
@@ -377,6 +381,7 @@ impl AuditKind {
             "deletion_pending" => AuditKind::DeletionPending,
             "receipt_sealed" => AuditKind::ReceiptSealed,
             "audit_checkpoint" => AuditKind::AuditCheckpoint,
+            "decision_log_sealed" => AuditKind::DecisionLogSealed,
             "signed_in" => AuditKind::SignedIn,
             "signed_out" => AuditKind::SignedOut,
             "login_locked" => AuditKind::LoginLocked,
@@ -633,7 +638,9 @@ pub struct SearchHit {
 pub struct NewChainSet {
     /// The set id.
     pub set_id: String,
-    /// [`SetKind::DeletionReceipt`] or [`SetKind::AuditCheckpoint`].
+    /// [`SetKind::DeletionReceipt`], [`SetKind::AuditCheckpoint`] or (with
+    /// [`ChainReservation::commit_decision_log`](crate::ChainReservation::commit_decision_log))
+    /// [`SetKind::DecisionLog`].
     pub kind: SetKind,
     /// The configuration whose targets it goes to (a receipt: the deleted set's), or empty.
     pub configuration: String,

@@ -80,6 +80,17 @@ impl Journal {
         calls: &[NewCall],
         end_declined: bool,
     ) -> Result<Vec<CallId>, JournalError> {
+        self.insert_calls_with(calls, end_declined, &[])
+    }
+
+    /// [`insert_calls`](Self::insert_calls) with decision-log `entries` in the same
+    /// transaction.
+    pub(crate) fn insert_calls_with(
+        &self,
+        calls: &[NewCall],
+        end_declined: bool,
+        entries: &[cr_types::decision_log::DecisionLogEntry],
+    ) -> Result<Vec<CallId>, JournalError> {
         for call in calls {
             check_new_call(call)?;
         }
@@ -119,6 +130,7 @@ impl Journal {
             }
             ids.push(CallId(id));
         }
+        crate::decision_log::insert_entries(&mut s, entries)?;
         s.commit(op)?;
         Ok(ids)
     }

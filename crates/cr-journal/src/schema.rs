@@ -28,7 +28,7 @@
 use crate::db::Dialect;
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];
 
 /// The schema version this program writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -388,6 +388,60 @@ INSERT INTO call_number_parts (part, call_id)
     SELECT DISTINCT substr(d, n, 16), id FROM parties JOIN pos ON n <= length(d) - 2;
 "#;
 
+/// The decision log (issue 15, item 3; `decision_log.rs`): one row per call not recorded
+/// (`kind` `declined`) or that failed to record (`failed`), written when it happens;
+/// `entry` is the published line ([`cr_types::decision_log::DecisionLogEntry`], JSON, its
+/// `entry` number being `id`). `sealed_in` names the `decision-log` set that holds it, set
+/// in the transaction that commits that set's chain link, so an entry is sealed exactly
+/// once; NULL until then. `recordings.kind` also takes `decision-log` (SQLite cannot change
+/// a CHECK: the table is rebuilt as schema 4 did, its rows and references kept).
+const V9: &str = r#"
+{SQLITE}
+PRAGMA defer_foreign_keys = ON;
+CREATE TABLE recordings_before_v9 AS SELECT * FROM recordings;
+DROP TABLE recordings;
+CREATE TABLE recordings (
+    set_id          TEXT    PRIMARY KEY,
+    call_id         {INT} REFERENCES calls (id),
+    configuration   TEXT    NOT NULL,
+    started_at      {INT} NOT NULL,
+    ended_at        {INT} NOT NULL,
+    channels        TEXT    NOT NULL,
+    cert_fingerprint TEXT   NOT NULL,
+    flags           TEXT    NOT NULL DEFAULT '[]',
+    chain_seq       {INT} NOT NULL UNIQUE REFERENCES chain (seq),
+    location        TEXT,
+    sealed_at       {INT} NOT NULL,
+    deleted_at      {INT},
+    expires_at      {INT},
+    kind            TEXT    NOT NULL DEFAULT 'set' CHECK (kind IN ('set', 'deletion-receipt', 'audit-checkpoint', 'decision-log')),
+    deletion_receipt TEXT
+);
+INSERT INTO recordings (set_id, call_id, configuration, started_at, ended_at, channels, cert_fingerprint,
+                        flags, chain_seq, location, sealed_at, deleted_at, expires_at, kind, deletion_receipt)
+    SELECT set_id, call_id, configuration, started_at, ended_at, channels, cert_fingerprint,
+           flags, chain_seq, location, sealed_at, deleted_at, expires_at, kind, deletion_receipt FROM recordings_before_v9;
+DROP TABLE recordings_before_v9;
+CREATE INDEX recordings_started_at ON recordings (started_at);
+CREATE INDEX recordings_call_id ON recordings (call_id);
+CREATE INDEX recordings_expires_at ON recordings (expires_at);
+{END}
+{POSTGRES}
+ALTER TABLE recordings DROP CONSTRAINT recordings_kind_check;
+ALTER TABLE recordings ADD CONSTRAINT recordings_kind_check
+    CHECK (kind IN ('set', 'deletion-receipt', 'audit-checkpoint', 'decision-log'));
+{END}
+CREATE TABLE decision_log (
+    id              {SERIAL},
+    at              {INT}   NOT NULL,
+    node            TEXT    NOT NULL,
+    kind            TEXT    NOT NULL,
+    entry           TEXT    NOT NULL,
+    sealed_in       TEXT
+);
+CREATE INDEX decision_log_unsealed ON decision_log (id) WHERE sealed_in IS NULL;
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -485,7 +539,7 @@ mod tests {
     // Guards against: schema 8 leaving the calls of an existing journal out of the search by
     // any part of a number (its backfill must store what a new call stores).
     #[test]
-    fn schema_7_indexes_the_numbers_of_existing_calls() {
+    fn schema_8_indexes_the_numbers_of_existing_calls() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("v6.sqlite");
         let parties = [("4930999888", "300"), ("201", "201"), ("", "12"), ("123456789012345678901", "99999")];
@@ -515,6 +569,23 @@ mod tests {
             want.extend(parts.into_iter().map(|p| (id, p.to_owned())));
         }
         assert_eq!(got, want);
+    }
+
+    // Guards against: the decision log's migration (schema 9, which rebuilds `recordings`
+    // on SQLite) failing on a journal that already holds calls.
+    #[test]
+    fn schema_9_adds_an_empty_decision_log() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("v8.sqlite");
+        journal_before(
+            &path,
+            V9,
+            "INSERT INTO calls (id, pbx_call_id, direction, caller, callee, caller_digits, callee_digits, started_at, record, reason) \
+             VALUES (1, 'p1', 'incoming', '+4930999888', '300', '4930999888', '300', 1000, 1, 'r');",
+        );
+        let j = crate::Journal::open_sqlite(&path, &crate::OpenOptions::new()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(j.schema_version().ok(), Some(SCHEMA_VERSION));
+        assert_eq!(j.unsealed_decisions(10).map(|v| v.len()).ok(), Some(0));
     }
 
     #[test]

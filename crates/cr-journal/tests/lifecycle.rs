@@ -40,14 +40,14 @@ fn migrates_an_empty_file_and_reopens_with_the_data() {
     {
         let j =
             Journal::open_url("sqlite:journal.sqlite", dir.path(), &OpenOptions::new()).unwrap();
-        assert_eq!(j.schema_version().unwrap(), 8);
+        assert_eq!(j.schema_version().unwrap(), 9);
         seal(&j, "set-1", "+4930999888", "300", 0, 60, &["nas"]);
         j.set_membership("trading", "bob", false, "test", t(5))
             .unwrap();
     }
     assert!(path.is_file());
     let j = Journal::open_sqlite(&path, &OpenOptions::new().create(false)).unwrap();
-    assert_eq!(j.schema_version().unwrap(), 8);
+    assert_eq!(j.schema_version().unwrap(), 9);
     let rec = j.recording("set-1").unwrap().expect("set survives re-open");
     assert_eq!(rec.chain.seq, 1);
     assert_eq!(rec.files.len(), 2);
@@ -219,4 +219,16 @@ fn a_journal_written_by_the_previous_code_opens_reads_and_extends() {
 #[test]
 fn deletions_are_kept_per_target_until_a_receipt_marks_the_set_deleted() {
     lifecycle::deletions_are_kept_per_target_until_a_receipt_marks_the_set_deleted(&Journal::open_in_memory().unwrap());
+}
+
+#[test]
+fn decision_log_entries_are_sealed_exactly_once() {
+    common::decision_log::entries_are_sealed_exactly_once(&Journal::open_in_memory().unwrap());
+}
+
+#[test]
+fn two_nodes_never_seal_one_decision_log_entry_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.sqlite");
+    common::decision_log::two_sealers_never_seal_one_entry_twice(&|| Journal::open_sqlite(&path, &OpenOptions::new()).unwrap());
 }

@@ -202,7 +202,7 @@ fn postgres_backend_behaves_like_sqlite() {
         .unwrap_err();
         assert!(matches!(e, JournalError::NotFound { .. }), "{e}");
         let j = open(&url);
-        assert_eq!(j.schema_version().unwrap(), 8);
+        assert_eq!(j.schema_version().unwrap(), 9);
         seal(&j, "set-1", "+4930999888", "300", 0, 60, &["nas"]);
         assert_eq!(
             j.set_membership("trading", "bob", false, "test", t(5))
@@ -216,7 +216,7 @@ fn postgres_backend_behaves_like_sqlite() {
         );
     }
     let j = open(&url);
-    assert_eq!(j.schema_version().unwrap(), 8);
+    assert_eq!(j.schema_version().unwrap(), 9);
     let rec = j.recording("set-1").unwrap().unwrap();
     assert_eq!(
         (rec.chain.seq, rec.files.len(), rec.uploads.len()),
@@ -347,6 +347,9 @@ fn postgres_backend_behaves_like_sqlite() {
     for (db, check) in checks {
         check(&open(&pg.database(db)));
     }
+    common::decision_log::entries_are_sealed_exactly_once(&open(&pg.database("decision_log")));
+    let url = pg.database("decision_log_nodes");
+    common::decision_log::two_sealers_never_seal_one_entry_twice(&|| open(&url));
 
     // Operators and the audit chain.
     common::trail::operators_have_roles_and_only_admins_add_them(&open(&pg.database("operators")));

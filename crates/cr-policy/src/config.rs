@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::engine::{Policy, PolicyBuilder};
 use crate::number::NumberPlan;
-use crate::spec::{Channels, GroupSpec, RecordingSpec, UserSpec};
+use crate::spec::{Channels, GroupSpec, OnFailure, RecordingSpec, UserSpec};
 
 /// `[[users]]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -67,6 +67,9 @@ pub struct RecordingConfig {
     /// How long its sets are kept, e.g. `"5y"` (a [`cr_types::Period`], checked by the
     /// policy); none: `[retention] default`, and without that the sets never expire.
     pub retention: Option<String>,
+    /// `"block"` | `"allow"` (default): what the PBX does with a call this configuration
+    /// must record when the recorder cannot take it (the decision's `on_failure`).
+    pub on_failure: Option<String>,
 }
 
 fn default_channels() -> String {
@@ -194,6 +197,15 @@ impl Policy {
                 .record_direct_calls_to_active_members(r.record_direct_calls_to_active_members)
                 .channels(channels)
                 .targets(r.targets.iter().cloned());
+            if let Some(text) = &r.on_failure {
+                match OnFailure::parse(text) {
+                    Some(f) => spec = spec.on_failure(f),
+                    None => errs.push(cfg.error_at(
+                        &format!("recordings[{i}].on_failure"),
+                        format!("{text:?}: use \"block\" or \"allow\""),
+                    )),
+                }
+            }
             if let Some(text) = &r.retention {
                 match cr_types::Period::parse(text) {
                     Ok(p) => spec = spec.retention(p),

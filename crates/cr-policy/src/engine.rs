@@ -13,6 +13,8 @@ use crate::facts::{CallFacts, Decision, Direction, MembershipState, Reason};
 use crate::number::NumberPlan;
 use crate::spec::{Channels, GroupSpec, RecordingSpec, UserSpec};
 
+mod explain;
+
 /// Collects the directory and the configurations, then indexes them into a [`Policy`].
 #[derive(Debug, Clone, Default)]
 pub struct PolicyBuilder {
@@ -139,6 +141,7 @@ struct Config {
     announcement_outgoing: Option<Arc<str>>,
     targets: Arc<[Arc<str>]>,
     retention: Option<crate::spec::Period>,
+    on_failure: crate::spec::OnFailure,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -374,6 +377,7 @@ fn build(b: PolicyBuilder) -> Result<Policy, Vec<BuildError>> {
             announcement_outgoing: r.announcement_outgoing.as_deref().map(Arc::from),
             targets: r.targets.iter().map(|t| Arc::from(t.as_str())).collect(),
             retention: r.retention,
+            on_failure: r.on_failure,
         });
     }
     if !errs.is_empty() {
@@ -600,6 +604,7 @@ impl Policy {
             announcement,
             targets: c.targets.clone(),
             retention: c.retention,
+            on_failure: Some(c.on_failure),
             reason,
         };
         (d, Some(config))

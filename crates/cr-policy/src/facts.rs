@@ -201,7 +201,11 @@ impl<'de> Deserialize<'de> for Reason {
 ///  "reason": "incoming call to group trading (300)"}
 /// ```
 ///
-/// When the call is not recorded, `configuration`, `channels` and `announcement` are null,
+/// `on_failure` (`"block"` or `"allow"`) says what the PBX does when the call must be
+/// recorded but the recorder cannot take it.
+///
+/// When the call is not recorded, `configuration`, `channels`, `announcement` and
+/// `on_failure` are null,
 /// `targets` is empty and `reason` says why nothing applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -221,6 +225,11 @@ pub struct Decision {
     /// JSON otherwise (the installation's default, if any, applies at sealing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention: Option<crate::spec::Period>,
+    /// What the PBX does when the call must be recorded but the recorder cannot take it
+    /// (`[[recordings]] on_failure`): `block` hangs up, `allow` goes on unrecorded;
+    /// `null` when the call is not recorded.
+    #[serde(default)]
+    pub on_failure: Option<crate::spec::OnFailure>,
     /// Why.
     pub reason: Reason,
 }
@@ -235,6 +244,7 @@ impl Decision {
             announcement: None,
             targets: Arc::from(Vec::new()),
             retention: None,
+            on_failure: None,
             reason,
         }
     }

@@ -39,7 +39,7 @@
 //! assert_eq!(d.reason.to_string(), "incoming call to group trading (300)");
 //! assert_eq!(
 //!     serde_json::to_string(&d)?,
-//!     r#"{"record":true,"configuration":"trading-desk","channels":"stereo","announcement":"announcements/incoming.wav","targets":["nas","offsite"],"reason":"incoming call to group trading (300)"}"#
+//!     r#"{"record":true,"configuration":"trading-desk","channels":"stereo","announcement":"announcements/incoming.wav","targets":["nas","offsite"],"on_failure":"allow","reason":"incoming call to group trading (300)"}"#
 //! );
 //!
 //! // Bob is logged out: his outgoing calls are not recorded through the group.
@@ -71,4 +71,4 @@ pub use engine::{Policy, PolicyBuilder};
 pub use error::{BuildError, BuildErrorKind, BuildErrors, MembershipError, NumberError};
 pub use facts::{CallFacts, Decision, Direction, MembershipState, Reason};
 pub use number::{NumberPlan, Redacted};
-pub use spec::{Channels, GroupSpec, Period, RecordingSpec, UnknownChannels, UserSpec};
+pub use spec::{Channels, GroupSpec, OnFailure, Period, RecordingSpec, UnknownChannels, UserSpec};

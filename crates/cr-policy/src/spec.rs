@@ -5,6 +5,8 @@
 /// Which audio a configuration keeps (SPEC S10): the workspace's one channel-mode type.
 pub use cr_types::Channels;
 pub use cr_types::Period;
+/// What the PBX does with a recorded call the recorder cannot take: the workspace's one type.
+pub use cr_types::decision_log::OnFailure;
 
 /// An unknown channel mode (`channels = "mono"`).
 pub type UnknownChannels = cr_types::UnknownName;
@@ -100,6 +102,9 @@ pub struct RecordingSpec {
     pub targets: Vec<String>,
     /// How long its sets are kept; `None`: the installation's default applies.
     pub retention: Option<Period>,
+    /// What the PBX does with a call this configuration must record when the recorder
+    /// cannot take it.
+    pub on_failure: OnFailure,
 }
 
 impl RecordingSpec {
@@ -148,6 +153,14 @@ impl RecordingSpec {
     /// which leaves it to the installation's default (`[retention] default`).
     pub fn retention(mut self, period: Period) -> Self {
         self.retention = Some(period);
+        self
+    }
+
+    /// What the PBX does with a call this configuration must record when the recorder
+    /// cannot take it. Default: [`OnFailure::Allow`] (the call goes on unrecorded, and the
+    /// failure is in the decision log).
+    pub fn on_failure(mut self, on_failure: OnFailure) -> Self {
+        self.on_failure = on_failure;
         self
     }
 

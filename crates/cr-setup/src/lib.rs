@@ -19,12 +19,14 @@
 //! | `[pbx.api]` | [`cr_config::ApiSettings`] |
 //! | `[journal]` | cr-journal |
 //! | `[retention]` | [`RetentionSettings`] (here; the periods are [`cr_types::Period`]s) |
+//! | `[decision_log]` | [`DecisionLogSettings`] (here) |
 //! | `[console]` | [`ConsoleSettings`] (here; the TLS files are loaded by cr-console) |
 //! | `[timestamping]` | [`TimestampingSettings`] (here; the certificate is read by cr-sign) |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod console;
+mod decision_log;
 mod files;
 mod retention;
 mod siprec;
@@ -32,6 +34,7 @@ mod timestamping;
 
 pub use retention::{MAX_INTERVAL, MIN_INTERVAL, RetentionConfig, RetentionSettings, never_expiring};
 pub use console::ConsoleSettings;
+pub use decision_log::{DecisionLogConfig, DecisionLogSettings, MAX_SEAL_INTERVAL, MIN_SEAL_INTERVAL};
 pub use siprec::SipRecSettings;
 pub use timestamping::TimestampingSettings;
 
@@ -61,6 +64,8 @@ pub struct RecorderSetup {
     /// `[retention]`: the default period of sets whose configuration names none (the
     /// configuration's own period is in the policy's decision).
     pub retention: RetentionSettings,
+    /// `[decision_log]`: how often the decision log is sealed, and where it goes.
+    pub decision_log: DecisionLogSettings,
     /// Things an operator should know that are not errors (logged at start).
     pub notes: Vec<String>,
 }
@@ -73,13 +78,15 @@ impl RecorderSetup {
         let siprec = collect(SipRecSettings::from_config(cfg), &mut problems).flatten();
         let api = collect(cfg.api_settings(), &mut problems).flatten();
         let retention = collect(RetentionSettings::from_config(cfg), &mut problems);
-        let (Some(policy), Some(retention), true) = (policy, retention, problems.is_empty()) else {
+        let decision_log = collect(DecisionLogSettings::from_config(cfg), &mut problems);
+        problems.extend(spool_floor(cfg));
+        let (Some(policy), Some(retention), Some(decision_log), true) = (policy, retention, decision_log, problems.is_empty()) else {
             return Err(problems);
         };
         let mut notes: Vec<String> = siprec.iter().flat_map(|s| s.warnings.clone()).collect();
         notes.extend(api.iter().flat_map(|a| a.notes.clone()));
         notes.extend(never_expiring(cfg, &retention));
-        Ok(Self { policy, siprec, api, retention, notes })
+        Ok(Self { policy, siprec, api, retention, decision_log, notes })
     }
 }
 
@@ -163,12 +170,20 @@ impl Checked {
         }
         problems.extend(ConsoleSettings::from_config(cfg).err().unwrap_or_default());
         problems.extend(TimestampingSettings::from_config(cfg).err().unwrap_or_default());
+        problems.extend(DecisionLogSettings::from_config(cfg).err().unwrap_or_default());
+        problems.extend(spool_floor(cfg));
         problems.extend(files::folders_exist(cfg));
         if let Err(e) = cr_journal::JournalUrl::parse(&cfg.journal.url, &cfg.installation.data_dir) {
             problems.push(cfg.error_at("journal.url", e.to_string()));
         }
         Self { notes, warnings, problems }
     }
+}
+
+/// `[pbx] min_spool_free_percent` out of 0 ..= 100.
+fn spool_floor(cfg: &Config) -> Option<ConfigError> {
+    let v = cfg.pbx.min_spool_free_percent;
+    (!(0.0..=100.0).contains(&v)).then(|| cfg.error_at("pbx.min_spool_free_percent", format!("{v}: must be between 0 and 100")))
 }
 
 /// The value of `r`, or `None` with its problems added to `problems`.

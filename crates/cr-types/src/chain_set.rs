@@ -31,21 +31,30 @@ pub enum SetKind {
     /// The audit trail's head, sealed into the chain.
     #[serde(rename = "audit-checkpoint")]
     AuditCheckpoint,
+    /// Calls not recorded and calls that failed to record, sealed into the chain
+    /// ([`crate::decision_log`]).
+    #[serde(rename = "decision-log")]
+    DecisionLog,
 }
 
 impl SetKind {
-    /// The stored and published form: `set`, `deletion-receipt`, `audit-checkpoint`.
+    /// Every kind, in the order they were introduced.
+    pub const ALL: [SetKind; 4] = [SetKind::Recording, SetKind::DeletionReceipt, SetKind::AuditCheckpoint, SetKind::DecisionLog];
+
+    /// The stored and published form: `set`, `deletion-receipt`, `audit-checkpoint`,
+    /// `decision-log`.
     pub fn as_str(self) -> &'static str {
         match self {
             SetKind::Recording => "set",
             SetKind::DeletionReceipt => "deletion-receipt",
             SetKind::AuditCheckpoint => "audit-checkpoint",
+            SetKind::DecisionLog => "decision-log",
         }
     }
 
     /// Parses the stored form.
     pub fn parse(s: &str) -> Option<Self> {
-        [SetKind::Recording, SetKind::DeletionReceipt, SetKind::AuditCheckpoint].into_iter().find(|k| k.as_str() == s)
+        SetKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -186,7 +195,7 @@ mod tests {
     // Guards against: a renamed kind string, which every sealed receipt carries for good.
     #[test]
     fn kinds_keep_their_published_names() {
-        for k in [SetKind::Recording, SetKind::DeletionReceipt, SetKind::AuditCheckpoint] {
+        for k in SetKind::ALL {
             assert_eq!(SetKind::parse(k.as_str()), Some(k));
             let json = serde_json::to_string(&k).unwrap_or_default();
             assert_eq!(json, format!("\"{}\"", k.as_str()));

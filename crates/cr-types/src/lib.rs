@@ -24,6 +24,7 @@
 
 mod call;
 pub mod chain_set;
+pub mod decision_log;
 mod hash;
 mod period;
 pub mod set_id;

@@ -125,9 +125,19 @@ impl Install {
         self.start_wrapped(&[])
     }
 
+    /// Starts cr-recorder and waits until /v1/health answers at all (200 or 503): for a
+    /// recorder that is meant to say it cannot record.
+    pub fn start_answering(&self) -> Recorder {
+        self.start_until(&[], |status| status == 200 || status == 503)
+    }
+
     /// Starts cr-recorder under `wrapper` (e.g. `["prlimit", "--nofile=64"]`) and waits
     /// until /v1/health answers 200.
     pub fn start_wrapped(&self, wrapper: &[&str]) -> Recorder {
+        self.start_until(wrapper, |status| status == 200)
+    }
+
+    fn start_until(&self, wrapper: &[&str], ready: impl Fn(u16) -> bool) -> Recorder {
         let log = std::fs::File::create(self.path(&format!("recorder-{}.log", free_port()))).unwrap();
         let bin = recorder_bin();
         let mut cmd = match wrapper.split_first() {
@@ -151,7 +161,9 @@ impl Install {
         let mut rec = Recorder { child: Some(child), port: self.api_port };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Ok((200, _)) = rec.try_http("GET", "/v1/health", "") {
+            if let Ok((status, _)) = rec.try_http("GET", "/v1/health", "")
+                && ready(status)
+            {
                 return rec;
             }
             if let Some(status) = rec.child.as_mut().unwrap().try_wait().unwrap() {
@@ -239,6 +251,18 @@ impl Drop for Recorder {
             let _ = c.wait();
         }
     }
+}
+
+/// Another binary of the workspace, built beside cr-recorder (`cargo build -p NAME`);
+/// `None` with a loud skip when it is not there, a failure under CALLREC_TEST_STRICT=1.
+pub fn sibling_bin(name: &str) -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_BIN_EXE_cr-recorder")).with_file_name(name);
+    if p.exists() {
+        return Some(p);
+    }
+    assert!(std::env::var("CALLREC_TEST_STRICT").as_deref() != Ok("1"), "{} is required (CALLREC_TEST_STRICT=1): cargo build -p {name}", p.display());
+    eprintln!("SKIPPED: {} is not built (cargo build -p {name})", p.display());
+    None
 }
 
 /// Runs a command and returns its stdout and stderr; panics when it fails.

@@ -1,6 +1,7 @@
 //! Fixtures shared by the integration tests.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod decision_log;
 pub mod holds;
 pub mod lifecycle;
 pub mod schema_v1;
