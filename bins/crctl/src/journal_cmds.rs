@@ -54,9 +54,10 @@ pub struct SearchArgs {
     /// exactly on digits.
     #[arg(long, value_name = "ID")]
     pub party_of: Option<String>,
-    /// Only recordings with this flag: recovered, pending (not yet delivered everywhere)
-    /// or held (covered by a standing legal hold).
-    #[arg(long, value_parser = ["recovered", "pending", "held"])]
+    /// Only recordings with this flag: recovered, pending (not yet delivered everywhere),
+    /// held (covered by a standing legal hold) or quality (past a `[quality]` threshold at
+    /// sealing: loss, a gap, silence, one side silent).
+    #[arg(long, value_parser = ["recovered", "pending", "held", "quality"])]
     pub flag: Option<String>,
     /// Print one JSON object per recording instead of a table.
     #[arg(long)]

@@ -64,6 +64,10 @@ struct Raw {
     #[serde(default)]
     #[allow(dead_code)]
     console: serde::de::IgnoredAny,
+    /// `[quality]`: the schema is cr-types' (`QualityThresholds`).
+    #[serde(default)]
+    #[allow(dead_code)]
+    quality: serde::de::IgnoredAny,
 }
 
 /// `[installation]`.

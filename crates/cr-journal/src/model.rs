@@ -530,15 +530,20 @@ pub enum SearchFlag {
     /// through a diversion number is shown on the recording's page but not found by this
     /// filter.
     Held,
+    /// Past a `[quality]` threshold at sealing (flag `quality`: loss, a gap, silence, one
+    /// side silent).
+    Quality,
 }
 
 impl SearchFlag {
-    /// The form used in forms and on the command line: `recovered`, `pending`, `held`.
+    /// The form used in forms and on the command line: `recovered`, `pending`, `held`,
+    /// `quality`.
     pub fn as_str(self) -> &'static str {
         match self {
             SearchFlag::Recovered => "recovered",
             SearchFlag::Pending => "pending",
             SearchFlag::Held => "held",
+            SearchFlag::Quality => "quality",
         }
     }
 
@@ -548,6 +553,7 @@ impl SearchFlag {
             "recovered" => Some(SearchFlag::Recovered),
             "pending" => Some(SearchFlag::Pending),
             "held" => Some(SearchFlag::Held),
+            "quality" => Some(SearchFlag::Quality),
             _ => None,
         }
     }

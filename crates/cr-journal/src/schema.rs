@@ -28,7 +28,7 @@
 use crate::db::Dialect;
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// The schema version this program writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -343,6 +343,30 @@ CREATE TABLE operator_totp (
     last_step       {INT},
     enrolled_at     {INT} NOT NULL,
     enrolled_by     TEXT    NOT NULL
+);
+"#;
+
+/// Quality at sealing (issue 15; `quality.rs`): one row per sealed set measured, with the
+/// reasons it is flagged `quality` (a JSON list, `[]` when it is not), and one per leg with
+/// the counts its figures are derived from (the percentages are computed on reading, as
+/// in the set metadata). Written in the transaction that commits the set's chain link,
+/// before its `recordings` row: the references are checked at commit.
+const V7: &str = r#"
+CREATE TABLE quality_sets (
+    set_id          TEXT    PRIMARY KEY REFERENCES recordings (set_id) DEFERRABLE INITIALLY DEFERRED,
+    reasons         TEXT    NOT NULL DEFAULT '[]',
+    one_sided       {BOOL} NOT NULL {BOOL_CHECK:one_sided}
+);
+CREATE TABLE quality_legs (
+    set_id          TEXT    NOT NULL REFERENCES quality_sets (set_id) DEFERRABLE INITIALLY DEFERRED,
+    side            TEXT    NOT NULL,
+    source          TEXT    NOT NULL,
+    packets_expected {INT} NOT NULL,
+    packets_received {INT} NOT NULL,
+    longest_gap_ms  {INT} NOT NULL,
+    samples         {INT} NOT NULL,
+    silent_samples  {INT} NOT NULL,
+    PRIMARY KEY (set_id, side)
 );
 "#;
 

@@ -20,16 +20,19 @@
 //! | `[journal]` | cr-journal |
 //! | `[retention]` | [`RetentionSettings`] (here; the periods are [`cr_types::Period`]s) |
 //! | `[console]` | [`ConsoleSettings`] (here; the TLS files are loaded by cr-console) |
+//! | `[quality]` | [`quality_from_config`] (here; the thresholds are [`cr_types::QualityThresholds`]) |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod console;
 mod files;
+mod quality;
 mod retention;
 mod siprec;
 
 pub use retention::{MAX_INTERVAL, MIN_INTERVAL, RetentionConfig, RetentionSettings, never_expiring};
 pub use console::ConsoleSettings;
+pub use quality::quality_from_config;
 pub use siprec::SipRecSettings;
 
 use cr_config::{ApiSettings, Config, ConfigError};
@@ -58,6 +61,8 @@ pub struct RecorderSetup {
     /// `[retention]`: the default period of sets whose configuration names none (the
     /// configuration's own period is in the policy's decision).
     pub retention: RetentionSettings,
+    /// `[quality]`: when a sealed set is flagged `quality`.
+    pub quality: cr_types::QualityThresholds,
     /// Things an operator should know that are not errors (logged at start).
     pub notes: Vec<String>,
 }
@@ -70,13 +75,14 @@ impl RecorderSetup {
         let siprec = collect(SipRecSettings::from_config(cfg), &mut problems).flatten();
         let api = collect(cfg.api_settings(), &mut problems).flatten();
         let retention = collect(RetentionSettings::from_config(cfg), &mut problems);
-        let (Some(policy), Some(retention), true) = (policy, retention, problems.is_empty()) else {
+        let quality = collect(quality_from_config(cfg), &mut problems);
+        let (Some(policy), Some(retention), Some(quality), true) = (policy, retention, quality, problems.is_empty()) else {
             return Err(problems);
         };
         let mut notes: Vec<String> = siprec.iter().flat_map(|s| s.warnings.clone()).collect();
         notes.extend(api.iter().flat_map(|a| a.notes.clone()));
         notes.extend(never_expiring(cfg, &retention));
-        Ok(Self { policy, siprec, api, retention, notes })
+        Ok(Self { policy, siprec, api, retention, quality, notes })
     }
 }
 
@@ -156,6 +162,7 @@ impl Checked {
             Err(e) => problems.extend(e),
         }
         problems.extend(ConsoleSettings::from_config(cfg).err().unwrap_or_default());
+        problems.extend(quality_from_config(cfg).err().unwrap_or_default());
         problems.extend(files::folders_exist(cfg));
         if let Err(e) = cr_journal::JournalUrl::parse(&cfg.journal.url, &cfg.installation.data_dir) {
             problems.push(cfg.error_at("journal.url", e.to_string()));

@@ -5,6 +5,7 @@ pub mod holds;
 pub mod lifecycle;
 pub mod schema_v1;
 pub mod queries;
+pub mod quality;
 pub mod retention;
 pub mod totp;
 pub mod trail;
