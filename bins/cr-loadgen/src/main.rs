@@ -6,7 +6,7 @@
 use anyhow::Context;
 use clap::Parser;
 use cr_pbx::Codec;
-use cr_pbx::driver::{LoadSpec, parse_listen, run_calls};
+use cr_pbx::driver::{Impairment, LoadSpec, parse_listen, run_calls};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -35,6 +35,14 @@ struct Args {
     /// Print only the totals, not one line per call.
     #[arg(long)]
     quiet: bool,
+    /// Leave every N-th packet of each caller stream unsent (N = 20: 5 % loss); sequence
+    /// numbers and timestamps advance as if it had been sent. 0: none.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    drop_every: u64,
+    /// Leave a run of packets of each caller stream unsent, as FIRST:COUNT (0-based packet
+    /// numbers; 150:150 is a 3 s gap after 3 s), e.g. an outage on the way.
+    #[arg(long, value_name = "FIRST:COUNT")]
+    gap: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -78,6 +86,14 @@ fn run() -> anyhow::Result<ExitCode> {
     let mut spec = LoadSpec::new(target.addr, args.calls, duration);
     spec.codec = codec;
     spec.local_ip = args.local_ip.parse().context("--local-ip")?;
+    let gap = match args.gap.as_deref() {
+        None => None,
+        Some(g) => {
+            let parsed = g.split_once(':').and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)));
+            Some(parsed.with_context(|| format!("--gap {g}: write FIRST:COUNT, e.g. 150:150"))?)
+        }
+    };
+    spec.caller_impairment = Impairment { drop_every: args.drop_every, gap };
     spec.rate = args
         .rate
         .unwrap_or_else(|| (args.calls as f64 / 2.0).max(50.0));
@@ -91,9 +107,11 @@ fn run() -> anyhow::Result<ExitCode> {
     let wall = t0.elapsed();
     let mut failed = 0;
     let mut sent = 0u64;
+    let mut skipped = 0u64;
     let mut setup_max = Duration::ZERO;
     for r in &results {
         sent += r.packets_sent[0] + r.packets_sent[1];
+        skipped += r.packets_skipped[0] + r.packets_skipped[1];
         if let Some(s) = r.setup {
             setup_max = setup_max.max(s);
         }
@@ -105,18 +123,20 @@ fn run() -> anyhow::Result<ExitCode> {
             match &r.failure {
                 Some((code, reason)) => println!("call {} FAILED {code} {reason}", r.index),
                 None => println!(
-                    "call {} {} setup_ms={} packets={}+{}",
+                    "call {} {} setup_ms={} packets={}+{} skipped={}+{}",
                     r.index,
                     if ok { "OK" } else { "INCOMPLETE" },
                     r.setup.map(|s| s.as_millis()).unwrap_or(0),
                     r.packets_sent[0],
-                    r.packets_sent[1]
+                    r.packets_sent[1],
+                    r.packets_skipped[0],
+                    r.packets_skipped[1]
                 ),
             }
         }
     }
     println!(
-        "TOTAL calls={} failed={failed} packets_sent={sent} setup_max_ms={} wall_s={:.1} cpu_s={:.2}",
+        "TOTAL calls={} failed={failed} packets_sent={sent} packets_skipped={skipped} setup_max_ms={} wall_s={:.1} cpu_s={:.2}",
         results.len(),
         setup_max.as_millis(),
         wall.as_secs_f64(),

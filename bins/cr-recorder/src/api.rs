@@ -415,6 +415,7 @@ async fn ingest(State(app): State<App>, body: Bytes) -> Response {
                 metadata_xml: None,
                 flags: Vec::new(),
                 streams: Vec::new(),
+                quality: Vec::new(),
                 ended_at,
             },
             caller.map(|l| l.reader),

@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use cr_call::flags::{FLAG_RECOVERED, StreamReport};
+use cr_call::flags::{FLAG_QUALITY, FLAG_RECOVERED, StreamReport};
 use cr_call::io::FileLegs;
-use cr_call::{CallRecord, CallStart, LegsRoot, Recovery, SetMetadata};
+use cr_call::{CallRecord, CallStart, LegQuality, LegsRoot, QualityThresholds, Recovery, SetMetadata};
 use cr_config::Config;
 use cr_journal::{CallId, FileEntry, Journal, NewCall, NewRecording};
 use cr_policy::{CallFacts, Decision, Direction, Policy};
@@ -42,6 +42,8 @@ pub struct Metrics {
     pub flagged: Mutex<std::collections::BTreeMap<String, u64>>,
     /// SIPREC calls whose 200 OK was never acknowledged and that got no media: not sealed.
     pub unconfirmed: AtomicU64,
+    /// Sealed sets flagged `quality`, by reason (a set past two thresholds counts in both).
+    pub quality_flagged: Mutex<std::collections::BTreeMap<String, u64>>,
     /// Sends that found a channel between the recorder's threads full, by channel.
     channel_full: Mutex<std::collections::BTreeMap<&'static str, u64>>,
     /// The decision log's counters.
@@ -74,8 +76,18 @@ pub struct SealJob<'a> {
     pub flags: Vec<String>,
     /// What each received stream got (SIPREC; empty for legs recorded elsewhere).
     pub streams: Vec<StreamReport>,
+    /// The figures of the streams that are sides of the set, counted as their packets
+    /// arrived (SIPREC); without streams the legs' audio is measured at sealing.
+    pub quality: Vec<LegQuality>,
     /// End of the call, when known (else start + audio length).
     pub ended_at: Option<DateTime<Utc>>,
+}
+
+/// What sealing a set came to: its id, its flags, why it is flagged `quality`.
+struct Sealed {
+    id: String,
+    flags: Vec<String>,
+    reasons: Vec<String>,
 }
 
 /// The recorder.
@@ -84,6 +96,8 @@ pub struct Recorder {
     policy: Policy,
     /// `[retention] default`: the period of sets whose configuration names none.
     default_retention: Option<cr_types::Period>,
+    /// `[quality]`: when a sealed set is flagged `quality`.
+    quality: QualityThresholds,
     journal: Mutex<Journal>,
     identity: cr_sign::Identity,
     spool: cr_storage::Spool,
@@ -106,13 +120,14 @@ fn lock(j: &Mutex<Journal>) -> std::sync::MutexGuard<'_, Journal> {
 impl Recorder {
     /// Loads keystore, journal, policy and spool, and seals what a crash left behind.
     /// `default_retention` is `[retention] default` (the period of sets whose
-    /// configuration names none; `None`: those never expire).
+    /// configuration names none; `None`: those never expire); `quality` is `[quality]`.
     /// `decision_log` is `[decision_log]`.
     pub fn start(
         cfg: Config,
         policy: Policy,
         default_retention: Option<cr_types::Period>,
         decision_log: cr_setup::DecisionLogSettings,
+        quality: QualityThresholds,
     ) -> anyhow::Result<Self> {
         let data_dir = cfg.installation.data_dir.clone();
         // Before anything else, and above all before recovery: a second recorder on the
@@ -135,6 +150,7 @@ impl Recorder {
             cfg,
             policy,
             default_retention,
+            quality,
             journal: Mutex::new(journal),
             identity,
             spool,
@@ -346,11 +362,16 @@ impl Recorder {
         self.policy.release(&job.call.pbx_call_id);
         self.metrics.active_calls.fetch_sub(1, Ordering::Relaxed);
         match &result {
-            Ok(_) => {
+            Ok(sealed) => {
                 self.metrics.recorded.fetch_add(1, Ordering::Relaxed);
                 let mut flagged = self.metrics.flagged.lock().unwrap_or_else(|e| e.into_inner());
-                for f in &job.flags {
+                for f in &sealed.flags {
                     *flagged.entry(f.clone()).or_default() += 1;
+                }
+                drop(flagged);
+                let mut by_reason = self.metrics.quality_flagged.lock().unwrap_or_else(|e| e.into_inner());
+                for r in &sealed.reasons {
+                    *by_reason.entry(r.clone()).or_default() += 1;
                 }
             }
             Err(e) => {
@@ -359,14 +380,14 @@ impl Recorder {
                 tracing::error!(set = %job.call.id, "recording could not be sealed (legs kept for the next start): {e:#}");
             }
         }
-        result
+        result.map(|s| s.id)
     }
 
     fn seal_call_inner(
         &self,
         job: &SealJob<'_>,
-        opened: Option<(Option<cr_audio::WavReader>, Option<cr_audio::WavReader>)>,
-    ) -> anyhow::Result<String> {
+        mut opened: Option<(Option<cr_audio::WavReader>, Option<cr_audio::WavReader>)>,
+    ) -> anyhow::Result<Sealed> {
         let call = job.call;
         let id = &call.id;
         let decision = &call.decision;
@@ -374,6 +395,15 @@ impl Recorder {
         // One type (cr_types::Channels): the policy's decision is the finaliser's mode.
         let channels = decision.channels.unwrap_or_default();
         let staging = self.spool.staging_dir(id)?;
+        let (caller_leg, callee_leg) = (&job.caller_leg, &job.callee_leg);
+        let siprec = !job.streams.is_empty();
+        let quality = crate::quality::assess(&self.quality, channels, &job.quality, siprec, caller_leg, callee_leg, opened.as_mut())
+            .with_context(|| format!("measuring the legs of {id}"))?;
+        let mut flags = job.flags.clone();
+        if quality.flagged() {
+            flags.push(FLAG_QUALITY.to_owned());
+            tracing::warn!(set = %id, reasons = ?quality.reasons, "set flagged quality: {}", quality.summary());
+        }
         let audio = match opened {
             None => cr_audio::finalize(&job.caller_leg, &job.callee_leg, channels, &staging, id),
             Some((a, b)) => cr_audio::finalize_opened(a, b, channels, &staging, id, &cr_audio::FinalizeOptions::default()),
@@ -418,10 +448,11 @@ impl Recorder {
                 duration_ms,
                 ended_at,
                 expires_at,
-                flags: job.flags.clone(),
+                flags: flags.clone(),
                 id: id.clone(),
                 module_id: self.cfg.installation.module_id.clone(),
                 pbx_call_id: call.pbx_call_id.clone(),
+                quality: Some(quality.clone()),
                 reason: decision.reason.to_string(),
                 sealed_at: now,
                 source: call.source.clone(),
@@ -430,7 +461,8 @@ impl Recorder {
             }
             .to_json()
         };
-        let commit = |reservation: cr_journal::ChainReservation<'_>, sealed: &cr_sign::SealedSet| {
+        let commit = |mut reservation: cr_journal::ChainReservation<'_>, sealed: &cr_sign::SealedSet| {
+            reservation.record_quality(&quality)?;
             reservation.commit(
                 &sealed.checksum_sha256,
                 &NewRecording {
@@ -446,7 +478,7 @@ impl Recorder {
                         .map(|f| FileEntry { name: f.name.clone(), size: f.size, sha256: f.sha256.clone() })
                         .collect(),
                     cert_fingerprint: cert.fingerprint_sha256(),
-                    flags: job.flags.clone(),
+                    flags: flags.clone(),
                     location: location.display().to_string(),
                     targets: targets.clone(),
                     expires_at,
@@ -464,11 +496,12 @@ impl Recorder {
             configuration,
             files = sealed.files.len(),
             duration_ms,
-            flags = ?job.flags,
+            flags = ?flags,
+            quality = %quality.summary(),
             "sealed and spooled for {}",
             targets.join(", ")
         );
-        Ok(id.clone())
+        Ok(Sealed { id: id.clone(), flags, reasons: quality.reasons })
     }
 
     /// When the set of `call` expires: its start plus the period of the configuration that
@@ -533,6 +566,7 @@ impl Recorder {
                     metadata_xml: leftover.metadata_xml.clone(),
                     flags: vec![FLAG_RECOVERED.to_owned()],
                     streams: Vec::new(),
+                    quality: Vec::new(),
                     ended_at: None,
                 })?;
                 remove(&leftover.dir)?;
@@ -596,6 +630,13 @@ impl Recorder {
         for (flag, n) in m.flagged.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             text.push_str(&format!("callrec_sets_flagged_total{{flag=\"{flag}\"}} {n}\n"));
         }
+        text.push_str("# HELP callrec_quality_flagged_total Sealed sets flagged quality, by reason: loss, gap, silence, one_sided ([quality] thresholds; a set past two counts in both).\n# TYPE callrec_quality_flagged_total counter\n");
+        let by_reason = m.quality_flagged.lock().unwrap_or_else(|e| e.into_inner());
+        for reason in cr_call::REASONS {
+            let n = by_reason.get(reason).copied().unwrap_or(0);
+            text.push_str(&format!("callrec_quality_flagged_total{{reason=\"{reason}\"}} {n}\n"));
+        }
+        drop(by_reason);
         text.push_str("# HELP callrec_channel_full_total Sends that found a channel between the recorder's threads full (and waited), by channel: decide (new SIPREC sessions to the decider thread), admit (decisions back).\n# TYPE callrec_channel_full_total counter\n");
         let full = m.channel_full.lock().unwrap_or_else(|e| e.into_inner());
         for channel in CHANNELS {

@@ -11,6 +11,7 @@ mod api;
 mod core;
 mod ingest_times;
 mod leg_files;
+mod quality;
 mod siprec;
 
 /// The callrec recorder: records the calls its configurations select, seals each
@@ -69,7 +70,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         tracing::warn!("{note}");
     }
     let (api_settings, siprec_settings) = (setup.api, setup.siprec);
-    let recorder = Arc::new(core::Recorder::start(cfg, setup.policy, setup.retention.default, setup.decision_log)?);
+    let recorder = Arc::new(core::Recorder::start(cfg, setup.policy, setup.retention.default, setup.decision_log, setup.quality)?);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let shutdown = tokio::sync::watch::channel(false);

@@ -177,6 +177,7 @@ fn seal(recorder: &Recorder, f: Finishing<FileLegs>) {
                 metadata_xml: plan.metadata_xml,
                 flags: plan.flags,
                 streams: plan.streams,
+                quality: plan.quality,
                 ended_at: Some(Utc::now()),
             });
             if result.is_ok() {

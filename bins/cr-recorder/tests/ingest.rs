@@ -70,14 +70,6 @@ fn make_legs(inst: &Install) -> (std::path::PathBuf, std::path::PathBuf) {
     (caller, callee)
 }
 
-/// A start time the API accepts: ten minutes before the first call (`[pbx.api] max_age`
-/// refuses old ones), the same for the whole test run.
-fn recent() -> chrono::DateTime<chrono::Utc> {
-    use chrono::Timelike;
-    static START: std::sync::OnceLock<chrono::DateTime<chrono::Utc>> = std::sync::OnceLock::new();
-    *START.get_or_init(|| (chrono::Utc::now() - chrono::Duration::minutes(10)).with_nanosecond(0).unwrap())
-}
-
 fn ingest(rec: &Recorder, callee: &str, legs: (&std::path::Path, &std::path::Path)) -> (u16, serde_json::Value) {
     ingest_json(
         rec,
@@ -90,11 +82,6 @@ fn ingest(rec: &Recorder, callee: &str, legs: (&std::path::Path, &std::path::Pat
             "call_id": format!("pbx-{callee}"),
         }),
     )
-}
-
-fn ingest_json(rec: &Recorder, body: serde_json::Value) -> (u16, serde_json::Value) {
-    let (status, text) = rec.http("POST", "/v1/recordings", &body.to_string());
-    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
 }
 
 #[test]

@@ -7,6 +7,7 @@
 mod deletions;
 mod journal_log;
 mod reconcile;
+mod quality;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -23,7 +24,9 @@ use tracing::{error, info, warn};
 /// Delivers sealed recording sets from the spool to every target of their configuration
 /// (folder, SMB, SFTP, OneDrive), retrying each target with exponential back-off on its own,
 /// and mails once when a target's outage starts, at `notify.reminder_interval`, and once
-/// when it is over. A set leaves the spool only when every target confirmed it.
+/// when it is over. A set leaves the spool only when every target confirmed it. At most
+/// once a day it mails the list of the sets flagged `quality` at sealing since the last
+/// list (ids, reasons, each leg's figures).
 ///
 /// With `[timestamping]`, each pass first asks the TSA for an RFC 3161 time-stamp token over
 /// every set's checksum file that lacks one, checks it (imprint, nonce, signer chained to
@@ -101,6 +104,7 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
             }
         };
     let metrics = spool.root().join("uploader.prom");
+    let mut digest = quality::Digest::load(spool.root()).context("the quality list's state")?;
     let mut up = Uploader::new(spool, log, zone);
     for s in &specs {
         up.add_target(s.build(), s.template.clone());
@@ -168,6 +172,7 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
         if report.more_work {
             continue;
         }
+        digest.run(&cfg, mailer.as_ref(), Utc::now());
         // The deletion pass runs between delivery passes; what it seals (receipts, audit
         // checkpoints) lies in the spool and is delivered by the next delivery pass, which
         // `--once` runs too.
@@ -254,18 +259,26 @@ fn write_metrics(metrics: &Path, r: &PassReport, deletions_pending: usize) {
     }
 }
 
-/// Logs a notice (outages at WARN) and mails it when mail is configured.
-fn notify(n: &Notice, mailer: Option<&cr_storage::Mailer>) {
+/// Logs a notice (outages and quality lists at WARN) and mails it when mail is
+/// configured; `false` when the mail could not be sent.
+fn notify(n: &Notice, mailer: Option<&cr_storage::Mailer>) -> bool {
     use cr_storage::NoticeKind::*;
     let first = n.body("");
     let first = first.lines().next().unwrap_or("");
     match n.kind {
-        OutageStarted | Reminder | LowSpace | DeletionFailing | DeletionStillFailing => warn!("{first}"),
+        OutageStarted | Reminder | LowSpace | DeletionFailing | DeletionStillFailing | QualityFlagged => warn!("{first}"),
         _ => info!("{first}"),
+    }
+    if n.kind == QualityFlagged {
+        for set in &n.flagged {
+            warn!(set = %set.set_id, reasons = ?set.reasons, "flagged quality: {}", set.leg_lines().join("; "));
+        }
     }
     if let Some(m) = mailer
         && let Err(e) = m.send(n)
     {
         error!("could not send the notification mail: {e}");
+        return false;
     }
+    true
 }

@@ -59,9 +59,10 @@ pub struct SearchArgs {
     #[arg(long, value_name = "ID")]
     pub party_of: Option<String>,
     /// Only recordings with this flag: recovered, pending (not yet delivered everywhere),
-    /// held (covered by a standing legal hold) or untimestamped (its RFC 3161 time-stamp
-    /// token has not arrived yet).
-    #[arg(long, value_parser = ["recovered", "pending", "held", "untimestamped"])]
+    /// held (covered by a standing legal hold), untimestamped (its RFC 3161 time-stamp
+    /// token has not arrived yet) or quality (past a `[quality]` threshold at sealing: loss,
+    /// a gap, silence, one side silent).
+    #[arg(long, value_parser = ["recovered", "pending", "held", "untimestamped", "quality"])]
     pub flag: Option<String>,
     /// Print one JSON object per recording instead of a table.
     #[arg(long)]

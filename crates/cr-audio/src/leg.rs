@@ -7,6 +7,7 @@ use crate::codec::Codec;
 use crate::error::{AudioError, Result};
 use crate::g711;
 use crate::g722::G722Decoder;
+use crate::quality::{LegMeasure, RtpMeter};
 use crate::wav::{LegChunk, LegState, WavWriter, frames_to_duration};
 
 /// One RTP packet's worth of audio for [`LegWriter::push_rtp`].
@@ -76,6 +77,8 @@ pub struct LegSummary {
     pub late_packets: u64,
     /// Segments: 1 + the number of SSRC changes and timestamp jumps.
     pub segments: u64,
+    /// Packets expected and received, the longest gap, digital silence (docs/audio.md).
+    pub quality: LegMeasure,
 }
 
 /// A packet whose sequence number is this far behind the newest and whose timestamp is
@@ -122,6 +125,7 @@ pub struct LegWriter {
     packets: u64,
     late: u64,
     segments: u64,
+    meter: RtpMeter,
 }
 
 impl LegWriter {
@@ -150,6 +154,7 @@ impl LegWriter {
             packets: 0,
             late: 0,
             segments: 0,
+            meter: RtpMeter::new(opts.sample_rate),
             opts,
         };
         w.out.update_header()?;
@@ -227,6 +232,7 @@ impl LegWriter {
                     if off_clock {
                         self.packets += 1;
                         self.late += 1;
+                        self.meter.packet(frame.seq, frame.codec, &pcm, None);
                         self.scratch = pcm;
                         return Ok(());
                     }
@@ -244,6 +250,7 @@ impl LegWriter {
             _ => self.new_segment(frame, wall),
         };
         self.packets += 1;
+        self.meter.packet(frame.seq, frame.codec, &pcm, Some((pos, pcm.len())));
         let res = self.place(pos, &pcm);
         self.scratch = pcm;
         res
@@ -251,6 +258,7 @@ impl LegWriter {
 
     fn new_segment(&mut self, frame: RtpFrame<'_>, wall: i64) -> i64 {
         let anchor_pos = wall.max(self.committed as i64);
+        self.meter.segment();
         self.segment = Some(Segment {
             ssrc: frame.ssrc,
             anchor_ext: frame.timestamp as i64,
@@ -270,7 +278,9 @@ impl LegWriter {
             self.segments = 1;
         }
         self.packets += 1;
-        self.place(sample_pos.min(i64::MAX as u64) as i64, samples)
+        let pos = sample_pos.min(i64::MAX as u64) as i64;
+        self.meter.block(samples, pos);
+        self.place(pos, samples)
     }
 
     fn place(&mut self, pos: i64, samples: &[i16]) -> Result<()> {
@@ -368,6 +378,7 @@ impl LegWriter {
             packets: self.packets,
             late_packets: self.late,
             segments: self.segments,
+            quality: self.meter.finish(),
         })
     }
 }

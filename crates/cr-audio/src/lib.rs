@@ -4,7 +4,8 @@
 //! WAV per party, written as RTP arrives, header brought up to date every second),
 //! [`recover`] for legs a killed process left behind, [`finalize`] into the configured
 //! channel layout (`caller`, `callee`, `stereo`, `separate`), and [`Announcement`]s as
-//! 20 ms G.711 frames. Files past 4 GiB become RF64 (EBU Tech 3306) automatically; the
+//! 20 ms G.711 frames. Each leg is measured for quality as it is written or read
+//! ([`LegMeasure`]: packets expected and received, the longest gap, digital silence). Files past 4 GiB become RF64 (EBU Tech 3306) automatically; the
 //! WAV reader is this crate's own and returns typed errors for malformed input.
 //!
 //! Time is always passed in: `now` is the time since the leg's start on a monotonic clock.
@@ -51,6 +52,7 @@ mod finalize;
 pub mod g711;
 mod g722;
 mod leg;
+mod quality;
 mod recover;
 mod wav;
 
@@ -62,6 +64,7 @@ pub use finalize::{
 pub use g722::G722Decoder;
 pub use codec::Codec;
 pub use leg::{LegOptions, LegSummary, LegWriter, RtpFrame};
+pub use quality::{LegMeasure, measure_audio};
 pub use recover::{RecoverAction, Recovered, recover, recover_file};
 pub use wav::{
     LegChunk, LegState, MAX_CHANNELS, MAX_RATE, MIN_RATE, SampleFormat, WavInfo, WavReader,

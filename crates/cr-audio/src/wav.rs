@@ -724,6 +724,16 @@ impl WavReader {
         Ok(())
     }
 
+    /// Goes back to the first frame (to read the data once more, e.g. after
+    /// [`crate::measure_audio`]).
+    pub fn rewind(&mut self) -> Result<()> {
+        self.file
+            .seek(std::io::SeekFrom::Start(self.info.data_offset))
+            .map_err(|e| AudioError::io("seek", &self.path, e))?;
+        self.left = self.info.frames();
+        Ok(())
+    }
+
     /// Whether the data is 16-bit mono PCM, which [`WavReader::read_raw`] returns as is.
     pub(crate) fn is_i16_mono(&self) -> bool {
         self.info.channels == 1 && self.info.format == SampleFormat::I16

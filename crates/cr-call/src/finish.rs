@@ -10,6 +10,8 @@ use cr_pbx::driver::StreamStats;
 use crate::flags::{FLAG_NO_ACK, FLAG_SRTP_REJECTED, StreamReport, add_flag};
 use crate::layout::Roles;
 use crate::legs::{Leg, LegStore};
+use crate::quality::leg_quality;
+use cr_types::LegQuality;
 use crate::machine::Session;
 use crate::record::CallRecord;
 
@@ -52,6 +54,9 @@ pub struct SealPlan<S> {
     pub flags: Vec<String>,
     /// What each received stream got, by m-line index.
     pub streams: Vec<StreamReport>,
+    /// The figures of each stream that is a side of the set, measured as its packets
+    /// arrived (caller first).
+    pub quality: Vec<LegQuality>,
 }
 
 /// What completing a call's legs came to.
@@ -108,6 +113,7 @@ impl<S: LegStore> Finishing<S> {
             add_flag(&mut flags, FLAG_NO_ACK);
         }
         let mut streams = Vec::new();
+        let mut quality = Vec::new();
         for (index, leg) in legs {
             let counts = match leg.finish() {
                 Ok(c) => c,
@@ -117,6 +123,9 @@ impl<S: LegStore> Finishing<S> {
                 }
             };
             let got = received.get(&index);
+            if let (Some(side), Some(m)) = (roles.side_of(index), counts.quality) {
+                quality.push(leg_quality(side, &m));
+            }
             streams.push(StreamReport {
                 index,
                 side: roles.side_of(index).map(str::to_owned),
@@ -131,12 +140,13 @@ impl<S: LegStore> Finishing<S> {
             });
         }
         streams.sort_by_key(|r| r.index);
+        quality.sort_by_key(|q| q.side != "caller");
         for f in streams.iter().flat_map(StreamReport::flags) {
             add_flag(&mut flags, f);
         }
         if !flags.is_empty() {
             tracing::warn!(set = %record.id, ?flags, ?streams, "recording flagged");
         }
-        Completion::Seal(SealPlan { record, store, roles, metadata_xml, flags, streams })
+        Completion::Seal(SealPlan { record, store, roles, metadata_xml, flags, streams, quality })
     }
 }

@@ -18,6 +18,9 @@ pub const FLAG_NO_MEDIA: &str = "no_media";
 pub const FLAG_SRTP_REJECTED: &str = "srtp_rejected";
 /// Flag: our 200 OK was never acknowledged, but media came.
 pub const FLAG_NO_ACK: &str = "no_ack";
+/// Flag: the set is past a `[quality]` threshold (the metadata's `quality.reasons` say
+/// which).
+pub const FLAG_QUALITY: &str = "quality";
 
 /// One received stream in the set's metadata (`streams`): what the RTP receiver passed
 /// on, refused and missed. Counts the receiver reports when the stream closes are `null`

@@ -103,7 +103,7 @@ impl Leg for FileLeg {
 
     fn finish(self) -> Result<LegCounts, LegError> {
         let s = self.0.finish()?;
-        Ok(LegCounts { packets: s.packets, late: s.late_packets })
+        Ok(LegCounts { packets: s.packets, late: s.late_packets, quality: Some(s.quality) })
     }
 }
 

@@ -31,6 +31,8 @@ pub struct LegCounts {
     pub packets: u64,
     /// Packets that came too late to be placed (dropped).
     pub late: u64,
+    /// What the leg's packets came to (none: not measured).
+    pub quality: Option<cr_audio::LegMeasure>,
 }
 
 /// One stream's leg being written.

@@ -17,7 +17,8 @@
 //!
 //! The crate also owns what a call leaves on disk and in the set: the legs directory
 //! ([`LegsDir`]), the call record ([`CallRecord`], `call.json`), the set metadata
-//! ([`SetMetadata`]), the flags ([`flags`]), crash recovery ([`Leftover::plan`]) and the
+//! ([`SetMetadata`]) with its quality block ([`SetQuality`], thresholds in
+//! [`QualityThresholds`]), the flags ([`flags`]), crash recovery ([`Leftover::plan`]) and the
 //! classification of a SIPREC call's direction ([`classify`]).
 //!
 //! ```
@@ -52,6 +53,7 @@ mod layout;
 mod legs;
 mod machine;
 mod metadata;
+mod quality;
 mod record;
 mod recovery;
 
@@ -61,5 +63,7 @@ pub use layout::{LegsDir, LegsRoot, Roles, stream_file};
 pub use legs::{Leg, LegCounts, LegError, LegStore};
 pub use machine::{Abandoned, CallSettings, Calls, DecideRequest, Decided, Input, MediaCounts, Output};
 pub use metadata::{ChainLink, SetMetadata};
+pub use quality::leg_quality;
+pub use cr_types::{LegQuality, Percent, QualityThresholds, REASONS, SetQuality};
 pub use record::{CallRecord, CallStart, SOURCE_API, SOURCE_SIPREC};
 pub use recovery::{Leftover, Recovery};

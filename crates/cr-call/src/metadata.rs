@@ -11,6 +11,7 @@ use cr_policy::{Channels, Direction};
 use serde::{Deserialize, Serialize};
 
 use crate::flags::StreamReport;
+use cr_types::SetQuality;
 
 /// The chain link of a set (`chain`): the workspace's one type for it.
 pub use cr_types::ChainLink;
@@ -55,6 +56,10 @@ pub struct SetMetadata {
     pub module_id: String,
     /// The PBX's call id.
     pub pbx_call_id: String,
+    /// Each leg's figures and the reasons the set is flagged `quality` (format 3; absent
+    /// in sets sealed before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<SetQuality>,
     /// Why the call was recorded.
     pub reason: String,
     /// When the set was sealed.
@@ -71,8 +76,8 @@ pub struct SetMetadata {
 
 impl SetMetadata {
     /// The version of the format this struct writes (not written into the file): 2 adds
-    /// `expires_at`.
-    pub const FORMAT: u32 = 2;
+    /// `expires_at`, 3 adds `quality`.
+    pub const FORMAT: u32 = 3;
 
     /// The metadata as the set holds it: pretty-printed JSON.
     pub fn to_json(&self) -> Vec<u8> {
@@ -142,6 +147,7 @@ mod tests {
             id: "s".into(),
             module_id: "m1".into(),
             pbx_call_id: "c1".into(),
+            quality: None,
             reason: "why".into(),
             sealed_at: t,
             source: "siprec".into(),
@@ -176,5 +182,19 @@ mod tests {
         assert!(!String::from_utf8_lossy(&never.to_json()).contains("expires_at"));
         let bad = text.replace("2031-11-26T09:30:00.000Z", "next year");
         assert!(serde_json::from_str::<SetMetadata>(&bad).is_err());
+    }
+
+    // Format 3: `quality` in its alphabetical place; sets of format 2 still read (without).
+    #[test]
+    fn the_quality_block_is_written_between_pbx_call_id_and_reason() {
+        let text = r#"{"audio":[],"callee":"300","caller":"201","certificate_sha256":"ab","chain":{"prev_sha256":"00","seq":1},"channels":"stereo","configuration":"c","direction":"incoming","diversions":[],"duration_ms":0,"ended_at":"2026-11-26T09:30:00.000Z","flags":[],"id":"s","module_id":"m","pbx_call_id":"p","reason":"r","sealed_at":"2026-11-26T09:30:00.000Z","source":"api","started_at":"2026-11-26T09:30:00.000Z","streams":[]}"#;
+        let old: SetMetadata = serde_json::from_str(text).expect("format 2 reads");
+        assert_eq!(old.quality, None);
+        let leg = cr_types::LegQuality::from_counts("caller", true, 500, 475, 20, 76_000, 0);
+        let meta = SetMetadata { quality: Some(cr_types::QualityThresholds::default().assess(vec![leg])), ..old };
+        let json = serde_json::to_string(&meta).unwrap_or_default();
+        let q = r#""pbx_call_id":"p","quality":{"legs":[{"longest_gap_ms":20,"loss_percent":5.0,"packets_expected":500,"packets_lost":25,"packets_received":475,"samples":76000,"side":"caller","silence_percent":0.0,"silent_samples":0,"silent_throughout":false,"source":"rtp"}],"one_sided":false,"reasons":["loss"],"thresholds":{"max_gap_ms":2000,"max_loss_percent":1.0,"max_silence_percent":95.0,"one_sided":true}},"reason":"r""#;
+        assert!(json.contains(q), "{json}");
+        assert_eq!(serde_json::from_str::<SetMetadata>(&json).ok(), Some(meta));
     }
 }

@@ -36,7 +36,7 @@ impl Leg for MemLeg {
         Ok(())
     }
     fn finish(self) -> Result<LegCounts, LegError> {
-        Ok(LegCounts { packets: self.2, late: 0 })
+        Ok(LegCounts { packets: self.2, late: 0, quality: None })
     }
 }
 

@@ -76,6 +76,10 @@ struct Raw {
     #[serde(default)]
     #[allow(dead_code)]
     decision_log: serde::de::IgnoredAny,
+    /// `[quality]`: the schema is cr-types' (`QualityThresholds`).
+    #[serde(default)]
+    #[allow(dead_code)]
+    quality: serde::de::IgnoredAny,
 }
 
 /// `[installation]`.

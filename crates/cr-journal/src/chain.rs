@@ -55,6 +55,14 @@ pub(crate) struct Reservation<'a> {
     at: DateTime<Utc>,
 }
 
+impl<'a> Reservation<'a> {
+    /// The open transaction and the set the link is reserved for: rows written here are
+    /// committed with the link, or rolled back with it.
+    pub(crate) fn session_and_set(&mut self) -> (&mut Session<'a>, &str) {
+        (&mut self.session, &self.set_id)
+    }
+}
+
 impl Journal {
     /// Reserves the next chain link for set `set_id`, waiting while another process or
     /// handle holds a reservation. `at` becomes the seal time. See [`ChainReservation`].

@@ -124,6 +124,7 @@ mod operators;
 mod ops;
 #[cfg(feature = "postgres")]
 mod pg;
+mod quality;
 mod queries;
 mod reconcile;
 mod retention;
@@ -140,6 +141,7 @@ pub use holds::{
     ApprovedDeletion, CASE_MAX_CHARS, Hold, HoldScope, NewHold, Request, RequestKind,
 };
 pub use journal::{ChainReservation, Journal, OpenOptions};
+pub use cr_types::QualityRecord;
 pub use model::{
     ActiveCall, AuditEvent, AuditKind, CallId, CallRecord, ChainEntry, ChainLink, DeletedBy,
     Deletion, DeletionConfirmed, DeletionState, Delivery, Direction, FLAG_RECOVERED, FileEntry,

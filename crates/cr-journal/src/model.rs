@@ -542,17 +542,21 @@ pub enum SearchFlag {
     Held,
     /// Its RFC 3161 time-stamp token has not arrived yet (`[timestamping]`).
     Untimestamped,
+    /// Past a `[quality]` threshold at sealing (flag `quality`: loss, a gap, silence, one
+    /// side silent).
+    Quality,
 }
 
 impl SearchFlag {
     /// The form used in forms and on the command line: `recovered`, `pending`, `held`,
-    /// `untimestamped`.
+    /// `untimestamped`, `quality`.
     pub fn as_str(self) -> &'static str {
         match self {
             SearchFlag::Recovered => "recovered",
             SearchFlag::Pending => "pending",
             SearchFlag::Held => "held",
             SearchFlag::Untimestamped => "untimestamped",
+            SearchFlag::Quality => "quality",
         }
     }
 
@@ -563,6 +567,7 @@ impl SearchFlag {
             "pending" => Some(SearchFlag::Pending),
             "held" => Some(SearchFlag::Held),
             "untimestamped" => Some(SearchFlag::Untimestamped),
+            "quality" => Some(SearchFlag::Quality),
             _ => None,
         }
     }

@@ -195,6 +195,7 @@ impl Journal {
              AND (?8 IS NULL OR ?8 LIKE '%,' || c.caller_digits || ',%' OR ?8 LIKE '%,' || c.callee_digits || ',%') \
              AND (?9 IS NULL \
                OR (?9 = 'recovered' AND r.flags LIKE '%\"recovered\"%') \
+               OR (?9 = 'quality' AND r.flags LIKE '%\"quality\"%') \
                OR (?9 = 'pending' AND EXISTS (SELECT 1 FROM uploads u WHERE u.set_id = r.set_id AND u.state != 'done')) \
                OR (?9 = 'untimestamped' AND EXISTS (SELECT 1 FROM timestamps t WHERE t.set_id = r.set_id AND t.stored_at IS NULL)) \
                OR (?9 = 'held' AND (EXISTS (SELECT 1 FROM hold_sets hs JOIN holds h ON h.id = hs.hold_id \

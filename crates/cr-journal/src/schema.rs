@@ -28,7 +28,7 @@
 use crate::db::Dialect;
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
 
 /// The schema version this program writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -440,6 +440,30 @@ CREATE TABLE decision_log (
     sealed_in       TEXT
 );
 CREATE INDEX decision_log_unsealed ON decision_log (id) WHERE sealed_in IS NULL;
+"#;
+
+/// Quality at sealing (issue 15; `quality.rs`): one row per sealed set measured, with the
+/// reasons it is flagged `quality` (a JSON list, `[]` when it is not), and one per leg with
+/// the counts its figures are derived from (the percentages are computed on reading, as
+/// in the set metadata). Written in the transaction that commits the set's chain link,
+/// before its `recordings` row: the references are checked at commit.
+const V10: &str = r#"
+CREATE TABLE quality_sets (
+    set_id          TEXT    PRIMARY KEY REFERENCES recordings (set_id) DEFERRABLE INITIALLY DEFERRED,
+    reasons         TEXT    NOT NULL DEFAULT '[]',
+    one_sided       {BOOL} NOT NULL {BOOL_CHECK:one_sided}
+);
+CREATE TABLE quality_legs (
+    set_id          TEXT    NOT NULL REFERENCES quality_sets (set_id) DEFERRABLE INITIALLY DEFERRED,
+    side            TEXT    NOT NULL,
+    source          TEXT    NOT NULL,
+    packets_expected {INT} NOT NULL,
+    packets_received {INT} NOT NULL,
+    longest_gap_ms  {INT} NOT NULL,
+    samples         {INT} NOT NULL,
+    silent_samples  {INT} NOT NULL,
+    PRIMARY KEY (set_id, side)
+);
 "#;
 
 #[cfg(test)]

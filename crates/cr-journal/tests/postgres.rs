@@ -273,6 +273,10 @@ fn postgres_backend_behaves_like_sqlite() {
     common::queries::search_by_configuration_party_list_and_flag(&j);
     common::queries::search_pages(&j);
 
+    // Quality at sealing: kept with its chain link, listed when flagged.
+    let j = open(&pg.database("quality"));
+    common::quality::quality_is_kept_with_its_link_and_listed_when_flagged(&j);
+
     // Retention: lengthened, audited, never shortened.
     let j = open(&pg.database("retention"));
     common::retention::extend_lengthens_audits_and_never_shortens(&j);

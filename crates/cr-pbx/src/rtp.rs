@@ -145,6 +145,19 @@ impl RtpSender {
         self.header.timestamp = self.header.timestamp.wrapping_add(160);
         h
     }
+
+    /// Leaves the next packet unsent: sequence number, timestamp and audio advance as if
+    /// it had been sent (a packet lost on the way). For the load generator's impairments.
+    #[cfg(feature = "loadgen")]
+    pub fn skip(&mut self) {
+        let n = self.audio.len();
+        if n > 0 {
+            self.pos = (self.pos + 160) % n;
+        }
+        self.first = false;
+        self.header.sequence = self.header.sequence.wrapping_add(1);
+        self.header.timestamp = self.header.timestamp.wrapping_add(160);
+    }
 }
 
 #[cfg(test)]

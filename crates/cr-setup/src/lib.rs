@@ -22,12 +22,14 @@
 //! | `[decision_log]` | [`DecisionLogSettings`] (here) |
 //! | `[console]` | [`ConsoleSettings`] (here; the TLS files are loaded by cr-console) |
 //! | `[timestamping]` | [`TimestampingSettings`] (here; the certificate is read by cr-sign) |
+//! | `[quality]` | [`quality_from_config`] (here; the thresholds are [`cr_types::QualityThresholds`]) |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod console;
 mod decision_log;
 mod files;
+mod quality;
 mod retention;
 mod siprec;
 mod timestamping;
@@ -35,6 +37,7 @@ mod timestamping;
 pub use retention::{MAX_INTERVAL, MIN_INTERVAL, RetentionConfig, RetentionSettings, never_expiring};
 pub use console::ConsoleSettings;
 pub use decision_log::{DecisionLogConfig, DecisionLogSettings, MAX_SEAL_INTERVAL, MIN_SEAL_INTERVAL};
+pub use quality::quality_from_config;
 pub use siprec::SipRecSettings;
 pub use timestamping::TimestampingSettings;
 
@@ -66,6 +69,8 @@ pub struct RecorderSetup {
     pub retention: RetentionSettings,
     /// `[decision_log]`: how often the decision log is sealed, and where it goes.
     pub decision_log: DecisionLogSettings,
+    /// `[quality]`: when a sealed set is flagged `quality`.
+    pub quality: cr_types::QualityThresholds,
     /// Things an operator should know that are not errors (logged at start).
     pub notes: Vec<String>,
 }
@@ -80,13 +85,16 @@ impl RecorderSetup {
         let retention = collect(RetentionSettings::from_config(cfg), &mut problems);
         let decision_log = collect(DecisionLogSettings::from_config(cfg), &mut problems);
         problems.extend(spool_floor(cfg));
-        let (Some(policy), Some(retention), Some(decision_log), true) = (policy, retention, decision_log, problems.is_empty()) else {
+        let quality = collect(quality_from_config(cfg), &mut problems);
+        let (Some(policy), Some(retention), Some(decision_log), Some(quality), true) =
+            (policy, retention, decision_log, quality, problems.is_empty())
+        else {
             return Err(problems);
         };
         let mut notes: Vec<String> = siprec.iter().flat_map(|s| s.warnings.clone()).collect();
         notes.extend(api.iter().flat_map(|a| a.notes.clone()));
         notes.extend(never_expiring(cfg, &retention));
-        Ok(Self { policy, siprec, api, retention, decision_log, notes })
+        Ok(Self { policy, siprec, api, retention, decision_log, quality, notes })
     }
 }
 
@@ -172,6 +180,7 @@ impl Checked {
         problems.extend(TimestampingSettings::from_config(cfg).err().unwrap_or_default());
         problems.extend(DecisionLogSettings::from_config(cfg).err().unwrap_or_default());
         problems.extend(spool_floor(cfg));
+        problems.extend(quality_from_config(cfg).err().unwrap_or_default());
         problems.extend(files::folders_exist(cfg));
         if let Err(e) = cr_journal::JournalUrl::parse(&cfg.journal.url, &cfg.installation.data_dir) {
             problems.push(cfg.error_at("journal.url", e.to_string()));

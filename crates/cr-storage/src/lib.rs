@@ -38,6 +38,7 @@
 mod backoff;
 #[cfg(feature = "config")]
 mod config;
+mod digest;
 mod error;
 mod folder;
 mod lock;
@@ -67,6 +68,7 @@ pub use config::{
 };
 #[cfg(all(feature = "config", feature = "mail"))]
 pub use config::{NotifySetup, notifier_from_config};
+pub use digest::{DIGEST_INTERVAL, QualityDigest};
 pub use error::{SpoolError, TargetError, TemplateError};
 pub use folder::FolderStore;
 pub use lock::{InstanceLock, LockError};

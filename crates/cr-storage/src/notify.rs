@@ -45,6 +45,8 @@ pub enum NoticeKind {
     DeletionStillFailing,
     /// Deleting at a target works again.
     DeletionRecovered,
+    /// The daily list of sets flagged `quality` at sealing ([`crate::QualityDigest`]).
+    QualityFlagged,
 }
 
 /// A notification to send.
@@ -66,6 +68,8 @@ pub struct Notice {
     pub at: DateTime<Utc>,
     /// Free space in percent (space notices).
     pub free_percent: Option<f64>,
+    /// The sets listed ([`NoticeKind::QualityFlagged`]; empty otherwise).
+    pub flagged: Vec<cr_types::QualityRecord>,
 }
 
 fn human(d: chrono::Duration) -> String {
@@ -90,6 +94,10 @@ impl Notice {
             NoticeKind::DeletionFailing => format!("[callrec {module_id}] deletion at {} failing", self.target),
             NoticeKind::DeletionStillFailing => format!("[callrec {module_id}] deletion at {} still failing", self.target),
             NoticeKind::DeletionRecovered => format!("[callrec {module_id}] deletion at {} works again", self.target),
+            NoticeKind::QualityFlagged => {
+                let n = self.flagged.len();
+                format!("[callrec {module_id}] {n} recording{} flagged for quality", if n == 1 { "" } else { "s" })
+            }
         }
     }
 
@@ -142,6 +150,20 @@ impl Notice {
             NoticeKind::DeletionRecovered => {
                 b.push_str(&format!("Target {} confirms deletions again.\n\n", self.target));
                 b.push_str(&format!("The outage lasted {} (since {}).\n", human(self.at - self.since), self.since.to_rfc3339()));
+            }
+            NoticeKind::QualityFlagged => {
+                b.push_str(&format!(
+                    "{} recording(s) of callrec installation {module_id} sealed since {} are past the [quality] thresholds.\n\n",
+                    self.flagged.len(),
+                    self.since.to_rfc3339()
+                ));
+                for set in &self.flagged {
+                    b.push_str(&format!("{}  sealed {}  reasons: {}\n", set.set_id, set.sealed_at.to_rfc3339(), set.reasons.join(", ")));
+                    for line in set.leg_lines() {
+                        b.push_str(&format!("  {line}\n"));
+                    }
+                }
+                b.push_str("\nThe sets are sealed and delivered as they are. List them with: crctl search --flag quality\n");
             }
         }
         b
@@ -222,6 +244,7 @@ impl Notifier {
             since,
             at: now,
             free_percent: None,
+            flagged: Vec::new(),
         };
         match (outcome, self.outages.get_mut(target)) {
             (Ok(()), None) => None,
@@ -286,6 +309,7 @@ impl SpaceWatch {
             since,
             at: now,
             free_percent: Some(free_percent),
+            flagged: Vec::new(),
         };
         match self.low_since {
             None if free_percent < self.threshold => {

@@ -25,7 +25,7 @@ pub(super) struct SearchForm {
     /// A `[[users]]` or `[[groups]]` id; empty: any.
     #[serde(default)]
     party: String,
-    /// `recovered`, `pending` or `held`; empty: any.
+    /// `recovered`, `pending`, `held` or `quality`; empty: any.
     #[serde(default)]
     flag: String,
     /// The page, from 0.
@@ -101,7 +101,7 @@ fn invalid(app: &Console, q: &SearchForm) -> Result<SearchQuery, String> {
     }
     let flag = match q.flag.trim() {
         "" => None,
-        f => Some(cr_journal::SearchFlag::parse(f).ok_or_else(|| format!("{f:?} is not a flag (recovered, pending, held)"))?),
+        f => Some(cr_journal::SearchFlag::parse(f).ok_or_else(|| format!("{f:?} is not a flag (recovered, pending, held, quality)"))?),
     };
     let mut query = SearchQuery::default();
     query.number = number;
@@ -126,7 +126,7 @@ pub(super) async fn search(State(app): State<App>, headers: HeaderMap, Query(q):
     let parties: Vec<(String, String)> = (app.policy.users.iter().map(|u| (u.id.clone(), format!("user {}", u.id))))
         .chain(app.policy.groups.iter().map(|g| (g.id.clone(), format!("group {}", g.id))))
         .collect();
-    let flags: Vec<(String, String)> = [("recovered", "recovered"), ("pending", "pending delivery"), ("held", "on hold"), ("untimestamped", "no time-stamp yet")]
+    let flags: Vec<(String, String)> = [("recovered", "recovered"), ("pending", "pending delivery"), ("held", "on hold"), ("untimestamped", "no time-stamp yet"), ("quality", "quality below thresholds")]
         .iter()
         .map(|(v, l)| ((*v).to_owned(), (*l).to_owned()))
         .collect();

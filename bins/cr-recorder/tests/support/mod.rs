@@ -344,3 +344,18 @@ name = "archive"
 kind = "folder"
 path = "$ROOT/archive"
 "#;
+
+/// A start time the API accepts: ten minutes before the first call (`[pbx.api] max_age`
+/// refuses old ones), the same for the whole test run.
+pub fn recent() -> chrono::DateTime<chrono::Utc> {
+    use chrono::Timelike;
+    static START: std::sync::OnceLock<chrono::DateTime<chrono::Utc>> = std::sync::OnceLock::new();
+    *START.get_or_init(|| (chrono::Utc::now() - chrono::Duration::minutes(10)).with_nanosecond(0).unwrap())
+}
+
+/// POST /v1/recordings with `body`: status and the answer as JSON.
+pub fn ingest_json(rec: &Recorder, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let (status, text) = rec.http("POST", "/v1/recordings", &body.to_string());
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+}
+

@@ -7,6 +7,7 @@ pub mod lifecycle;
 pub mod schema_v1;
 pub mod queries;
 pub mod reconcile;
+pub mod quality;
 pub mod retention;
 pub mod totp;
 pub mod trail;

@@ -45,6 +45,27 @@ pub struct LoadSpec {
     /// caller's streams and one for the callee's, and the SDP offer of a call names the
     /// ports of those it uses: the SRS sees RTP from exactly the announced source.
     pub pacer_threads: usize,
+    /// Packets of every caller stream left unsent (tests of loss and gaps). Default none.
+    pub caller_impairment: Impairment,
+}
+
+/// Packets of a stream left unsent on purpose, deterministically: the sequence number and
+/// the timestamp advance as if they had been sent (loss on the way, or an outage).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Impairment {
+    /// Every n-th packet (the n-th, the 2n-th, ...) is not sent; 0: none.
+    pub drop_every: u64,
+    /// `(first, count)`: packets `first .. first + count` (0-based) are not sent: a gap of
+    /// `count` × 20 ms.
+    pub gap: Option<(u64, u64)>,
+}
+
+impl Impairment {
+    /// Whether packet `k` (0-based) of the stream stays unsent.
+    pub fn skips(&self, k: u64) -> bool {
+        (self.drop_every > 0 && (k + 1) % self.drop_every == 0)
+            || self.gap.is_some_and(|(first, count)| (first..first.saturating_add(count)).contains(&k))
+    }
 }
 
 impl LoadSpec {
@@ -68,6 +89,7 @@ impl LoadSpec {
             caller_prefix: "+4930555".into(),
             callee_prefix: "2".into(),
             pacer_threads: 2,
+            caller_impairment: Impairment::default(),
         }
     }
 }
@@ -83,6 +105,8 @@ pub struct CallResult {
     pub failure: Option<(u16, String)>,
     /// RTP packets sent per stream (caller, callee).
     pub packets_sent: [u64; 2],
+    /// Packets left unsent per stream by [`LoadSpec::caller_impairment`].
+    pub packets_skipped: [u64; 2],
     /// Time from INVITE to 200 OK.
     pub setup: Option<Duration>,
     /// The call ended cleanly (BYE answered).
@@ -98,6 +122,10 @@ struct TxStream {
     due: Instant,
     remaining: u64,
     sent: u64,
+    impairment: Impairment,
+    /// Packets due so far (sent or skipped).
+    index: u64,
+    skipped: u64,
 }
 
 /// Places `spec.calls` SIPREC calls over UDP and streams RTP; returns per-call results.
@@ -118,7 +146,7 @@ pub async fn run_calls(spec: LoadSpec) -> Result<Vec<CallResult>, DriverError> {
     });
     let threads = spec.pacer_threads.max(1);
     // Each stream reports once: room for every report, so a pacer never waits or drops one.
-    let (rtp_done_tx, mut rtp_done_rx) = mpsc::channel::<(usize, usize, u64)>(2 * spec.calls.max(1));
+    let (rtp_done_tx, mut rtp_done_rx) = mpsc::channel::<StreamDone>(2 * spec.calls.max(1));
     let mut pacer_tx = Vec::new();
     let mut pacers = Vec::new();
     // The source ports of each pacer's caller and callee sockets: what the offers name.
@@ -219,6 +247,9 @@ pub async fn run_calls(spec: LoadSpec) -> Result<Vec<CallResult>, DriverError> {
                                     due: now,
                                     remaining: packets_per_stream,
                                     sent: 0,
+                                    impairment: if leg == 0 { spec.caller_impairment } else { Impairment::default() },
+                                    index: 0,
+                                    skipped: 0,
                                 });
                             }
                             streams_of_call[i] = legs;
@@ -290,16 +321,20 @@ pub async fn run_calls(spec: LoadSpec) -> Result<Vec<CallResult>, DriverError> {
     Ok(results)
 }
 
+/// A stream's end as its pacer reports it: call, leg, packets sent, packets skipped.
+type StreamDone = (usize, usize, u64, u64);
+
 /// A pacer reports stream `leg` of `call` done after `sent` packets: counted, and the
 /// call's BYE is due shortly after the last packet of both its streams.
 fn stream_done(
-    (call, leg, sent): (usize, usize, u64),
+    (call, leg, sent, skipped): StreamDone,
     results: &mut [CallResult],
     streams_of_call: &mut [usize],
     id_of_call: &[Option<SrcCallId>],
     hangups: &mut Vec<(Instant, SrcCallId)>,
 ) {
     results[call].packets_sent[leg] = sent;
+    results[call].packets_skipped[leg] = skipped;
     streams_of_call[call] = streams_of_call[call].saturating_sub(1);
     if streams_of_call[call] == 0
         && let Some(id) = id_of_call[call]
@@ -384,7 +419,7 @@ impl SendBatch {
 /// streams leave from `socks[0]`, callee streams from `socks[1]`.
 fn pace_rtp(
     cmds: std::sync::mpsc::Receiver<TxStream>,
-    done: mpsc::Sender<(usize, usize, u64)>,
+    done: mpsc::Sender<StreamDone>,
     socks: [std::net::UdpSocket; 2],
 ) {
     // Streams sit in one of 20 one-millisecond slots by their send time (a stream sends
@@ -424,8 +459,14 @@ fn pace_rtp(
             for s in slot.iter_mut() {
                 while ms_of(s.due) <= now && s.remaining > 0 {
                     let leg = s.leg.min(1);
-                    batches[leg].push(&socks[leg], s);
-                    s.sent += 1;
+                    if s.impairment.skips(s.index) {
+                        s.sender.skip();
+                        s.skipped += 1;
+                    } else {
+                        batches[leg].push(&socks[leg], s);
+                        s.sent += 1;
+                    }
+                    s.index += 1;
                     s.remaining -= 1;
                     s.due += Duration::from_millis(20);
                 }
@@ -444,7 +485,7 @@ fn pace_rtp(
             while i < slot.len() {
                 if slot[i].remaining == 0 {
                     let s = slot.swap_remove(i);
-                    let _ = done.try_send((s.call, s.leg, s.sent));
+                    let _ = done.try_send((s.call, s.leg, s.sent, s.skipped));
                     live -= 1;
                     continue;
                 }

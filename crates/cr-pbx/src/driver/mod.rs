@@ -35,7 +35,7 @@ mod stats;
 mod tls;
 
 #[cfg(feature = "loadgen")]
-pub use load::{CallResult, LoadSpec, run_calls};
+pub use load::{CallResult, Impairment, LoadSpec, run_calls};
 pub use media::{MediaEvent, MediaPacket};
 pub use stats::{DriverStats, StreamStats};
 pub use tls::{TlsSettings, parse_fingerprint, server_config as tls_server_config};
