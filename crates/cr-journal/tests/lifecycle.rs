@@ -40,14 +40,14 @@ fn migrates_an_empty_file_and_reopens_with_the_data() {
     {
         let j =
             Journal::open_url("sqlite:journal.sqlite", dir.path(), &OpenOptions::new()).unwrap();
-        assert_eq!(j.schema_version().unwrap(), 9);
+        assert_eq!(j.schema_version().unwrap(), 10);
         seal(&j, "set-1", "+4930999888", "300", 0, 60, &["nas"]);
         j.set_membership("trading", "bob", false, "test", t(5))
             .unwrap();
     }
     assert!(path.is_file());
     let j = Journal::open_sqlite(&path, &OpenOptions::new().create(false)).unwrap();
-    assert_eq!(j.schema_version().unwrap(), 9);
+    assert_eq!(j.schema_version().unwrap(), 10);
     let rec = j.recording("set-1").unwrap().expect("set survives re-open");
     assert_eq!(rec.chain.seq, 1);
     assert_eq!(rec.files.len(), 2);
@@ -62,7 +62,7 @@ fn migrates_an_empty_file_and_reopens_with_the_data() {
     drop(j);
     if let Some(mode) = sqlite3(&path, "PRAGMA journal_mode;") {
         assert_eq!(mode, "wal");
-        assert_eq!(sqlite3(&path, "PRAGMA user_version;").unwrap(), "7");
+        assert_eq!(sqlite3(&path, "PRAGMA user_version;").unwrap(), "10");
         assert_eq!(sqlite3(&path, "PRAGMA integrity_check;").unwrap(), "ok");
         assert_eq!(
             sqlite3(&path, "SELECT seq, set_id, sha256 FROM chain;").unwrap(),
@@ -96,7 +96,7 @@ fn refuses_a_newer_schema_a_missing_file_and_a_non_database() {
             e,
             JournalError::SchemaTooNew {
                 found: 70,
-                known: 7,
+                known: 10,
                 ..
             }
         ),

@@ -202,7 +202,7 @@ fn postgres_backend_behaves_like_sqlite() {
         .unwrap_err();
         assert!(matches!(e, JournalError::NotFound { .. }), "{e}");
         let j = open(&url);
-        assert_eq!(j.schema_version().unwrap(), 9);
+        assert_eq!(j.schema_version().unwrap(), 10);
         seal(&j, "set-1", "+4930999888", "300", 0, 60, &["nas"]);
         assert_eq!(
             j.set_membership("trading", "bob", false, "test", t(5))
@@ -216,7 +216,7 @@ fn postgres_backend_behaves_like_sqlite() {
         );
     }
     let j = open(&url);
-    assert_eq!(j.schema_version().unwrap(), 9);
+    assert_eq!(j.schema_version().unwrap(), 10);
     let rec = j.recording("set-1").unwrap().unwrap();
     assert_eq!(
         (rec.chain.seq, rec.files.len(), rec.uploads.len()),

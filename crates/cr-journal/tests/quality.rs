@@ -1,4 +1,4 @@
-//! Quality at sealing in the journal (schema 7 here; see `common/quality.rs`).
+//! Quality at sealing in the journal (schema 10; see `common/quality.rs`).
 #![allow(clippy::unwrap_used)]
 
 mod common;

@@ -256,7 +256,7 @@ impl Drop for Recorder {
 /// Another binary of the workspace, built beside cr-recorder (`cargo build -p NAME`);
 /// `None` with a loud skip when it is not there, a failure under CALLREC_TEST_STRICT=1.
 pub fn sibling_bin(name: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_BIN_EXE_cr-recorder")).with_file_name(name);
+    let p = recorder_bin().with_file_name(name);
     if p.exists() {
         return Some(p);
     }

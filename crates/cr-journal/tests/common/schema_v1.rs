@@ -210,7 +210,7 @@ INSERT INTO audit_events (at, kind, actor, set_id, details)
 /// that the next set links to the old head.
 pub fn check_and_extend(j: &cr_journal::Journal) {
     use super::{recording, sha, t};
-    assert_eq!(j.schema_version().unwrap(), 9, "migrated to the current schema");
+    assert_eq!(j.schema_version().unwrap(), 10, "migrated to the current schema");
     let rec = j.recording("old-set").unwrap().expect("the old set is found");
     assert_eq!(rec.expires_at, None, "a set sealed before retention existed has no expiry");
     assert_eq!((rec.chain.seq, rec.configuration.as_str()), (1, "desk"));
