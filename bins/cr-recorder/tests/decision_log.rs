@@ -102,7 +102,7 @@ struct Log {
 /// Every decision-log set below `root`.
 fn logs_below(root: &Path) -> Vec<Log> {
     let mut out = Vec::new();
-    for checksum in sets_below(root) {
+    for checksum in checksum_files_below(root) {
         let id = checksum.file_stem().unwrap().to_str().unwrap().to_owned();
         let jsonl = checksum.with_file_name(format!("{id}.decisions.jsonl"));
         if !jsonl.exists() {

@@ -135,3 +135,38 @@ fn the_examples_block_a_must_record_call_when_the_recorder_says_it_cannot() {
     }
     rec.stop();
 }
+
+// Guards against: a caller's number (chosen by whoever calls in) reaching a shell command
+// or the decision's JSON unfiltered — `"; rm -rf /; "` as caller ID ran in the hang-up
+// command of both examples.
+#[test]
+fn the_callers_number_reaches_no_shell_unfiltered() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
+    let asterisk = std::fs::read_to_string(format!("{root}/asterisk/extensions.conf")).unwrap();
+    for (n, line) in asterisk.lines().enumerate().filter(|(_, l)| l.contains("/usr/local/bin/")) {
+        let outside = line.replace("${FILTER(0-9+,${CALLERID(num)})}", "").replace("${FILTER(0-9+*#,${EXTEN})}", "");
+        assert!(!outside.contains("${CALLERID(num)}") && !outside.contains("${EXTEN}"), "extensions.conf line {}: {line}", n + 1);
+    }
+    // FreeSWITCH: the caller's number is used only as `callrec_caller`, which the first
+    // condition sets from what its expression captures. Python's `re` applies that
+    // expression to hostile numbers: none may pass.
+    let py = format!(
+        r#"
+import re, xml.etree.ElementTree as ET
+text = open("{root}/freeswitch/dialplan.xml").read()
+ext = ET.fromstring(text).find("extension")
+first = ext.find("condition")
+assert first.get("field") == "caller_id_number", "the caller's number is filtered first"
+expr = re.compile(first.get("expression"))
+for bad in ['"; rm -rf /; "', "$(id)", "`id`", "1 2", "+49;reboot", "'", "1" * 40, "1\n2"]:
+    m = expr.match(bad)
+    assert m is None, repr(bad)
+for good in ["+4930999888", "202", "0"]:
+    assert expr.match(good).group(1) == good, good
+assert "${{caller_id_number}}" not in text.split("-->", 1)[1].replace('field="caller_id_number"', ""), "only callrec_caller is used"
+print("ok")
+"#
+    );
+    let out = Command::new("python3").args(["-c", &py]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -84,7 +84,7 @@ fn flagged_sets_are_mailed_once_a_day_with_their_reasons_and_figures() {
 
     let (code, err) = run_once(&cfg);
     assert_eq!(code, 0, "{err}");
-    let mail = smtp.wait_for(|m| m.contains("flagged for quality"));
+    let mail = smtp.wait_for_decoded(|m| m.contains("flagged for quality"));
     assert!(mail.contains("Subject: [callrec pbx-q] 2 recordings flagged for quality"), "{mail}");
     for w in [
         "20261204T090000000Z-00000001  sealed",

@@ -245,8 +245,8 @@ impl Browser {
         self.scratch.path().join("downloads")
     }
 
-    /// Polls [`download_dir`](Self::download_dir) until it holds a finished file (one
-    /// whose name does not end in `.crdownload`, Chromium's name while it writes) and
+    /// Polls [`download_dir`](Self::download_dir) until it holds a finished file (not
+    /// Chromium's hidden temporary file, not a `.crdownload` one still being written) and
     /// returns its path; gives up after `deadline` with [`Error::DownloadTimeout`].
     pub fn wait_for_download(&self, deadline: Duration) -> Result<PathBuf, Error> {
         let dir = self.download_dir();
@@ -255,7 +255,9 @@ impl Browser {
             let names: Vec<String> = std::fs::read_dir(&dir)
                 .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
                 .unwrap_or_default();
-            if let Some(done) = names.iter().find(|n| !n.ends_with(".crdownload")) {
+            // Chromium writes a hidden temporary file (`.org.chromium.Chromium.*`), then
+            // `<name>.crdownload`, and renames that to the name once the download is whole.
+            if let Some(done) = names.iter().find(|n| !n.ends_with(".crdownload") && !n.starts_with('.')) {
                 return Ok(dir.join(done));
             }
             if started.elapsed() >= deadline {

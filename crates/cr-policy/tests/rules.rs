@@ -242,7 +242,7 @@ fn decision_json_is_exactly_the_contract_shape() {
         v,
         serde_json::json!({"record": true, "configuration": "trading-desk", "channels": "stereo",
             "announcement": "announcements/incoming.wav", "targets": ["nas"],
-            "reason": "incoming call to group trading (300), diverted from 301"})
+            "reason": "incoming call to group trading (300), diverted from 301", "on_failure": "allow"})
     );
     let d = p.decide(&inc(EXT, "301"));
     let v: serde_json::Value = serde_json::to_value(&d).unwrap();
@@ -250,7 +250,7 @@ fn decision_json_is_exactly_the_contract_shape() {
         v,
         serde_json::json!({"record": false, "configuration": null, "channels": null,
             "announcement": null, "targets": [],
-            "reason": "incoming call: no configuration records 301: no user or group has this number"})
+            "reason": "incoming call: no configuration records 301: no user or group has this number", "on_failure": null})
     );
     // Key order as in docs/reference.md §2.
     let text = serde_json::to_string(&d).unwrap();

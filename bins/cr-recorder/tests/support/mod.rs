@@ -287,8 +287,20 @@ pub fn rms_db(file: &Path, channel: u32) -> f64 {
     if v == "-inf" { f64::NEG_INFINITY } else { v.parse().unwrap() }
 }
 
-/// Every set directory (`<id>.sha256`) below `root`.
+/// Every call recording (`<id>.sha256`) below `root`, decision-log sets left out.
 pub fn sets_below(root: &Path) -> Vec<PathBuf> {
+    checksum_files_below(root)
+        .into_iter()
+        .filter(|c| {
+            let id = c.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            !c.with_file_name(format!("{id}.decisions.jsonl")).exists()
+        })
+        .collect()
+}
+
+/// The checksum files of every sealed set below `root`: recordings and the decision-log
+/// sets a declined or failed call leads to ([`sets_below`] leaves those out).
+pub fn checksum_files_below(root: &Path) -> Vec<PathBuf> {
     cr_sign::find_checksum_files(root).unwrap_or_default()
 }
 

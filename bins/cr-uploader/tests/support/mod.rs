@@ -75,6 +75,30 @@ impl Smtpd {
 
     /// The first mail for which `pick` holds, waiting for it (generous deadline: a mail the
     /// program sent arrives within it; a mail it never sent fails the test).
+    /// The first mail `pick` accepts, its quoted-printable body decoded (soft line breaks
+    /// joined, `=XX` turned back into its byte).
+    pub fn wait_for_decoded(&self, pick: impl Fn(&str) -> bool) -> String {
+        let raw = self.wait_for(pick);
+        let joined = raw.replace("=\r\n", "").replace("=\n", "");
+        let b = joined.as_bytes();
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+            match (b[i], hex) {
+                (b'=', Some(byte)) => {
+                    out.push(byte);
+                    i += 3;
+                }
+                (c, _) => {
+                    out.push(c);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
     pub fn wait_for(&self, pick: impl Fn(&str) -> bool) -> String {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         loop {
