@@ -10,125 +10,22 @@
 
 #[path = "../../../crates/cr-pbx/tests/pcap/mod.rs"]
 mod pcap;
+#[path = "../../../crates/cr-journal/tests/common/pg_cluster.rs"]
+mod pg_cluster;
 mod support;
 
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use pg_cluster::{Auth, Cluster};
 use support::*;
 
 
 /// Calls before the kill (spread over both nodes) and after it (all on the survivor).
 const CALLS_BEFORE: usize = 6;
 const CALLS_AFTER: usize = 4;
-
-fn find_pg_bin(name: &str) -> Option<PathBuf> {
-    let mut candidates: Vec<PathBuf> = Vec::new();
-    if let Ok(rd) = std::fs::read_dir("/usr/lib/postgresql") {
-        for e in rd.flatten() {
-            candidates.push(e.path().join("bin").join(name));
-        }
-    }
-    candidates.push(PathBuf::from("/usr/local/bin").join(name));
-    candidates.push(PathBuf::from("/usr/bin").join(name));
-    candidates.into_iter().find(|p| p.is_file())
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout == b"0\n")
-}
-
-/// Runs `bin args` as the postgres user when we are root (initdb refuses root).
-fn as_postgres(bin: &Path, args: &[&str]) -> std::process::Output {
-    if is_root() {
-        let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
-        let mut line = quote(&bin.display().to_string());
-        for a in args {
-            line.push(' ');
-            line.push_str(&quote(a));
-        }
-        Command::new("su")
-            .args(["postgres", "-s", "/bin/sh", "-c", &line])
-            .output()
-            .unwrap()
-    } else {
-        Command::new(bin).args(args).output().unwrap()
-    }
-}
-
-/// A PostgreSQL cluster on a free loopback port (trust authentication, user `callrec`);
-/// `Drop` stops it.
-struct Postgres {
-    dir: tempfile::TempDir,
-    port: u16,
-    pg_ctl: PathBuf,
-}
-
-impl Postgres {
-    fn start(initdb: &Path, pg_ctl: &Path) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        if is_root() {
-            run(Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(dir.path()));
-        }
-        let data = dir.path().join("data").display().to_string();
-        let out = as_postgres(
-            initdb,
-            &[
-                "-D",
-                &data,
-                "--auth=trust",
-                "--no-sync",
-                "-U",
-                "callrec",
-                "-E",
-                "UTF8",
-            ],
-        );
-        assert!(
-            out.status.success(),
-            "initdb: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let port = free_port();
-        let opts = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
-            dir.path().display()
-        );
-        let log = dir.path().join("pg.log").display().to_string();
-        let out = as_postgres(
-            pg_ctl,
-            &["-w", "-D", &data, "-l", &log, "-o", &opts, "start"],
-        );
-        assert!(
-            out.status.success(),
-            "pg_ctl start: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Self {
-            dir,
-            port,
-            pg_ctl: pg_ctl.to_owned(),
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://callrec@127.0.0.1:{}/postgres", self.port)
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let data = self.dir.path().join("data").display().to_string();
-        let _ = as_postgres(&self.pg_ctl, &["-D", &data, "-m", "immediate", "stop"]);
-    }
-}
 
 /// Kamailio in the foreground, in its own process group (it forks workers); `Drop` stops
 /// the whole group.
@@ -379,17 +276,9 @@ fn two_nodes_one_journal_survive_a_node_killed_mid_run_with_one_gap_free_chain()
     if !(have("kamailio") && have("sipp")) {
         return;
     }
-    let (Some(initdb), Some(pg_ctl)) = (find_pg_bin("initdb"), find_pg_bin("pg_ctl")) else {
-        assert!(
-            std::env::var("CALLREC_TEST_STRICT").as_deref() != Ok("1"),
-            "PostgreSQL (initdb, pg_ctl) is required (CALLREC_TEST_STRICT=1)"
-        );
-        eprintln!("SKIPPED: PostgreSQL (initdb, pg_ctl) is not installed");
-        return;
-    };
     let started = Instant::now();
-    let pg = Postgres::start(&initdb, &pg_ctl);
-    let body = format!("{CONFIG}\n[journal]\nurl = \"{}\"\n", pg.url());
+    let Some(pg) = Cluster::start(Auth::Trust) else { return };
+    let body = format!("{CONFIG}\n[journal]\nurl = \"{}\"\n", pg.url("postgres"));
     let a = Install::new(&body, true);
     let b = Install::new(&body, true);
     // One key pair for both nodes: node B gets node A's keystore and certificate.

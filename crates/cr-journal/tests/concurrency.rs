@@ -12,8 +12,9 @@ use std::path::Path;
 use std::process::{Child, Command};
 use std::sync::{Arc, Barrier};
 
+use common::chain::check_chain;
 use common::{call, recording, sha, t};
-use cr_journal::{ChainEntry, GENESIS_SHA256, Journal, OpenOptions};
+use cr_journal::{Journal, OpenOptions};
 
 /// A generous busy timeout: a slow, loaded CI machine must not turn waiting into failure.
 fn opts() -> OpenOptions {
@@ -54,29 +55,6 @@ fn write_load(j: &Journal, tag: &str, n: u64) {
         j.end_call(c, t(2))
             .unwrap_or_else(|e| panic!("{tag}: end_call {i}: {e}"));
     }
-}
-
-/// Checks the committed chain: 1..=n, each prev equal to the hash before.
-fn check_chain(j: &Journal, n: u64) -> Vec<ChainEntry> {
-    let chain = j.chain(1, u32::MAX).unwrap();
-    let seqs: Vec<u64> = chain.iter().map(|e| e.seq).collect();
-    assert_eq!(
-        seqs,
-        (1..=n).collect::<Vec<_>>(),
-        "numbers must be 1..={n} without gap or duplicate"
-    );
-    let mut prev = GENESIS_SHA256.to_owned();
-    for e in &chain {
-        assert_eq!(
-            e.prev_sha256,
-            prev,
-            "link {} does not point at link {}",
-            e.seq,
-            e.seq - 1
-        );
-        prev = e.sha256.clone();
-    }
-    chain
 }
 
 fn spawn_child(role: &str, db: &Path, tag: &str) -> Child {
@@ -176,70 +154,13 @@ fn two_processes_and_this_one_write_at_once() {
 fn chain_under_eight_threads_has_no_gap_or_duplicate() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("j.sqlite");
-    let setup = Journal::open_sqlite(&db, &opts()).unwrap();
-    let c = setup
-        .record_call(&call("+4930999888", "300", t(0), true))
-        .unwrap();
-    let shared = Arc::new(setup);
-    let barrier = Arc::new(Barrier::new(8));
-    let per_thread = 40u64;
-    let handles: Vec<_> = (0..8u64)
-        .map(|th| {
-            let db = db.clone();
-            let barrier = barrier.clone();
-            let shared = shared.clone();
-            std::thread::spawn(move || {
-                // Six threads have their own connection; two share one handle.
-                let own;
-                let j: &Journal = if th < 6 {
-                    own = Journal::open_sqlite(&db, &opts()).unwrap();
-                    &own
-                } else {
-                    &shared
-                };
-                barrier.wait();
-                let mut got = Vec::new();
-                for i in 0..per_thread {
-                    let set = format!("t{th}-{i}");
-                    if i % 5 == 4 {
-                        // Abandon a reservation now and then: its number must be reused.
-                        let res = j.reserve_link(&format!("{set}-abandoned"), t(1)).unwrap();
-                        drop(res);
-                    }
-                    let res = j.reserve_link(&set, t(1)).unwrap();
-                    let link = res.link().clone();
-                    let h = sha(th * 1_000_000 + i + 1);
-                    res.commit(&h, &recording(&set, c, t(0), t(1), &[]))
-                        .unwrap();
-                    got.push((link.seq, link.prev_sha256, h));
-                }
-                got
-            })
-        })
-        .collect();
-    let mut all: Vec<(u64, String, String)> = Vec::new();
-    for h in handles {
-        all.extend(h.join().expect("a sealing thread failed"));
-    }
-    all.sort();
-    let n = 8 * per_thread;
-    assert_eq!(
-        all.iter().map(|x| x.0).collect::<Vec<_>>(),
-        (1..=n).collect::<Vec<_>>()
+    let shared = Journal::open_sqlite(&db, &opts()).unwrap();
+    // Six threads have their own connection; two share one handle.
+    common::chain::eight_threads_seal_without_gap_or_duplicate(
+        &shared,
+        &|th| (th < 6).then(|| Journal::open_sqlite(&db, &opts()).unwrap()),
+        40,
     );
-    // What each thread was handed links to what the previous holder committed.
-    assert_eq!(all[0].1, GENESIS_SHA256);
-    for w in all.windows(2) {
-        assert_eq!(
-            w[1].1, w[0].2,
-            "seq {} was handed a prev hash that seq {} did not commit",
-            w[1].0, w[0].0
-        );
-    }
-    let chain = check_chain(&shared, n);
-    for (e, (seq, _, h)) in chain.iter().zip(&all) {
-        assert_eq!((e.seq, &e.sha256), (*seq, h));
-    }
 }
 
 #[test]

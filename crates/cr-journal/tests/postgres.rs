@@ -7,162 +7,34 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::{Arc, Barrier};
+use std::path::Path;
 
-use common::{call, recording, seal, sha, t};
-use cr_journal::{GENESIS_SHA256, Journal, JournalError, OpenOptions};
+use common::pg_cluster::{Auth, Cluster};
+use common::{seal, sha, t};
+use cr_journal::{Journal, JournalError, OpenOptions};
 
 /// The password of the cluster's user; connections over TCP must give it.
 const PASSWORD: &str = "s3cret-journal";
 
-/// A PostgreSQL cluster in a temporary directory; `Drop` stops it.
-struct Cluster {
-    dir: tempfile::TempDir,
-    port: u16,
-    pg_ctl: PathBuf,
-}
-
-fn find_pg_bin(name: &str) -> Option<PathBuf> {
-    let mut candidates: Vec<PathBuf> = Vec::new();
-    if let Ok(rd) = std::fs::read_dir("/usr/lib/postgresql") {
-        for e in rd.flatten() {
-            candidates.push(e.path().join("bin").join(name));
-        }
-    }
-    candidates.push(PathBuf::from("/usr/local/bin").join(name));
-    candidates.push(PathBuf::from("/usr/bin").join(name));
-    candidates.into_iter().find(|p| p.is_file())
-}
-
-/// Runs `cmd` as the postgres user when we are root (initdb refuses root).
-fn as_postgres(bin: &Path, args: &[&str]) -> std::process::Output {
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false);
-    if is_root {
-        let mut line = shell_quote(&bin.display().to_string());
-        for a in args {
-            line.push(' ');
-            line.push_str(&shell_quote(a));
-        }
-        Command::new("su")
-            .args(["postgres", "-s", "/bin/sh", "-c", &line])
-            .output()
-            .unwrap()
-    } else {
-        Command::new(bin).args(args).output().unwrap()
-    }
-}
-
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
-}
-
-impl Cluster {
-    fn start() -> Option<Self> {
-        let (Some(initdb), Some(pg_ctl)) = (find_pg_bin("initdb"), find_pg_bin("pg_ctl")) else {
-            assert!(
-                std::env::var("CALLREC_TEST_STRICT").as_deref() != Ok("1"),
-                "PostgreSQL (initdb, pg_ctl) is needed (CALLREC_TEST_STRICT=1)"
-            );
-            eprintln!(
-                "SKIPPING the PostgreSQL backend test: initdb/pg_ctl not found (package postgresql)"
-            );
-            return None;
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let _ = Command::new("chown")
-            .args(["-R", "postgres:postgres"])
-            .arg(dir.path())
-            .status();
-        let data = dir.path().join("data");
-        let pwfile = dir.path().join("pw");
-        std::fs::write(&pwfile, format!("{PASSWORD}\n")).unwrap();
-        let _ = Command::new("chown")
-            .args(["-R", "postgres:postgres"])
-            .arg(dir.path())
-            .status();
-        let pwfile_arg = format!("--pwfile={}", pwfile.display());
-        let out = as_postgres(
-            &initdb,
-            &[
-                "-D",
-                &data.display().to_string(),
-                "--auth-local=trust",
-                "--auth-host=scram-sha-256",
-                &pwfile_arg,
-                "--no-sync",
-                "-U",
-                "callrec",
-                "-E",
-                "UTF8",
-            ],
-        );
-        assert!(
-            out.status.success(),
-            "initdb failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let opts = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50",
-            dir.path().display()
-        );
-        let log = dir.path().join("pg.log").display().to_string();
-        let out = as_postgres(
-            &pg_ctl,
-            &[
-                "-w",
-                "-D",
-                &data.display().to_string(),
-                "-l",
-                &log,
-                "-o",
-                &opts,
-                "start",
-            ],
-        );
-        let cluster = Cluster { dir, port, pg_ctl };
-        assert!(
-            out.status.success(),
-            "pg_ctl start failed: {}{}",
-            String::from_utf8_lossy(&out.stderr),
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        Some(cluster)
-    }
-
-    fn url(&self, db: &str) -> String {
-        format!("postgresql://callrec@127.0.0.1:{}/{db}", self.port)
-    }
-
+/// The cluster's own connections and databases, over [`Cluster`].
+trait Admin {
     /// A direct connection (not through the journal), with the password.
+    fn admin(&self, db: &str) -> postgres::Client;
+    /// A fresh empty database; its URL (without the password).
+    fn database(&self, name: &str) -> String;
+}
+
+impl Admin for Cluster {
     fn admin(&self, db: &str) -> postgres::Client {
         let mut cfg: postgres::Config = self.url(db).parse().unwrap();
         cfg.password(PASSWORD);
         cfg.connect(postgres::NoTls).unwrap()
     }
 
-    /// A fresh empty database.
     fn database(&self, name: &str) -> String {
         let mut c = self.admin("postgres");
         c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
         self.url(name)
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let data = self.dir.path().join("data").display().to_string();
-        let _ = as_postgres(&self.pg_ctl, &["-D", &data, "-m", "immediate", "stop"]);
     }
 }
 
@@ -177,7 +49,7 @@ fn open(url: &str) -> Journal {
 
 #[test]
 fn postgres_backend_behaves_like_sqlite() {
-    let Some(pg) = Cluster::start() else { return };
+    let Some(pg) = Cluster::start(Auth::Password(PASSWORD)) else { return };
 
     // Migrations from empty, re-open, refusals.
     let url = pg.database("lifecycle");
@@ -234,14 +106,8 @@ fn postgres_backend_behaves_like_sqlite() {
         "an abandoned reservation leaves nothing"
     );
     assert!(j.status(t(0), 1).is_ok());
-    let kinds: Vec<String> = j
-        .audit_events(0, 10)
-        .unwrap()
-        .iter()
-        .map(|e| e.kind.to_string())
-        .collect();
     assert_eq!(
-        kinds,
+        common::audit_kinds(&j),
         ["set_sealed", "membership_changed", "membership_changed"]
     );
     let mut c = pg.admin("lifecycle");
@@ -283,56 +149,11 @@ fn postgres_backend_behaves_like_sqlite() {
 
     // The chain under 8 threads, each with its own connection (as recorder nodes would).
     let url = pg.database("chain");
-    let setup = open(&url);
-    let c = setup
-        .record_call(&call("+4930999888", "300", t(0), true))
-        .unwrap();
-    let barrier = Arc::new(Barrier::new(8));
-    let per_thread = 25u64;
-    let handles: Vec<_> = (0..8u64)
-        .map(|th| {
-            let url = url.clone();
-            let barrier = barrier.clone();
-            std::thread::spawn(move || {
-                let j = open(&url);
-                barrier.wait();
-                let mut got = Vec::new();
-                for i in 0..per_thread {
-                    let set = format!("t{th}-{i}");
-                    if i % 5 == 4 {
-                        drop(j.reserve_link(&format!("{set}-abandoned"), t(1)).unwrap());
-                    }
-                    let res = j.reserve_link(&set, t(1)).unwrap();
-                    let link = res.link().clone();
-                    let h = sha(th * 1_000_000 + i + 1);
-                    res.commit(&h, &recording(&set, c, t(0), t(1), &[]))
-                        .unwrap();
-                    got.push((link.seq, link.prev_sha256, h));
-                }
-                got
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for h in handles {
-        all.extend(h.join().expect("a sealing thread failed"));
-    }
-    all.sort();
-    let n = 8 * per_thread;
-    assert_eq!(
-        all.iter().map(|x| x.0).collect::<Vec<_>>(),
-        (1..=n).collect::<Vec<_>>()
+    common::chain::eight_threads_seal_without_gap_or_duplicate(
+        &open(&url),
+        &|_| Some(open(&url)),
+        25,
     );
-    assert_eq!(all[0].1, GENESIS_SHA256);
-    for w in all.windows(2) {
-        assert_eq!(
-            w[1].1, w[0].2,
-            "seq {} does not link to seq {}",
-            w[1].0, w[0].0
-        );
-    }
-    let chain = setup.chain(1, 10_000).unwrap();
-    assert_eq!(chain.len(), usize::try_from(n).unwrap());
 
     // The lifecycle checks that run on SQLite, each on a fresh database.
     type Check = (&'static str, fn(&Journal));
@@ -395,7 +216,7 @@ fn pg_columns(c: &mut postgres::Client) -> Vec<[String; 4]> {
 #[test]
 fn a_postgres_journal_written_by_the_previous_code_opens_reads_and_extends() {
     use common::schema_v1::{POSTGRES_V1, ROWS, check_and_extend};
-    let Some(pg) = Cluster::start() else { return };
+    let Some(pg) = Cluster::start(Auth::Password(PASSWORD)) else { return };
     let url = pg.database("old");
     let mut c = pg.admin("old");
     c.batch_execute(POSTGRES_V1).unwrap();
@@ -417,7 +238,7 @@ fn a_postgres_journal_written_by_the_previous_code_opens_reads_and_extends() {
 /// housekeeping tasks do; every recorder on a `postgres://` journal died at start.
 #[test]
 fn postgres_journal_used_in_a_tokio_task_does_not_panic() {
-    let Some(pg) = Cluster::start() else { return };
+    let Some(pg) = Cluster::start(Auth::Password(PASSWORD)) else { return };
     let url = pg.database("in_runtime");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -440,7 +261,7 @@ fn postgres_journal_used_in_a_tokio_task_does_not_panic() {
 // bounds) or the membership history reading differently on PostgreSQL.
 #[test]
 fn postgres_reads_recorded_calls_and_membership_history() {
-    let Some(pg) = Cluster::start() else { return };
+    let Some(pg) = Cluster::start(Auth::Password(PASSWORD)) else { return };
     let j = open(&pg.database("reconcile"));
     common::reconcile::recorded_calls_page_by_page_and_membership_history(&j);
 }

@@ -3,7 +3,7 @@
 //! Expected values are worked out by hand from the rules in docs/journal.md.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use super::{call, recording, seal, sha, t};
+use super::{audit_kinds, call, recording, seal, sha, t};
 use chrono::{DateTime, Utc};
 use cr_journal::{
     AuditKind, HoldScope, Journal, JournalError, NewHold, Refusal, RequestKind,
@@ -32,9 +32,6 @@ fn seal_diverted(j: &Journal, set_id: &str, caller: &str, callee: &str, diversio
         .unwrap();
 }
 
-fn kinds(j: &Journal) -> Vec<String> {
-    j.audit_events(0, 1000).unwrap().iter().map(|e| e.kind.to_string()).collect()
-}
 
 fn refusal(e: JournalError) -> Refusal {
     match e {
@@ -62,10 +59,10 @@ pub fn four_eyes_on_deletion_and_release(j: &Journal) {
 
     let del = j.request_deletion("s2", "private call", "alice", t(1002)).unwrap();
     assert_eq!((del.kind, del.set_id.as_deref(), del.requested_by.as_str()), (RequestKind::Delete, Some("s2"), "alice"));
-    let before = kinds(j);
+    let before = audit_kinds(j);
     let r = refusal(j.approve(del.id, "alice", t(1003)).unwrap_err());
     assert_eq!(r, Refusal::OwnRequest { request: del.id, operator: "alice".into() });
-    assert_eq!(kinds(j), before, "a refused approval writes nothing");
+    assert_eq!(audit_kinds(j), before, "a refused approval writes nothing");
     assert_eq!(j.request(del.id).unwrap().unwrap().approved_by, None, "still pending");
     assert!(j.approved_deletions().unwrap().is_empty());
 
@@ -94,9 +91,9 @@ pub fn four_eyes_on_deletion_and_release(j: &Journal) {
         refusal(j.request_release("case-1", None, "carol", t(1011)).unwrap_err()),
         Refusal::AlreadyRequested { request, .. } if request == rel.id
     ));
-    let before = kinds(j);
+    let before = audit_kinds(j);
     assert!(matches!(refusal(j.approve(rel.id, "bob", t(1012)).unwrap_err()), Refusal::OwnRequest { .. }));
-    assert_eq!(kinds(j), before);
+    assert_eq!(audit_kinds(j), before);
     assert_eq!(j.hold_of("s1").unwrap().as_deref(), Some("case-1"), "the hold stands until approved");
 
     let done = j.approve(rel.id, "alice", t(1013)).unwrap();
@@ -109,7 +106,7 @@ pub fn four_eyes_on_deletion_and_release(j: &Journal) {
     j.place_hold(&hold("case-1", HoldScope::sets(["s2"]), "carol", t(1020))).unwrap();
 
     assert_eq!(
-        kinds(j),
+        audit_kinds(j),
         [
             "set_sealed",
             "set_sealed",

@@ -2,7 +2,7 @@
 //! PostgreSQL in `postgres.rs`): each takes a fresh, empty journal.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use super::{seal, sha, t};
+use super::{audit_kinds, seal, sha, t};
 use cr_journal::{AuditKind, Journal, JournalError, UploadState};
 
 pub fn membership_changes_are_kept_and_audited(j: &Journal) {
@@ -90,14 +90,8 @@ pub fn uploads_move_from_pending_to_done_and_failed(j: &Journal) {
     let rec = j.recording("s1").unwrap().unwrap();
     assert_eq!(rec.location, None);
     assert_eq!(rec.deleted_at, Some(t(70)));
-    let kinds: Vec<String> = j
-        .audit_events(0, 100)
-        .unwrap()
-        .iter()
-        .map(|e| e.kind.to_string())
-        .collect();
     assert_eq!(
-        kinds,
+        audit_kinds(j),
         [
             "set_sealed",
             "set_delivered",

@@ -1,9 +1,11 @@
 //! Fixtures shared by the integration tests.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod chain;
 pub mod decision_log;
 pub mod holds;
 pub mod lifecycle;
+pub mod pg_cluster;
 pub mod schema_v1;
 pub mod queries;
 pub mod reconcile;
@@ -21,6 +23,15 @@ pub fn t(secs: i64) -> DateTime<Utc> {
         .single()
         .expect("valid date")
         + Duration::seconds(secs)
+}
+
+/// The kinds of the journal's audit events, oldest first.
+pub fn audit_kinds(j: &Journal) -> Vec<String> {
+    j.audit_events(0, 1000)
+        .unwrap()
+        .iter()
+        .map(|e| e.kind.to_string())
+        .collect()
 }
 
 /// A distinct 64-hex-digit value for `n`.
