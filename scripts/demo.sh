@@ -17,9 +17,19 @@ if ! pkg-config --exists smbclient 2>/dev/null; then
   features=(--no-default-features --features cr-recorder/postgres,cr-uploader/postgres,crctl/postgres)
   echo "== libsmbclient is not installed: building without SMB targets (the demo does not need them)"
 fi
-echo "== building (cargo build: the debug profile that the tests use too)"
-cargo build -q -p cr-recorder -p cr-uploader -p cr-verify -p crctl -p cr-loadgen "${features[@]}"
 bin=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug
+# CALLREC_DEMO_PREBUILT=1 (.ci/run, right after scripts/test.sh built every binary of this
+# tree): use those binaries as they are. `cargo build -p …` would build them again with
+# other features than the test build's (dev-dependencies enable some), minutes of CI time.
+if [ "${CALLREC_DEMO_PREBUILT:-}" = 1 ]; then
+  for b in cr-recorder cr-uploader cr-verify crctl cr-loadgen; do
+    [ -x "$bin/$b" ] || { echo "demo: CALLREC_DEMO_PREBUILT=1 but $bin/$b is not built" >&2; exit 2; }
+  done
+  echo "== using the binaries the test build made ($bin)"
+else
+  echo "== building (cargo build: the debug profile that the tests use too)"
+  cargo build -q -p cr-recorder -p cr-uploader -p cr-verify -p crctl -p cr-loadgen "${features[@]}"
+fi
 
 work=$(mktemp -d /tmp/callrec-demo.XXXXXX)
 rec_pid=""
