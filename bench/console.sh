@@ -66,7 +66,7 @@ for i, n in zip(range($rounds), itertools.cycle(ns)):
     q = n if i % 2 == 0 else n[-7:]
     print('$url/search?number=' + q.replace('+', '%2B'))"; }
 # A middle part of the numbers that exist: 5 digits from inside "+4930" + 7 random digits
-# (the search by any part of a number, schema 7's call_number_parts).
+# (the search by any part of a number, schema 8's call_number_parts).
 parts() { awk '$1 == "number" {print $2}' "$work/facts" | python3 -c "
 import sys, itertools
 ns = [l.strip() for l in sys.stdin if l.strip()]

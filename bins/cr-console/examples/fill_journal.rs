@@ -9,9 +9,16 @@
 //! the sealing path the recorder uses. Prints one line per fact the benchmark needs:
 //! `number NUMBER` (party numbers that exist), `set ID`, `day YYYY-MM-DD`.
 //!
-//!   fill_journal DATA_DIR SETS WAV OPERATOR PASSWORD   (keystore password in BENCH_PW)
+//! With CDR_FILE (the reconciliation benchmark, `bench/reconcile.sh`), it also writes the
+//! PBX's call records of the synthetic calls as a CSV file with the header
+//! `id,caller,callee,answer,billsec` (answer in RFC 3339 UTC): every call's id for odd
+//! calls, none for even ones (matched by parties), and every 500th call connected 60 s
+//! longer than its set (SHORT).
+//!
+//!   fill_journal DATA_DIR SETS WAV OPERATOR PASSWORD [CDR_FILE]   (keystore password in BENCH_PW)
 #![allow(clippy::print_stdout)]
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -39,8 +46,13 @@ impl Rng {
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [data, sets, wav, operator, password] = args.as_slice() else {
-        bail!("usage: fill_journal DATA_DIR SETS WAV OPERATOR PASSWORD (keystore password in BENCH_PW)");
+    let (fixed, cdr) = match args.len() {
+        5 => (&args[..], None),
+        6 => (&args[..5], Some(PathBuf::from(&args[5]))),
+        _ => bail!("usage: fill_journal DATA_DIR SETS WAV OPERATOR PASSWORD [CDR_FILE] (keystore password in BENCH_PW)"),
+    };
+    let [data, sets, wav, operator, password] = fixed else {
+        bail!("usage: fill_journal DATA_DIR SETS WAV OPERATOR PASSWORD [CDR_FILE]");
     };
     let data = PathBuf::from(data);
     let sets: u64 = sets.parse().context("SETS is not a number")?;
@@ -61,7 +73,17 @@ fn main() -> anyhow::Result<()> {
     let fingerprint = identity.certificate().fingerprint_sha256();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut shown = Vec::new();
-    let last_sha = fill(&db, sets.saturating_sub(1), year, step_ms, &fingerprint, &mut rng, &mut shown)?;
+    let mut cdr = cdr
+        .map(|p| -> anyhow::Result<_> {
+            let mut w = std::io::BufWriter::new(std::fs::File::create(&p).with_context(|| format!("{}", p.display()))?);
+            writeln!(w, "id,caller,callee,answer,billsec")?;
+            Ok(w)
+        })
+        .transpose()?;
+    let last_sha = fill(&db, sets.saturating_sub(1), year, step_ms, &fingerprint, &mut rng, &mut shown, cdr.as_mut())?;
+    if let Some(mut w) = cdr {
+        w.flush()?;
+    }
     eprintln!("fill_journal: {} synthetic sets in {:.1} s (chain head {last_sha:.12}…)", sets.saturating_sub(1), t.elapsed().as_secs_f64());
     for n in &shown {
         println!("number {n}");
@@ -77,8 +99,19 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Writes `n` synthetic calls and sets into the journal at `db` in one transaction; returns
-/// the chain head's hash. Every 50,000th caller number goes to `shown`.
-fn fill(db: &Path, n: u64, year: DateTime<Utc>, step_ms: u64, fingerprint: &str, rng: &mut Rng, shown: &mut Vec<String>) -> anyhow::Result<String> {
+/// the chain head's hash. Every 50,000th caller number goes to `shown`; each call's record
+/// goes to `cdr` (see the file's documentation).
+#[allow(clippy::too_many_arguments)]
+fn fill(
+    db: &Path,
+    n: u64,
+    year: DateTime<Utc>,
+    step_ms: u64,
+    fingerprint: &str,
+    rng: &mut Rng,
+    shown: &mut Vec<String>,
+    mut cdr: Option<&mut impl Write>,
+) -> anyhow::Result<String> {
     let mut c = rusqlite::Connection::open(db)?;
     c.pragma_update(None, "synchronous", "OFF")?;
     let tx = c.transaction()?;
@@ -125,6 +158,12 @@ fn fill(db: &Path, n: u64, year: DateTime<Utc>, step_ms: u64, fingerprint: &str,
             let (caller_digits, callee_digits) = (normalize_number(&caller), normalize_number(&callee));
             for p in number_parts(&caller_digits).chain(number_parts(&callee_digits)) {
                 part.execute(rusqlite::params![p, call_id])?;
+            }
+            if let Some(w) = cdr.as_mut() {
+                let id = if i % 2 == 1 { format!("pbx-{i}") } else { String::new() };
+                let billsec = if i % 500 == 0 { secs + 60 } else { secs };
+                let answer = DateTime::from_timestamp_millis(start_ms).context("time")?.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+                writeln!(w, "{id},{caller},{callee},{answer},{billsec}")?;
             }
             let set_id = format!("{}-{:08x}", DateTime::from_timestamp_millis(start_ms).context("time")?.format("%Y%m%dT%H%M%S%3fZ"), i);
             let sha = format!("{:016x}{:016x}{:016x}{:016x}", rng.next(), rng.next(), rng.next(), rng.next());
