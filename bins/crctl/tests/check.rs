@@ -269,3 +269,18 @@ fn timestamping_with_a_real_tsa_certificate_passes() {
     let (_, err) = check(body, &[("tsa.pem", &c)]);
     assert!(!err.contains("timestamping"), "{err}");
 }
+
+// Guards against: `crctl config check` passing a `[reconcile]` section that cr-uploader
+// then refuses at start (only the uploader checked it).
+#[test]
+fn reconcile_section_is_checked_naming_file_and_key() {
+    let body = "[reconcile]\ncdr = \"Master.csv\"\nformat = \"asterix\"\ninterval = \"10s\"\ntz = \"Mars/Olympus\"\n";
+    let (code, err) = check(body, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(":8: key `reconcile.format`"), "{err}");
+    assert!(err.contains(":9: key `reconcile.interval`"), "{err}");
+    assert!(err.contains(":10: key `reconcile.tz`"), "{err}");
+    let body = "[reconcile]\ncdr = \"Master.csv\"\nformat = \"asterisk\"\ntz = \"Europe/Berlin\"\n";
+    let (code, err) = check(body, &[]);
+    assert_eq!(code, 0, "{err}");
+}

@@ -23,6 +23,7 @@
 //! | `[console]` | [`ConsoleSettings`] (here; the TLS files are loaded by cr-console) |
 //! | `[timestamping]` | [`TimestampingSettings`] (here; the certificate is read by cr-sign) |
 //! | `[quality]` | [`quality_from_config`] (here; the thresholds are [`cr_types::QualityThresholds`]) |
+//! | `[reconcile]` | `cr_reconcile::Schedule` (cr-reconcile's; `crctl config check` and cr-uploader alike) |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -181,6 +182,7 @@ impl Checked {
         problems.extend(DecisionLogSettings::from_config(cfg).err().unwrap_or_default());
         problems.extend(spool_floor(cfg));
         problems.extend(quality_from_config(cfg).err().unwrap_or_default());
+        problems.extend(cr_reconcile::Schedule::from_config(cfg).err().unwrap_or_default());
         problems.extend(files::folders_exist(cfg));
         if let Err(e) = cr_journal::JournalUrl::parse(&cfg.journal.url, &cfg.installation.data_dir) {
             problems.push(cfg.error_at("journal.url", e.to_string()));
