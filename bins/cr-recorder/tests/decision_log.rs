@@ -103,11 +103,8 @@ struct Log {
 fn logs_below(root: &Path) -> Vec<Log> {
     let mut out = Vec::new();
     for checksum in checksum_files_below(root) {
+        let Some(jsonl) = decision_entries_of(&checksum) else { continue };
         let id = checksum.file_stem().unwrap().to_str().unwrap().to_owned();
-        let jsonl = checksum.with_file_name(format!("{id}.decisions.jsonl"));
-        if !jsonl.exists() {
-            continue;
-        }
         let meta: Value = serde_json::from_slice(&std::fs::read(checksum.with_file_name(format!("{id}.json"))).unwrap()).unwrap();
         let entries = std::fs::read_to_string(&jsonl).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         out.push(Log { checksum, meta, entries });

@@ -291,11 +291,15 @@ pub fn rms_db(file: &Path, channel: u32) -> f64 {
 pub fn sets_below(root: &Path) -> Vec<PathBuf> {
     checksum_files_below(root)
         .into_iter()
-        .filter(|c| {
-            let id = c.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-            !c.with_file_name(format!("{id}.decisions.jsonl")).exists()
-        })
+        .filter(|c| decision_entries_of(c).is_none())
         .collect()
+}
+
+/// The entries file (`<id>.decisions.jsonl`) beside a checksum file, when the set is a
+/// decision log.
+pub fn decision_entries_of(checksum: &Path) -> Option<PathBuf> {
+    let id = checksum.file_stem()?.to_str()?;
+    Some(checksum.with_file_name(format!("{id}.decisions.jsonl"))).filter(|p| p.exists())
 }
 
 /// The checksum files of every sealed set below `root`: recordings and the decision-log
