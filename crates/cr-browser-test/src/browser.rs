@@ -172,7 +172,7 @@ impl Browser {
             match seen {
                 Ok(t) if ready(&t) => return Ok(t),
                 Ok(t) => last = Some(t),
-                Err(e) if e.is_no_such_element() || e.is_stale_element_reference() => {}
+                Err(e) if e.is_no_such_element() || gone_with_its_document(&e) => {}
                 Err(e) => return Err(Error::Command { action: format!("wait for {css}"), detail: e.to_string() }),
             }
             if started.elapsed() >= deadline {
@@ -284,6 +284,14 @@ impl Browser {
     fn run<T>(&self, action: impl Into<String>, fut: impl Future<Output = Result<T, CmdError>>) -> Result<T, Error> {
         self.rt.block_on(fut).map_err(|e| Error::Command { action: action.into(), detail: e.to_string() })
     }
+}
+
+/// Whether `e` says the element belonged to a document that has since been replaced (the
+/// page navigated between finding it and using it): WebDriver's "stale element reference",
+/// or chromedriver's "unknown error" for the same case when the new document's inspector
+/// no longer knows the node ("Node with given id does not belong to the document").
+fn gone_with_its_document(e: &CmdError) -> bool {
+    e.is_stale_element_reference() || e.to_string().contains("does not belong to the document")
 }
 
 impl Drop for Browser {

@@ -132,6 +132,16 @@ fn form_cookies_audio_screenshot_and_a_clean_exit() {
         other => panic!("expected a script error, got {other:?}"),
     }
 
+    // A document replaced between finding an element and reading its text (a page that
+    // navigates, like a form's redirect) is "not ready yet", never an error.
+    browser.goto(&format!("{base}/churn")).expect("goto churn");
+    match browser.wait_for("h1", |t| t == "never", Duration::from_secs(5)) {
+        Err(Error::Timeout { .. }) => {}
+        other => panic!("expected Timeout on a page that keeps reloading, got {other:?}"),
+    }
+    let reloads = server.seen().iter().filter(|s| s.path == "/churn").count();
+    assert!(reloads > 10, "the page reloaded only {reloads} times");
+
     // A PNG screenshot, judged by file(1).
     let shot = browser.shot("form_cookies_audio_screenshot_and_a_clean_exit").expect("screenshot");
     assert!(shot.ends_with("browser-shots/form_cookies_audio_screenshot_and_a_clean_exit.png"), "{}", shot.display());

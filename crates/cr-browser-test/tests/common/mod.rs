@@ -157,6 +157,13 @@ fn respond(method: &str, path: &str, range: Option<&str>, body: &str, wav: &[u8]
                            Set-Cookie: plain=visible; Path=/\r\n";
             (200, format!("{html}{cookies}"), page.into_bytes())
         }
+        // A page that reloads itself 30 ms after it has loaded (late enough for `goto` to return): the document is replaced
+        // again and again, so an element found in one is gone when asked for its text.
+        ("GET", "/churn") => (
+            200,
+            html,
+            b"<!doctype html><html><head><title>churn</title></head><body><h1>churn</h1><script>setTimeout(function () { location.reload(); }, 30);</script></body></html>".to_vec(),
+        ),
         ("GET", "/tone.wav") => {
             let wav_headers = "Content-Type: audio/wav\r\nAccept-Ranges: bytes\r\n";
             match range.map(|r| byte_range(r, wav.len())) {
