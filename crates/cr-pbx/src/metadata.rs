@@ -5,9 +5,14 @@
 //! `urn:ietf:params:xml:ns:recording`, none) work. Both the RFC form
 //! (`participant_id`/`stream_id` attributes, `<participantstreamassoc>` with `<send>`/`<recv>`)
 //! and the older draft form (`id` attributes, `<send>`/`<recv>` inside `<participant>`,
-//! `<aor>` elements) are read.
+//! `<aor>` elements, stream ids nested as `<send><id>…</id></send>`) are read, under the
+//! RFC's root `<recording>` or the draft's `<recording_metadata>` (namespace
+//! `urn:ietf:params:xml:ns:siprec`, sent by BroadWorks and Webex Calling). BroadWorks'
+//! extension names the calling party (`<callingPartyNumber>` of its `<origCall>` or
+//! `<termCall>`); when that is not the first participant, it is still the caller.
 
 use crate::error::ParseError;
+use crate::sip::user_of;
 use quick_xml::events::Event as XmlEvent;
 
 /// A participant of the recorded call.
@@ -32,6 +37,8 @@ pub struct MetaStream {
     pub id: String,
     /// `<label>`: matches the SDP `a=label:`.
     pub label: Option<String>,
+    /// The draft's `<mode>`: `mixed` (both parties in one stream) or `separate`.
+    pub mode: Option<String>,
 }
 
 /// Parsed recording metadata.
@@ -45,6 +52,10 @@ pub struct Metadata {
     pub streams: Vec<MetaStream>,
     /// `<sipSessionID>` values (the recorded call's session ids).
     pub sip_session_ids: Vec<String>,
+    /// BroadWorks' `<callingPartyNumber>` (its extension data): who placed the call, as a
+    /// URI. On a terminating call half (`<termCall>`) the recorded user, listed first, is
+    /// the called party, so this decides who the caller is.
+    pub calling_party: Option<String>,
 }
 
 /// Which side of the call a stream carries.
@@ -135,9 +146,9 @@ impl Metadata {
                     let empty = matches!(ev, XmlEvent::Empty(_));
                     let local = AsRef::<str>::as_ref(&e.local_name()).to_ascii_lowercase();
                     if stack.is_empty() {
-                        if local != "recording" {
+                        if local != "recording" && local != "recording_metadata" {
                             return Err(ParseError::Metadata(format!(
-                                "root element is <{local:.30}>, expected <recording>"
+                                "root element is <{local:.30}>, expected <recording> or <recording_metadata>"
                             )));
                         }
                         saw_root = true;
@@ -154,7 +165,7 @@ impl Metadata {
                         }
                         "stream" => {
                             let id = attr(e, &["stream_id", "id"]).unwrap_or_default();
-                            md.streams.push(MetaStream { id, label: None });
+                            md.streams.push(MetaStream { id, label: None, mode: None });
                             Ctx::Stream(md.streams.len() - 1)
                         }
                         "participantstreamassoc" => {
@@ -195,8 +206,21 @@ impl Metadata {
                     };
                     let value = text_buf.trim().to_owned();
                     text_buf.clear();
-                    match (local.as_str(), ctx) {
+                    // The draft nests a stream id in `<send><id>…</id></send>`.
+                    let within = |name: &str| stack.last().is_some_and(|(n, _)| n == name);
+                    let local = match local.as_str() {
+                        "id" if within("send") => "send",
+                        "id" if within("recv") => "recv",
+                        other => other,
+                    };
+                    match (local, ctx) {
                         ("label", Ctx::Stream(i)) => md.streams[i].label = Some(value),
+                        ("mode", Ctx::Stream(i)) if !value.is_empty() => {
+                            md.streams[i].mode = Some(value.to_ascii_lowercase())
+                        }
+                        ("callingpartynumber", _) if md.calling_party.is_none() && !value.is_empty() => {
+                            md.calling_party = Some(value)
+                        }
                         ("aor", Ctx::Participant(i)) if !value.is_empty() => {
                             md.participants[i].aor = Some(value)
                         }
@@ -249,6 +273,9 @@ impl Metadata {
             *self = update;
             return;
         }
+        if update.calling_party.is_some() {
+            self.calling_party = update.calling_party;
+        }
         for p in update.participants {
             match self.participants.iter_mut().find(|q| q.id == p.id) {
                 Some(q) => {
@@ -277,13 +304,24 @@ impl Metadata {
     }
 
     /// Participants that take part in the call (those with an aor or a stream), in document
-    /// order. The first is taken as the caller, the second as the callee (RFC 7865 has no
-    /// caller flag; SRCs list the originating party first).
+    /// order, except that the participant BroadWorks names as the calling party
+    /// ([`calling_party`](Self::calling_party), matched by user part) comes first. The
+    /// first is taken as the caller, the second as the callee (RFC 7865 has no caller flag;
+    /// SRCs list the originating party first, BroadWorks its own user first).
     pub fn parties(&self) -> Vec<&Participant> {
-        self.participants
+        let mut parties: Vec<&Participant> = self
+            .participants
             .iter()
             .filter(|p| p.aor.is_some() || !p.send.is_empty() || !p.recv.is_empty())
-            .collect()
+            .collect();
+        let calling = self.calling_party.as_deref().map(user_of).filter(|u| !u.is_empty());
+        if let Some(calling) = calling
+            && let Some(i) = parties.iter().position(|p| p.aor.as_deref().map(user_of) == Some(calling))
+        {
+            let caller = parties.remove(i);
+            parties.insert(0, caller);
+        }
+        parties
     }
 
     /// The role of the stream with SDP label `label`, from `participantstreamassoc`:
@@ -302,6 +340,13 @@ impl Metadata {
             .collect();
         if ids.is_empty() {
             return None;
+        }
+        let mixed = self
+            .streams
+            .iter()
+            .any(|s| s.label.as_deref() == Some(label) && s.mode.as_deref() == Some("mixed"));
+        if mixed {
+            return Some(Role::Mixed);
         }
         let sends = |p: &Participant| p.send.iter().any(|s| ids.contains(&s.as_str()));
         let recvs = |p: &Participant| p.recv.iter().any(|s| ids.contains(&s.as_str()));
@@ -392,10 +437,102 @@ mod tests {
         assert_eq!(m.parties()[1].aor.as_deref(), Some("sip:300@pbx"));
     }
 
+    /// The draft schema as BroadWorks writes it, in our own words: root
+    /// `<recording_metadata>` in the `siprec` namespace, `<aor>` elements, stream ids nested
+    /// in `<send><id>`, one stream sent by both parties and marked `mixed`, and the
+    /// extension naming the calling party of a terminating call half (the recorded user,
+    /// listed first, was called).
+    const DRAFT_TERMINATING_MIXED: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<recording_metadata xmlns="urn:ietf:params:xml:ns:siprec">
+<dataMode>complete</dataMode>
+<recording id="urn:uuid:r1"><requestor>SRC</requestor><type>selective</type></recording>
+<session id="urn:uuid:s1"><start-time>2026-12-07T10:00:00+00:00</start-time></session>
+<participant id="urn:uuid:user" session="urn:uuid:s1">
+<aor>sip:4930555@bw.example.net</aor>
+<send>
+<id>urn:uuid:m1</id>
+</send>
+</participant>
+<participant id="urn:uuid:far" session="urn:uuid:s1">
+<aor>sip:0301234@10.1.2.3;user=phone</aor>
+<send><id>urn:uuid:m1</id></send>
+</participant>
+<stream id="urn:uuid:m1" session="urn:uuid:s1"><label>1</label><mode>mixed</mode></stream>
+<extensiondata id="urn:uuid:x1" parent="urn:uuid:s1">
+<broadWorksRecordingMetadata xmlns="http://schema.broadsoft.com/broadworksCallRecording" version="1.0">
+<userID>4930555@bw.example.net</userID>
+<callType><termCall>
+<callingPartyNumber>sip:0301234@10.1.2.3;user=phone</callingPartyNumber>
+<calledPartyNumber>sip:555@10.1.2.3</calledPartyNumber>
+<redirectInfo><lastRedirectNumber>sip:777@10.1.2.3</lastRedirectNumber></redirectInfo>
+</termCall></callType>
+</broadWorksRecordingMetadata>
+</extensiondata>
+</recording_metadata>"#;
+
+    #[test]
+    fn draft_root_nested_send_ids_mixed_mode_and_the_calling_party_first() {
+        let m = Metadata::parse(DRAFT_TERMINATING_MIXED.as_bytes()).expect("parse");
+        assert_eq!(m.datamode.as_deref(), Some("complete"));
+        assert_eq!(m.participants.len(), 2);
+        // `<send><id>X</id></send>` keeps X (once, not the whitespace around it).
+        assert_eq!(m.participants[0].send, ["urn:uuid:m1"]);
+        assert_eq!(m.participants[1].send, ["urn:uuid:m1"]);
+        assert_eq!(m.streams[0].mode.as_deref(), Some("mixed"));
+        assert_eq!(m.calling_party.as_deref(), Some("sip:0301234@10.1.2.3;user=phone"));
+        // The calling party leads although the user is listed first.
+        let parties: Vec<_> = m.parties().iter().map(|p| p.aor.clone().unwrap()).collect();
+        assert_eq!(parties, ["sip:0301234@10.1.2.3;user=phone", "sip:4930555@bw.example.net"]);
+        assert_eq!(m.role_of_label("1"), Some(Role::Mixed));
+    }
+
+    #[test]
+    fn a_stream_marked_mixed_is_mixed_even_when_one_party_sends_it() {
+        let x = DRAFT_TERMINATING_MIXED.replace("<send><id>urn:uuid:m1</id></send>", "");
+        let m = Metadata::parse(x.as_bytes()).expect("parse");
+        assert_eq!(m.participants[1].send, Vec::<String>::new());
+        assert_eq!(m.role_of_label("1"), Some(Role::Mixed));
+        // Without the mark, the one sender owns it: here the user, the called party.
+        let m = Metadata::parse(x.replace("<mode>mixed</mode>", "<mode>separate</mode>").as_bytes()).expect("parse");
+        assert_eq!(m.role_of_label("1"), Some(Role::Callee));
+    }
+
+    #[test]
+    fn two_separate_streams_of_an_originating_call_keep_document_order() {
+        // An originating half: the user placed the call and is the calling party.
+        let x = DRAFT_TERMINATING_MIXED
+            .replace("termCall>", "origCall>")
+            .replace("sip:0301234@10.1.2.3;user=phone</callingPartyNumber>", "sip:4930555@10.1.2.3</callingPartyNumber>")
+            .replace("<send><id>urn:uuid:m1</id></send>", "<send><id>urn:uuid:m2</id></send>")
+            .replace("<mode>mixed</mode>", "<mode>separate</mode>")
+            .replace("<extensiondata", "<stream id=\"urn:uuid:m2\"><label>2</label><mode>separate</mode></stream>\n<extensiondata");
+        let m = Metadata::parse(x.as_bytes()).expect("parse");
+        assert_eq!(m.parties()[0].aor.as_deref(), Some("sip:4930555@bw.example.net"));
+        assert_eq!(m.role_of_label("1"), Some(Role::Caller));
+        assert_eq!(m.role_of_label("2"), Some(Role::Callee));
+    }
+
+    #[test]
+    fn a_calling_party_no_participant_matches_changes_nothing() {
+        let x = DRAFT_TERMINATING_MIXED.replace("sip:0301234@10.1.2.3;user=phone</callingPartyNumber>", "sip:999@10.1.2.3</callingPartyNumber>");
+        let m = Metadata::parse(x.as_bytes()).expect("parse");
+        assert_eq!(m.parties()[0].aor.as_deref(), Some("sip:4930555@bw.example.net"));
+    }
+
+    #[test]
+    fn a_partial_update_keeps_the_calling_party() {
+        let mut m = Metadata::parse(DRAFT_TERMINATING_MIXED.as_bytes()).expect("parse");
+        let upd = r#"<recording_metadata xmlns="urn:ietf:params:xml:ns:siprec"><dataMode>partial</dataMode>
+<participant id="urn:uuid:far"><aor>sip:0301234@10.1.2.3;user=phone</aor><name>Far End</name></participant></recording_metadata>"#;
+        m.merge(Metadata::parse(upd.as_bytes()).expect("parse"));
+        assert_eq!(m.parties()[0].name.as_deref(), Some("Far End"));
+    }
+
     #[test]
     fn malformed() {
         assert!(Metadata::parse(b"<recording><participant></recording>").is_err());
         assert!(Metadata::parse(b"<foo/>").is_err());
+        assert!(Metadata::parse(b"<recording_metadata><participant></recording_metadata>").is_err());
         assert!(Metadata::parse(b"").is_err());
         assert!(Metadata::parse(&[0xff, 0xfe]).is_err());
     }

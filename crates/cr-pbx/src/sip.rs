@@ -442,16 +442,32 @@ pub fn uri_of(value: &str) -> &str {
     value.split(';').next().unwrap_or(value).trim()
 }
 
-/// The user part of a SIP/tel URI (`sip:+4930123@host;user=phone` -> `+4930123`).
+/// The user part of a SIP/tel URI (`sip:+4930123@host;user=phone` -> `+4930123`), or `""`
+/// when it has none: a `sip:`/`sips:` URI without `@` names a host only (`sip:192.0.2.10:5060`,
+/// an SRC's own To), and so does a bare `host`, `host:port` or IP address. A `tel:` URI and
+/// a bare number (`7602922411`, as Metaswitch writes its AORs) are all user part.
 pub fn user_of(uri: &str) -> &str {
     let u = uri.trim();
-    let u = u
-        .strip_prefix("sips:")
-        .or_else(|| u.strip_prefix("sip:"))
-        .or_else(|| u.strip_prefix("tel:"))
-        .unwrap_or(u);
-    let u = u.split(['@', ';', '?']).next().unwrap_or(u);
-    u.split(':').next().unwrap_or(u)
+    let lower = |p: &str| u.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p));
+    let (scheme, rest) = ["sips:", "sip:", "tel:"]
+        .into_iter()
+        .find(|p| lower(p))
+        .map_or(("", u), |p| (p, &u[p.len()..]));
+    let user = match rest.split_once('@') {
+        Some((user, _)) => user,
+        None if scheme == "tel:" => rest,
+        None if !scheme.is_empty() => return "",
+        None => {
+            let bare = rest.split([';', '?']).next().unwrap_or(rest);
+            let host_name = bare.contains('.') && bare.chars().any(|c| c.is_ascii_alphabetic());
+            if bare.contains([':', '[']) || host_name || bare.parse::<std::net::IpAddr>().is_ok() {
+                return "";
+            }
+            bare
+        }
+    };
+    let user = user.split([';', '?']).next().unwrap_or(user);
+    user.split(':').next().unwrap_or(user)
 }
 
 /// A TCP stream framer: feed bytes, take complete messages (framed by Content-Length).
@@ -636,6 +652,19 @@ mod tests {
         );
         assert_eq!(user_of("sip:+4930123@host;user=phone"), "+4930123");
         assert_eq!(user_of("tel:+4930123"), "+4930123");
+        assert_eq!(user_of("tel:+4930123;phone-context=example.com"), "+4930123");
+        assert_eq!(user_of("SIP:200@pbx"), "200");
+        assert_eq!(user_of("sip:alice:secret@pbx"), "alice");
+        // No user part: a host, never a party.
+        assert_eq!(user_of("sip:192.0.2.10:5060"), "");
+        assert_eq!(user_of("sips:pbx.example.com;transport=tls"), "");
+        assert_eq!(user_of("192.0.2.10"), "");
+        assert_eq!(user_of("pbx.example.com:5060"), "");
+        assert_eq!(user_of("[2001:db8::1]:5060"), "");
+        // Bare AORs without a scheme (Metaswitch, Intrado).
+        assert_eq!(user_of("7602922411"), "7602922411");
+        assert_eq!(user_of("4058327108@10.105.190.136:5060"), "4058327108");
+        assert_eq!(user_of("+49 (30) 1234-5"), "+49 (30) 1234-5");
         assert_eq!(param("<sip:a@b;tag=no>;tag=yes", "tag"), Some("yes"));
     }
 

@@ -139,8 +139,19 @@ fn start_server() -> Server {
 
 /// Runs a scenario; returns sipp's exit status (0 = scenario passed) and its error log.
 fn run_sipp(srv: &Server, scenario: &str, tcp: bool, pcap: Option<&Path>) -> (i32, String) {
+    run_sipp_edited(srv, scenario, |t| t, tcp, pcap)
+}
+
+/// [`run_sipp`] of the scenario's text as `edit` changes it.
+fn run_sipp_edited(
+    srv: &Server,
+    scenario: &str,
+    edit: impl Fn(String) -> String,
+    tcp: bool,
+    pcap: Option<&Path>,
+) -> (i32, String) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut text = std::fs::read_to_string(scenario_dir().join(scenario)).expect("scenario");
+    let mut text = edit(std::fs::read_to_string(scenario_dir().join(scenario)).expect("scenario"));
     if let Some(p) = pcap {
         text = text.replace("@PCAP@", &p.display().to_string());
     }
@@ -448,11 +459,19 @@ fn sipp_cancel_before_answer_tcp() {
 }
 
 fn variant(scenario: &str) -> Option<(Server, cr_pbx::CallFacts, Vec<StreamInfo>)> {
+    variant_edited(scenario, |t| t)
+}
+
+/// [`variant`] of the scenario's text as `edit` changes it.
+fn variant_edited(
+    scenario: &str,
+    edit: impl Fn(String) -> String,
+) -> Option<(Server, cr_pbx::CallFacts, Vec<StreamInfo>)> {
     if !sipp_available() {
         return None;
     }
     let srv = start_server();
-    let (code, log) = run_sipp(&srv, scenario, false, None);
+    let (code, log) = run_sipp_edited(&srv, scenario, edit, false, None);
     assert_eq!(code, 0, "sipp failed on {scenario}: {log}");
     let ended = srv.wait_ended(1);
     assert_eq!(ended[0].1, EndReason::Bye, "{scenario}");
@@ -490,6 +509,47 @@ fn sipp_variant_broadworks_metadata_first_mixed_stream() {
     assert_eq!(facts.callee.as_deref(), Some("2001"));
     assert_eq!(streams.len(), 1);
     assert_eq!(streams[0].role, Role::Mixed);
+}
+
+#[test]
+fn sipp_variant_broadworks_draft_schema_terminating_half_mixed() {
+    let Some((_, facts, streams)) = variant("variant_broadworks_draft.xml") else {
+        return;
+    };
+    assert_eq!(facts.source, FactsSource::Metadata);
+    // termCall: the far end (BroadWorks' callingPartyNumber, listed second) called the user.
+    assert_eq!(facts.caller.as_deref(), Some("0301234567"));
+    assert_eq!(facts.callee.as_deref(), Some("4930555000"));
+    assert_eq!(streams.len(), 1);
+    assert_eq!(streams[0].role, Role::Mixed);
+}
+
+#[test]
+fn sipp_variant_webex_draft_schema_two_separate_streams() {
+    let Some((_, facts, streams)) = variant("variant_webex_draft.xml") else {
+        return;
+    };
+    assert_eq!(facts.caller.as_deref(), Some("0301234567"));
+    assert_eq!(facts.callee.as_deref(), Some("4930555000"));
+    // Label 1 is sent by the user (the called party), label 2 by the caller.
+    assert_eq!(streams[0].role, Role::Callee);
+    assert_eq!(streams[1].role, Role::Caller);
+}
+
+#[test]
+fn sipp_variant_draft_schema_without_metadata_to_without_user_part_is_no_party() {
+    // The BroadWorks scenario's To names only the recorder's host: with the metadata's
+    // root renamed (unusable), the fallback takes From, and no callee rather than an IP.
+    let Some((_, facts, streams)) =
+        variant_edited("variant_broadworks_draft.xml", |t| t.replace("recording_metadata", "recording_metadatum"))
+    else {
+        return;
+    };
+    assert_eq!(facts.source, FactsSource::Fallback);
+    assert_eq!(facts.callee, None, "{facts:?}");
+    assert_eq!(facts.callee_aor, None);
+    assert!(facts.to_uri.starts_with("sip:127.0.0.1:"), "{}", facts.to_uri);
+    assert_eq!(streams[0].role, Role::Mixed, "a single stream without metadata is mixed");
 }
 
 #[test]

@@ -61,13 +61,16 @@ pub(super) fn make_facts(msg: &SipMessage, md: Option<&Metadata>, source: Socket
     let src_feature = contact
         .as_deref()
         .is_some_and(|c| c.to_ascii_lowercase().contains("+sip.src"));
+    let party = |uri: &str| number_of(uri).map(|n| (n, uri.to_owned()));
+    let (caller, caller_aor) = party(&from_uri).unzip();
+    let (callee, callee_aor) = party(&to_uri).unzip();
     let mut f = CallFacts {
         call_id: msg.call_id().unwrap_or("").to_owned(),
-        caller: Some(user_of(&from_uri).to_owned()).filter(|s| !s.is_empty()),
-        caller_aor: Some(from_uri.clone()).filter(|s| !s.is_empty()),
+        caller,
+        caller_aor,
         caller_name: None,
-        callee: Some(user_of(&to_uri).to_owned()).filter(|s| !s.is_empty()),
-        callee_aor: Some(to_uri.clone()).filter(|s| !s.is_empty()),
+        callee,
+        callee_aor,
         callee_name: None,
         source: FactsSource::Fallback,
         participants: Vec::new(),
@@ -83,6 +86,12 @@ pub(super) fn make_facts(msg: &SipMessage, md: Option<&Metadata>, source: Socket
     f
 }
 
+/// A party's number: the user part of its URI. A URI without one (`sip:192.0.2.10:5060`, an
+/// SRC's own To) names no party.
+fn number_of(uri: &str) -> Option<String> {
+    Some(user_of(uri)).filter(|u| !u.is_empty()).map(str::to_owned)
+}
+
 /// Takes caller, callee and participants from `md` (RFC 7865) where it names them.
 pub(super) fn apply_metadata(f: &mut CallFacts, md: Option<&Metadata>) {
     let Some(md) = md else { return };
@@ -92,11 +101,11 @@ pub(super) fn apply_metadata(f: &mut CallFacts, md: Option<&Metadata>) {
     if let Some(c) = parties.first() {
         f.source = FactsSource::Metadata;
         f.caller_aor = c.aor.clone();
-        f.caller = c.aor.as_deref().map(|a| user_of(a).to_owned());
+        f.caller = c.aor.as_deref().and_then(number_of);
         f.caller_name = c.name.clone();
         let d = parties.get(1);
         f.callee_aor = d.and_then(|d| d.aor.clone());
-        f.callee = f.callee_aor.as_deref().map(|a| user_of(a).to_owned());
+        f.callee = f.callee_aor.as_deref().and_then(number_of);
         f.callee_name = d.and_then(|d| d.name.clone());
     }
 }
