@@ -415,10 +415,11 @@ fn srtp_packets_failing_authentication_are_flagged_in_the_sealed_set() {
     .unwrap();
     // The two tampered packets are real audio lost: the stream's sequence has a gap of 2,
     // so the set is flagged media_lost as well, and `quality` (2 of 50 packets, past the
-    // default 1 % loss).
+    // default 1 % loss). Its one stream comes without metadata, so nothing says whose voice
+    // it carries: `mixed`.
     assert_eq!(
         meta["flags"],
-        serde_json::json!(["srtp_rejected", "media_lost", "quality"]),
+        serde_json::json!(["srtp_rejected", "mixed", "media_lost", "quality"]),
         "{meta}"
     );
     assert_eq!(meta["quality"]["reasons"], serde_json::json!(["loss"]), "{meta}");

@@ -18,6 +18,10 @@ pub const FLAG_NO_MEDIA: &str = "no_media";
 pub const FLAG_SRTP_REJECTED: &str = "srtp_rejected";
 /// Flag: our 200 OK was never acknowledged, but media came.
 pub const FLAG_NO_ACK: &str = "no_ack";
+/// Flag: the call came as one stream carrying both parties (mixed by the SRC, or a single
+/// stream no metadata assigns): the caller's side of the set holds both voices and the
+/// callee's is silence, so neither channel is one party alone.
+pub const FLAG_MIXED: &str = "mixed";
 /// Flag: the set is past a `[quality]` threshold (the metadata's `quality.reasons` say
 /// which).
 pub const FLAG_QUALITY: &str = "quality";

@@ -101,6 +101,10 @@ pub struct Roles {
     pub caller: Option<String>,
     /// File name of the callee's leg.
     pub callee: Option<String>,
+    /// A leg holds a stream that carries both parties (one stream the SRC mixed, or a single
+    /// stream no metadata assigns): its side of the set holds both voices.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mixed: bool,
 }
 
 impl Roles {
@@ -133,10 +137,10 @@ impl Roles {
             if roles.caller.as_ref() == Some(&n) || roles.callee.as_ref() == Some(&n) {
                 continue;
             }
-            if roles.caller.is_none() {
-                roles.caller = Some(n);
-            } else if roles.callee.is_none() {
-                roles.callee = Some(n);
+            let slot = if roles.caller.is_none() { &mut roles.caller } else { &mut roles.callee };
+            if slot.is_none() {
+                *slot = Some(n);
+                roles.mixed |= s.role == cr_pbx::Role::Mixed;
             }
         }
         roles
@@ -154,7 +158,7 @@ mod tests {
         assert_eq!(d.metadata_xml(), Path::new("/data/legs/s1/metadata.xml"));
         assert_eq!(d.roles(), Path::new("/data/legs/s1/roles.json"));
         assert_eq!(d.stream(3), Path::new("/data/legs/s1/stream3.wav"));
-        let swapped = Roles { caller: Some("stream1.wav".into()), callee: Some("stream0.wav".into()) };
+        let swapped = Roles { caller: Some("stream1.wav".into()), callee: Some("stream0.wav".into()), mixed: false };
         assert_eq!(d.leg_paths(&swapped), (d.stream(1), d.stream(0)));
         assert_eq!(d.leg_paths(&Roles::default()), (d.stream(0), d.stream(1)));
         assert_eq!(swapped.side_of(1), Some("caller"));

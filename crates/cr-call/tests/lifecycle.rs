@@ -400,3 +400,28 @@ fn updated_metadata_is_kept_for_the_set() {
     let Completion::Seal(plan) = &done[0] else { panic!("expected a seal") };
     assert_eq!(plan.metadata_xml.as_deref(), Some("<v2/>"));
 }
+
+// Guards against a set claiming more than was recorded: one stream carrying both parties
+// (BroadWorks' mixed stream) sat on the caller's side unmarked, as if it were the caller
+// alone. The set is flagged `mixed`, and its roles say so for recovery after a crash.
+#[test]
+fn one_mixed_stream_is_sealed_flagged_mixed() {
+    let mut sim = Sim::new();
+    sim.new_session(1);
+    let seen = sim.decided(1, true);
+    sim.event(Event::StreamsChanged { id: SessionId(1), streams: vec![stream(0, Role::Mixed, 30000)], drop_media: false });
+    let _ = sim.outputs();
+    let t = sim.now;
+    let _ = sim.calls.handle_media([packet(1, 0, 1, t)]);
+    sim.ended(1, EndReason::Bye);
+    let _ = sim.calls.handle_media([closed(1, 0, StreamStats::default())]);
+    sim.advance(Duration::from_millis(100));
+    let done = sealed(sim.outputs());
+    let Completion::Seal(plan) = &done[0] else { panic!("expected a seal") };
+    assert_eq!(plan.flags, ["mixed"]);
+    assert_eq!(plan.streams[0].side.as_deref(), Some("caller"), "the left channel, marked mixed by the flag");
+    let roles = seen.lock().unwrap_or_else(|e| e.into_inner()).roles.clone().expect("roles written");
+    assert!(roles.mixed, "{roles:?}");
+    assert_eq!(roles.caller.as_deref(), Some("stream0.wav"));
+    assert_eq!(roles.callee, None);
+}

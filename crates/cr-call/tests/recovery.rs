@@ -19,7 +19,7 @@ fn each_leftover_gets_its_plan() {
     let a = FileLegs::create(&root, &record("20261126T093000000Z-00000001")).expect("legs");
     // 2: call record and a leg, roles swapped, metadata kept.
     let mut b = FileLegs::create(&root, &record("20261126T093001000Z-00000002")).expect("legs");
-    b.write_roles(&Roles { caller: Some("stream1.wav".into()), callee: Some("stream0.wav".into()) }).expect("roles");
+    b.write_roles(&Roles { caller: Some("stream1.wav".into()), callee: Some("stream0.wav".into()), mixed: false }).expect("roles");
     b.write_metadata("<recording/>").expect("metadata");
     let leg = b.create_leg(1, 8000).expect("leg");
     drop(leg);
