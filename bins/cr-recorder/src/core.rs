@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use cr_call::flags::{FLAG_MIXED, FLAG_QUALITY, FLAG_RECOVERED, StreamReport};
+use cr_call::flags::{FLAG_QUALITY, FLAG_RECOVERED, StreamReport};
 use cr_call::io::FileLegs;
 use cr_call::{CallRecord, CallStart, LegQuality, LegsRoot, QualityThresholds, Recovery, SetMetadata};
 use cr_config::Config;
@@ -560,16 +560,12 @@ impl Recorder {
                 self.metrics.active_calls.fetch_add(1, Ordering::Relaxed);
                 let roles = cr_call::io::read_roles(&leftover.dir);
                 let (caller_leg, callee_leg) = leftover.dir.leg_paths(&roles);
-                let mut flags = vec![FLAG_RECOVERED.to_owned()];
-                if roles.mixed {
-                    flags.push(FLAG_MIXED.to_owned());
-                }
                 self.seal_call(SealJob {
                     call,
                     caller_leg,
                     callee_leg,
                     metadata_xml: leftover.metadata_xml.clone(),
-                    flags,
+                    flags: std::iter::once(FLAG_RECOVERED).chain(roles.flag()).map(str::to_owned).collect(),
                     streams: Vec::new(),
                     quality: Vec::new(),
                     ended_at: None,

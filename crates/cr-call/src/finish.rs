@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use cr_pbx::EndReason;
 use cr_pbx::driver::StreamStats;
 
-use crate::flags::{FLAG_MIXED, FLAG_NO_ACK, FLAG_SRTP_REJECTED, StreamReport, add_flag};
+use crate::flags::{FLAG_NO_ACK, FLAG_SRTP_REJECTED, StreamReport, add_flag};
 use crate::layout::Roles;
 use crate::legs::{Leg, LegStore};
 use crate::quality::leg_quality;
@@ -139,8 +139,8 @@ impl<S: LegStore> Finishing<S> {
                 rejected_malformed: got.map(|g| g.rejected_malformed),
             });
         }
-        if roles.mixed {
-            add_flag(&mut flags, FLAG_MIXED);
+        if let Some(f) = roles.flag() {
+            add_flag(&mut flags, f);
         }
         streams.sort_by_key(|r| r.index);
         quality.sort_by_key(|q| q.side != "caller");

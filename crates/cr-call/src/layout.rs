@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::flags::FLAG_MIXED;
+
 /// The directory holding every call's legs directory (`data_dir/legs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LegsRoot {
@@ -144,6 +146,11 @@ impl Roles {
             }
         }
         roles
+    }
+
+    /// The flag these roles give the set: [`FLAG_MIXED`] when a leg holds a mixed stream.
+    pub fn flag(&self) -> Option<&'static str> {
+        self.mixed.then_some(FLAG_MIXED)
     }
 }
 

@@ -332,22 +332,14 @@ impl Metadata {
         let parties = self.parties();
         let caller = parties.first()?;
         let callee = parties.get(1);
-        let ids: Vec<&str> = self
-            .streams
-            .iter()
-            .filter(|s| s.label.as_deref() == Some(label))
-            .map(|s| s.id.as_str())
-            .collect();
-        if ids.is_empty() {
+        let labelled: Vec<&MetaStream> = self.streams.iter().filter(|s| s.label.as_deref() == Some(label)).collect();
+        if labelled.is_empty() {
             return None;
         }
-        let mixed = self
-            .streams
-            .iter()
-            .any(|s| s.label.as_deref() == Some(label) && s.mode.as_deref() == Some("mixed"));
-        if mixed {
+        if labelled.iter().any(|s| s.mode.as_deref() == Some("mixed")) {
             return Some(Role::Mixed);
         }
+        let ids: Vec<&str> = labelled.iter().map(|s| s.id.as_str()).collect();
         let sends = |p: &Participant| p.send.iter().any(|s| ids.contains(&s.as_str()));
         let recvs = |p: &Participant| p.recv.iter().any(|s| ids.contains(&s.as_str()));
         let by_caller = sends(caller);
